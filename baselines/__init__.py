@@ -1,0 +1,1 @@
+"""Baseline preference-optimization methods, each a loss registered in harness.methods."""

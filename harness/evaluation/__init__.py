@@ -1,0 +1,1 @@
+"""Batched evaluation: generation, scoring, storing."""

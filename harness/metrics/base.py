@@ -1,0 +1,53 @@
+"""The metric contract.
+
+A metric turns predictions and references into per-sample scores (kept for paired statistics) and an
+aggregate with a seeded bootstrap 95% confidence interval. Values are in natural units (accuracy 0.734,
+not 73.4); tables multiply by ``display_scale``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class MetricResult:
+    name: str
+    value: float
+    ci_low: float
+    ci_high: float
+    n: int
+    higher_is_better: bool
+    per_sample: list[float] = field(default_factory=list, repr=False)
+
+    def to_dict(self) -> dict:
+        return {
+            "metric": self.name,
+            "value": self.value,
+            "ci_low": self.ci_low,
+            "ci_high": self.ci_high,
+            "n": self.n,
+            "higher_is_better": self.higher_is_better,
+        }
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A registered metric.
+
+    ``subset`` names the answer type it scores (``"closed"``, ``"open"``, ``"report"``) or None for all
+    samples; the evaluation engine passes only matching samples.
+    """
+
+    name: str
+    higher_is_better: bool
+    compute: Callable[..., MetricResult]  # (predictions, references, *, seed=0, n_boot=1000) -> MetricResult
+    subset: str | None = None
+    display_scale: float = 100.0
+    description: str = ""
+
+    def __call__(self, predictions: Sequence[str], references: Sequence[str], **kwargs) -> MetricResult:
+        if len(predictions) != len(references):
+            raise ValueError(f"{self.name}: {len(predictions)} predictions but {len(references)} references")
+        return self.compute(predictions, references, **kwargs)

@@ -1,0 +1,119 @@
+"""Preference records: the project's pair format, which reads the MMedPO release format as it is.
+
+One JSON object per pair (JSON Lines; a JSON list, as in the MMedPO release, is read too)::
+
+    {"id": ..., "image": "rel/path.jpg", "conversations": [{"from": "human", "value": "<image>\\nQ"},
+     {"from": "gpt", "value": "chosen"}], "rejected_conversations": [..., {"from": "gpt", "value": "rejected"}],
+     "weighted_score": 1.0, "rejected_image": "rel/noised.png" (optional), "kind": "text" | "visual",
+     "source": "mmedpo-rules" ...}
+
+Images are paths relative to an image folder given when the file is read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.errors import DataError
+from harness.io import read_json, read_jsonl, write_jsonl
+
+IMAGE_TOKEN = "<image>"
+
+
+@dataclass
+class PreferencePair:
+    id: str
+    image: str
+    prompt: str
+    chosen: str
+    rejected: str
+    weight: float = 1.0
+    rejected_image: str | None = None
+    kind: str = "text"  # "text": same image, different text; "visual": same text, noised image
+    source: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_record(self) -> dict[str, Any]:
+        human = {"from": "human", "value": f"{IMAGE_TOKEN}\n{self.prompt}"}
+        record = {
+            "id": self.id,
+            "image": self.image,
+            "conversations": [human, {"from": "gpt", "value": self.chosen}],
+            "rejected_conversations": [dict(human), {"from": "gpt", "value": self.rejected}],
+            "weighted_score": self.weight,
+            "kind": self.kind,
+            "source": self.source,
+        }
+        if self.rejected_image is not None:
+            record["rejected_image"] = self.rejected_image
+        if self.extra:
+            record["extra"] = self.extra
+        return record
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _turns(path: Path, index: int, record: dict, key: str) -> tuple[str, str]:
+    turns = record.get(key)
+    if not isinstance(turns, list) or len(turns) < 2:
+        raise DataError(path, "expected a list of at least two turns", record=index, field=key)
+    human = next((t for t in turns if isinstance(t, dict) and t.get("from") == "human"), None)
+    answer = next((t for t in reversed(turns) if isinstance(t, dict) and t.get("from") == "gpt"), None)
+    if human is None or answer is None or not isinstance(human.get("value"), str) or not isinstance(answer.get("value"), str):
+        raise DataError(path, "needs a 'human' turn and a 'gpt' turn with string values", record=index, field=key)
+    prompt = human["value"].replace(IMAGE_TOKEN, "").strip()
+    return prompt, answer["value"].strip()
+
+
+def pair_from_record(record: dict, *, path: Path, index: int) -> PreferencePair:
+    if not isinstance(record, dict):
+        raise DataError(path, "expected a JSON object", record=index)
+    for key in ("image", "conversations", "rejected_conversations"):
+        if key not in record:
+            raise DataError(path, "missing field", record=record.get("id", index), field=key)
+    if not isinstance(record["image"], str) or not record["image"]:
+        raise DataError(path, "expected a non-empty image path", record=record.get("id", index), field="image")
+    prompt, chosen = _turns(path, record.get("id", index), record, "conversations")
+    rejected_prompt, rejected = _turns(path, record.get("id", index), record, "rejected_conversations")
+    weight = record.get("weighted_score", 1.0)
+    if not isinstance(weight, (int, float)) or isinstance(weight, bool) or weight != weight:
+        raise DataError(path, f"expected a number, got {weight!r}", record=record.get("id", index), field="weighted_score")
+    rejected_image = record.get("rejected_image")
+    kind = record.get("kind") or ("visual" if rejected_image and rejected_image != record["image"] else "text")
+    if kind not in ("text", "visual"):
+        raise DataError(path, f"expected 'text' or 'visual', got {kind!r}", record=record.get("id", index), field="kind")
+    return PreferencePair(
+        id=str(record.get("id", index)),
+        image=record["image"],
+        prompt=prompt or rejected_prompt,
+        chosen=chosen,
+        rejected=rejected,
+        weight=float(weight),
+        rejected_image=rejected_image,
+        kind=kind,
+        source=str(record.get("source", "")),
+        extra=dict(record.get("extra", {})),
+    )
+
+
+def read_pairs(path: str | Path) -> Iterator[PreferencePair]:
+    """Read a pair file: JSON Lines (the project's format) or a JSON list (the MMedPO release)."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(path, "file not found")
+    with open(path, encoding="utf-8") as handle:
+        head = handle.read(4096).lstrip()[:1]
+    if head == "[":
+        records: Iterable[dict] = read_json(path)
+    else:
+        records = read_jsonl(path)
+    for index, record in enumerate(records):
+        yield pair_from_record(record, path=path, index=index)
+
+
+def write_pairs(path: str | Path, pairs: Iterable[PreferencePair]) -> None:
+    write_jsonl(path, (p.to_record() for p in pairs))

@@ -1,0 +1,215 @@
+"""The results store: SQLite under ``HARNESS_HOME`` (``--store`` or ``HARNESS_STORE`` to move it).
+
+One row per run in ``runs`` (model, base model, method, config, package versions, git commit, seed,
+status) and one row per run, task and metric in ``results`` (value, bootstrap interval, n). Per-sample
+predictions live as JSON Lines under the run directory named in ``runs.predictions_dir``. A run and its
+results are written in one transaction, so readers never see half a run; WAL mode and a busy timeout let
+concurrent writers (submissions) queue instead of failing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from harness.errors import HarnessError
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY,
+    created_at TEXT NOT NULL,
+    model TEXT NOT NULL,
+    base_model TEXT,
+    method TEXT,
+    model_type TEXT,
+    config TEXT NOT NULL DEFAULT '{}',
+    versions TEXT NOT NULL DEFAULT '{}',
+    harness_version TEXT,
+    git_commit TEXT,
+    seed INTEGER,
+    status TEXT NOT NULL DEFAULT 'approved',
+    source TEXT NOT NULL DEFAULT 'local',
+    predictions_dir TEXT,
+    fingerprint TEXT UNIQUE
+);
+CREATE TABLE IF NOT EXISTS results (
+    run_id TEXT NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,
+    task TEXT NOT NULL,
+    task_version TEXT,
+    metric TEXT NOT NULL,
+    value REAL NOT NULL,
+    ci_low REAL,
+    ci_high REAL,
+    n INTEGER,
+    higher_is_better INTEGER NOT NULL DEFAULT 1,
+    PRIMARY KEY (run_id, task, metric)
+);
+CREATE INDEX IF NOT EXISTS results_task ON results(task, metric);
+"""
+
+
+@dataclass
+class RunRecord:
+    model: str
+    base_model: str | None = None
+    method: str | None = None
+    model_type: str | None = None
+    config: dict[str, Any] = field(default_factory=dict)
+    versions: dict[str, str] = field(default_factory=dict)
+    harness_version: str | None = None
+    git_commit: str | None = None
+    seed: int | None = None
+    status: str = "approved"
+    source: str = "local"
+    predictions_dir: str | None = None
+    fingerprint: str | None = None
+    run_id: str = field(default_factory=lambda: datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6])
+    created_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+
+
+@dataclass
+class ResultRow:
+    task: str
+    metric: str
+    value: float
+    ci_low: float | None = None
+    ci_high: float | None = None
+    n: int | None = None
+    higher_is_better: bool = True
+    task_version: str | None = None
+
+
+def default_store_path() -> Path:
+    from harness.paths import harness_home
+
+    return Path(os.environ.get("HARNESS_STORE") or harness_home() / "results.sqlite")
+
+
+class ResultsStore:
+    def __init__(self, path: str | Path | None = None):
+        self.path = Path(path) if path is not None else default_store_path()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._connect() as conn:
+            conn.executescript(SCHEMA)
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA busy_timeout=30000")
+        conn.execute("PRAGMA foreign_keys=ON")
+        return conn
+
+    def add_run(self, run: RunRecord, results: Iterable[ResultRow]) -> str:
+        """Insert a run and its results atomically; a duplicate fingerprint is rejected."""
+        rows = list(results)
+        data = asdict(run)
+        data["config"] = json.dumps(run.config, sort_keys=True, default=str)
+        data["versions"] = json.dumps(run.versions, sort_keys=True)
+        conn = self._connect()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            columns = ", ".join(data)
+            conn.execute(f"INSERT INTO runs ({columns}) VALUES ({', '.join('?' for _ in data)})", list(data.values()))
+            conn.executemany(
+                "INSERT INTO results (run_id, task, task_version, metric, value, ci_low, ci_high, n, higher_is_better)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (run.run_id, r.task, r.task_version, r.metric, float(r.value), r.ci_low, r.ci_high, r.n,
+                     int(r.higher_is_better))
+                    for r in rows
+                ],
+            )
+            conn.execute("COMMIT")
+        except sqlite3.IntegrityError as exc:
+            conn.execute("ROLLBACK")
+            if "fingerprint" in str(exc):
+                raise HarnessError(f"duplicate run: a run with the same content is already stored ({run.fingerprint})") from None
+            raise HarnessError(f"could not store run {run.run_id}: {exc}") from None
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        finally:
+            conn.close()
+        return run.run_id
+
+    def set_status(self, run_id: str, status: str) -> None:
+        with self._connect() as conn:
+            updated = conn.execute("UPDATE runs SET status = ? WHERE run_id = ?", (status, run_id)).rowcount
+        if not updated:
+            raise HarnessError(f"no run '{run_id}' in {self.path.name}")
+
+    def delete_run(self, run_id: str) -> None:
+        with self._connect() as conn:
+            conn.execute("DELETE FROM runs WHERE run_id = ?", (run_id,))
+
+    def runs(self, *, status: str | None = None, run_ids: Sequence[str] | None = None) -> list[dict[str, Any]]:
+        query, params = "SELECT * FROM runs WHERE 1=1", []
+        if status is not None:
+            query += " AND status = ?"
+            params.append(status)
+        if run_ids:
+            query += f" AND run_id IN ({', '.join('?' for _ in run_ids)})"
+            params.extend(run_ids)
+        with self._connect() as conn:
+            rows = [dict(r) for r in conn.execute(query + " ORDER BY created_at, run_id", params)]
+        for row in rows:
+            row["config"] = json.loads(row["config"])
+            row["versions"] = json.loads(row["versions"])
+        return rows
+
+    def get_run(self, run_id: str) -> dict[str, Any]:
+        rows = self.runs(run_ids=[run_id])
+        if not rows:
+            matches = [r["run_id"] for r in self.runs() if r["run_id"].startswith(run_id)]
+            if len(matches) == 1:
+                return self.runs(run_ids=matches)[0]
+            raise HarnessError(f"no run '{run_id}' in the results store {self.path.name}")
+        return rows[0]
+
+    def results(
+        self,
+        *,
+        run_ids: Sequence[str] | None = None,
+        tasks: Sequence[str] | None = None,
+        status: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Result rows joined with their run's identity columns."""
+        query = (
+            "SELECT r.*, u.model, u.base_model, u.method, u.model_type, u.created_at, u.status, u.source"
+            " FROM results r JOIN runs u USING (run_id) WHERE 1=1"
+        )
+        params: list[Any] = []
+        if run_ids:
+            query += f" AND r.run_id IN ({', '.join('?' for _ in run_ids)})"
+            params.extend(run_ids)
+        if tasks:
+            query += f" AND r.task IN ({', '.join('?' for _ in tasks)})"
+            params.extend(tasks)
+        if status is not None:
+            query += " AND u.status = ?"
+            params.append(status)
+        with self._connect() as conn:
+            rows = [dict(r) for r in conn.execute(query + " ORDER BY u.created_at, r.run_id, r.task, r.metric", params)]
+        for row in rows:
+            row["higher_is_better"] = bool(row["higher_is_better"])
+        return rows
+
+    def integrity_check(self) -> list[str]:
+        """Problems found (empty when the store is sound): SQLite's own check plus orphan results."""
+        with self._connect() as conn:
+            problems = [r[0] for r in conn.execute("PRAGMA integrity_check") if r[0] != "ok"]
+            orphans = conn.execute(
+                "SELECT COUNT(*) FROM results WHERE run_id NOT IN (SELECT run_id FROM runs)"
+            ).fetchone()[0]
+            problems += [f"{r[0]}: {r[2]}" for r in conn.execute("PRAGMA foreign_key_check")]
+        if orphans:
+            problems.append(f"{orphans} result rows without a run")
+        return problems

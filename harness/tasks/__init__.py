@@ -1,0 +1,22 @@
+"""Task registry. Entries are lazy so that listing tasks imports neither torch nor the loaders' dependencies."""
+
+from __future__ import annotations
+
+from harness.registry import Registry
+from harness.tasks.base import Task
+
+TASKS: Registry[Task] = Registry("task", entry_point_group="harness.tasks")
+
+TASKS.register_lazy("vqa_rad", "harness.tasks.vqa_rad:TASK")
+TASKS.register_lazy("slake", "harness.tasks.slake:TASK")
+TASKS.register_lazy("iu_xray", "harness.tasks.iu_xray:TASK")
+TASKS.register_lazy("mimic_cxr", "harness.tasks.mimic_cxr:TASK")
+TASKS.register_lazy("synth_vqa", "harness.tasks.synth:SYNTH_VQA")
+TASKS.register_lazy("synth_report", "harness.tasks.synth:SYNTH_REPORT")
+
+
+def get_task(name: str) -> Task:
+    return TASKS.get(name)
+
+
+__all__ = ["TASKS", "Task", "get_task"]

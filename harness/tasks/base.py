@@ -1,0 +1,94 @@
+"""The task contract.
+
+A task loads one benchmark from its real on-disk layout and returns one ``datasets.Dataset`` per split.
+Every dataset has at least these columns (the evaluation engine, the pair builders and the lm-eval
+bridge rely on them):
+
+- ``id`` (str): unique within the split.
+- ``image`` (``datasets.Image``, decoded lazily on access): the image the model sees.
+- ``question`` (str): the VQA question, or the report-generation instruction.
+- ``answer`` (str): the reference answer or report.
+- ``answer_type`` (str): ``"closed"``, ``"open"`` or ``"report"``.
+
+Tasks add the metadata papers slice by (organ, question type, modality, content type, ...) as further
+string columns, and optionally ``mask`` (``datasets.Image`` or None: the lesion mask) and ``boxes``
+(JSON string of ``[{"label": str, "bbox": [x, y, w, h]}]``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from harness.errors import HarnessError
+
+if TYPE_CHECKING:
+    import datasets
+
+ANSWER_TYPES = ("closed", "open", "report")
+
+# The prompt templates every model sees (the same for all models, so numbers compare).
+CLOSED_PROMPT = "{question}\nAnswer yes or no."
+OPEN_PROMPT = "{question}\nAnswer with a short phrase."
+REPORT_PROMPT = "{question}"
+DEFAULT_REPORT_INSTRUCTION = "Describe the findings of this chest X-ray."
+
+
+@dataclass
+class Task:
+    """Base class: subclasses set the class attributes and implement ``_load`` (and ``_sizes``)."""
+
+    name: str = ""
+    family: str = ""  # "vqa" or "report"
+    version: str = "1.0"
+    folder: str = ""  # sub-folder of the data root
+    splits: tuple[str, ...] = ("train", "test")
+    metrics: tuple[str, ...] = ()
+    description: str = ""
+    citation: str = ""
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def data_dir(self, data_dir: str | Path | None = None) -> Path | None:
+        from harness.paths import task_data_dir
+
+        return task_data_dir(self.name, self.folder, data_dir)
+
+    def require_data_dir(self, data_dir: str | Path | None = None) -> Path:
+        path = self.data_dir(data_dir)
+        if path is None:
+            raise HarnessError(
+                f"task '{self.name}' needs its data: pass --data-dir or set HARNESS_DATA "
+                f"(folder '{self.folder}/' inside it) or HARNESS_DATA_{self.name.upper()}"
+            )
+        if not path.is_dir():
+            raise HarnessError(f"task '{self.name}': data folder {path} does not exist")
+        return path
+
+    def load(self, split: str = "test", data_dir: str | Path | None = None, **options: Any) -> datasets.Dataset:
+        if split not in self.splits:
+            raise HarnessError(f"task '{self.name}' has no split '{split}' (splits: {', '.join(self.splits)})")
+        return self._load(split, data_dir, **{**self.options, **options})
+
+    def _load(self, split: str, data_dir: str | Path | None, **options: Any) -> datasets.Dataset:
+        raise NotImplementedError
+
+    def sizes(self, data_dir: str | Path | None = None) -> dict[str, int] | None:
+        """Items per split when the data is present (cheap: no image decoding, no torch); else None."""
+        return None
+
+    def prompt(self, sample: dict) -> str:
+        """The user prompt for one sample (without the image token; the model adapter places the image)."""
+        kind = sample["answer_type"]
+        template = {"closed": CLOSED_PROMPT, "open": OPEN_PROMPT, "report": REPORT_PROMPT}[kind]
+        return template.format(question=sample["question"])
+
+    def describe(self, data_dir: str | Path | None = None) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "family": self.family,
+            "splits": list(self.splits),
+            "sizes": self.sizes(data_dir),
+            "metrics": list(self.metrics),
+            "version": self.version,
+        }

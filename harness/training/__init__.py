@@ -1,0 +1,1 @@
+"""The shared preference-optimization core: one loop, methods as losses."""

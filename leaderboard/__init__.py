@@ -1,0 +1,1 @@
+"""The Gradio leaderboard over the results store."""
