@@ -78,3 +78,19 @@ class Method:
     @classmethod
     def has_pair_builder(cls) -> bool:
         return cls.build_pairs is not Method.build_pairs
+
+
+@dataclass
+class PairContext:
+    """What a pair builder gets: the task's training samples, the base model (for sampling) and a folder.
+
+    ``samples`` is a ``datasets.Dataset`` with the task columns (``harness.tasks.base``); ``output_dir`` is
+    where the builder writes derived images (noised images) and its resumable cache.
+    """
+
+    task: Any
+    samples: Any
+    model: Any
+    output_dir: Any
+    seed: int = 0
+    options: dict[str, Any] = field(default_factory=dict)
