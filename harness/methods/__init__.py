@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from harness.methods.base import LogProbs, LossOutput, Method
+from harness.methods.base import LogProbs, LossOutput, Method, PairContext
 from harness.registry import Registry
 
 METHODS: Registry[type[Method]] = Registry("method", entry_point_group="harness.methods")
@@ -29,4 +29,4 @@ def get_method(name: str) -> type[Method]:
     return METHODS.get(name)
 
 
-__all__ = ["METHODS", "LogProbs", "LossOutput", "Method", "get_method"]
+__all__ = ["METHODS", "LogProbs", "LossOutput", "Method", "PairContext", "get_method"]

@@ -20,8 +20,15 @@ class LogProbs:
 
     ``*_logps`` are summed over response tokens; ``*_mean_logps`` are averaged over them (SimPO, ORPO);
     ``*_tokens`` are the response lengths. ``chosen_token_logps`` etc. (``(batch, length)``, zero outside
-    the response) are given to methods that weight tokens (FiSAO). ``anchor_*`` holds extra rows some
-    methods request (mDPO's image-conditional term: chosen text on the rejected image).
+    the response) are given to methods that weight tokens (FiSAO). ``extra`` holds the summed log-probs of
+    the extra rows a method requests through ``Method.extra_rows``, keyed by row name, each ``(batch,)``:
+
+    - ``"chosen_on_rejected_image"``: the chosen response scored with the pair's rejected image (CoPO and
+      mDPO's image-conditional term). A pair with no distinct rejected image (a text pair) uses
+      ``Method.corrupt_image(chosen image, seed=...)`` instead.
+
+    Pairs of kind ``"sft"`` have no rejected response: the ``rejected_*`` fields may then be empty and a
+    method whose ``pair_kinds`` is ``("sft",)`` reads the chosen fields only.
     """
 
     chosen_logps: torch.Tensor
@@ -37,7 +44,13 @@ class LogProbs:
 
 @dataclass
 class LossOutput:
-    """Per-sample losses ``(batch,)`` (the core weights and averages them) and implicit rewards."""
+    """Per-sample losses ``(batch,)`` and implicit rewards ``(batch,)`` (detached).
+
+    The core applies the pair weights itself, as ``mean(w_i * loss_i)``, so a method returns unweighted
+    per-sample losses (a method that wants the weights inside a non-linearity may use the ``weights``
+    argument of ``Method.loss``, and then says so in its docstring). ``metrics`` holds extra batch means
+    to log (scalars).
+    """
 
     losses: torch.Tensor
     chosen_rewards: torch.Tensor
@@ -46,10 +59,16 @@ class LossOutput:
 
 
 class Method:
-    """Subclass, set the class attributes, implement ``loss``; register with ``METHODS.register``."""
+    """Subclass, set the class attributes, implement ``loss``; register with ``METHODS.register``.
+
+    ``citation`` is the full reference with the arXiv id; ``hparam_help`` explains each key of ``defaults``
+    (shown by ``harness methods`` and the docs). Hyperparameters given as strings (from the CLI) are
+    converted to the type of their default.
+    """
 
     name: ClassVar[str] = ""
     citation: ClassVar[str] = ""
+    hparam_help: ClassVar[dict[str, str]] = {}
     # which pair kinds the method trains on: "text" (same image), "visual" (noised rejected image), "sft"
     pair_kinds: ClassVar[tuple[str, ...]] = ("text",)
     reference_free: ClassVar[bool] = False
@@ -66,7 +85,7 @@ class Method:
                 f"method '{self.name}' has no hyperparameter(s) {', '.join(sorted(unknown))} "
                 f"(known: {', '.join(sorted(self.defaults)) or 'none'})"
             )
-        self.hparams = {**self.defaults, **hparams}
+        self.hparams = {**self.defaults, **{k: _coerce(self.name, k, v, self.defaults[k]) for k, v in hparams.items()}}
 
     def loss(self, policy: LogProbs, reference: LogProbs | None, weights: torch.Tensor) -> LossOutput:
         raise NotImplementedError
@@ -75,9 +94,51 @@ class Method:
         """Optional: build this method's preference pairs (see ``harness.methods.PairContext``)."""
         raise NotImplementedError(f"method '{self.name}' has no pair builder; pass --pairs")
 
+    def corrupt_image(self, image: Any, *, seed: int) -> Any:
+        """The image for the ``"chosen_on_rejected_image"`` row of a pair that has no rejected image.
+
+        Only methods that request that row need it (CoPO / mDPO crop the image).
+        """
+        from harness.errors import HarnessError
+
+        raise HarnessError(f"method '{self.name}' needs pairs with a rejected image (visual pairs)")
+
     @classmethod
     def has_pair_builder(cls) -> bool:
         return cls.build_pairs is not Method.build_pairs
+
+    @classmethod
+    def describe(cls) -> dict[str, Any]:
+        """What ``harness methods`` lists; reads class attributes only (no torch)."""
+        return {
+            "name": cls.name,
+            "citation": cls.citation,
+            "pair_kinds": list(cls.pair_kinds),
+            "reference_free": cls.reference_free,
+            "defaults": dict(cls.defaults),
+            "extra_rows": list(cls.extra_rows),
+            "pair_builder": cls.has_pair_builder(),
+        }
+
+
+def _coerce(method: str, key: str, value: Any, default: Any) -> Any:
+    """Convert a CLI string to the default's type (bool, int, float); other values pass unchanged."""
+    if not isinstance(value, str) or isinstance(default, str) or default is None:
+        return value
+    try:
+        if isinstance(default, bool):
+            if value.lower() in ("1", "true", "yes", "on"):
+                return True
+            if value.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(value)
+        return type(default)(value)
+    except ValueError:
+        from harness.errors import HarnessError
+
+        raise HarnessError(
+            f"method '{method}': hyperparameter '{key}' expects {type(default).__name__}, got {value!r}"
+        ) from None
 
 
 @dataclass
