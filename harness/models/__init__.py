@@ -7,9 +7,10 @@
 from __future__ import annotations
 
 from harness.models.base import GenerationConfig, VisionLanguageModel
+from harness.models.resolve import load_model
 from harness.registry import Registry
 
 MODELS: Registry = Registry("model", entry_point_group="harness.models")
 MODELS.register_lazy("hf", "harness.models.hf:load_hf_model")
 
-__all__ = ["MODELS", "GenerationConfig", "VisionLanguageModel"]
+__all__ = ["MODELS", "GenerationConfig", "VisionLanguageModel", "load_model"]
