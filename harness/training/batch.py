@@ -1,0 +1,158 @@
+"""A preference batch: chosen, rejected and extra rows, each with its own image tensors, plus weights.
+
+Rows of every group are right-padded to ONE common length so that the policy (and the reference) runs a
+single concatenated forward over ``[chosen; rejected; extra...]``. Each side keeps its own pixel tensors:
+a visual pair's rejected image (``PreferencePair.rejected_image``) differs from the chosen one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.errors import DataError
+from harness.preferences import PreferencePair
+from harness.training.encoding import EncodedRow, RowEncoder
+
+# extra rows a method may request (``Method.extra_rows``): name -> (which text, which image)
+EXTRA_ROWS = {
+    "chosen_on_rejected_image": ("chosen", "rejected"),
+    "rejected_on_chosen_image": ("rejected", "chosen"),
+}
+
+
+@dataclass
+class Rows:
+    """``input_ids``, ``attention_mask``, ``response_mask`` of shape (n, length); image tensors by key."""
+
+    input_ids: Any
+    attention_mask: Any
+    response_mask: Any
+    images: dict[str, Any] = field(default_factory=dict)
+    sequence: dict[str, Any] = field(default_factory=dict)
+    prompt_lens: Any = None
+
+
+@dataclass
+class PreferenceBatch:
+    ids: list[str]
+    weights: Any
+    chosen: Rows
+    rejected: Rows | None = None
+    extra: dict[str, Rows] = field(default_factory=dict)
+
+    def groups(self) -> list[tuple[str, Rows]]:
+        out = [("chosen", self.chosen)]
+        if self.rejected is not None:
+            out.append(("rejected", self.rejected))
+        out.extend(self.extra.items())
+        return out
+
+    def to(self, device: Any) -> PreferenceBatch:
+        def move(rows: Rows) -> Rows:
+            return Rows(
+                rows.input_ids.to(device), rows.attention_mask.to(device), rows.response_mask.to(device),
+                {k: v.to(device) for k, v in rows.images.items()},
+                {k: v.to(device) for k, v in rows.sequence.items()}, rows.prompt_lens,
+            )
+
+        return PreferenceBatch(
+            self.ids, self.weights.to(device), move(self.chosen),
+            move(self.rejected) if self.rejected is not None else None,
+            {k: move(v) for k, v in self.extra.items()},
+        )
+
+
+class PairDataset:
+    """Pairs -> encoded rows, loading images lazily (a torch map-style dataset)."""
+
+    def __init__(self, pairs: list[PreferencePair], image_root: Path | None, encoder: RowEncoder,
+                 with_rejected: bool, extra_rows: tuple[str, ...] = ()):
+        self.pairs = pairs
+        self.image_root = image_root
+        self.encoder = encoder
+        self.with_rejected = with_rejected
+        self.extra_rows = extra_rows
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def image_path(self, pair: PreferencePair, which: str) -> Path:
+        name = pair.rejected_image if which == "rejected" and pair.rejected_image else pair.image
+        path = Path(name)
+        return path if path.is_absolute() or self.image_root is None else self.image_root / path
+
+    def check_images(self, source: str) -> None:
+        """Fail before training, naming the pair, when an image file is missing."""
+        for pair in self.pairs:
+            sides = ("chosen", "rejected") if self.with_rejected or self.extra_rows else ("chosen",)
+            for which in sides:
+                path = self.image_path(pair, which)
+                if not path.is_file():
+                    field_name = "rejected_image" if which == "rejected" and pair.rejected_image else "image"
+                    raise DataError(source, f"image not found: {path}", record=pair.id, field=field_name)
+
+    def _image(self, pair: PreferencePair, which: str):
+        from PIL import Image
+
+        path = self.image_path(pair, which)
+        try:
+            with Image.open(path) as image:
+                return image.convert("RGB")
+        except OSError as exc:
+            raise DataError(path, f"unreadable image ({exc})", record=pair.id) from None
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        pair = self.pairs[index]
+        images = {"chosen": self._image(pair, "chosen")}
+        needs_rejected_image = self.with_rejected or any(EXTRA_ROWS[r][1] == "rejected" for r in self.extra_rows)
+        if needs_rejected_image:
+            images["rejected"] = (
+                self._image(pair, "rejected") if pair.rejected_image and pair.rejected_image != pair.image
+                else images["chosen"]
+            )
+        texts = {"chosen": pair.chosen, "rejected": pair.rejected}
+        item: dict[str, Any] = {"id": pair.id, "weight": pair.weight}
+        item["chosen"] = self.encoder.encode(images["chosen"], pair.prompt, pair.chosen, row_id=pair.id)
+        if self.with_rejected:
+            item["rejected"] = self.encoder.encode(images["rejected"], pair.prompt, pair.rejected, row_id=pair.id)
+        for name in self.extra_rows:
+            text, image = EXTRA_ROWS[name]
+            item[name] = self.encoder.encode(images[image], pair.prompt, texts[text], row_id=pair.id)
+        return item
+
+
+class Collator:
+    """Pads every row group of a list of items to one shared length (right padding)."""
+
+    def __init__(self, pad_token_id: int):
+        self.pad_token_id = pad_token_id
+
+    def __call__(self, items: list[dict[str, Any]]) -> PreferenceBatch:
+        import torch
+
+        names = [k for k in items[0] if k not in ("id", "weight")]
+        length = max(item[name].length for item in items for name in names)
+        groups = {name: self._pad([item[name] for item in items], length) for name in names}
+        weights = torch.tensor([float(item["weight"]) for item in items], dtype=torch.float32)
+        extra = {k: v for k, v in groups.items() if k not in ("chosen", "rejected")}
+        return PreferenceBatch([item["id"] for item in items], weights, groups["chosen"], groups.get("rejected"), extra)
+
+    def _pad(self, rows: list[EncodedRow], length: int) -> Rows:
+        import torch
+
+        n = len(rows)
+        ids = torch.full((n, length), self.pad_token_id, dtype=rows[0].input_ids.dtype)
+        attention = torch.zeros((n, length), dtype=torch.long)
+        response = torch.zeros((n, length), dtype=torch.bool)
+        sequence = {k: torch.zeros((n, length), dtype=v.dtype) for k, v in rows[0].sequence.items()}
+        for i, row in enumerate(rows):
+            ids[i, :row.length] = row.input_ids
+            attention[i, :row.length] = 1
+            response[i, row.prompt_len:row.length] = True
+            for key, value in row.sequence.items():
+                sequence[key][i, :row.length] = value
+        images = {key: torch.cat([row.images[key] for row in rows]) for key in rows[0].images}
+        prompt_lens = torch.tensor([row.prompt_len for row in rows])
+        return Rows(ids, attention, response, images, sequence, prompt_lens)

@@ -1,0 +1,102 @@
+"""``TrainConfig``: every training option in one dataclass; the CLI flags and docs come from its fields.
+
+Each field carries ``metadata={"help": ...}``; ``__post_init__`` rejects bad values with a one-line
+``HarnessError`` so a typo fails before a model is loaded.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.errors import HarnessError
+
+SCHEDULES = ("cosine", "linear", "constant")
+PRECISIONS = ("fp32", "bf16")
+REPORTERS = ("none", "tensorboard", "wandb", "mlflow")
+
+
+def _opt(default: Any, help: str, **kw: Any) -> Any:
+    return field(default=default, metadata={"help": help, **kw})
+
+
+@dataclass
+class TrainConfig:
+    """Options of the shared training core (SFT and every preference method)."""
+
+    lr: float = _opt(5e-6, "peak learning rate of the trained weights (LoRA adapters or the full model)")
+    epochs: float = _opt(1.0, "passes over the pairs; ignored when max_steps > 0")
+    max_steps: int = _opt(0, "optimizer steps to run; 0 derives them from epochs")
+    batch_size: int = _opt(4, "pairs per device per micro-batch")
+    grad_accum: int = _opt(1, "micro-batches accumulated per optimizer step")
+    schedule: str = _opt("cosine", "learning-rate schedule after warm-up", choices=SCHEDULES)
+    warmup_ratio: float = _opt(0.1, "fraction of the optimizer steps spent warming up linearly from 0")
+    weight_decay: float = _opt(0.0, "AdamW weight decay")
+    max_grad_norm: float = _opt(1.0, "gradient-norm clipping; 0 disables it")
+    seed: int = _opt(0, "seed of the data order, LoRA initialisation and dropout")
+    precision: str = _opt("fp32", "weights and compute: fp32, or bf16 (weights in bf16, autocast)", choices=PRECISIONS)
+    lora: bool = _opt(True, "train LoRA adapters (peft) instead of all weights")
+    lora_r: int = _opt(16, "LoRA rank")
+    lora_alpha: int = _opt(32, "LoRA alpha (scale = alpha / r)")
+    lora_dropout: float = _opt(0.05, "dropout on the LoRA input")
+    lora_target: str | None = _opt(
+        None, "regex over module names to adapt; default: the family's language-model linear layers"
+    )
+    train_projector: bool = _opt(False, "also train the vision-language projector (fully, with projector_lr)")
+    projector_lr: float | None = _opt(None, "learning rate of the projector; default: lr")
+    gradient_checkpointing: bool = _opt(False, "recompute activations in backward to save memory")
+    max_length: int = _opt(1024, "tokens per row (prompt incl. image tokens + response); responses are cut")
+    save_every: int = _opt(0, "checkpoint every N optimizer steps; 0 only at the end")
+    save_total_limit: int = _opt(2, "checkpoints kept (the oldest are deleted)")
+    log_every: int = _opt(1, "log metrics every N optimizer steps")
+    report_to: str = _opt("none", "experiment tracker through accelerate", choices=REPORTERS)
+    run_name: str = _opt("harness-train", "tracker run / project name")
+    num_workers: int = _opt(0, "data-loader worker processes")
+    ref_cache: str | None = _opt(
+        None, "folder of a reference log-prob cache: computed once (keyed by pairs and model) and reused"
+    )
+    merge_lora: bool = _opt(True, "save the LoRA-merged full model besides the adapter")
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.lr > 0, "lr must be > 0"),
+            (self.epochs > 0 or self.max_steps > 0, "epochs or max_steps must be > 0"),
+            (self.max_steps >= 0, "max_steps must be >= 0"),
+            (self.batch_size >= 1, "batch_size must be >= 1"),
+            (self.grad_accum >= 1, "grad_accum must be >= 1"),
+            (self.schedule in SCHEDULES, f"schedule must be one of {', '.join(SCHEDULES)}"),
+            (0 <= self.warmup_ratio < 1, "warmup_ratio must be in [0, 1)"),
+            (self.precision in PRECISIONS, f"precision must be one of {', '.join(PRECISIONS)}"),
+            (self.lora_r >= 1, "lora_r must be >= 1"),
+            (0 <= self.lora_dropout < 1, "lora_dropout must be in [0, 1)"),
+            (self.projector_lr is None or self.projector_lr > 0, "projector_lr must be > 0"),
+            (self.max_length >= 8, "max_length must be >= 8"),
+            (self.save_every >= 0, "save_every must be >= 0"),
+            (self.save_total_limit >= 1, "save_total_limit must be >= 1"),
+            (self.log_every >= 1, "log_every must be >= 1"),
+            (self.report_to in REPORTERS, f"report_to must be one of {', '.join(REPORTERS)}"),
+            (self.num_workers >= 0, "num_workers must be >= 0"),
+            (self.max_grad_norm >= 0, "max_grad_norm must be >= 0"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise HarnessError(f"invalid training option: {message}")
+        if self.lora_target is not None:
+            import re
+
+            try:
+                re.compile(self.lora_target)
+            except re.error as exc:
+                raise HarnessError(f"invalid training option: lora_target is not a regex ({exc})") from None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(values) - known
+        if unknown:
+            raise HarnessError(f"unknown training option(s): {', '.join(sorted(unknown))}")
+        return cls(**values)

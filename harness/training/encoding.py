@@ -1,0 +1,90 @@
+"""Turn (image, prompt, response) into model rows, generically across model families.
+
+The prompt goes through the model's own chat template (``format_prompt``) and the processor, with the
+image, so each family places and expands its image tokens its own way; the response is the text the chat
+template puts after the prompt for an assistant turn (so end-of-turn tokens match what the model was
+trained on), tokenized without special tokens and appended. The response mask marks the appended tokens:
+it is what every sequence log-probability sums over. Rows longer than ``max_length`` lose the end of their
+response; the prompt (with its image tokens) is never cut.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.errors import HarnessError
+
+# keys of the processor output that are per-token (padded along the sequence) rather than image tensors
+TEXT_KEYS = ("input_ids", "attention_mask")
+# sequence-aligned extras and the value their response tokens take (PaliGemma marks the suffix with 1)
+SEQUENCE_FILL = {"token_type_ids": 1, "mm_token_type_ids": 0}
+
+
+@dataclass
+class EncodedRow:
+    """One sequence: token ids (1-D), the prompt length, image tensors and sequence-aligned extras."""
+
+    input_ids: Any
+    prompt_len: int
+    images: dict[str, Any] = field(default_factory=dict)
+    sequence: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def length(self) -> int:
+        return int(self.input_ids.shape[0])
+
+
+class RowEncoder:
+    """Encodes rows for one loaded ``HFVisionLanguageModel`` (picklable: used inside data-loader workers)."""
+
+    def __init__(self, processor: Any, format_prompt: Any, max_length: int):
+        self.processor = processor
+        self.format_prompt = format_prompt
+        self.max_length = max_length
+        self.tokenizer = getattr(processor, "tokenizer", processor)
+
+    def response_text(self, prompt_text: str, prompt: str, response: str) -> str:
+        """What the chat template writes after the prompt for an assistant turn carrying ``response``."""
+        messages = [
+            {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": prompt}]},
+            {"role": "assistant", "content": [{"type": "text", "text": response}]},
+        ]
+        try:
+            full = self.processor.apply_chat_template(messages, tokenize=False)
+        except Exception:  # noqa: BLE001 - templates without an assistant turn fall back below
+            full = ""
+        if full.startswith(prompt_text) and response in full[len(prompt_text):]:
+            return full[len(prompt_text):].rstrip()  # no training on the newline after end-of-turn
+        return " " + response
+
+    def encode(self, image: Any, prompt: str, response: str, *, row_id: str = "") -> EncodedRow:
+        import torch
+
+        prompt_text = self.format_prompt(prompt)
+        inputs = self.processor(text=[prompt_text], images=[image], return_tensors="pt")
+        prompt_ids = inputs["input_ids"][0]
+        suffix = self.response_text(prompt_text, prompt, response)
+        response_ids = self.tokenizer(suffix, add_special_tokens=False)["input_ids"]
+        eos = self.tokenizer.eos_token_id
+        if eos is not None and eos not in response_ids:
+            response_ids = [*response_ids, eos]
+        room = self.max_length - len(prompt_ids)
+        if room < 1:
+            raise HarnessError(
+                f"pair {row_id}: the prompt is {len(prompt_ids)} tokens (image tokens included), which leaves "
+                f"no room for the response under max_length={self.max_length}; raise --max-length"
+            )
+        response_ids = response_ids[:room]
+        ids = torch.cat([prompt_ids, torch.tensor(response_ids, dtype=prompt_ids.dtype)])
+        images: dict[str, Any] = {}
+        sequence: dict[str, Any] = {}
+        for key, value in inputs.items():
+            if key in TEXT_KEYS or not torch.is_tensor(value):
+                continue
+            if value.dim() == 2 and value.shape[0] == 1 and value.shape[1] == len(prompt_ids):
+                fill = torch.full((len(response_ids),), SEQUENCE_FILL.get(key, 0), dtype=value.dtype)
+                sequence[key] = torch.cat([value[0], fill])
+            else:
+                images[key] = value
+        return EncodedRow(ids, len(prompt_ids), images, sequence)

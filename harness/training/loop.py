@@ -1,0 +1,267 @@
+"""The one training loop shared by SFT and every preference method.
+
+Per micro-batch: reference log-probs (frozen base, adapters off, or the disk cache), ONE concatenated
+policy forward over chosen + rejected (+ extra) rows, ``method.loss(policy, reference, weights)`` giving
+per-sample losses, and the batch loss
+
+    loss = mean_i (w_i * loss_i)          (w_i = PreferencePair.weight, MMedPO's weighted_score)
+
+divided by ``grad_accum``. Under DDP the gradients are averaged over processes, so one optimizer step
+minimizes the mean of ``w_i * loss_i`` over all ``batch_size * grad_accum * processes`` pairs.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import shutil
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.errors import HarnessError
+from harness.io import write_json, write_jsonl
+from harness.methods.base import Method
+from harness.preferences import PreferencePair
+from harness.training import checkpoint as ckpt
+from harness.training.batch import Collator, PairDataset
+from harness.training.config import TrainConfig
+from harness.training.encoding import RowEncoder
+from harness.training.logps import concatenated_forward, to_logprobs
+from harness.training.reference import ModelReference, cache_key, load_or_build_cache
+from harness.training.setup import build_optimizer, build_scheduler, prepare_model
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainResult:
+    output_dir: Path
+    model_path: Path | None
+    adapter_path: Path | None
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+def _load(model_dir_or_model: Any, config: TrainConfig):
+    from harness.models.hf import HFVisionLanguageModel, load_hf_model
+
+    if isinstance(model_dir_or_model, HFVisionLanguageModel):
+        return model_dir_or_model
+    return load_hf_model(model_dir_or_model, dtype=config.precision, device="cpu")
+
+
+def _select_pairs(method: Method, pairs: list[PreferencePair]) -> list[PreferencePair]:
+    kinds = method.pair_kinds
+    if "sft" in kinds:
+        return list(pairs)
+    chosen = [p for p in pairs if p.kind in kinds]
+    if len(chosen) < len(pairs):
+        log.warning("method '%s' trains on %s pairs: %d of %d pairs of other kinds skipped",
+                    method.name, "/".join(kinds), len(pairs) - len(chosen), len(pairs))
+    if not chosen:
+        raise HarnessError(f"no pairs of kind {'/'.join(kinds)} for method '{method.name}'")
+    ids = [p.id for p in chosen]
+    if len(set(ids)) != len(ids):
+        raise HarnessError("pair ids must be unique (they key the reference cache and the data order)")
+    return chosen
+
+
+def micro_batches(n: int, config: TrainConfig, world: int, rank: int, start: int, total: int):
+    """The deterministic stream of micro-batch index lists from micro-batch ``start`` (for this process)."""
+    import torch
+
+    global_bs = config.batch_size * world
+    per_epoch = max(n // global_bs if world > 1 else math.ceil(n / global_bs), 1)
+    for m in range(start, total):
+        epoch, b = divmod(m, per_epoch)
+        order = torch.randperm(n, generator=torch.Generator().manual_seed(config.seed * 100003 + epoch)).tolist()
+        chunk = order[b * global_bs:(b + 1) * global_bs]
+        yield chunk[rank::world]
+
+
+def total_steps(n: int, config: TrainConfig, world: int) -> int:
+    if config.max_steps:
+        return config.max_steps
+    global_bs = config.batch_size * world
+    per_epoch = max(n // global_bs if world > 1 else math.ceil(n / global_bs), 1)
+    return max(1, math.ceil(config.epochs * per_epoch / config.grad_accum))
+
+
+def train_preference(model_dir_or_model: Any, method: Method, pairs: list[PreferencePair],
+                     image_root: Path | None, output_dir: str | Path, config: TrainConfig | None = None,
+                     *, resume: bool = False) -> TrainResult:
+    """Train ``method`` on ``pairs``; see the module docstring for the exact loss."""
+    import torch
+    from accelerate import Accelerator
+    from accelerate.utils import set_seed
+    from tqdm.auto import tqdm
+
+    config = config or TrainConfig()
+    output_dir = Path(output_dir)
+    image_root = Path(image_root) if image_root is not None else None
+    pairs = _select_pairs(method, pairs)
+    sft = "sft" in method.pair_kinds
+    accelerator = Accelerator(
+        mixed_precision="bf16" if config.precision == "bf16" else "no",
+        log_with=None if config.report_to == "none" else config.report_to,
+        project_dir=str(output_dir),
+    )
+    set_seed(config.seed)
+    vlm = _load(model_dir_or_model, config)
+    encoder = RowEncoder(vlm.processor, vlm.format_prompt, config.max_length)
+    dataset = PairDataset(pairs, image_root, encoder, with_rejected=not sft, extra_rows=tuple(method.extra_rows))
+    dataset.check_images(str(image_root or "pairs"))
+    pad = vlm.tokenizer.pad_token_id if vlm.tokenizer.pad_token_id is not None else vlm.tokenizer.eos_token_id
+    collate = Collator(pad)
+
+    base_config = vlm.model.config.to_dict()
+    model = prepare_model(vlm.model, vlm.family, config)
+    frozen = None
+    if not method.reference_free and not config.lora and not config.ref_cache:
+        import copy
+
+        frozen = copy.deepcopy(accelerator.unwrap_model(model)).requires_grad_(False).eval()
+    optimizer = build_optimizer(model, vlm.family, config)
+    steps = total_steps(len(dataset), config, accelerator.num_processes)
+    scheduler = build_scheduler(optimizer, config, steps)
+    model, optimizer = accelerator.prepare(model, optimizer)
+    if frozen is not None:
+        frozen = accelerator.prepare_model(frozen, evaluation_mode=True)
+
+    def loader(batches):
+        return torch.utils.data.DataLoader(dataset, batch_sampler=list(batches), collate_fn=collate,
+                                           num_workers=config.num_workers)
+
+    reference = None
+    if not method.reference_free:
+        reference = ModelReference(frozen if frozen is not None else model, adapters_off=frozen is None,
+                                   autocast=accelerator.autocast)
+        if config.ref_cache:
+            key = cache_key(str(getattr(vlm, "path", vlm.name)), base_config, pairs,
+                            {"max_length": config.max_length, "precision": config.precision,
+                             "rows": [g for g in ("chosen", "rejected") if g != "rejected" or not sft]
+                             + list(method.extra_rows)})
+            ordered = [list(range(i, min(i + config.batch_size, len(dataset))))
+                       for i in range(0, len(dataset), config.batch_size)]
+            reference = load_or_build_cache(Path(config.ref_cache) / f"ref-{key}.pt", reference,
+                                            loader(ordered), accelerator)
+
+    start_step, history = 0, []
+    last_good = ckpt.latest_checkpoint(output_dir) if resume else None
+    if resume and last_good is None:
+        log.warning("--resume: no checkpoint in %s, starting from step 0", output_dir)
+    if last_good is not None:
+        state = ckpt.load_checkpoint(last_good, accelerator=accelerator, model=model, optimizer=optimizer,
+                                     scheduler=scheduler)
+        start_step, history = int(state["step"]), list(state.get("history", []))
+        log.info("resumed from %s (step %d of %d)", last_good.name, start_step, steps)
+    elif not resume and ckpt.checkpoint_dirs(output_dir):
+        raise HarnessError(f"{output_dir} already holds checkpoints: pass --resume to continue, or a new --output")
+    if accelerator.is_main_process:
+        write_json(output_dir / "train_config.json",
+                   {"method": method.name, "hparams": method.hparams, "config": config.to_dict(),
+                    "pairs": len(pairs), "total_steps": steps})
+    if config.report_to != "none":
+        accelerator.init_trackers(config.run_name, config={**config.to_dict(), "method": method.name})
+
+    model.train()
+    ga = config.grad_accum
+    stream = micro_batches(len(dataset), config, accelerator.num_processes, accelerator.process_index,
+                           start_step * ga, steps * ga)
+    batches = iter(loader(stream))
+    progress = tqdm(total=steps, initial=start_step, desc=f"train {method.name}",
+                    disable=not accelerator.is_main_process)
+    for step in range(start_step, steps):
+        sums: dict[str, float] = {}
+        for micro in range(ga):
+            batch = next(batches).to(accelerator.device)
+            sync = micro == ga - 1
+            with accelerator.no_sync(model) if not sync else nullcontext():
+                with accelerator.autocast():
+                    ref = reference(batch) if reference is not None else None
+                    policy = to_logprobs(concatenated_forward(model, batch))
+                    out = method.loss(policy, ref, batch.weights)
+                    loss = (batch.weights * out.losses).mean()
+                value = float(accelerator.gather(loss.detach().reshape(1)).float().mean())
+                if not math.isfinite(value):
+                    where = last_good.name if last_good is not None else "none (no checkpoint was saved yet)"
+                    raise HarnessError(f"training stopped: the loss is {value} at step {step + 1} "
+                                       f"(micro-batch {micro + 1}); last good checkpoint: {where}")
+                accelerator.backward(loss / ga)
+            _accumulate(sums, value, out)
+        if config.max_grad_norm > 0:
+            accelerator.clip_grad_norm_(model.parameters(), config.max_grad_norm)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        metrics = {k: v / ga for k, v in sums.items()} | {"lr": scheduler.get_last_lr()[0], "step": step + 1}
+        history.append(metrics)
+        progress.update(1)
+        progress.set_postfix(loss=f"{metrics['loss']:.4f}", acc=f"{metrics.get('reward_accuracy', 0):.2f}")
+        if (step + 1) % config.log_every == 0:
+            log.info("step %d/%d %s", step + 1, steps,
+                     " ".join(f"{k}={v:.4g}" for k, v in metrics.items() if k != "step"))
+            if config.report_to != "none":
+                accelerator.log({f"train/{k}": v for k, v in metrics.items() if k != "step"}, step=step + 1)
+        if config.save_every and (step + 1) % config.save_every == 0 and step + 1 < steps:
+            last_good = ckpt.save_checkpoint(output_dir, step + 1, accelerator=accelerator, model=model,
+                                             optimizer=optimizer, scheduler=scheduler,
+                                             state={"history": history}, keep=config.save_total_limit)
+    progress.close()
+    if config.report_to != "none":
+        accelerator.end_training()
+    ckpt.save_checkpoint(output_dir, steps, accelerator=accelerator, model=model, optimizer=optimizer,
+                         scheduler=scheduler, state={"history": history}, keep=config.save_total_limit)
+    model_path, adapter_path = save_final(output_dir, accelerator, model, vlm, config)
+    if accelerator.is_main_process:
+        write_jsonl(output_dir / "metrics.jsonl", history)
+    return TrainResult(output_dir, model_path, adapter_path, history)
+
+
+def _accumulate(sums: dict[str, float], loss: float, out: Any) -> None:
+    chosen, rejected = out.chosen_rewards.detach().float(), out.rejected_rewards.detach().float()
+    values = {
+        "loss": loss,
+        "rewards/chosen": float(chosen.mean()),
+        "rewards/rejected": float(rejected.mean()),
+        "reward_accuracy": float((chosen > rejected).float().mean()),
+        "margin": float((chosen - rejected).mean()),
+    }
+    for key, value in out.metrics.items():
+        values[key] = float(value.detach().float().mean())
+    for key, value in values.items():
+        sums[key] = sums.get(key, 0.0) + value
+
+
+def save_final(output_dir: Path, accelerator: Any, model: Any, vlm: Any, config: TrainConfig):
+    """Write ``adapter/`` (LoRA) and ``model/`` (full, merged under LoRA) + processor; each atomically."""
+    accelerator.wait_for_everyone()
+    state = accelerator.get_state_dict(model)
+    if not accelerator.is_main_process:
+        return None, None
+    unwrapped = accelerator.unwrap_model(model)
+    adapter_path = model_path = None
+    if config.lora:
+        adapter_path = _atomic_dir(output_dir / "adapter", lambda d: unwrapped.save_pretrained(d, state_dict=state))
+        if config.merge_lora:
+            merged = unwrapped.merge_and_unload()
+            model_path = _atomic_dir(output_dir / "model", lambda d: (merged.save_pretrained(d),
+                                                                       vlm.processor.save_pretrained(d)))
+    else:
+        model_path = _atomic_dir(output_dir / "model", lambda d: (unwrapped.save_pretrained(d, state_dict=state),
+                                                                   vlm.processor.save_pretrained(d)))
+    return model_path, adapter_path
+
+
+def _atomic_dir(final: Path, write) -> Path:
+    tmp = final.with_name(f".tmp-{final.name}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    write(tmp)
+    old = final.with_name(f".old-{final.name}")
+    if final.exists():
+        shutil.rmtree(old, ignore_errors=True)
+        final.replace(old)
+    tmp.replace(final)
+    shutil.rmtree(old, ignore_errors=True)
+    return final

@@ -1,0 +1,102 @@
+"""Reference log-probabilities: the frozen base model, by one of three routes.
+
+* LoRA: the policy itself with its adapters disabled (``peft``'s ``disable_adapter``): no second copy.
+* Full fine-tuning: a frozen copy of the base, made before the first step.
+* A cache on disk (``ref_cache``): computed once over all pairs, keyed by the pairs, the model and the
+  encoding options, and reused by later runs (and by resume) without any reference forward.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any
+
+from harness.methods.base import LogProbs
+from harness.training.batch import PreferenceBatch
+from harness.training.logps import concatenated_forward, to_logprobs
+
+log = logging.getLogger(__name__)
+CACHED_FIELDS = ("sum", "mean", "tokens")
+
+
+class ModelReference:
+    """Reference forward through a module; ``adapters_off`` disables peft adapters around it."""
+
+    def __init__(self, model: Any, *, adapters_off: bool, autocast: Any = None):
+        self.model = model
+        self.adapters_off = adapters_off
+        self.autocast = autocast or nullcontext
+
+    def groups(self, batch: PreferenceBatch) -> dict[str, dict[str, Any]]:
+        import torch
+
+        model = self.model
+        was_training = model.training
+        model.eval()  # no dropout in the reference
+        context = _unwrap(model).disable_adapter() if self.adapters_off else nullcontext()
+        try:
+            with torch.no_grad(), context, self.autocast():
+                return concatenated_forward(model, batch)
+        finally:
+            model.train(was_training)
+
+    def __call__(self, batch: PreferenceBatch) -> LogProbs:
+        return to_logprobs(self.groups(batch))
+
+
+class CachedReference:
+    """Looks reference log-probs up by pair id (token-level log-probs are not cached)."""
+
+    def __init__(self, table: dict[str, dict[str, dict[str, float]]]):
+        self.table = table
+
+    def __call__(self, batch: PreferenceBatch) -> LogProbs:
+        import torch
+
+        groups: dict[str, dict[str, Any]] = {}
+        for name, _ in batch.groups():
+            groups[name] = {
+                key: torch.tensor([self.table[pid][name][key] for pid in batch.ids], device=batch.weights.device)
+                for key in CACHED_FIELDS
+            }
+        return to_logprobs(groups)
+
+
+def _unwrap(model: Any) -> Any:
+    return getattr(model, "module", model)
+
+
+def cache_key(model_id: str, model_config: dict, pairs: list, encoding: dict) -> str:
+    digest = hashlib.sha256()
+    digest.update(json.dumps({"model": model_id, "config": model_config, "encoding": encoding},
+                             sort_keys=True, default=str).encode())
+    for pair in pairs:
+        digest.update(json.dumps(pair.as_dict(), sort_keys=True, default=str).encode())
+    return digest.hexdigest()[:24]
+
+
+def load_or_build_cache(path: Path, reference: ModelReference, loader: Any, accelerator: Any) -> CachedReference:
+    """Read ``path`` if it exists, else run the reference over ``loader`` once and write it atomically."""
+    import torch
+    from tqdm.auto import tqdm
+
+    if path.is_file():
+        log.info("reference log-probs from cache %s", path.name)
+        return CachedReference(torch.load(path, weights_only=True))
+    table: dict[str, dict[str, dict[str, float]]] = {}
+    for batch in tqdm(loader, desc="reference log-probs", disable=not accelerator.is_main_process):
+        groups = reference.groups(batch.to(accelerator.device))
+        for i, pid in enumerate(batch.ids):
+            table[pid] = {name: {k: float(v[k][i]) for k in CACHED_FIELDS} for name, v in groups.items()}
+    if accelerator.is_main_process:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        torch.save(table, tmp)
+        tmp.replace(path)
+        log.info("reference log-probs cached for %d pairs in %s", len(table), path.name)
+    accelerator.wait_for_everyone()
+    return CachedReference(table)
