@@ -1,0 +1,278 @@
+"""Helpers shared by the dataset loaders: typed options, record checks, image checks, dataset building.
+
+Every check here turns bad data into a one-line ``DataError`` naming the file, the record and the field,
+so a user sees what to fix instead of a traceback. Nothing in this module imports ``datasets`` or torch at
+import time: ``harness tasks`` imports the task modules only to count items.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import logging
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from harness.errors import DataError, HarnessError
+from harness.io import read_json
+
+if TYPE_CHECKING:
+    import datasets
+
+log = logging.getLogger(__name__)
+
+VQA_METRICS = ("closed_accuracy", "closed_accuracy_llava_med", "open_recall", "open_exact_match", "open_f1")
+REPORT_METRICS = (
+    "bleu", "bleu_1", "bleu_2", "bleu_3", "bleu_4", "rouge_l", "meteor", "cider",
+    "chexpert_f1_micro", "chexpert_f1_macro", "hallucination_rate",
+)
+
+# How much loading checks the image files: "exists" (default) stats every image the split refers to,
+# "decode" also opens and verifies each one with PIL, "none" trusts the annotation (for folders shipped
+# without images, such as the public IU-Xray annotation).
+CHECK_IMAGES = ("exists", "decode", "none")
+
+
+def option_field(default: Any, help: str, choices: Sequence[Any] | None = None) -> Any:
+    """A dataclass field carrying its help text (shown in docs and errors) and allowed values."""
+    return dataclasses.field(default=default, metadata={"help": help, "choices": tuple(choices or ())})
+
+
+@dataclasses.dataclass
+class LoadOptions:
+    """Options every loader accepts."""
+
+    check_images: str = option_field(
+        "exists",
+        "how to check image files on load: 'exists' (stat each), 'decode' (also open and verify each), "
+        "'none' (no check; True/False mean 'exists'/'none')",
+        CHECK_IMAGES,
+    )
+
+    def __post_init__(self) -> None:
+        if self.check_images is True:
+            self.check_images = "exists"
+        elif self.check_images is False or self.check_images is None:
+            self.check_images = "none"
+
+
+def parse_options(task: str, cls: type, options: dict[str, Any]):
+    """Build the options dataclass ``cls`` from keyword options; unknown names and bad values are HarnessErrors."""
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    for name in options:
+        if name not in fields:
+            close = difflib.get_close_matches(name, list(fields), n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            raise HarnessError(
+                f"task '{task}' has no option '{name}'{hint} (options: {', '.join(sorted(fields))})"
+            )
+    parsed = cls(**options)
+    for name, spec in fields.items():
+        choices = spec.metadata.get("choices")
+        value = getattr(parsed, name)
+        if choices and value not in choices:
+            raise HarnessError(
+                f"task '{task}' option {name}={value!r} is not one of {', '.join(repr(c) for c in choices)}"
+            )
+    return parsed
+
+
+def options_help(cls: type) -> list[dict[str, Any]]:
+    """``[{name, default, help, choices}]`` for docs and ``harness tasks --format json``."""
+    return [
+        {
+            "name": f.name,
+            "default": f.default,
+            "help": f.metadata.get("help", ""),
+            "choices": list(f.metadata.get("choices", ())),
+        }
+        for f in dataclasses.fields(cls)
+    ]
+
+
+def read_records(path: Path) -> list[dict]:
+    """A JSON file holding a list of objects (the VQA-RAD and SLAKE layouts)."""
+    data = read_json(path)
+    if not isinstance(data, list):
+        raise DataError(path, f"expected a JSON list of records, found a JSON {_json_type(data)}")
+    for index, record in enumerate(data):
+        if not isinstance(record, dict):
+            raise DataError(path, f"expected a JSON object, found a JSON {_json_type(record)}", record=index)
+    return data
+
+
+def read_split_dict(path: Path, split_key: str, expected: Sequence[str], data: Any = None) -> list[dict]:
+    """The R2Gen layout ``{"train": [...], "val": [...], "test": [...]}``: the records under ``split_key``.
+
+    ``data`` is the file's parsed content when the caller has already read it.
+    """
+    data = read_json(path) if data is None else data
+    if not isinstance(data, dict):
+        raise DataError(path, f"expected a JSON object with keys {_keys(expected)}, found a JSON {_json_type(data)}")
+    if split_key not in data:
+        raise DataError(
+            path,
+            f"no split key '{split_key}': keys found {_keys(data)}, expected {_keys(expected)}",
+        )
+    records = data[split_key]
+    if not isinstance(records, list):
+        raise DataError(path, f"split '{split_key}' must be a JSON list, found a JSON {_json_type(records)}")
+    for index, record in enumerate(records):
+        if not isinstance(record, dict):
+            raise DataError(path, f"expected a JSON object, found a JSON {_json_type(record)}", record=f"{split_key}[{index}]")
+    return records
+
+
+def split_dict_sizes(path: Path, split_keys: dict[str, str]) -> dict[str, int]:
+    """Item counts of an R2Gen annotation file, per harness split name."""
+    data = read_json(path)
+    return {
+        split: len(read_split_dict(path, key, list(split_keys.values()), data))
+        for split, key in split_keys.items()
+    }
+
+
+def get_field(path: Path, record: dict, name: str, where: object, *, kind: type | tuple[type, ...] = str) -> Any:
+    """``record[name]``, which must be present, non-null and of ``kind``; else a DataError naming it."""
+    if name not in record:
+        raise DataError(path, "missing field", record=where, field=name)
+    value = record[name]
+    if value is None or (kind is not None and not isinstance(value, kind)) or isinstance(value, bool):
+        expected = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+        raise DataError(path, f"expected {expected}, found {value!r}", record=where, field=name)
+    if isinstance(value, str) and not value.strip():
+        raise DataError(path, "empty value", record=where, field=name)
+    return value
+
+
+def text(value: Any) -> str:
+    """Metadata as a string ('' when absent): VQA-RAD and SLAKE mix ints and strings in places."""
+    return "" if value is None else str(value).strip()
+
+
+def answer_type(path: Path, record: dict, where: object, name: str = "answer_type") -> str:
+    """'closed' or 'open' from a VQA record; tolerates the stray case and spaces found in VQA-RAD."""
+    raw = get_field(path, record, name, where)
+    value = raw.strip().lower()
+    if value not in ("closed", "open"):
+        raise DataError(path, f"expected CLOSED or OPEN, found {raw!r}", record=where, field=name)
+    return value
+
+
+def check_image_files(
+    items: Sequence[tuple[object, Path]],
+    mode: str,
+    source: Path,
+    field_name: str,
+) -> None:
+    """Check the images a split refers to. ``items`` holds ``(record label, image path)`` pairs.
+
+    Missing files raise one DataError for the first and count the rest, so a folder without images says
+    so in one line instead of hundreds.
+    """
+    if mode == "none":
+        return
+    # Many questions share an image: check each file once, reporting its first record.
+    unique: dict[Path, object] = {}
+    for where, image in items:
+        unique.setdefault(image, where)
+    items = [(where, image) for image, where in unique.items()]
+    missing = [(where, image) for where, image in items if not image.is_file()]
+    if missing:
+        where, image = missing[0]
+        more = f" ({len(missing)} of {len(items)} image files missing)" if len(missing) > 1 else ""
+        raise DataError(
+            source,
+            f"image file {image} not found{more}; pass check_images='none' to load without checking",
+            record=where,
+            field=field_name,
+        )
+    if mode == "decode":
+        for where, image in _progress(items, "checking images"):
+            verify_image_file(image, source=source, record=where, field=field_name)
+
+
+def verify_image_file(image: Path, *, source: Path, record: object, field: str) -> None:
+    """Open and fully decode one image; a corrupt file becomes a DataError naming it."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(image) as handle:
+            handle.load()
+    except FileNotFoundError:
+        raise DataError(source, f"image file {image} not found", record=record, field=field) from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise DataError(source, f"image file {image} cannot be decoded ({exc})", record=record, field=field) from None
+
+
+def verify_images(dataset: datasets.Dataset, columns: Iterable[str] = ("image",), source: str = "dataset") -> None:
+    """Decode the images of the rows actually used (after ``select``/``filter``), raising a DataError on the first bad one.
+
+    Loading checks that files exist; this is the decode check for just the rows an evaluation will see.
+    """
+    import datasets
+
+    for column in columns:
+        if column not in dataset.column_names:
+            continue
+        raw = dataset.cast_column(column, _undecoded(dataset.features[column], datasets))
+        for row_id, value in _progress(list(zip(raw["id"], raw[column])), f"decoding {column}"):
+            for entry in value if isinstance(value, list) else [value]:
+                if entry is None:
+                    continue
+                if entry.get("path") is None:
+                    continue
+                verify_image_file(Path(entry["path"]), source=Path(source), record=row_id, field=column)
+
+
+def _undecoded(feature: Any, datasets_module: Any) -> Any:
+    if isinstance(feature, datasets_module.Image):
+        return datasets_module.Image(decode=False)
+    return datasets_module.List(datasets_module.Image(decode=False))
+
+
+def build_dataset(
+    columns: dict[str, list],
+    *,
+    image_columns: Sequence[str] = ("image",),
+    image_list_columns: Sequence[str] = (),
+    source: Path,
+) -> datasets.Dataset:
+    """A ``datasets.Dataset`` whose image columns hold file paths, decoded lazily on access.
+
+    Every other column is a string column. Ids must be unique within a split.
+    """
+    import datasets
+
+    ids = columns["id"]
+    if len(set(ids)) != len(ids):
+        seen: set[str] = set()
+        duplicate = next(i for i in ids if i in seen or seen.add(i))
+        raise DataError(source, "duplicate id within the split", record=duplicate, field="id")
+    features = {}
+    for name in columns:
+        if name in image_columns:
+            features[name] = datasets.Image()
+        elif name in image_list_columns:
+            features[name] = datasets.List(datasets.Image())
+        else:
+            features[name] = datasets.Value("string")
+    return datasets.Dataset.from_dict(columns, features=datasets.Features(features))
+
+
+def _progress(items: Sequence, desc: str):
+    from tqdm.auto import tqdm
+
+    return tqdm(items, desc=desc, disable=len(items) < 200, leave=False)
+
+
+def _keys(keys: Iterable[str]) -> str:
+    return ", ".join(repr(k) for k in keys) or "none"
+
+
+def _json_type(value: Any) -> str:
+    return {dict: "object", list: "list", str: "string", int: "number", float: "number", bool: "boolean"}.get(
+        type(value), "null" if value is None else type(value).__name__
+    )
+

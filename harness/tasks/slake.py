@@ -1,0 +1,124 @@
+"""SLAKE 1.0 (Liu et al., 2021): a bilingual (English/Chinese) knowledge-enhanced Med-VQA dataset.
+
+Layout: ``train.json`` / ``validate.json`` / ``test.json``, each a list of
+``{img_id, img_name, question, answer, q_lang, location, modality, answer_type, base_type, content_type,
+triple, qid}``; images at ``imgs/<img_name>`` (for example ``imgs/xmlab102/source.jpg``) with ``mask.png``
+and ``detection.json`` (a list of ``{label: [x, y, w, h]}`` boxes) beside each image.
+
+Papers, MMedPO included, report the English questions only (test: 1,061 QA, 416 closed, 645 open), so
+``language="en"`` is the default; ``"zh"`` and ``"all"`` select the others.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+from harness.errors import DataError
+from harness.io import read_json
+from harness.tasks import _loading as L
+from harness.tasks.base import Task
+
+SPLIT_FILES = {"train": "train.json", "validation": "validate.json", "test": "test.json"}
+IMAGE_FOLDER = "imgs"
+MASK_FILE = "mask.png"
+DETECTION_FILE = "detection.json"
+
+CITATION = (
+    "Liu, Zhan, Xu, Ma, Yang, Wu. SLAKE: A Semantically-Labeled Knowledge-Enhanced Dataset for Medical "
+    "Visual Question Answering. ISBI 2021."
+)
+
+
+@dataclasses.dataclass
+class SlakeOptions(L.LoadOptions):
+    language: str = L.option_field(
+        "en", "question language: 'en' (as papers report), 'zh', or 'all'", ("en", "zh", "all")
+    )
+
+
+def _wanted(record: dict, language: str) -> bool:
+    return language == "all" or str(record.get("q_lang", "")).strip() == language
+
+
+def read_boxes(path: Path) -> str:
+    """``detection.json`` as a JSON string of ``[{"label", "bbox": [x, y, w, h]}]``; "[]" when absent."""
+    if not path.is_file():
+        return "[]"
+    data = read_json(path)
+    if not isinstance(data, list):
+        raise DataError(path, "expected a JSON list of {label: [x, y, w, h]} boxes")
+    boxes = []
+    for index, entry in enumerate(data):
+        if not isinstance(entry, dict):
+            raise DataError(path, "expected an object {label: [x, y, w, h]}", record=index)
+        for label, bbox in entry.items():
+            if not (isinstance(bbox, list) and len(bbox) == 4 and all(isinstance(v, (int, float)) for v in bbox)):
+                raise DataError(path, f"expected [x, y, w, h] numbers, found {bbox!r}", record=index, field=label)
+            boxes.append({"label": label, "bbox": [float(v) for v in bbox]})
+    return json.dumps(boxes)
+
+
+@dataclasses.dataclass
+class SlakeTask(Task):
+    def _load(self, split: str, data_dir: str | Path | None, **options: Any):
+        opts = L.parse_options(self.name, SlakeOptions, options)
+        root = self.require_data_dir(data_dir)
+        path = root / SPLIT_FILES[split]
+        names = (
+            "id", "image", "question", "answer", "answer_type", "mask", "boxes", "image_path",
+            "q_lang", "modality", "location", "content_type", "base_type", "img_id",
+        )
+        columns: dict[str, list] = {name: [] for name in names}
+        images = []
+        boxes_by_folder: dict[Path, str] = {}
+        for index, record in enumerate(L.read_records(path)):
+            if not _wanted(record, opts.language):
+                continue
+            qid = L.get_field(path, record, "qid", index, kind=(int, str))
+            where = f"{index} (qid {qid})"
+            img_name = L.get_field(path, record, "img_name", where)
+            image = root / IMAGE_FOLDER / img_name
+            images.append((where, image))
+            folder = image.parent
+            if folder not in boxes_by_folder:
+                boxes_by_folder[folder] = read_boxes(folder / DETECTION_FILE)
+            mask = folder / MASK_FILE
+            columns["id"].append(str(qid).strip())
+            columns["image"].append(str(image))
+            columns["question"].append(L.get_field(path, record, "question", where).strip())
+            columns["answer"].append(str(L.get_field(path, record, "answer", where, kind=(str, int, float))).strip())
+            columns["answer_type"].append(L.answer_type(path, record, where))
+            columns["mask"].append(str(mask) if mask.is_file() else None)
+            columns["boxes"].append(boxes_by_folder[folder])
+            columns["image_path"].append(img_name)
+            for name in ("q_lang", "modality", "location", "content_type", "base_type", "img_id"):
+                columns[name].append(L.text(record.get(name)))
+        if not columns["id"]:
+            raise DataError(path, f"no records with q_lang '{opts.language}'", field="q_lang")
+        L.check_image_files(images, opts.check_images, path, "img_name")
+        return L.build_dataset(columns, image_columns=("image", "mask"), source=path)
+
+    def sizes(self, data_dir: str | Path | None = None, **options: Any) -> dict[str, int] | None:
+        opts = L.parse_options(self.name, SlakeOptions, {**self.options, **options})
+        root = self.data_dir(data_dir)
+        if root is None or not all((root / f).is_file() for f in SPLIT_FILES.values()):
+            return None
+        return {
+            split: sum(_wanted(r, opts.language) for r in L.read_records(root / name))
+            for split, name in SPLIT_FILES.items()
+        }
+
+
+TASK = SlakeTask(
+    name="slake",
+    family="vqa",
+    version="1.0",
+    folder="slake",
+    splits=("train", "validation", "test"),
+    metrics=L.VQA_METRICS,
+    description="SLAKE 1.0 Med-VQA (English by default): 1,061 test QA (416 closed, 645 open) on 96 images",
+    citation=CITATION,
+)
