@@ -1,0 +1,147 @@
+"""``CurationConfig``: every option of MMedPO's pair curation, with defaults and help text."""
+
+from __future__ import annotations
+
+from dataclasses import MISSING, asdict, dataclass, field, fields
+from typing import Any
+
+from harness.errors import HarnessError
+
+CURATION_VERSION = "1"  # bump when the curation's output for the same inputs changes
+
+
+def _opt(default: Any, help: str, **kwargs: Any) -> Any:
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda: type(default)(default), metadata={"help": help}, **kwargs)
+    return field(default=default, metadata={"help": help}, **kwargs)
+
+
+@dataclass
+class CurationConfig:
+    text_pairs: bool = _opt(True, "build textual pairs (same image, hallucinated answer); false = ablation 'no text pairs'")
+    visual_pairs: bool = _opt(True, "build visual pairs (same answer, lesion-noised image); false = ablation 'no visual pairs'")
+    text_generator: str = _opt("auto", "'sample-and-judge' (paper), 'rules' (offline) or 'auto' (sample-and-judge when a judge is set, else rules)")
+    judges: list = _opt([], "judge specs, 'openai:<model>' or 'hf:<path>'; the first also picks/writes hallucinations")
+    judge_options: dict = _opt({}, "options for every judge (e.g. base_url, max_new_tokens)")
+    single_judge: bool = _opt(False, "score relevance with the first judge only (ablation 'single judge')")
+    num_samples: int = _opt(4, "k: answers sampled from the target model per question (sample-and-judge)")
+    sample_temperature: float = _opt(1.0, "sampling temperature for the k answers")
+    max_new_tokens: int = _opt(64, "longest sampled answer, in tokens")
+    judge_retries: int = _opt(2, "re-asks after a malformed judge reply before falling back")
+    max_rounds: int = _opt(5, "r: consensus rounds (a round = one turn of every judge)")
+    localizer: str = _opt("ground-truth", "lesion localizer: 'ground-truth', 'saliency' or a harness.localizers plugin")
+    localizer_options: dict = _opt({}, "options passed to the localizer's constructor")
+    noise: str = _opt("diffusion", "'diffusion' (paper), 'gaussian-replace' (release) or 'global' (ablation)")
+    noise_step: int = _opt(500, "diffusion step k of 1000 (the paper does not state k; 500 is POVID's released value)")
+    noise_threshold: float | None = _opt(None, "gaussian-replace cut on the blurred map; None = the release's mean - std")
+    relevance: str = _opt("auto", "text-pair scorer: 'consensus' (judges), 'heuristic' (offline) or 'auto'")
+    weighting: str = _opt("paper", "'paper' (mean 1, variance 0.1, clip [0.75, 1.25]), 'release' (raw 0-1) or 'none' (all 1)")
+    normalize_per_kind: bool = _opt(False, "normalize text and visual scores separately instead of pooled")
+    max_items: int | None = _opt(None, "curate only the first N samples (quick runs)")
+    batch_size: int = _opt(8, "questions per sampling batch")
+
+    def __post_init__(self) -> None:
+        from mmedpo.noise import NOISE_MODES
+        from mmedpo.relevance import NORMALIZATIONS
+
+        if isinstance(self.judges, str):
+            self.judges = [j for j in self.judges.split(",") if j]
+        self.judges = list(self.judges)
+        checks = [
+            (self.text_generator in ("auto", "sample-and-judge", "rules"), "text_generator",
+             "expected auto, sample-and-judge or rules"),
+            (self.noise in NOISE_MODES, "noise", f"expected one of {', '.join(NOISE_MODES)}"),
+            (self.weighting in NORMALIZATIONS, "weighting", f"expected one of {', '.join(NORMALIZATIONS)}"),
+            (self.relevance in ("auto", "consensus", "heuristic"), "relevance", "expected auto, consensus or heuristic"),
+            (self.text_pairs or self.visual_pairs, "text_pairs", "text_pairs and visual_pairs cannot both be off"),
+            (self.num_samples >= 1, "num_samples", "must be >= 1"),
+            (self.max_rounds >= 1, "max_rounds", "must be >= 1"),
+            (0 <= self.noise_step <= 1000, "noise_step", "must be in [0, 1000]"),
+            (self.batch_size >= 1, "batch_size", "must be >= 1"),
+        ]
+        for ok, name, problem in checks:
+            if not ok:
+                raise HarnessError(f"mmedpo option '{name}': {problem} (got {getattr(self, name)!r})")
+        if self.resolved_relevance() == "consensus" and not self.judges:
+            raise HarnessError("mmedpo option 'relevance': consensus needs at least one judge (option judges)")
+        if self.resolved_generator() == "sample-and-judge" and not self.judges:
+            raise HarnessError("mmedpo option 'text_generator': sample-and-judge needs a judge (option judges)")
+
+    def resolved_generator(self) -> str:
+        if self.text_generator == "auto":
+            return "sample-and-judge" if self.judges else "rules"
+        return self.text_generator
+
+    def resolved_relevance(self) -> str:
+        if self.relevance == "auto":
+            return "consensus" if self.judges else "heuristic"
+        return self.relevance
+
+    def relevance_judges(self) -> list[str]:
+        return self.judges[:1] if self.single_judge else list(self.judges)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_options(cls, options: dict[str, Any] | None) -> CurationConfig:
+        """Build from a dict (YAML config or ``--option key=value`` strings, coerced to each field's type)."""
+        options = dict(options or {})
+        known = {f.name: f for f in fields(cls)}
+        unknown = sorted(set(options) - set(known))
+        if unknown:
+            raise HarnessError(f"unknown mmedpo option(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+        return cls(**{k: _coerce(k, v, known[k]) for k, v in options.items()})
+
+    @classmethod
+    def help(cls) -> dict[str, str]:
+        return {f.name: f.metadata.get("help", "") for f in fields(cls)}
+
+
+def _coerce(name: str, value: Any, spec) -> Any:
+    if not isinstance(value, str):
+        return value
+    default = spec.default if spec.default is not MISSING else spec.default_factory()
+    try:
+        if isinstance(default, bool):
+            if value.lower() in ("1", "true", "yes", "on"):
+                return True
+            if value.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(value)
+        if isinstance(default, int) or name == "max_items":
+            return None if value.lower() == "none" else int(value)
+        if isinstance(default, float) or name == "noise_threshold":
+            return None if value.lower() == "none" else float(value)
+        if isinstance(default, list):
+            return [v for v in value.split(",") if v]
+        if isinstance(default, dict):
+            import json
+
+            return json.loads(value)
+    except ValueError:
+        raise HarnessError(f"mmedpo option '{name}': cannot read {value!r} as {type(default).__name__}") from None
+    return value
+
+
+# Named ablations of the paper (Sec. 4.3), as curation options; combine with commas: "no-visual,no-weights".
+ABLATIONS: dict[str, dict[str, Any]] = {
+    "no-text": {"text_pairs": False},
+    "no-visual": {"visual_pairs": False},
+    "no-weights": {"weighting": "none"},
+    "single-judge": {"single_judge": True},
+    "global-noise": {"noise": "global"},
+}
+
+
+def curation_options(options: dict[str, Any] | None) -> dict[str, Any]:
+    """Expand an ``ablation`` option (comma-separated names of ``ABLATIONS``) into curation options."""
+    options = dict(options or {})
+    names = options.pop("ablation", None) or []
+    if isinstance(names, str):
+        names = [n for n in names.split(",") if n]
+    for name in names:
+        if name not in ABLATIONS:
+            raise HarnessError(f"unknown mmedpo ablation '{name}' (known: {', '.join(ABLATIONS)})")
+        options.update(ABLATIONS[name])
+    return options

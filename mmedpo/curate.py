@@ -1,0 +1,169 @@
+"""MMedPO's pair curation: pooled textual and visual pairs with clinical-relevance weights (Sec. 3).
+
+``build_mmedpo_pairs(context, config)`` returns the pooled ``D_o = D_t ∪ D_v`` as ``PreferencePair``s in
+the project's record format (compatible with the MMedPO release: ``kind``, ``source``, ``weighted_score``,
+``rejected_image``). Everything lands in ``<context.output_dir>/mmedpo-<key>/``, where ``key`` hashes the
+data (task, ids, questions, answers), the model, the settings, the prompt versions and the seed:
+
+- ``items.jsonl``: one line per finished (sample, kind), appended and fsynced as soon as it is done, so an
+  interrupted curation resumes where it stopped without re-asking (or paying) any judge for finished items;
+- ``images/``: the chosen images and the noised rejected images (PNG);
+- ``pairs.jsonl`` and ``manifest.json``: written atomically once every item is done (weights need the whole
+  dataset's scores). A later call with the same key reads them back.
+
+Image paths in the pairs are relative to ``context.output_dir`` (``CurationResult.image_root``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from harness.errors import HarnessError
+from harness.io import append_jsonl, read_json, read_jsonl, write_json
+from harness.preferences import PreferencePair, read_pairs, write_pairs
+from mmedpo.config import CURATION_VERSION, CurationConfig, curation_options
+from mmedpo.prompts import prompt_versions
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class CurationResult:
+    pairs: list[PreferencePair]
+    image_root: Path  # join pair.image / pair.rejected_image to this
+    pairs_path: Path
+    manifest: dict[str, Any]
+
+
+def build_mmedpo_pairs(context: Any, config: CurationConfig | None = None) -> list[PreferencePair]:
+    """The pooled MMedPO pairs for ``context`` (a ``harness.methods.PairContext``); see ``curate``."""
+    return curate(context, config).pairs
+
+
+def _item_seed(seed: int, sample_id: str) -> int:
+    return int(hashlib.sha256(f"{seed}:{sample_id}".encode()).hexdigest()[:8], 16)
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name)[:120]
+
+
+def data_fingerprint(context: Any, n: int) -> str:
+    """Hash of the task identity and the first ``n`` samples' ids, questions and answers (no image decoding)."""
+    samples = context.samples
+    columns = samples.select_columns(["id", "question", "answer"]) if hasattr(samples, "select_columns") else samples
+    digest = hashlib.sha256()
+    task = context.task
+    digest.update(json.dumps([getattr(task, "name", str(task)), getattr(task, "version", "")]).encode())
+    for index in range(n):
+        row = columns[index]
+        digest.update(json.dumps([str(row["id"]), str(row["question"]), str(row["answer"])]).encode())
+    return digest.hexdigest()
+
+
+def cache_key(context: Any, config: CurationConfig, n: int, judges: list[Any]) -> str:
+    model = context.model.describe() if context.model is not None and hasattr(context.model, "describe") else None
+    payload = {
+        "version": CURATION_VERSION,
+        "data": data_fingerprint(context, n),
+        "model": model,
+        "settings": config.to_json(),
+        "judges": [j.describe() for j in judges],
+        "prompts": prompt_versions(),
+        "seed": context.seed,
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def curate(context: Any, config: CurationConfig | None = None) -> CurationResult:
+    """Curate (or read back, or resume) the pairs for ``context``; see the module docstring."""
+    config = config or CurationConfig.from_options(curation_options(context.options))
+    if context.output_dir is None:
+        raise HarnessError("mmedpo curation needs an output folder (PairContext.output_dir)")
+    root = Path(context.output_dir)
+    n = len(context.samples) if config.max_items is None else min(config.max_items, len(context.samples))
+    from mmedpo.judges import make_judge
+
+    judges = [make_judge(spec, **config.judge_options) for spec in config.judges]
+    key = cache_key(context, config, n, judges)
+    folder = root / f"mmedpo-{key}"
+    pairs_path, manifest_path = folder / "pairs.jsonl", folder / "manifest.json"
+    if pairs_path.exists() and manifest_path.exists():
+        log.info("mmedpo: reusing curated pairs in %s", folder.name)
+        return CurationResult(list(read_pairs(pairs_path)), root, pairs_path, read_json(manifest_path))
+    from mmedpo.stages import Curator
+
+    curator = Curator(context, config, judges, folder)
+    items_path = folder / "items.jsonl"
+    done = {(r["sample"], r["kind"]) for r in read_jsonl(items_path)} if items_path.exists() else set()
+    if done:
+        log.info("mmedpo: resuming %s (%d items already done)", folder.name, len(done))
+    kinds = [k for k, on in (("text", config.text_pairs), ("visual", config.visual_pairs)) if on]
+    with tqdm(total=n, desc="mmedpo curation", unit="sample") as bar:
+        for start in range(0, n, config.batch_size):
+            indices = range(start, min(start + config.batch_size, n))
+            todo = [(i, k) for i in indices for k in kinds if (str(context.samples[i]["id"]), k) not in done]
+            for record in curator.run_batch(todo):
+                append_jsonl(items_path, record)
+            bar.update(len(indices))
+    items = list(read_jsonl(items_path)) if items_path.exists() else []
+    pairs, manifest = assemble(items, config, key)
+    write_pairs(pairs_path, pairs)
+    write_json(manifest_path, manifest)
+    log.info("mmedpo: %d text + %d visual pairs in %s (weights: %s)", manifest["counts"]["text"],
+             manifest["counts"]["visual"], folder.name, config.weighting)
+    return CurationResult(pairs, root, pairs_path, manifest)
+
+
+def assemble(items: list[dict], config: CurationConfig, key: str) -> tuple[list[PreferencePair], dict[str, Any]]:
+    """Turn finished items into pairs: normalize the raw scores into weights (pooled or per kind)."""
+    from mmedpo.relevance import normalize
+
+    usable = [r for r in items if not r.get("skipped")]
+    weights: dict[int, float] = {}
+    groups = [[r for r in usable if r["kind"] == k] for k in ("text", "visual")] if config.normalize_per_kind \
+        else [usable]
+    for group in groups:
+        for record, weight in zip(group, normalize([r["raw_score"] for r in group], config.weighting)):
+            weights[id(record)] = weight
+    pairs = []
+    for record in usable:
+        pairs.append(PreferencePair(
+            id=f"{record['sample']}-{record['kind']}", image=record["image"], prompt=record["prompt"],
+            chosen=record["chosen"], rejected=record["rejected"], weight=weights[id(record)],
+            rejected_image=record.get("rejected_image"), kind=record["kind"], source=record["source"],
+            extra={"raw_score": record["raw_score"], "weighting": config.weighting, **record.get("extra", {})},
+        ))
+    skipped = [r for r in items if r.get("skipped")]
+    manifest = {
+        "key": key,
+        "curation_version": CURATION_VERSION,
+        "config": config.to_json(),
+        "text_generator": config.resolved_generator(),
+        "relevance": config.resolved_relevance(),
+        "weighting": config.weighting,
+        "behaviour": _behaviour(config),
+        "counts": {"text": sum(p.kind == "text" for p in pairs), "visual": sum(p.kind == "visual" for p in pairs),
+                   "skipped": len(skipped)},
+        "skipped_reasons": sorted({r["skipped"] for r in skipped}),
+        "prompts": prompt_versions(),
+    }
+    return pairs, manifest
+
+
+def _behaviour(config: CurationConfig) -> dict[str, str]:
+    """Which of the paper's and the release's behaviours this curation used (docs/mmedpo.md)."""
+    return {
+        "noise": {"diffusion": "paper", "gaussian-replace": "release", "global": "ablation"}[config.noise],
+        "weighting": {"paper": "paper", "release": "release", "none": "ablation"}[config.weighting],
+        "text": "paper" if config.resolved_generator() == "sample-and-judge" else "offline-rules",
+        "relevance": "paper" if config.resolved_relevance() == "consensus" else "offline-heuristic",
+    }

@@ -1,0 +1,118 @@
+"""One curation batch: the textual and visual dispreference of each (sample, kind), as a JSON record."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from harness.io import atomic_write
+from mmedpo.config import CurationConfig
+
+log = logging.getLogger(__name__)
+
+
+class Curator:
+    def __init__(self, context: Any, config: CurationConfig, judges: list[Any], folder: Path):
+        from mmedpo.localize import get_localizer
+
+        self.context = context
+        self.config = config
+        self.judges = judges
+        self.folder = folder
+        self.root = Path(context.output_dir)
+        self.generator = config.resolved_generator()
+        self.localizer = get_localizer(config.localizer, **config.localizer_options) if config.visual_pairs else None
+        self.scorer = None
+        if config.text_pairs and config.resolved_relevance() == "consensus":
+            from mmedpo.relevance import ConsensusScorer
+
+            chosen = judges[:1] if config.single_judge else judges
+            self.scorer = ConsensusScorer(chosen, max_rounds=config.max_rounds, retries=config.judge_retries)
+
+    # -- helpers -------------------------------------------------------------------------------------
+    def _prompt(self, sample: dict) -> str:
+        task = self.context.task
+        return task.prompt(sample) if hasattr(task, "prompt") else str(sample["question"])
+
+    def _save(self, image: Any, sub: str, name: str) -> str:
+        from mmedpo.curate import _safe
+
+        path = self.folder / "images" / sub / f"{_safe(name)}.png"
+        if not path.exists():
+            with atomic_write(path, "wb") as handle:
+                image.convert("RGB").save(handle, format="PNG")
+        return path.relative_to(self.root).as_posix()
+
+    def _base(self, sample: dict, kind: str) -> dict[str, Any]:
+        return {"sample": str(sample["id"]), "kind": kind, "prompt": self._prompt(sample),
+                "chosen": str(sample["answer"]).strip()}
+
+    # -- stages --------------------------------------------------------------------------------------
+    def run_batch(self, todo: list[tuple[int, str]]) -> Iterator[dict[str, Any]]:
+        samples = {i: self.context.samples[i] for i, _ in todo}
+        text_indices = [i for i, k in todo if k == "text"]
+        sampled: dict[int, list[str]] = {}
+        if text_indices and self.generator == "sample-and-judge":
+            from mmedpo.text import sample_answers
+
+            if self.context.model is None:
+                from harness.errors import HarnessError
+
+                raise HarnessError("text generator 'sample-and-judge' needs the target model to sample from")
+            answers = sample_answers(
+                self.context.model, [samples[i]["image"] for i in text_indices],
+                [self._prompt(samples[i]) for i in text_indices], k=self.config.num_samples,
+                seed=self.context.seed + text_indices[0], temperature=self.config.sample_temperature,
+                max_new_tokens=self.config.max_new_tokens,
+            )
+            sampled = dict(zip(text_indices, answers))
+        for index, kind in todo:
+            sample = samples[index]
+            yield self.text_item(sample, sampled.get(index, [])) if kind == "text" else self.visual_item(sample)
+
+    def text_item(self, sample: dict, samples: list[str]) -> dict[str, Any]:
+        from mmedpo.curate import _item_seed
+        from mmedpo.relevance import Relevance, heuristic_score
+        from mmedpo.text import judge_dispreference, rules_dispreference
+
+        record = self._base(sample, "text")
+        seed = _item_seed(self.context.seed, record["sample"])
+        if self.generator == "sample-and-judge":
+            made = judge_dispreference(self.judges[0], str(sample["question"]), record["chosen"], samples,
+                                       seed=seed, retries=self.config.judge_retries)
+        else:
+            made = rules_dispreference(record["chosen"], seed=seed)
+        if self.scorer is not None:
+            relevance = self.scorer.score(str(sample["question"]), record["chosen"], made.rejected, edits=made.edits)
+        else:
+            relevance = Relevance(heuristic_score(record["chosen"], made.rejected, made.edits), "heuristic")
+        record.update(image=self._save(sample["image"], "chosen", record["sample"]), rejected=made.rejected,
+                      rejected_image=None, source=f"mmedpo-{made.how}", raw_score=relevance.score,
+                      extra={"text": made.to_json(), "relevance": relevance.to_json()})
+        return record
+
+    def visual_item(self, sample: dict) -> dict[str, Any]:
+        from mmedpo.curate import _item_seed
+        from mmedpo.noise import apply_noise
+
+        record = self._base(sample, "visual")
+        config = self.config
+        # the global-noise ablation keeps the same samples and weights as local noise; only the noise differs
+        found = self.localizer.localize(sample, model=self.context.model, prompt=record["prompt"])
+        if found is None:
+            record["skipped"] = f"localizer '{config.localizer}' found no lesion"
+            return record
+        confidence, source = found.confidence, found.source
+        noised = apply_noise(sample["image"], found.map, mode=config.noise,
+                             step=config.noise_step, seed=_item_seed(self.context.seed, record["sample"]),
+                             threshold=config.noise_threshold)
+        record.update(
+            image=self._save(sample["image"], "chosen", record["sample"]), rejected=record["chosen"],
+            rejected_image=self._save(noised, "noised", record["sample"]),
+            source=f"mmedpo-{source}-{config.noise}", raw_score=float(confidence),
+            extra={"localizer": source, "noise": config.noise, "noise_step": config.noise_step,
+                   "region_share": float((found.map >= 0.5).mean())},
+        )
+        return record
