@@ -1,3 +1,3 @@
-from harness.results.store import ResultRow, ResultsStore, RunRecord
+from harness.results.store import ResultRow, ResultsStore, RunRecord, new_run_id
 
-__all__ = ["ResultRow", "ResultsStore", "RunRecord"]
+__all__ = ["ResultRow", "ResultsStore", "RunRecord", "new_run_id"]

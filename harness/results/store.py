@@ -55,6 +55,11 @@ CREATE INDEX IF NOT EXISTS results_task ON results(task, metric);
 """
 
 
+def new_run_id() -> str:
+    """A sortable, unique run id: UTC time plus six random hex digits."""
+    return datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+
+
 @dataclass
 class RunRecord:
     model: str
@@ -70,7 +75,7 @@ class RunRecord:
     source: str = "local"
     predictions_dir: str | None = None
     fingerprint: str | None = None
-    run_id: str = field(default_factory=lambda: datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6])
+    run_id: str = field(default_factory=new_run_id)
     created_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
 
 
@@ -107,8 +112,12 @@ class ResultsStore:
         conn.execute("PRAGMA foreign_keys=ON")
         return conn
 
-    def add_run(self, run: RunRecord, results: Iterable[ResultRow]) -> str:
-        """Insert a run and its results atomically; a duplicate fingerprint is rejected."""
+    def add_run(self, run: RunRecord, results: Iterable[ResultRow], *, replace: bool = False) -> str:
+        """Insert a run and its results atomically; a duplicate fingerprint is rejected.
+
+        With ``replace`` an existing run of the same id is swapped out in the same transaction (a resumed
+        or re-scored evaluation), so readers see either the old run or the new one, never neither.
+        """
         rows = list(results)
         data = asdict(run)
         data["config"] = json.dumps(run.config, sort_keys=True, default=str)
@@ -116,6 +125,8 @@ class ResultsStore:
         conn = self._connect()
         try:
             conn.execute("BEGIN IMMEDIATE")
+            if replace:
+                conn.execute("DELETE FROM runs WHERE run_id = ?", (run.run_id,))
             columns = ", ".join(data)
             conn.execute(f"INSERT INTO runs ({columns}) VALUES ({', '.join('?' for _ in data)})", list(data.values()))
             conn.executemany(

@@ -1,0 +1,104 @@
+"""``harness eval``: evaluate a model on tasks, print metrics with 95% intervals, store the run.
+
+Example::
+
+    harness eval --model tiny --tasks synth_vqa,synth_report
+    harness eval --model tiny --tasks vqa_rad --data-dir ../shared/data --image-ablation blank
+    accelerate launch "$(which harness)" eval --model ./my-llava --tasks vqa_rad,slake   # sharded
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import MISSING, fields
+
+from harness.cli.common import add_data_dir_option, add_format_option, format_table
+from harness.evaluation.config import ABLATIONS, EvalConfig
+
+EXAMPLE = """examples:
+  harness eval --model tiny --tasks synth_vqa,synth_report
+  harness eval --model tiny --tasks vqa_rad --data-dir ../shared/data --limit 50 --image-ablation blank
+  harness eval --model tiny --tasks vqa_rad --run-id 20250101-120000-abcdef   # resume an interrupted run
+"""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "eval",
+        help="evaluate a model on tasks (batched, resumable) and store the results",
+        description=__doc__.split("\n\n")[0],
+        epilog=EXAMPLE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--model", required=True,
+                        help="registered name (tiny), model folder, 'hf:<hub id>', '<family>:<folder>' or 'openai:<model>'")
+    parser.add_argument("--tasks", required=True, help="comma-separated task names")
+    add_data_dir_option(parser)
+    _add_config_options(parser)
+    parser.add_argument("--run-id", default=None, help="resume (or re-score) this run instead of starting a new one")
+    parser.add_argument("--output-dir", default=None, help="run directory (default: $HARNESS_HOME/runs/<run id>)")
+    parser.add_argument("--store", default=None, help="results database (default: $HARNESS_STORE or $HARNESS_HOME)")
+    parser.add_argument("--no-store", action="store_true", help="do not write the results database")
+    parser.add_argument("--device", default=None, help="torch device for local models (default: cuda if present)")
+    parser.add_argument("--dtype", default=None, help="weights dtype for local models: auto, bf16, fp16, fp32")
+    parser.add_argument("--adapter", default=None, help="a peft LoRA adapter folder to apply to a local model")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    add_format_option(parser)
+    parser.set_defaults(func=handle)
+
+
+def _add_config_options(parser: argparse.ArgumentParser) -> None:
+    """One flag per ``EvalConfig`` field, with its default and help text."""
+    for f in fields(EvalConfig):
+        flag = "--" + f.name.replace("_", "-")
+        default = f.default if f.default is not MISSING else None
+        help_text = f.metadata.get("help", "").replace("%", "%%")
+        kwargs = {"default": default, "help": f"{help_text} (default: {default})"}
+        if f.name == "image_ablation":
+            kwargs["choices"] = ABLATIONS
+        elif f.name != "split":
+            kwargs["type"] = int
+        parser.add_argument(flag, dest=f"cfg_{f.name}", metavar=f.name.split("_")[-1].upper(), **kwargs)
+
+
+def handle(args: argparse.Namespace) -> int:
+    from harness.evaluation import evaluate
+    from harness.evaluation.distributed import current_process, local_rank_from_env, world_size_from_env
+    from harness.models import load_model
+    from harness.tasks import get_task
+
+    config = EvalConfig(**{f.name: getattr(args, f"cfg_{f.name}") for f in fields(EvalConfig)})
+    tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
+    for name in tasks:
+        get_task(name)  # unknown names fail (with suggestions) before the model loads
+    device = args.device
+    if device is None and world_size_from_env() > 1:
+        import torch
+
+        device = f"cuda:{local_rank_from_env()}" if torch.cuda.is_available() else "cpu"
+    model = load_model(args.model, device=device, dtype=args.dtype, adapter=args.adapter)
+    process = current_process()
+    result = evaluate(
+        model, tasks, data_dir=args.data_dir, output_dir=args.output_dir,
+        store=False if args.no_store else args.store, run_id=args.run_id,
+        run_config={"model_spec": args.model, "data_dir_given": args.data_dir is not None},
+        config=config, process=process, progress=not args.no_progress,
+    )
+    if not result.is_main:
+        return 0
+    summary = result.summary()
+    if args.format == "json":
+        json.dump({"run_id": result.run_id, "run_dir": str(result.run_dir), "results": summary}, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return 0
+    print(f"run {result.run_id}  model {result.model.get('name')}")
+    print(format_table(summary))
+    if config.image_ablation:
+        print(f"drop: metric with images minus metric with '{config.image_ablation}' images "
+              "(positive = the model uses the image)")
+    print(f"predictions: {result.run_dir / 'predictions'}")
+    if result.stored_in is not None:
+        print(f"stored in: {result.stored_in}")
+    return 0

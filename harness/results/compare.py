@@ -1,0 +1,104 @@
+"""Compare runs side by side and export them as CSV, JSON or markdown.
+
+The comparison is a wide table: one row per run, one column per ``task/metric``. Exports keep values in
+natural units (accuracy 0.734) except markdown and the printed table, which show values and 95% intervals
+times the metric's ``display_scale`` (73.4 [70.1, 76.8]), the way papers print them.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from harness.errors import HarnessError
+from harness.io import atomic_write
+
+RUN_COLUMNS = ("run_id", "model", "method", "created_at")
+EXPORT_FORMATS = {".csv": "csv", ".json": "json", ".md": "markdown", ".markdown": "markdown"}
+
+
+def metric_columns(results: Sequence[dict[str, Any]]) -> list[str]:
+    """``task/metric`` column names in a stable order: by task, then metric."""
+    return sorted({f"{r['task']}/{r['metric']}" for r in results})
+
+
+def wide_rows(results: Sequence[dict[str, Any]], *, display: bool = False) -> list[dict[str, Any]]:
+    """One row per run. ``display`` formats cells as scaled ``value [low, high]`` strings."""
+    by_run: dict[str, dict[str, Any]] = {}
+    for r in results:
+        row = by_run.setdefault(r["run_id"], {c: r.get(c) for c in RUN_COLUMNS})
+        key = f"{r['task']}/{r['metric']}"
+        row[key] = _display_cell(r) if display else r["value"]
+    columns = metric_columns(results)
+    return [{**{c: row.get(c) for c in RUN_COLUMNS}, **{c: row.get(c) for c in columns}} for row in by_run.values()]
+
+
+def _display_cell(r: dict[str, Any]) -> str:
+    scale = display_scale(r["metric"])
+    text = f"{r['value'] * scale:.2f}"
+    if r.get("ci_low") is not None and r.get("ci_high") is not None:
+        text += f" [{r['ci_low'] * scale:.2f}, {r['ci_high'] * scale:.2f}]"
+    return text
+
+
+def display_scale(metric: str) -> float:
+    """The registered metric's ``display_scale`` (``name@ablation`` uses its base metric); 1 if unknown."""
+    from harness.metrics import METRICS
+
+    base = metric.split("@")[0]
+    if base not in METRICS:
+        return 1.0
+    try:
+        return METRICS.get(base).display_scale
+    except HarnessError:
+        return 1.0
+
+
+def to_csv(results: Sequence[dict[str, Any]]) -> str:
+    rows = wide_rows(results)
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=[*RUN_COLUMNS, *metric_columns(results)], lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def to_json(runs: Sequence[dict[str, Any]], results: Sequence[dict[str, Any]]) -> str:
+    """Every run with its provenance and its result rows (long format, natural units)."""
+    by_run: dict[str, list[dict[str, Any]]] = {}
+    keep = ("task", "task_version", "metric", "value", "ci_low", "ci_high", "n", "higher_is_better")
+    for r in results:
+        by_run.setdefault(r["run_id"], []).append({k: r.get(k) for k in keep})
+    payload = [{**run, "results": by_run.get(run["run_id"], [])} for run in runs if run["run_id"] in by_run]
+    return json.dumps(payload, indent=2, default=str) + "\n"
+
+
+def to_markdown(results: Sequence[dict[str, Any]]) -> str:
+    rows = wide_rows(results, display=True)
+    columns = [*RUN_COLUMNS, *metric_columns(results)]
+    lines = ["| " + " | ".join(columns) + " |", "|" + "|".join(" --- " for _ in columns) + "|"]
+    for row in rows:
+        lines.append("| " + " | ".join(_md(row.get(c)) for c in columns) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _md(value: Any) -> str:
+    return "-" if value is None else str(value).replace("|", "\\|")
+
+
+def export(path: str | Path, runs: Sequence[dict[str, Any]], results: Sequence[dict[str, Any]]) -> str:
+    """Write the comparison to ``path``; the format follows its suffix. Returns the format name."""
+    path = Path(path)
+    fmt = EXPORT_FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise HarnessError(f"{path.name}: cannot tell the export format from '{path.suffix}' "
+                           f"(use {', '.join(EXPORT_FORMATS)})")
+    text = {"csv": lambda: to_csv(results), "json": lambda: to_json(runs, results),
+            "markdown": lambda: to_markdown(results)}[fmt]()
+    with atomic_write(path) as handle:
+        handle.write(text)
+    return fmt
