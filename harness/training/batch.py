@@ -7,6 +7,7 @@ a visual pair's rejected image (``PreferencePair.rejected_image``) differs from 
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -68,8 +69,12 @@ class PairDataset:
     """Pairs -> encoded rows, loading images lazily (a torch map-style dataset)."""
 
     def __init__(self, pairs: list[PreferencePair], image_root: Path | None, encoder: RowEncoder,
-                 with_rejected: bool, extra_rows: tuple[str, ...] = ()):
+                 with_rejected: bool, extra_rows: tuple[str, ...] = (), corrupt_image: Any = None,
+                 seed: int = 0):
         self.pairs = pairs
+        # method hook for extra rows of pairs without a distinct rejected image (Method.corrupt_image)
+        self.corrupt_image = corrupt_image
+        self.seed = seed
         self.image_root = image_root
         self.encoder = encoder
         self.with_rejected = with_rejected
@@ -112,6 +117,11 @@ class PairDataset:
                 self._image(pair, "rejected") if pair.rejected_image and pair.rejected_image != pair.image
                 else images["chosen"]
             )
+        distinct = bool(pair.rejected_image) and pair.rejected_image != pair.image
+        if self.extra_rows and not distinct and self.corrupt_image is not None:
+            # the extra rows score text against a corrupted image; seeded by the pair so reruns agree
+            seed = (zlib.crc32(pair.id.encode()) + self.seed) % 2**31
+            images["corrupted"] = self.corrupt_image(images["chosen"], seed=seed)
         texts = {"chosen": pair.chosen, "rejected": pair.rejected}
         item: dict[str, Any] = {"id": pair.id, "weight": pair.weight}
         item["chosen"] = self.encoder.encode(images["chosen"], pair.prompt, pair.chosen, row_id=pair.id)
@@ -119,6 +129,8 @@ class PairDataset:
             item["rejected"] = self.encoder.encode(images["rejected"], pair.prompt, pair.rejected, row_id=pair.id)
         for name in self.extra_rows:
             text, image = EXTRA_ROWS[name]
+            if image == "rejected" and "corrupted" in images:
+                image = "corrupted"
             item[name] = self.encoder.encode(images[image], pair.prompt, texts[text], row_id=pair.id)
         return item
 

@@ -110,7 +110,8 @@ def train_preference(model_dir_or_model: Any, method: Method, pairs: list[Prefer
     set_seed(config.seed)
     vlm = _load(model_dir_or_model, config)
     encoder = RowEncoder(vlm.processor, vlm.format_prompt, config.max_length)
-    dataset = PairDataset(pairs, image_root, encoder, with_rejected=not sft, extra_rows=tuple(method.extra_rows))
+    dataset = PairDataset(pairs, image_root, encoder, with_rejected=not sft, extra_rows=tuple(method.extra_rows),
+                          corrupt_image=method.corrupt_image, seed=config.seed)
     dataset.check_images(str(image_root or "pairs"))
     pad = vlm.tokenizer.pad_token_id if vlm.tokenizer.pad_token_id is not None else vlm.tokenizer.eos_token_id
     collate = Collator(pad)
@@ -131,7 +132,10 @@ def train_preference(model_dir_or_model: Any, method: Method, pairs: list[Prefer
 
     def loader(batches):
         return torch.utils.data.DataLoader(dataset, batch_sampler=list(batches), collate_fn=collate,
-                                           num_workers=config.num_workers)
+                                           num_workers=config.num_workers,
+                                           # its own generator: iterating must not move the global RNG
+                                           # (dropout), or a resumed run would diverge
+                                           generator=torch.Generator().manual_seed(config.seed))
 
     reference = None
     if not method.reference_free:

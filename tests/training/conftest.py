@@ -1,0 +1,33 @@
+"""Fixtures for the training tests: a tiny LLaVA, images, pairs and a small local DPO method."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from helpers import make_pairs, save_images  # noqa: E402
+from tiny import build_tiny_llava  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("tiny_model")
+    try:
+        from harness.models.tiny import build_tiny_model
+    except ImportError:
+        return build_tiny_llava(out)
+    return build_tiny_model(out)
+
+
+@pytest.fixture(scope="session")
+def image_dir(tmp_path_factory) -> Path:
+    return save_images(tmp_path_factory.mktemp("images"))
+
+
+@pytest.fixture
+def pairs():
+    return make_pairs(8)
