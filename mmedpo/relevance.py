@@ -133,12 +133,21 @@ def normalize(scores: Sequence[float], mode: str = "paper") -> list[float]:
         return [float(s) for s in scores]
     if mode != "paper":
         raise HarnessError(f"unknown weight normalization '{mode}' (known: {', '.join(NORMALIZATIONS)})")
+    low, high = PAPER_CLIP
+    return [min(max(w, low), high) for w in rescale(scores)]
+
+
+def rescale(scores: Sequence[float]) -> list[float]:
+    """The paper's standardization before clipping: mean 1, variance 0.1 (constant scores -> all 1).
+
+    Clipping to [0.75, 1.25] then necessarily shrinks the variance (at most 0.0625 fits in that interval;
+    with variance 0.1 about a third of a normal-shaped set of scores lands on the bounds).
+    """
     if not scores:
         return []
     mean = sum(scores) / len(scores)
     std = math.sqrt(sum((s - mean) ** 2 for s in scores) / len(scores))
     if std <= 1e-12:
         return [PAPER_MEAN] * len(scores)  # all pairs equally relevant
-    low, high = PAPER_CLIP
     scale = math.sqrt(PAPER_VARIANCE) / std
-    return [min(max(PAPER_MEAN + (s - mean) * scale, low), high) for s in scores]
+    return [PAPER_MEAN + (s - mean) * scale for s in scores]

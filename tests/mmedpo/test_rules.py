@@ -1,0 +1,38 @@
+"""The offline hallucination injector: deterministic, always different, clinically typed."""
+
+from __future__ import annotations
+
+import pytest
+
+from mmedpo.rules import CATEGORY_WEIGHT, inject
+
+
+@pytest.mark.parametrize("answer", [
+    "yes", "No", "no abnormality", "left upper lung", "small", "CT", "brain",
+    "The heart size is normal. There is a small right pleural effusion. There is no pneumothorax.",
+    "42", "", "The lungs are clear.",
+])
+def test_inject_always_changes_the_answer_and_is_deterministic(answer):
+    for seed in range(5):
+        text, edits = inject(answer, seed=seed)
+        assert text.strip().lower() != answer.strip().lower()
+        assert edits and all(e.category in CATEGORY_WEIGHT for e in edits)
+        assert inject(answer, seed=seed) == (text, edits)
+
+
+def test_closed_answers_flip_with_case_kept():
+    assert inject("Yes", seed=3)[0] == "No"
+    assert inject("no", seed=3)[0] == "yes"
+
+
+def test_edits_cover_the_issue_categories():
+    texts = ["There is a small right pleural effusion in the upper lobe on CT. No pneumothorax.",
+             "Mild cardiomegaly on the MRI of the chest."]
+    seen = {e.category for t in texts for s in range(60) for e in inject(t, seed=s)[1]}
+    assert {"negation", "finding", "laterality", "location", "modality", "severity"} <= seen
+
+
+def test_laterality_swap_reads_naturally():
+    outputs = {inject("There is a nodule in the left lung.", seed=s)[0] for s in range(40)}
+    assert "There is a nodule in the right lung." in outputs
+    assert all("  " not in o for o in outputs)
