@@ -1,11 +1,14 @@
 """Hugging Face vision-language models through ``AutoModelForImageTextToText`` + ``AutoProcessor``.
 
-The same code loads a hub id or a local folder; family specifics (LoRA targets, projector names) live in
-``FAMILIES``. Prompts go through the processor's chat template, so every family sees its own format.
+The same code loads a hub id or a local folder; family specifics (LoRA targets, projector names, prompt
+style) live in ``FAMILIES``. Prompts go through the processor's chat template, so every family sees its
+own format; PaliGemma, which has no chat template, gets the bare prompt and its processor adds the image
+tokens and BOS in front (the "prefix" it was trained with).
 """
 
 from __future__ import annotations
 
+import difflib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -28,37 +31,54 @@ class Family:
     lora_target_modules: str
     # module-name prefixes of the vision-language projector (trainable with its own learning rate)
     projector_modules: tuple[str, ...]
+    # "chat": the processor's chat template; "prefix": bare text, the processor prepends image tokens
+    prompt_style: str = "chat"
 
+
+_LM_LINEARS = r"\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)$"
 
 FAMILIES: dict[str, Family] = {
-    "llava": Family(
-        "llava",
-        ("llava",),
-        r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)$",
-        ("multi_modal_projector",),
+    # LLaVA-1.5, and LLaVA-Med v1.5 after `harness convert llava-med`: CLIP tower, 2-layer MLP projector
+    "llava": Family("llava", ("llava",), r".*language_model.*" + _LM_LINEARS, ("multi_modal_projector",)),
+    # Idefics3 and SmolVLM (v1 checkpoints declare "idefics3", SmolVLM2 "smolvlm"): SigLIP tower,
+    # pixel-shuffle connector, Llama text model under `text_model`
+    "idefics3": Family(
+        "idefics3", ("idefics3", "smolvlm"), r".*text_model.*" + _LM_LINEARS, ("connector",),
+    ),
+    # Qwen2-VL / Qwen2.5-VL: the vision tower's patch merger plays the projector's role
+    "qwen2_vl": Family(
+        "qwen2_vl", ("qwen2_vl", "qwen2_5_vl"), r".*language_model.*" + _LM_LINEARS, ("visual.merger",),
+    ),
+    # PaliGemma: SigLIP tower, one linear projector, Gemma LM; no chat template
+    "paligemma": Family(
+        "paligemma", ("paligemma",), r".*language_model.*" + _LM_LINEARS, ("multi_modal_projector",),
+        prompt_style="prefix",
     ),
 }
+
+DTYPES = ("auto", "bf16", "bfloat16", "fp16", "float16", "fp32", "float32")
 
 
 def family_of(model_type: str) -> Family:
     for family in FAMILIES.values():
         if model_type in family.model_types:
             return family
-    raise HarnessError(
-        f"model type '{model_type}' is not supported (supported: "
-        f"{', '.join(t for f in FAMILIES.values() for t in f.model_types)})"
-    )
+    known = [t for f in FAMILIES.values() for t in f.model_types]
+    close = difflib.get_close_matches(model_type, known, n=2, cutoff=0.6)
+    hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+    raise HarnessError(f"model type '{model_type}' is not supported{hint} (supported: {', '.join(known)})")
 
 
 class HFVisionLanguageModel(VisionLanguageModel):
     """A loaded HF model + processor. ``model``, ``processor`` and ``family`` are used by training too."""
 
-    def __init__(self, model, processor, *, name: str, path: str, family: Family):
+    def __init__(self, model, processor, *, name: str, path: str, family: Family, adapter: str | None = None):
         self.model = model
         self.processor = processor
         self.name = name
         self.path = path
         self.family = family
+        self.adapter = adapter
 
     @property
     def tokenizer(self):
@@ -70,6 +90,12 @@ class HFVisionLanguageModel(VisionLanguageModel):
 
     def format_prompt(self, prompt: str, with_image: bool = True) -> str:
         """The full prompt text (chat template, image placeholder, generation prompt) for one user turn."""
+        if self.family.prompt_style == "prefix" or not getattr(self.processor, "chat_template", None):
+            # PaliGemma's processor expands "<image>" to the image tokens and adds BOS after them and "\n"
+            # after the text; without an image only the tokenizer runs, so write BOS and "\n" here
+            if with_image:
+                return f"{getattr(self.processor, 'image_token', '<image>')}{prompt}"
+            return f"{self.tokenizer.bos_token or ''}{prompt}\n"
         content: list[dict[str, Any]] = [{"type": "image"}] if with_image else []
         content.append({"type": "text", "text": prompt})
         messages = [{"role": "user", "content": content}]
@@ -82,9 +108,20 @@ class HFVisionLanguageModel(VisionLanguageModel):
         tokenizer.padding_side = padding_side
         try:
             kwargs: dict[str, Any] = {"text": list(texts), "padding": True, "return_tensors": "pt"}
+            if images is None and self.family.prompt_style == "prefix":
+                # PaliGemma's processor refuses text without images; the prompt already holds BOS
+                return tokenizer(list(texts), padding=True, return_tensors="pt", add_special_tokens=False)
             if images is not None:
-                kwargs["images"] = list(images)
-            return self.processor(**kwargs)
+                # one image per prompt; nested lists are what multi-image processors (Idefics3) expect
+                kwargs["images"] = [[image] for image in images] if self.family.name == "idefics3" else list(images)
+            bos = tokenizer.bos_token
+            if bos and texts and all(t.startswith(bos) for t in texts):
+                # the chat template already wrote BOS (Mistral-style templates): do not add a second one
+                kwargs["add_special_tokens"] = False
+            inputs = self.processor(**kwargs)
+            # PaliGemma's processor adds all-ignored labels when no suffix is given; callers build their own
+            inputs.pop("labels", None)
+            return inputs
         finally:
             tokenizer.padding_side = previous
 
@@ -97,6 +134,8 @@ class HFVisionLanguageModel(VisionLanguageModel):
         import torch
 
         config = config or GenerationConfig()
+        if len(images) != len(prompts):
+            raise HarnessError(f"got {len(images)} images for {len(prompts)} prompts")
         with_image = any(image is not None for image in images)
         if with_image and any(image is None for image in images):
             raise HarnessError("a batch must give an image for every prompt or for none")
@@ -115,6 +154,9 @@ class HFVisionLanguageModel(VisionLanguageModel):
             kwargs.update(temperature=config.temperature, top_p=config.top_p)
             if config.seed is not None:
                 torch.manual_seed(config.seed)
+        else:
+            # greedy: drop sampling defaults some checkpoints ship in generation_config.json
+            kwargs.update(temperature=None, top_p=None, top_k=None)
         self.model.eval()
         with torch.inference_mode():
             output = self.model.generate(**inputs, **kwargs)
@@ -126,7 +168,98 @@ class HFVisionLanguageModel(VisionLanguageModel):
         return [decoded[i * n:(i + 1) * n] for i in range(len(prompts))]
 
     def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "path": self.path, "family": self.family.name}
+        info = {"name": self.name, "path": self.path, "family": self.family.name}
+        if self.adapter:
+            info["adapter"] = self.adapter
+        return info
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _looks_local(path: str) -> bool:
+    return path.startswith(("/", ".", "~")) or Path(path).exists() or path.count("/") != 1
+
+
+def _image_only(processor_cls):
+    """``processor_cls`` without its video processor, which transformers cannot build without torchvision.
+
+    Qwen2-VL and SmolVLM processors declare a video processor; images never need it, and ``__call__``
+    only touches it when videos are passed. The subclass keeps the parent's name so saved configs still
+    name the real class.
+    """
+
+    class ImageOnly(processor_cls):
+        @classmethod
+        def get_attributes(cls):
+            return [a for a in super().get_attributes() if a != "video_processor"]
+
+    ImageOnly.__name__ = ImageOnly.__qualname__ = processor_cls.__name__
+    return ImageOnly
+
+
+def build_processor(processor_cls, *, image_processor, tokenizer, **kwargs):
+    """Construct ``processor_cls``, leaving out the video processor where it declares one."""
+    import inspect
+
+    if "video_processor" in inspect.signature(processor_cls.__init__).parameters:
+        return _image_only(processor_cls)(image_processor=image_processor, tokenizer=tokenizer, **kwargs)
+    return processor_cls(image_processor=image_processor, tokenizer=tokenizer, **kwargs)
+
+
+def load_processor(path: str):
+    """``AutoProcessor``; where that fails only for want of torchvision (a video processor), an image-only one."""
+    import json
+
+    from transformers import AutoImageProcessor, AutoProcessor, AutoTokenizer
+
+    try:
+        return AutoProcessor.from_pretrained(path)
+    except (ImportError, OSError, ValueError, TypeError, KeyError) as exc:
+        message = str(exc).lower()
+        if "torchvision" not in message and "video processor" not in message:
+            problem = "needs a missing package" if isinstance(exc, ImportError) else "has no usable processor"
+            raise HarnessError(f"{path}: {problem} ({_first_line(exc)})") from None
+    config_file = Path(path) / "processor_config.json"
+    try:
+        settings = json.loads(config_file.read_text(encoding="utf-8"))
+        import transformers
+
+        processor_cls = getattr(transformers, settings.pop("processor_class"))
+        settings = {k: v for k, v in settings.items() if not isinstance(v, dict)}
+        chat_template = Path(path) / "chat_template.jinja"
+        if chat_template.exists():
+            settings.setdefault("chat_template", chat_template.read_text(encoding="utf-8"))
+        return build_processor(
+            processor_cls,
+            image_processor=AutoImageProcessor.from_pretrained(path),
+            tokenizer=AutoTokenizer.from_pretrained(path),
+            **settings,
+        )
+    except (OSError, ValueError, TypeError, KeyError, AttributeError, ImportError) as exc:
+        raise HarnessError(f"{path}: no usable processor ({_first_line(exc)})") from None
+
+
+def _torch_dtype(dtype: str):
+    import torch
+
+    table = {"auto": "auto", "bf16": torch.bfloat16, "bfloat16": torch.bfloat16, "fp16": torch.float16,
+             "float16": torch.float16, "fp32": torch.float32, "float32": torch.float32}
+    if dtype not in table:
+        raise HarnessError(f"unknown dtype '{dtype}' (choose from {', '.join(DTYPES)})")
+    return table[dtype]
+
+
+def _load_adapter(model, adapter: str | Path):
+    from peft import PeftModel
+
+    folder = Path(adapter).expanduser()
+    if not (folder / "adapter_config.json").exists():
+        where = "not found" if not folder.exists() else "has no adapter_config.json"
+        raise HarnessError(f"LoRA adapter folder {adapter} {where}")
+    return PeftModel.from_pretrained(model, str(folder))
 
 
 def load_hf_model(
@@ -137,37 +270,49 @@ def load_hf_model(
     attn_implementation: str | None = None,
     adapter: str | Path | None = None,
     name: str | None = None,
+    family: str | None = None,
 ) -> HFVisionLanguageModel:
-    """Load a model folder or hub id through the Auto classes; optionally apply a peft LoRA adapter."""
+    """Load a model folder or hub id through the Auto classes; optionally apply a peft LoRA adapter.
+
+    ``dtype``: auto (as saved), bf16, fp16 or fp32. ``device``: cuda when available, else cpu.
+    ``attn_implementation``: eager, sdpa or flash_attention_2. ``family``: check the folder holds this family.
+    """
     import torch
-    from transformers import AutoConfig, AutoModelForImageTextToText, AutoProcessor
+    from transformers import AutoConfig, AutoModelForImageTextToText
 
     path = str(path)
-    local = Path(path)
-    if local.exists() and not (local / "config.json").exists():
-        raise HarnessError(f"{path}: not a model folder (no config.json)")
+    local = Path(path).expanduser()
+    if _looks_local(path) and not local.exists():
+        raise HarnessError(f"model folder {path} not found")
+    if local.exists():
+        if not local.is_dir() or not (local / "config.json").exists():
+            raise HarnessError(f"{path}: not a model folder (no config.json)")
+        path = str(local)
+    torch_dtype = _torch_dtype(dtype)
     try:
         config = AutoConfig.from_pretrained(path)
-    except OSError as exc:
-        raise HarnessError(f"could not load a model config from '{path}': {str(exc).splitlines()[0]}") from None
-    family = family_of(config.model_type)
-    try:
-        processor = AutoProcessor.from_pretrained(path)
-    except (OSError, ValueError, TypeError) as exc:
-        raise HarnessError(f"{path}: no usable processor ({str(exc).splitlines()[0]})") from None
+    except (OSError, ValueError, KeyError) as exc:
+        raise HarnessError(f"could not load a model config from '{path}': {_first_line(exc)}") from None
+    found = family_of(config.model_type)
+    if family is not None and family != found.name:
+        raise HarnessError(f"{path}: the folder holds a '{found.name}' model, not '{family}'")
+    processor = load_processor(path)
     if not hasattr(processor, "image_processor"):
         raise HarnessError(f"{path}: the folder has a tokenizer but no image processor (preprocessor_config.json)")
-    torch_dtype = {"auto": "auto", "bf16": torch.bfloat16, "bfloat16": torch.bfloat16, "fp16": torch.float16,
-                   "float16": torch.float16, "fp32": torch.float32, "float32": torch.float32}[dtype]
     kwargs: dict[str, Any] = {"dtype": torch_dtype}
     if attn_implementation:
         kwargs["attn_implementation"] = attn_implementation
-    model = AutoModelForImageTextToText.from_pretrained(path, **kwargs)
+    try:
+        model = AutoModelForImageTextToText.from_pretrained(path, **kwargs)
+    except (OSError, ValueError) as exc:
+        raise HarnessError(f"{path}: could not load the weights ({_first_line(exc)})") from None
     if adapter is not None:
-        from peft import PeftModel
-
-        model = PeftModel.from_pretrained(model, str(adapter))
+        model = _load_adapter(model, adapter)
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     model.to(device)
     model.eval()
-    return HFVisionLanguageModel(model, processor, name=name or local.name or path, path=path, family=family)
+    log.info("loaded %s (%s, %s) on %s", path, found.name, model.dtype, device)
+    return HFVisionLanguageModel(
+        model, processor, name=name or local.name or path, path=path, family=found,
+        adapter=str(adapter) if adapter is not None else None,
+    )
