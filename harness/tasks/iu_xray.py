@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from harness.errors import DataError
 from harness.tasks import _loading as L
@@ -79,8 +79,10 @@ def r2gen_columns(
 
 @dataclasses.dataclass
 class IUXrayTask(Task):
+    options_class: ClassVar[type] = R2GenOptions
+
     def _load(self, split: str, data_dir: str | Path | None, **options: Any):
-        opts = L.parse_options(self.name, R2GenOptions, options)
+        opts = L.parse_options(self.name, self.options_class, options)
         root = self.require_data_dir(data_dir)
         path = annotation_path(root, opts.annotation)
         key = R2GEN_SPLIT_KEYS[split]
@@ -92,7 +94,7 @@ class IUXrayTask(Task):
         return L.build_dataset(columns, image_list_columns=("images",), source=path)
 
     def sizes(self, data_dir: str | Path | None = None, **options: Any) -> dict[str, int] | None:
-        opts = L.parse_options(self.name, R2GenOptions, {**self.options, **options})
+        opts = L.parse_options(self.name, self.options_class, {**self.options, **options})
         root = self.data_dir(data_dir)
         if root is None:
             return None

@@ -23,7 +23,7 @@ import logging
 import random
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from harness.errors import DataError, HarnessError
 from harness.tasks import _loading as L
@@ -142,6 +142,8 @@ def _first_view(dicoms: list[str], views: dict[str, str]) -> str:
 
 @dataclasses.dataclass
 class MimicCXRTask(Task):
+    options_class: ClassVar[type] = MimicOptions
+
     def layout(self, root: Path, opts: MimicOptions) -> str:
         if opts.layout != "auto":
             return opts.layout
@@ -152,7 +154,7 @@ class MimicCXRTask(Task):
         raise DataError(root, f"no MIMIC-CXR layout found: expected {opts.annotation} (R2Gen) or {SPLIT_CSV} (MIMIC-CXR-JPG)")
 
     def _load(self, split: str, data_dir: str | Path | None, **options: Any):
-        opts = L.parse_options(self.name, MimicOptions, options)
+        opts = L.parse_options(self.name, self.options_class, options)
         root = self.require_data_dir(data_dir)
         if self.layout(root, opts) == "r2gen":
             path = annotation_path(root, opts.annotation)
@@ -207,7 +209,7 @@ class MimicCXRTask(Task):
 
     def sizes(self, data_dir: str | Path | None = None, **options: Any) -> dict[str, int] | None:
         """Items per split; for the jpg layout, studies in the split CSV before skipping those lacking the section."""
-        opts = L.parse_options(self.name, MimicOptions, {**self.options, **options})
+        opts = L.parse_options(self.name, self.options_class, {**self.options, **options})
         root = self.data_dir(data_dir)
         if root is None or not root.is_dir():
             return None

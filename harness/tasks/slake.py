@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from harness.errors import DataError
 from harness.io import read_json
@@ -63,8 +63,10 @@ def read_boxes(path: Path) -> str:
 
 @dataclasses.dataclass
 class SlakeTask(Task):
+    options_class: ClassVar[type] = SlakeOptions
+
     def _load(self, split: str, data_dir: str | Path | None, **options: Any):
-        opts = L.parse_options(self.name, SlakeOptions, options)
+        opts = L.parse_options(self.name, self.options_class, options)
         root = self.require_data_dir(data_dir)
         path = root / SPLIT_FILES[split]
         names = (
@@ -102,7 +104,7 @@ class SlakeTask(Task):
         return L.build_dataset(columns, image_columns=("image", "mask"), source=path)
 
     def sizes(self, data_dir: str | Path | None = None, **options: Any) -> dict[str, int] | None:
-        opts = L.parse_options(self.name, SlakeOptions, {**self.options, **options})
+        opts = L.parse_options(self.name, self.options_class, {**self.options, **options})
         root = self.data_dir(data_dir)
         if root is None or not all((root / f).is_file() for f in SPLIT_FILES.values()):
             return None

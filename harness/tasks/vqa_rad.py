@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from harness.errors import DataError
 from harness.tasks import _loading as L
@@ -43,6 +43,8 @@ class VQARADOptions(L.LoadOptions):
 
 @dataclasses.dataclass
 class VQARADTask(Task):
+    options_class: ClassVar[type] = VQARADOptions
+
     def _source_records(self, root: Path, split: str, source: str) -> tuple[Path, list[tuple[int, dict]]]:
         """``(file, [(index in file, record)])`` for one split."""
         if source == "split":
@@ -57,7 +59,7 @@ class VQARADTask(Task):
         return path, chosen
 
     def _load(self, split: str, data_dir: str | Path | None, **options: Any):
-        opts = L.parse_options(self.name, VQARADOptions, options)
+        opts = L.parse_options(self.name, self.options_class, options)
         root = self.require_data_dir(data_dir)
         path, records = self._source_records(root, split, opts.source)
         columns: dict[str, list] = {
@@ -89,7 +91,7 @@ class VQARADTask(Task):
         return L.build_dataset(columns, source=path)
 
     def sizes(self, data_dir: str | Path | None = None, **options: Any) -> dict[str, int] | None:
-        opts = L.parse_options(self.name, VQARADOptions, {**self.options, **options})
+        opts = L.parse_options(self.name, self.options_class, {**self.options, **options})
         root = self.data_dir(data_dir)
         if root is None:
             return None

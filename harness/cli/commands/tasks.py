@@ -12,6 +12,7 @@ from typing import Any
 
 from harness.cli.common import add_data_dir_option, add_format_option, emit
 from harness.errors import HarnessError
+from harness.tasks._loading import options_help
 
 COLUMNS = ("name", "family", "splits", "sizes", "metrics", "version", "note")
 
@@ -27,6 +28,10 @@ def task_rows(data_dir: str | None = None) -> list[dict[str, Any]]:
         try:
             task = TASKS.get(name)
             row.update(family=task.family, splits=list(task.splits), metrics=list(task.metrics), version=task.version)
+            row["description"] = task.description
+            options_class = getattr(task, "options_class", None)
+            if options_class is not None:
+                row["options"] = options_help(options_class)
             row["sizes"] = task.sizes(data_dir)
             if row["sizes"] is None and task.folder:
                 folder = task.data_dir(data_dir)
