@@ -132,6 +132,9 @@ def evaluate(
         raise HarnessError("no tasks to evaluate")
     process = process or current_process()
     task_objects = [get_task(name) for name in tasks]  # unknown names fail before any work
+    for task in task_objects:
+        for metric in task.metrics:
+            get_metric(metric)
     run_id = process.broadcast(run_id or new_run_id())
     run_dir = Path(output_dir) if output_dir is not None else _runs_dir() / run_id
     pred_dir = run_dir / "predictions"
