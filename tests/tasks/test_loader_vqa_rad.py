@@ -112,6 +112,7 @@ def test_missing_image_names_file_record_and_field(vqa_rad_dir):
         TASK.load("test", vqa_rad_dir.parent)
     one_line_error(exc, "testset.json", "record 2 (qid 13)", "field 'image_name'", "synpic2.jpg", "not found")
     assert len(TASK.load("test", vqa_rad_dir.parent, check_images="none")) == 3
+    assert len(TASK.load("test", vqa_rad_dir.parent, check_images=False)) == 3
 
 
 def test_corrupt_image_is_caught_by_the_decode_check(vqa_rad_dir):
