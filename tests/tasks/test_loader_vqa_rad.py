@@ -45,7 +45,7 @@ def test_real_quirks_are_normalised(shared_data):
     assert "12" in osf_train["answer"] and "0" in osf_train["id"]
 
 
-def test_real_sizes_match_loads_without_importing_datasets(shared_data):
+def test_real_sizes_from_the_json_files(shared_data):
     assert TASK.sizes(shared_data) == {"train": 3064, "test": 451}
     assert TASK.sizes(shared_data, source="osf") == {"train": 1797, "test": 451}
 
