@@ -1,0 +1,91 @@
+"""``harness sft``: supervised fine-tuning through the shared core.
+
+Examples::
+
+    harness sft --model tiny --tasks synth_vqa,synth_report --output runs/sft-tiny --epochs 3 --no-lora
+    harness sft --model path/to/model --records sft.jsonl --image-root images/
+
+A records file is JSON Lines of ``{"image": path, "prompt": str, "response": str}``; with ``--tasks`` the
+tasks' train splits are used (prompt = the task's prompt, response = the reference answer).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from harness.cli.commands.train import add_config_arguments, config_from_args, default_output, resolve_model
+from harness.errors import DataError, HarnessError
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "sft", help="supervised fine-tuning on task train splits or a records file",
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", required=True, help="model folder or registered model name (e.g. tiny)")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--tasks", help="comma-separated task names whose train split is used")
+    source.add_argument("--records", type=Path, help="JSON Lines of {image, prompt, response}")
+    parser.add_argument("--image-root", type=Path, default=None, help="folder the records' image paths are relative to")
+    parser.add_argument("--data-dir", default=None, help="folder holding one sub-folder per dataset ($HARNESS_DATA)")
+    parser.add_argument("--output", type=Path, default=None,
+                        help="run folder (default: $HARNESS_HOME/runs/sft-sft-<model>)")
+    parser.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --output")
+    parser.add_argument("--limit", type=int, default=None, help="use only the first N records per source")
+    add_config_arguments(parser)
+    parser.set_defaults(func=handle)
+
+
+def read_records(path: Path):
+    from harness.io import read_jsonl
+    from harness.training.sft import SFTRecord
+
+    records = []
+    for index, row in enumerate(read_jsonl(path)):
+        for key in ("image", "prompt", "response"):
+            if not isinstance(row.get(key), str) or not row[key]:
+                raise DataError(path, "expected a non-empty string", record=row.get("id", index), field=key)
+        records.append(SFTRecord(row["image"], row["prompt"], row["response"]))
+    return records
+
+
+def task_records(names: str, data_dir: str | None, image_dir: Path, limit: int | None):
+    """Train-split items as records; in-memory images are written once under ``image_dir``."""
+    import datasets
+
+    from harness.tasks import get_task
+    from harness.training.sft import SFTRecord
+
+    records = []
+    for name in [n.strip() for n in names.split(",") if n.strip()]:
+        task = get_task(name)
+        data = task.load("train", data_dir)
+        if limit is not None:
+            data = data.select(range(min(limit, len(data))))
+        raw = data.cast_column("image", datasets.Image(decode=False))
+        for sample, image in zip(data, raw["image"]):
+            path = image.get("path")
+            if not path or not Path(path).is_file():
+                path = image_dir / name / f"{sample['id']}.png"
+                if not path.is_file():
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    sample["image"].convert("RGB").save(path)
+            records.append(SFTRecord(str(path), task.prompt(sample), str(sample["answer"])))
+    return records
+
+
+def handle(args: argparse.Namespace) -> int:
+    from harness.training.sft import train_sft
+
+    config = config_from_args(args)
+    output = args.output or default_output("sft", "sft", args.model)
+    if args.records is not None:
+        records = read_records(args.records)[:args.limit]
+    else:
+        records = task_records(args.tasks, args.data_dir, Path(output) / "images", args.limit)
+    if not records:
+        raise HarnessError("no SFT records")
+    model = resolve_model(args.model, config.precision)
+    path = train_sft(model, records, output, config, image_root=args.image_root, resume=args.resume)
+    print(f"model: {path}")
+    return 0

@@ -1,0 +1,122 @@
+"""``harness train``: train a preference method on a pair file through the shared core.
+
+Example::
+
+    harness train --method dpo --model tiny --pairs vqa-rad_dpo_weighted.json \\
+        --image-root data/vqa_rad/images --output runs/dpo-tiny --max-steps 100 --lr 5e-6 --set beta=0.1
+
+Every ``TrainConfig`` field is a flag (``--batch-size``, ``--grad-accum``, ``--no-lora``...); rerunning the
+same command with ``--resume`` continues from the last checkpoint in ``--output``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import typing
+from pathlib import Path
+from typing import Any
+
+from harness.errors import HarnessError
+
+log = logging.getLogger(__name__)
+
+
+def add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    """One flag per ``TrainConfig`` field, with its default and help text."""
+    from harness.training.config import TrainConfig
+
+    group = parser.add_argument_group("training options")
+    hints = typing.get_type_hints(TrainConfig)
+    for f in dataclasses.fields(TrainConfig):
+        flag = "--" + f.name.replace("_", "-")
+        help_text = f"{f.metadata.get('help', '')} (default: {f.default})"
+        kind = hints[f.name]
+        if kind is bool:
+            group.add_argument(flag, action=argparse.BooleanOptionalAction, default=f.default, help=help_text)
+            continue
+        base = next((t for t in typing.get_args(kind) if t is not type(None)), kind)
+        group.add_argument(flag, type=base, default=f.default, choices=f.metadata.get("choices"),
+                           help=help_text, dest=f.name)
+
+
+def config_from_args(args: argparse.Namespace):
+    from harness.training.config import TrainConfig
+
+    return TrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)})
+
+
+def resolve_model(spec: str, precision: str):
+    """A local folder, or a registered model name (``tiny``...), loaded as a HF vision-language model."""
+    from harness.models.hf import HFVisionLanguageModel, load_hf_model
+
+    if Path(spec).expanduser().is_dir():
+        return load_hf_model(Path(spec).expanduser(), dtype=precision, device="cpu")
+    try:
+        from harness.models.resolve import load_model
+    except ImportError as exc:  # the resolver is optional: a folder always works
+        raise HarnessError(f"model '{spec}' is not a folder and model names cannot be resolved ({exc})") from None
+    model = load_model(spec, device="cpu")
+    if not isinstance(model, HFVisionLanguageModel):
+        raise HarnessError(f"model '{spec}' is not a trainable Hugging Face model ({type(model).__name__})")
+    return model
+
+
+def parse_hparams(items: list[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise HarnessError(f"--set expects KEY=VALUE, got {item!r}")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def default_output(kind: str, method: str, model: str) -> Path:
+    from harness.paths import runs_dir
+
+    return runs_dir() / f"{kind}-{method}-{Path(model).name or model}"
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "train", help="train a preference method (dpo, mmedpo, ...) on a pair file",
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--method", required=True, help="registered method name (see `harness methods`)")
+    parser.add_argument("--model", required=True, help="model folder or registered model name (e.g. tiny)")
+    parser.add_argument("--pairs", required=True, type=Path,
+                        help="preference file: the project's JSON Lines or the MMedPO release JSON list")
+    parser.add_argument("--image-root", type=Path, default=None, help="folder the pairs' image paths are relative to")
+    parser.add_argument("--output", type=Path, default=None,
+                        help="run folder (default: $HARNESS_HOME/runs/train-<method>-<model>)")
+    parser.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --output")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="method hyperparameter, e.g. --set beta=0.2 (repeatable)")
+    parser.add_argument("--limit", type=int, default=None, help="use only the first N pairs (smoke runs)")
+    add_config_arguments(parser)
+    parser.set_defaults(func=handle)
+
+
+def handle(args: argparse.Namespace) -> int:
+    from harness.methods import get_method
+    from harness.preferences import read_pairs
+    from harness.training.loop import train_preference
+
+    config = config_from_args(args)
+    method = get_method(args.method)(**parse_hparams(args.set))
+    pairs = list(read_pairs(args.pairs))
+    if args.limit is not None:
+        pairs = pairs[:args.limit]
+    if not pairs:
+        raise HarnessError(f"{args.pairs}: no pairs")
+    output = args.output or default_output("train", args.method, args.model)
+    model = resolve_model(args.model, config.precision)
+    result = train_preference(model, method, pairs, args.image_root, output, config, resume=args.resume)
+    last = result.history[-1] if result.history else {}
+    print(f"trained {method.name} for {len(result.history)} steps; final loss {last.get('loss', float('nan')):.4f}")
+    if result.model_path:
+        print(f"model: {result.model_path}")
+    if result.adapter_path:
+        print(f"adapter: {result.adapter_path}")
+    return 0
