@@ -69,7 +69,7 @@ def test_dpo_on_released_vqa_rad_pairs(tiny_model, shared_data, tmp_path):
         method = METHODS.get("dpo")()
     except Exception:  # noqa: BLE001 - baselines/ may not be there yet: the core is what is tested
         method = LocalDPO()
-    config = TrainConfig(max_steps=2, batch_size=2, lr=1e-3, max_length=512, lora_r=4)
+    config = TrainConfig(max_steps=2, batch_size=4, lr=1e-3, max_length=512, lora_r=4)
     result = train_preference(tiny_model, method, subset, images, tmp_path / "run", config)
     assert len(result.history) == 2 and all(math.isfinite(h["loss"]) for h in result.history)
     weights = [p.weight for p in subset]
