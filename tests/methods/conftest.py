@@ -22,3 +22,10 @@ def _logprobs(chosen, rejected, chosen_tokens, rejected_tokens, extra=None, requ
 def make_logprobs():
     """``make_logprobs(chosen, rejected, chosen_tokens, rejected_tokens, extra=None)``; means are sum / tokens."""
     return _logprobs
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory):
+    """The untrained tiny LLaVA (a root-level fixture of the same name may replace this one)."""
+    tiny = pytest.importorskip("harness.models.tiny", reason="harness.models.tiny is not available")
+    return tiny.build_tiny_model(tmp_path_factory.mktemp("methods_tiny"))

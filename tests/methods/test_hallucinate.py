@@ -1,0 +1,47 @@
+"""The rule-based hallucination injector: changed, plausible, deterministic per seed."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.hallucinate import hallucinate
+
+
+@pytest.mark.parametrize(("answer", "expected"), [("yes", "no"), ("No", "Yes"), ("yes.", "no.")])
+def test_yes_no_answers_flip(answer, expected):
+    assert hallucinate(answer, seed=0) == expected
+    assert hallucinate(answer, seed=7) == expected
+
+
+@pytest.mark.parametrize("answer", [
+    "left lung",
+    "There is no pneumothorax. The heart size is normal.",
+    "axial",
+    "CT",
+    "2",
+    "circumscribed lesion",
+    "The cardiomediastinal silhouette is within normal limits. No focal consolidation.",
+    "lorem ipsum dolor sit amet consectetur",
+    "",
+])
+def test_answers_change_and_repeat_per_seed(answer):
+    outputs = [hallucinate(answer, seed=s) for s in range(6)]
+    assert all(o.strip() and o.strip().lower() != answer.lower() for o in outputs)
+    assert outputs == [hallucinate(answer, seed=s) for s in range(6)]
+
+
+def test_laterality_swap_keeps_the_rest_of_the_answer():
+    outputs = {hallucinate("left lower lobe", seed=s) for s in range(30)}
+    assert "right lower lobe" in outputs
+    assert "left upper lobe" in outputs
+
+
+def test_abbreviations_keep_their_spelling():
+    outputs = {hallucinate("CT", seed=s) for s in range(30)}
+    assert outputs <= {"MRI", "X-ray", "Ultrasound"}
+    assert len(outputs) > 1
+
+
+def test_seeds_give_different_hallucinations_of_a_report():
+    report = "The heart is not enlarged. There is no pleural effusion in the left lung."
+    assert len({hallucinate(report, seed=s) for s in range(20)}) > 3
