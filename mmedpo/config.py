@@ -22,7 +22,7 @@ class CurationConfig:
     visual_pairs: bool = _opt(True, "build visual pairs (same answer, lesion-noised image); false = ablation 'no visual pairs'")
     text_generator: str = _opt("auto", "'sample-and-judge' (paper), 'rules' (offline) or 'auto' (sample-and-judge when a judge is set, else rules)")
     judges: list = _opt([], "judge specs, 'openai:<model>' or 'hf:<path>'; the first also picks/writes hallucinations")
-    judge_options: dict = _opt({}, "options for every judge (e.g. base_url, max_new_tokens)")
+    judge_options: dict = _opt({}, "judge options: flat keys for every judge (e.g. base_url), or {spec: {...}} for one judge")
     single_judge: bool = _opt(False, "score relevance with the first judge only (ablation 'single judge')")
     num_samples: int = _opt(4, "k: answers sampled from the target model per question (sample-and-judge)")
     sample_temperature: float = _opt(1.0, "sampling temperature for the k answers")

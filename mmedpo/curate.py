@@ -56,6 +56,12 @@ def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name)[:120]
 
 
+def judge_options(options: dict[str, Any], spec: str) -> dict[str, Any]:
+    """Options for one judge: the flat keys apply to every judge, ``{spec: {...}}`` to that judge only."""
+    shared = {k: v for k, v in options.items() if not isinstance(v, dict)}
+    return {**shared, **options.get(spec, {})}
+
+
 def data_fingerprint(context: Any, n: int) -> str:
     """Hash of the task identity and the first ``n`` samples' ids, questions and answers (no image decoding)."""
     samples = context.samples
@@ -92,7 +98,7 @@ def curate(context: Any, config: CurationConfig | None = None) -> CurationResult
     n = len(context.samples) if config.max_items is None else min(config.max_items, len(context.samples))
     from mmedpo.judges import make_judge
 
-    judges = [make_judge(spec, **config.judge_options) for spec in config.judges]
+    judges = [make_judge(spec, **judge_options(config.judge_options, spec)) for spec in config.judges]
     key = cache_key(context, config, n, judges)
     folder = root / f"mmedpo-{key}"
     pairs_path, manifest_path = folder / "pairs.jsonl", folder / "manifest.json"

@@ -47,20 +47,30 @@ def make_judge(spec: str, **options: Any) -> Judge:
 
 
 class OpenAIJudge:
-    """A judge over the project's OpenAI-compatible model (which owns retries, caching and the request cap)."""
+    """A judge over the project's OpenAI-compatible model (which owns retries, caching and the request cap).
+
+    ``options`` are ``harness.models.openai_model.OpenAIConfig`` fields (base_url, max_retries, backoff,
+    max_requests, cache, cache_dir...). Judges answer greedily (temperature 0) so cached replies are reused.
+    """
 
     def __init__(self, model: str, **options: Any):
-        from harness.models.openai_model import OpenAIModel
+        from dataclasses import fields
 
-        self.client = OpenAIModel(model, **options)
+        from harness.models.openai_model import OpenAIChatModel, OpenAIConfig
+
+        known = {f.name for f in fields(OpenAIConfig)}
+        unknown = sorted(set(options) - known)
+        if unknown:
+            raise HarnessError(f"judge 'openai:{model}': unknown option(s) {', '.join(unknown)} "
+                               f"(known: {', '.join(sorted(known))})")
+        self.client = OpenAIChatModel(model, OpenAIConfig(**options))
         self.name = f"openai:{model}"
 
     def chat(self, messages: list[dict[str, str]], **params: Any) -> str:
-        return self.client.chat(messages, **params)
+        return self.client.chat(messages, **{"temperature": 0, **params})
 
     def describe(self) -> dict[str, Any]:
-        described = self.client.describe()
-        return {"kind": "openai", **{k: v for k, v in described.items() if "key" not in k.lower()}}
+        return {"kind": "openai", **self.client.describe()}
 
 
 class LocalLMJudge:
