@@ -58,7 +58,14 @@ class POVID(DPO):
     def build_pairs(self, context: PairContext) -> list[PreferencePair]:
         from tqdm.auto import tqdm
 
-        options = {"noise_step": 500, "num_steps": 1000, "kinds": ("text", "visual"), **context.options}
+        options = {"noise_step": 500, "num_steps": 1000, "kinds": ("text", "visual")}
+        unknown_keys = set(context.options) - set(options)
+        if unknown_keys:
+            raise HarnessError(f"method 'povid': unknown option(s) {', '.join(sorted(unknown_keys))} "
+                               f"(known: {', '.join(options)})")
+        options.update(context.options)
+        if isinstance(options["kinds"], str):  # from the CLI: --option kinds=text,visual
+            options["kinds"] = tuple(k.strip() for k in options["kinds"].split(",") if k.strip())
         unknown = set(options["kinds"]) - {"text", "visual"}
         if unknown:
             raise HarnessError(f"method 'povid': unknown pair kinds {sorted(unknown)} (use text, visual)")

@@ -60,9 +60,12 @@ def test_povid_rerun_reuses_images_and_gives_the_same_pairs(samples, tmp_path):
 def test_povid_options_select_kinds_and_noise_step(samples, tmp_path):
     method = METHODS.get("povid")()
     context = PairContext(task=None, samples=samples[:1], model=None, output_dir=tmp_path,
-                          options={"kinds": ["visual"], "noise_step": 100})
+                          options={"kinds": "visual", "noise_step": "100"})
     pairs = method.build_pairs(context)
     assert [p.kind for p in pairs] == ["visual"] and pairs[0].rejected_image.endswith("-k100.png")
     with pytest.raises(HarnessError, match="unknown pair kinds"):
         method.build_pairs(PairContext(task=None, samples=[], model=None, output_dir=tmp_path,
                                        options={"kinds": ["audio"]}))
+    with pytest.raises(HarnessError, match="unknown option"):
+        method.build_pairs(PairContext(task=None, samples=[], model=None, output_dir=tmp_path,
+                                       options={"noise": "100"}))
