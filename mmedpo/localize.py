@@ -81,29 +81,34 @@ def normalize_map(values: np.ndarray) -> np.ndarray:
 
 
 class GroundTruthLocalizer:
-    """The dataset's own annotation: ``mask`` (nonzero pixels) united with ``boxes`` ([x, y, w, h]).
+    """The dataset's own annotation: the ``mask`` column (nonzero pixels) and/or ``boxes`` ([x, y, w, h]).
 
-    Confidence is 1.0: an annotated lesion is certain. Samples with neither column, or an empty mask and no
-    box, are not localized (None).
+    ``use``: ``auto`` (the mask when it is non-empty, else the boxes), ``mask``, ``boxes`` or ``union``.
+    ``labels`` keeps only boxes with those labels (SLAKE's detection.json names organs and lesions).
+    Confidence is 1.0: an annotated lesion is certain. A sample with no annotation is not localized (None).
     """
 
     name = "ground-truth"
 
-    def __init__(self, labels: list[str] | None = None):
-        self.labels = set(labels) if labels else None  # keep only boxes with these labels
+    def __init__(self, use: str = "auto", labels: list[str] | None = None):
+        if use not in ("auto", "mask", "boxes", "union"):
+            raise HarnessError(f"localizer 'ground-truth': option use must be auto, mask, boxes or union, got {use!r}")
+        self.use = use
+        self.labels = set(labels) if labels else None
 
     def localize(self, sample: dict, *, model: Any = None, prompt: str | None = None) -> Localization | None:
         image = sample["image"]
         width, height = image.size
         region = np.zeros((height, width), dtype=bool)
-        mask = sample.get("mask")
+        mask = sample.get("mask") if self.use != "boxes" else None
         if mask is not None:
             if not isinstance(mask, Image.Image):
                 mask = Image.fromarray(np.asarray(mask).astype(np.uint8))
             if mask.size != image.size:
                 mask = mask.resize(image.size, Image.NEAREST)
             region |= np.asarray(mask.convert("L")) > 0
-        for box in _boxes(sample):
+        skip_boxes = self.use == "mask" or (self.use == "auto" and region.any())
+        for box in [] if skip_boxes else _boxes(sample):
             if self.labels is not None and box.get("label") not in self.labels:
                 continue
             x, y, w, h = (int(round(float(v))) for v in box["bbox"])
@@ -146,3 +151,35 @@ class ToolLocalizer:
         heat, confidence = self.tool.predict(sample["image"], self.query)
         region = normalize_map(resize_map(np.asarray(heat), sample["image"].size))
         return Localization(region, float(np.clip(confidence, 0.0, 1.0)), self.name)
+
+
+def mask_iou(region: np.ndarray, truth: np.ndarray) -> float:
+    """IoU of a map's region (>= 0.5) with a boolean mask; two empty masks count as 1."""
+    predicted, truth = np.asarray(region) >= 0.5, np.asarray(truth, dtype=bool)
+    union = np.logical_or(predicted, truth).sum()
+    return 1.0 if union == 0 else float(np.logical_and(predicted, truth).sum() / union)
+
+
+def localizer_iou(localizer: Localizer, samples: Any, *, model: Any = None, limit: int | None = None) -> dict[str, float]:
+    """Mean IoU of ``localizer`` against the samples' ``mask`` column, over samples with a non-empty mask.
+
+    A sample the localizer declines (None) scores 0. Returns ``{"iou": mean, "n": count, "found": share}``.
+    """
+    from tqdm.auto import tqdm
+
+    scores, found = [], 0
+    for sample in tqdm(samples, desc=f"IoU {localizer.name}", unit="sample"):
+        mask = sample.get("mask")
+        if mask is None:
+            continue
+        truth = np.asarray(mask.convert("L").resize(sample["image"].size, Image.NEAREST)) > 0
+        if not truth.any():
+            continue
+        result = localizer.localize(sample, model=model, prompt=sample.get("question"))
+        found += result is not None
+        scores.append(0.0 if result is None else mask_iou(result.map, truth))
+        if limit is not None and len(scores) >= limit:
+            break
+    if not scores:
+        raise HarnessError("no sample with a non-empty lesion mask to measure IoU on")
+    return {"iou": float(np.mean(scores)), "n": float(len(scores)), "found": found / len(scores)}
