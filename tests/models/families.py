@@ -25,8 +25,8 @@ CORPUS = [
 ]
 
 
-def train_tokenizer(texts: list[str] | None = None, vocab_size: int = 320):
-    """A byte-level BPE trained on the given text, with every family's special tokens."""
+def train_tokenizer(texts: list[str] | None = None, vocab_size: int = 320, specials: list[str] | None = None):
+    """A byte-level BPE trained on the given text, with every family's special tokens (or ``specials``)."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
@@ -34,7 +34,7 @@ def train_tokenizer(texts: list[str] | None = None, vocab_size: int = 320):
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS,
+        vocab_size=vocab_size, special_tokens=specials or SPECIAL_TOKENS,
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False,
     )
     tok.train_from_iterator(texts or CORPUS, trainer=trainer)
