@@ -75,7 +75,7 @@ def meteor_from_stats(stats: np.ndarray) -> np.ndarray:
     return np.where((precision > 0) & (recall > 0), score, 0.0)
 
 
-def _meteor_segment_stats(lines: Sequence[str]) -> np.ndarray:
+def meteor_segment_stats(lines: Sequence[str]) -> np.ndarray:
     stats = np.array([[float(x) for x in line.split()] for line in lines], dtype=np.float64)
     perfect = (stats[:, 21] == stats[:, 0]) & (stats[:, 22] == stats[:, 1]) & (stats[:, 20] == 1)
     stats[perfect, 20] = 0.0
@@ -137,7 +137,7 @@ def score_reports(
             if "error" in meteor_out:
                 raise meteor_out["error"]
             value, per_sample, lines = meteor_out["value"]
-            stats = _meteor_segment_stats(lines)
+            stats = meteor_segment_stats(lines)
             ci = bootstrap_ci(stats, lambda s: meteor_from_stats(s.sum(axis=1)), seed=seed, n_boot=n_boot)
             results["meteor"] = _result("meteor", value, np.asarray(per_sample), ci)
     finally:

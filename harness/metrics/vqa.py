@@ -6,7 +6,7 @@ when the prediction contains the *substrings* "yes" or "no" and the reference is
 no" is a hit for either reference. A model that rambles scores higher than one that answers, which is
 the opposite of what preference optimization is meant to reward. The strict rule reads one answer
 from the prediction (its first word if that is yes/no, else the only one of yes/no that occurs as a
-whole word) and compares it with the reference; the legacy rule is kept, by name, for comparison with
+whole word; none for "yes or no") and compares it with the reference; the legacy rule is kept, by name, for comparison with
 papers that used it.
 """
 
@@ -20,6 +20,7 @@ from harness.metrics.bootstrap import mean_result
 from harness.metrics.llava_med_norm import llava_med_f1, normalize
 
 _YES_NO = ("yes", "no")
+_HEDGE = re.compile(r"\b(?:yes or no|no or yes)\b")
 
 
 def _words(text: object) -> list[str]:
@@ -30,7 +31,7 @@ def _words(text: object) -> list[str]:
 def read_yes_no(prediction: object) -> str | None:
     """The single yes/no answer a prediction gives, or None when it gives none or both."""
     words = _words(prediction)
-    if not words:
+    if not words or _HEDGE.search(" ".join(words)):
         return None
     if words[0] in _YES_NO:
         return words[0]
