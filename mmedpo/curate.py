@@ -62,17 +62,20 @@ def judge_options(options: dict[str, Any], spec: str) -> dict[str, Any]:
     return {**shared, **options.get(spec, {})}
 
 
+def _column(samples: Any, name: str, n: int) -> list[str]:
+    """The first ``n`` values of a column without decoding images (datasets.Dataset or a list of dicts)."""
+    if hasattr(samples, "select_columns"):
+        values = samples.select_columns([name]).select(range(n))[name]
+        return [str(v) for v in values]
+    return [str(samples[i][name]) for i in range(n)]
+
+
 def data_fingerprint(context: Any, n: int) -> str:
     """Hash of the task identity and the first ``n`` samples' ids, questions and answers (no image decoding)."""
-    samples = context.samples
-    columns = samples.select_columns(["id", "question", "answer"]) if hasattr(samples, "select_columns") else samples
-    digest = hashlib.sha256()
     task = context.task
-    digest.update(json.dumps([getattr(task, "name", str(task)), getattr(task, "version", "")]).encode())
-    for index in range(n):
-        row = columns[index]
-        digest.update(json.dumps([str(row["id"]), str(row["question"]), str(row["answer"])]).encode())
-    return digest.hexdigest()
+    payload = [getattr(task, "name", str(task)), getattr(task, "version", "")]
+    payload += [_column(context.samples, name, n) for name in ("id", "question", "answer")]
+    return hashlib.sha256(json.dumps(payload).encode()).hexdigest()
 
 
 def cache_key(context: Any, config: CurationConfig, n: int, judges: list[Any]) -> str:
@@ -113,10 +116,14 @@ def curate(context: Any, config: CurationConfig | None = None) -> CurationResult
     if done:
         log.info("mmedpo: resuming %s (%d items already done)", folder.name, len(done))
     kinds = [k for k, on in (("text", config.text_pairs), ("visual", config.visual_pairs)) if on]
+    ids = _column(context.samples, "id", n)
+    if len(set(ids)) != len(ids):
+        raise HarnessError(f"task '{getattr(context.task, 'name', '?')}': sample ids are not unique; "
+                           "curation keys its resumable items by id")
     with tqdm(total=n, desc="mmedpo curation", unit="sample") as bar:
         for start in range(0, n, config.batch_size):
             indices = range(start, min(start + config.batch_size, n))
-            todo = [(i, k) for i in indices for k in kinds if (str(context.samples[i]["id"]), k) not in done]
+            todo = [(i, k) for i in indices for k in kinds if (ids[i], k) not in done]
             for record in curator.run_batch(todo):
                 append_jsonl(items_path, record)
             bar.update(len(indices))

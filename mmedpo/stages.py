@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from harness.io import atomic_write
 from mmedpo.config import CurationConfig
 
 log = logging.getLogger(__name__)
@@ -41,8 +41,12 @@ class Curator:
 
         path = self.folder / "images" / sub / f"{_safe(name)}.png"
         if not path.exists():
-            with atomic_write(path, "wb") as handle:
-                image.convert("RGB").save(handle, format="PNG")
+            # write-then-rename (atomic against a killed process) without fsync: images are cheap to redo
+            # and fsyncing thousands of small files dominated the curation time
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.name}.tmp")
+            image.convert("RGB").save(tmp, format="PNG")
+            os.replace(tmp, path)
         return path.relative_to(self.root).as_posix()
 
     def _base(self, sample: dict, kind: str) -> dict[str, Any]:
