@@ -1,0 +1,95 @@
+"""``harness leaderboard``: serve the Gradio leaderboard, approve or reject submissions, export a Space.
+
+Example::
+
+    harness leaderboard serve --port 7860
+    harness leaderboard approve --all
+"""
+
+from __future__ import annotations
+
+import argparse
+
+EXAMPLE = """examples:
+  harness leaderboard serve --host 127.0.0.1 --port 7860   # browse the store at http://127.0.0.1:7860
+  harness leaderboard approve 20250101-120000-abc123        # publish one pending submission
+  harness leaderboard approve --all                         # publish every pending submission
+  harness leaderboard reject 20250101-120000-abc123         # keep it off the board
+  harness leaderboard export-space space/                   # app.py, requirements.txt, README.md, snapshot
+"""
+
+
+def _store_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--store", default=None, help="results database (default: $HARNESS_STORE or $HARNESS_HOME)")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "leaderboard",
+        help="serve the leaderboard, approve or reject submissions, export a Hugging Face Space",
+        description=__doc__.split("\n\n")[0],
+        epilog=EXAMPLE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="leaderboard_command", metavar="ACTION", required=True)
+
+    serve = sub.add_parser("serve", help="start the Gradio app over the results store")
+    serve.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=None, help="port (default: Gradio's, 7860 or the next free)")
+    _store_option(serve)
+    serve.set_defaults(func=handle_serve)
+
+    approve = sub.add_parser("approve", help="publish pending submissions")
+    target = approve.add_mutually_exclusive_group(required=True)
+    target.add_argument("run_id", nargs="?", help="run id (or a unique prefix) of a pending submission")
+    target.add_argument("--all", action="store_true", help="approve every pending submission")
+    _store_option(approve)
+    approve.set_defaults(func=handle_approve)
+
+    reject = sub.add_parser("reject", help="keep a submission off the board (it stays stored as 'rejected')")
+    reject.add_argument("run_id", help="run id or a unique prefix")
+    _store_option(reject)
+    reject.set_defaults(func=handle_reject)
+
+    export = sub.add_parser("export-space", help="write a Hugging Face Space folder with the approved runs")
+    export.add_argument("directory", help="output folder (created; an earlier export there is overwritten)")
+    export.add_argument("--title", default="MedPO leaderboard", help="the Space's title")
+    _store_option(export)
+    export.set_defaults(func=handle_export)
+
+
+def handle_serve(args: argparse.Namespace) -> int:
+    from harness.results import ResultsStore
+    from leaderboard.app import build_app, launch
+
+    store = ResultsStore(args.store)
+    demo = build_app(store=store.path)
+    print(f"serving {store.path.name} on http://{args.host}:{args.port or 7860} (Ctrl-C stops)")
+    launch(demo, host=args.host, port=args.port)
+    return 0
+
+
+def handle_approve(args: argparse.Namespace) -> int:
+    from harness.results import ResultsStore
+    from leaderboard.submit import approve
+
+    ids = approve(ResultsStore(args.store), None if args.all else [args.run_id])
+    print(f"approved {len(ids)} run(s)" + (": " + ", ".join(ids) if ids else ""))
+    return 0
+
+
+def handle_reject(args: argparse.Namespace) -> int:
+    from harness.results import ResultsStore
+    from leaderboard.submit import reject
+
+    print(f"rejected {reject(ResultsStore(args.store), args.run_id)}")
+    return 0
+
+
+def handle_export(args: argparse.Namespace) -> int:
+    from harness.results import ResultsStore
+    from leaderboard.space import export_space
+
+    folder = export_space(args.directory, ResultsStore(args.store), title=args.title)
+    print(f"wrote a Space to {folder}: run it with 'python app.py' inside the folder")
+    return 0

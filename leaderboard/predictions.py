@@ -1,0 +1,119 @@
+"""Per-sample predictions of a local run, read defensively for the run page.
+
+The evaluation engine writes ``<predictions_dir>/predictions/<pass>.jsonl`` (``vqa_rad``,
+``vqa_rad@blank``...) with ``id, question, answer_type, prediction, reference, metadata``. Files may be
+partial, hand-edited or from an older layout: bad lines are skipped, missing fields are blank. Only
+runs made on this machine have predictions; submissions never point at files.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+log = logging.getLogger(__name__)
+
+MAX_ROWS = 5000
+IMAGE_KEYS = ("image", "image_path", "img_name", "image_name")
+COLUMNS = ["ID", "Type", "Question", "Prediction", "Reference", "Correct"]
+
+
+def prediction_files(run: dict[str, Any] | None) -> dict[str, Path]:
+    """Pass name -> merged predictions file, for a local run with a predictions folder."""
+    if not run or run.get("source") == "submission" or not run.get("predictions_dir"):
+        return {}
+    root = Path(run["predictions_dir"])
+    if not root.is_dir():
+        return {}
+    files = sorted(p for p in root.rglob("*.jsonl") if ".part-" not in p.name)
+    return {p.stem: p for p in files}
+
+
+def read_records(path: Path, limit: int = MAX_ROWS) -> list[dict[str, Any]]:
+    records = []
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            for line in handle:
+                if len(records) >= limit:
+                    break
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+                if isinstance(record, dict):
+                    records.append(record)
+    except OSError as exc:
+        log.warning("cannot read predictions %s: %s", path.name, exc)
+    return records
+
+
+def _norm(text: Any) -> str:
+    return " ".join(re.sub(r"[^\w\s]", " ", str(text or "").lower()).split())
+
+
+def is_correct(record: dict[str, Any]) -> bool | None:
+    """Whether an answer counts as right: the record's own score when present, else a normalized match.
+
+    Closed questions compare the first yes/no word; open ones accept the reference inside the answer
+    (recall-style). Reports have no right or wrong: None.
+    """
+    for key in ("correct", "score"):
+        if isinstance(record.get(key), (bool, int, float)):
+            return bool(record[key])
+    kind = str(record.get("answer_type") or "").strip().lower()
+    pred, ref = _norm(record.get("prediction")), _norm(record.get("reference"))
+    if kind == "report" or not ref:
+        return None
+    if kind == "closed":
+        first = next((w for w in pred.split() if w in ("yes", "no")), "")
+        return first == ref
+    return ref == pred or f" {ref} " in f" {pred} "
+
+
+def table(records: list[dict[str, Any]], wrong_only: bool = False) -> pd.DataFrame:
+    rows = []
+    for record in records:
+        correct = is_correct(record)
+        if wrong_only and correct is not False:
+            continue
+        rows.append({
+            "ID": str(record.get("id", "")), "Type": str(record.get("answer_type", "")),
+            "Question": str(record.get("question", "")), "Prediction": str(record.get("prediction", "")),
+            "Reference": str(record.get("reference", "")),
+            "Correct": "" if correct is None else ("yes" if correct else "no"),
+        })
+    return pd.DataFrame.from_records(rows, columns=COLUMNS)
+
+
+def image_path(record: dict[str, Any], run: dict[str, Any], task: str) -> Path | None:
+    """The image file of a prediction, if it can be found: absolute, or under the run's data folders."""
+    meta = record.get("metadata") if isinstance(record.get("metadata"), dict) else {}
+    name = next((str(src[k]) for src in (record, meta) for k in IMAGE_KEYS if src.get(k)), None)
+    if not name:
+        return None
+    candidate = Path(name)
+    if candidate.is_absolute():
+        return candidate if candidate.is_file() else None
+    roots = []
+    config = run.get("config") if isinstance(run.get("config"), dict) else {}
+    for key in ("data_dir", "image_dir"):
+        if config.get(key):
+            roots.append(Path(str(config[key])))
+    task_dir = os.environ.get(f"HARNESS_DATA_{task.split('@')[0].upper()}")
+    if task_dir:
+        roots.append(Path(task_dir))
+    if os.environ.get("HARNESS_DATA"):
+        roots.append(Path(os.environ["HARNESS_DATA"]) / task.split("@")[0])
+    roots.append(Path(run.get("predictions_dir") or "."))
+    for root in roots:
+        for sub in ("", "images", "imgs"):
+            path = root / sub / candidate
+            if path.is_file():
+                return path
+    return None
