@@ -128,7 +128,7 @@ def make_pairs(root: Path, n: int):
                            chosen=text(700), rejected=text(700)) for i in range(n)]
 
 
-def bench_training(vlm, text_params: int, path: str, steps: int = 6, batch: int = 4) -> dict:
+def bench_training(vlm, text_params: int, path: str, steps: int = 6, batch: int = 2) -> dict:
     """One training path per process, so both start from the same untouched model."""
     import test_training_speed as cpu_bench  # the naive forward of the CPU benchmark
 
