@@ -17,20 +17,23 @@ import numpy as np
 from harness.metrics.base import MetricResult
 
 CI_LEVEL = 0.95
-# Resamples drawn per block: bounds memory at n * block indices (10k samples -> 8 MB per block).
+# Resamples drawn per block: bounds memory at block * n resample counts.
 _BLOCK = 100
 
 
-def resample_indices(n: int, *, seed: int, n_boot: int) -> list[np.ndarray]:
-    """Blocks of bootstrap index rows (each row a resample of ``range(n)``); same seed -> same rows."""
+def resample_counts(n: int, *, seed: int, n_boot: int):
+    """Yield blocks of resample count rows ``(b, n)``: how often each sample is drawn in each resample.
+
+    Counts rather than index rows, so a corpus statistic is one matrix product (counts @ stats) per block.
+    Same ``seed`` -> same resamples.
+    """
     rng = np.random.default_rng(seed)
-    blocks = []
     left = n_boot
     while left > 0:
         size = min(_BLOCK, left)
-        blocks.append(rng.integers(0, n, size=(size, n)))
+        idx = rng.integers(0, n, size=(size, n)) + (np.arange(size) * n)[:, None]
+        yield np.bincount(idx.ravel(), minlength=size * n).reshape(size, n).astype(np.float64)
         left -= size
-    return blocks
 
 
 def bootstrap_ci(
@@ -40,24 +43,24 @@ def bootstrap_ci(
     seed: int,
     n_boot: int,
 ) -> tuple[float, float]:
-    """Percentile CI of ``statistic`` over row resamples of ``stats``.
+    """Percentile CI of a statistic of *summed* per-sample statistics over resamples of the samples.
 
     ``stats`` is ``(n, ...)``: one row of per-sample values or sufficient statistics per sample.
-    ``statistic`` maps a ``(B, n, ...)`` stack of resampled rows to ``B`` values.
-    Returns ``(nan, nan)`` when there are no samples or no resamples.
+    ``statistic`` maps ``(B, ...)`` sums over each resample's rows to ``B`` values (a mean is
+    ``sums / n``; corpus BLEU applies its formula to the summed counts). Returns ``(nan, nan)`` when
+    there are no samples or no resamples.
     """
     stats = np.asarray(stats, dtype=np.float64)
     n = stats.shape[0]
     if n == 0 or n_boot <= 0:
         return float("nan"), float("nan")
-    values = np.concatenate([statistic(stats[idx]) for idx in resample_indices(n, seed=seed, n_boot=n_boot)])
+    flat = stats.reshape(n, -1)
+    values = np.concatenate(
+        [statistic((counts @ flat).reshape(-1, *stats.shape[1:])) for counts in resample_counts(n, seed=seed, n_boot=n_boot)]
+    )
     alpha = (1.0 - CI_LEVEL) / 2.0
     low, high = np.nanpercentile(values, [100 * alpha, 100 * (1 - alpha)])
     return float(low), float(high)
-
-
-def mean_statistic(resampled: np.ndarray) -> np.ndarray:
-    return resampled.mean(axis=1)
 
 
 def mean_result(
@@ -71,7 +74,7 @@ def mean_result(
     """The result for a metric whose value is the mean of its per-sample scores."""
     scores = np.asarray(per_sample, dtype=np.float64)
     value = float(scores.mean()) if scores.size else float("nan")
-    low, high = bootstrap_ci(scores, mean_statistic, seed=seed, n_boot=n_boot)
+    low, high = bootstrap_ci(scores, lambda sums: sums / scores.size, seed=seed, n_boot=n_boot)
     return MetricResult(
         name=name,
         value=value,

@@ -112,7 +112,7 @@ def score_clinical(
             value = float("nan")
         else:
             value = float(_aggregate(name, counts.sum(axis=0)))
-        low, high = bootstrap_ci(counts, lambda c, name=name: _aggregate(name, c.sum(axis=1)), seed=seed, n_boot=n_boot)
+        low, high = bootstrap_ci(counts, lambda c, name=name: _aggregate(name, c), seed=seed, n_boot=n_boot)
         results[name] = MetricResult(
             name=name, value=value, ci_low=low, ci_high=high, n=len(counts),
             higher_is_better=name != "hallucination_rate",

@@ -138,7 +138,7 @@ def score_reports(
                 raise meteor_out["error"]
             value, per_sample, lines = meteor_out["value"]
             stats = meteor_segment_stats(lines)
-            ci = bootstrap_ci(stats, lambda s: meteor_from_stats(s.sum(axis=1)), seed=seed, n_boot=n_boot)
+            ci = bootstrap_ci(stats, meteor_from_stats, seed=seed, n_boot=n_boot)
             results["meteor"] = _result("meteor", value, np.asarray(per_sample), ci)
     finally:
         if meteor is not None:
@@ -161,10 +161,10 @@ def _score_ngram_metrics(
         corpus, per_sample = bleu_scores(stats)
         for k, name in enumerate(BLEU_NAMES):
             if name in wanted:
-                ci = bootstrap_ci(stats, lambda s, k=k: bleu_from_stats(s.sum(axis=1))[:, k], seed=seed, n_boot=n_boot)
+                ci = bootstrap_ci(stats, lambda s, k=k: bleu_from_stats(s)[:, k], seed=seed, n_boot=n_boot)
                 results[name] = _result(name, corpus[k], per_sample[:, k], ci)
         if "bleu" in wanted:
-            ci = bootstrap_ci(stats, lambda s: bleu_from_stats(s.sum(axis=1)).mean(axis=1), seed=seed, n_boot=n_boot)
+            ci = bootstrap_ci(stats, lambda s: bleu_from_stats(s).mean(axis=1), seed=seed, n_boot=n_boot)
             results["bleu"] = _result("bleu", float(np.mean(corpus)), per_sample.mean(axis=1), ci)
     if "rouge_l" in wanted:
         scores = [rouge_l(h, r) for h, r in _tqdm(zip(hyps, refs), n, "ROUGE-L")]
