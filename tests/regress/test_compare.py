@@ -1,0 +1,109 @@
+"""Regression verdicts on simulated models over the real VQA-RAD closed questions."""
+
+import json
+import xml.etree.ElementTree as ET
+
+import numpy as np
+import pytest
+
+from harness.cli import main
+from harness.errors import HarnessError
+from harness.regress import REGRESSED, RegressConfig, compare_sources
+
+ALPHA = 0.05
+N_SEEDS = 20
+
+
+def test_a_worse_candidate_is_flagged(tmp_path, make_files, closed_items, item_difficulty):
+    worse = item_difficulty * 0.8  # about 13 points of accuracy lost in expectation
+    base, cand = make_files(tmp_path, item_difficulty, worse, 0, 1)
+    comparison = compare_sources(base, cand, RegressConfig(metrics=["closed_accuracy"], n_boot=2000))
+    (row,) = comparison.rows
+    assert row.verdict == REGRESSED and row.p_exact is not None and row.p_exact < ALPHA
+    assert row.delta < 0 and row.ci_high < 0
+    # a tolerance larger than the drop lets it pass
+    lenient = compare_sources(base, cand, RegressConfig(metrics=["closed_accuracy"], max_drop=0.5, n_boot=2000))
+    assert lenient.ok
+
+
+def test_same_model_under_20_seeds_raises_no_more_false_alarms_than_alpha_allows(tmp_path, make_files, closed_items,
+                                                                                  item_difficulty):
+    """Null experiment: two independent sampled evaluations of one model, 20 seed pairs."""
+    alarms, p_values = 0, []
+    for seed in range(N_SEEDS):
+        base, cand = make_files(tmp_path, item_difficulty, item_difficulty, 100 + seed, 200 + seed)
+        comparison = compare_sources(base, cand, RegressConfig(metrics=["closed_accuracy"], n_boot=500))
+        alarms += not comparison.ok
+        p_values.append(comparison.rows[0].p_value)
+    print(f"false alarms: {alarms} of {N_SEEDS} at alpha {ALPHA}; p-values {np.round(p_values, 3).tolist()}")
+    assert alarms <= int(ALPHA * N_SEEDS)  # at most 1 of 20
+    # the null p-values are spread out, not all 1 (the test would then be unable to fail)
+    assert min(p_values) < 0.9
+
+
+def test_cli_exit_status_and_reports(tmp_path, make_files, closed_items, item_difficulty, capsys):
+    base, cand = make_files(tmp_path, item_difficulty, item_difficulty * 0.7, 0, 1)
+    md, junit = tmp_path / "out" / "report.md", tmp_path / "out" / "report.xml"
+    code = main(["regress", "--baseline", base, "--candidate", cand, "--metrics", "closed_accuracy",
+                 "closed_accuracy_llava_med", "--n-boot", "500", "--report-md", str(md), "--junit", str(junit)])
+    assert code == 1
+    assert "REGRESSION: vqa_rad/closed_accuracy" in capsys.readouterr().err
+    assert "FAILED: regression detected" in md.read_text()
+    suite = ET.parse(junit).getroot().find("testsuite")
+    cases = suite.findall("testcase")
+    assert [c.get("name") for c in cases] == ["closed_accuracy", "closed_accuracy_llava_med"]
+    assert suite.get("failures") == "2" and all(c.find("failure") is not None for c in cases)
+    # the same file against itself passes
+    assert main(["regress", "--baseline", base, "--candidate", base, "--n-boot", "200", "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert {r["verdict"] for r in rows} == {"no significant change"}
+
+
+def test_an_improvement_is_reported_and_passes(tmp_path, make_files, closed_items, item_difficulty):
+    better = np.minimum(1.0, item_difficulty + 0.3)
+    base, cand = make_files(tmp_path, item_difficulty, better, 0, 1)
+    comparison = compare_sources(base, cand, RegressConfig(metrics=["closed_accuracy"], n_boot=500))
+    assert comparison.ok and comparison.rows[0].verdict == "improved"
+
+
+def test_mismatched_item_sets_compare_the_shared_items_with_a_warning(tmp_path, make_files, closed_items, item_difficulty):
+    base, cand = make_files(tmp_path, item_difficulty, item_difficulty, 0, 0)
+    lines = open(cand).read().splitlines()
+    (tmp_path / "short.jsonl").write_text("\n".join(lines[:-10]) + "\n")
+    comparison = compare_sources(base, tmp_path / "short.jsonl",
+                                 RegressConfig(metrics=["closed_accuracy"], tasks=["vqa_rad"], n_boot=200))
+    assert comparison.only_baseline == 10 and comparison.warnings
+    assert comparison.rows[0].n == len(closed_items) - 10
+
+
+def test_run_ids_are_read_through_the_results_store(tmp_path, closed_items, item_difficulty, sample_records):
+    from harness.results.store import ResultRow, ResultsStore, RunRecord
+
+    store = ResultsStore(tmp_path / "results.sqlite")
+    ids = []
+    for seed, p in ((0, item_difficulty), (1, item_difficulty * 0.7)):
+        run_dir = tmp_path / f"run{seed}"
+        (run_dir / "predictions").mkdir(parents=True)
+        (run_dir / "predictions" / "vqa_rad.jsonl").write_text(
+            "".join(json.dumps(r) + "\n" for r in sample_records(closed_items, p, seed)))
+        ids.append(store.add_run(RunRecord(model=f"m{seed}", predictions_dir=str(run_dir)),
+                                 [ResultRow(task="vqa_rad", metric="closed_accuracy", value=0.5)]))
+    comparison = compare_sources(ids[0], ids[1], RegressConfig(n_boot=300), store=store.path)
+    assert comparison.baseline == ids[0]
+    # the task's own metrics: the closed ones are compared, open metrics have no open items and are skipped
+    assert {r.metric for r in comparison.rows} == {"closed_accuracy", "closed_accuracy_llava_med"}
+    assert not comparison.ok
+
+
+def test_bad_inputs_are_one_line_errors(tmp_path, closed_items, item_difficulty, sample_records, capsys):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({"id": "1", "prediction": "yes"}) + "\n")
+    with pytest.raises(HarnessError, match="bad.jsonl, record 1, field 'reference'"):
+        compare_sources(bad, bad)
+    assert main(["regress", "--baseline", "no-such-run", "--candidate", str(bad)]) == 2
+    assert "no-such-run" in capsys.readouterr().err
+    other = tmp_path / "mystery.jsonl"
+    other.write_text("".join(json.dumps({**r, "task": "mystery"}) + "\n"
+                             for r in sample_records(closed_items, item_difficulty, 0)))
+    with pytest.raises(HarnessError, match="'mystery' is not registered"):
+        compare_sources(other, other)
