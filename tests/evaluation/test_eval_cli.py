@@ -69,3 +69,17 @@ def test_vqa_rad_real_images(tiny_hf_dir, shared_data, tmp_path, capsys):
     assert rows and all(r["task"] == "vqa_rad" for r in rows)
     assert sum(r["n"] for r in rows if r["metric"] == "closed_accuracy") + \
         sum(r["n"] for r in rows if r["metric"] == "open_recall") == 8
+
+
+@pytest.mark.slow
+def test_tiny_on_the_synthetic_suite(request, tmp_path, capsys):
+    """The README's first command, on a few items: the trained tiny model from the session fixture."""
+    try:
+        request.getfixturevalue("tiny_model_dir")  # trains and caches 'tiny' under the session's HARNESS_HOME
+    except pytest.FixtureLookupError:
+        pytest.skip("the tiny_model_dir fixture is not available in this checkout")
+    rc = main(["eval", "--model", "tiny", "--tasks", "synth_vqa,synth_report", "--limit", "6", "--no-progress",
+               "--store", str(tmp_path / "r.sqlite")])
+    out = capsys.readouterr().out
+    assert rc == 0 and "synth_vqa" in out and "synth_report" in out
+    assert {r["task"] for r in ResultsStore(tmp_path / "r.sqlite").results()} == {"synth_vqa", "synth_report"}
