@@ -26,9 +26,9 @@ def load_source(source: str | Path, *, store: Any = None) -> tuple[str, Predicti
     """``(label, {(task, id): record})`` for a run id, a run directory or a predictions file."""
     path = Path(source)
     if path.is_file():
-        return path.name, _read_file(path)
+        return str(source), _read_file(path)
     if path.is_dir():
-        return path.name, _read_dir(path)
+        return str(source), _read_dir(path)
     from harness.results.store import ResultsStore
 
     store = store if isinstance(store, ResultsStore) else ResultsStore(store)
