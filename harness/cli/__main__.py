@@ -1,0 +1,7 @@
+"""``python -m harness.cli`` (and ``accelerate launch -m harness.cli eval ...``)."""
+
+import sys
+
+from harness.cli import main
+
+sys.exit(main())
