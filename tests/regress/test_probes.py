@@ -1,0 +1,48 @@
+"""Factuality probes on the synthetic suite: absent-finding questions and lesion-ablation consistency."""
+
+import numpy as np
+
+from harness.models.base import VisionLanguageModel
+from harness.regress.probes import lesion_ablation_consistency
+from harness.tasks import get_task
+
+LIMIT = 40
+
+
+def test_synth_probe_asks_about_a_lesion_kind_the_image_does_not_show():
+    data = get_task("synth_probe").load("test")
+    rows = data.select(range(LIMIT)).select_columns(["question", "answer", "answer_type", "lesion_kind"]).to_list()
+    assert {r["answer"] for r in rows} == {"no"} and {r["answer_type"] for r in rows} == {"closed"}
+    for row in rows:
+        asked = row["question"].removeprefix("Is there ").removesuffix("?").split(" ", 1)[1]
+        assert asked not in row["lesion_kind"].split(",")
+    again = get_task("synth_probe").load("test").select(range(LIMIT))["question"]
+    assert again == [r["question"] for r in rows]  # the same probes every run
+
+
+class _Blind(VisionLanguageModel):
+    name = "blind"
+
+    def generate(self, images, prompts, config=None):
+        return ["yes"] * len(prompts)
+
+
+class _SeesTheLesion(VisionLanguageModel):
+    """Says yes exactly to the intact films it is given: any change to the pixels flips its answer."""
+
+    name = "sees"
+
+    def __init__(self, intact_images):
+        self.intact = {np.asarray(image.convert("RGB")).tobytes() for image in intact_images}
+
+    def generate(self, images, prompts, config=None):
+        return ["yes" if np.asarray(image).tobytes() in self.intact else "no" for image in images]
+
+
+def test_lesion_ablation_consistency_separates_image_use_from_blindness():
+    blind = lesion_ablation_consistency(_Blind(), "synth_vqa", limit=LIMIT, batch_size=8)
+    assert blind.n_lesion_dependent > 0 and blind.n_correct == blind.n_lesion_dependent
+    assert blind.value == 0.0  # a model that ignores the image never changes its answer
+    films = get_task("synth_vqa").load("test").select(range(LIMIT))["image"]
+    sees = lesion_ablation_consistency(_SeesTheLesion(films), "synth_vqa", limit=LIMIT, batch_size=8)
+    assert sees.value == 1.0 and sees.n_changed == sees.n_correct == blind.n_lesion_dependent
