@@ -179,8 +179,9 @@ def build_app(store: str | Path | None = None, snapshot: str | Path | None = Non
                                        max_height=400)
                 records_state = gr.State([])
                 with gr.Row():
-                    sample_image = gr.Image(label="Image", type="pil", height=300, interactive=False)
-                    sample_text = gr.Textbox(label="Sample", lines=10, interactive=False)
+                    sample_image = gr.Image(label="Image", type="pil", height=300, interactive=False,
+                                            elem_id="lb-sample-image")
+                    sample_text = gr.Textbox(label="Sample", lines=10, interactive=False, elem_id="lb-sample")
             with gr.Tab("Submit", id="submit"):
                 if source.writable:
                     gr.Markdown("Upload a `harness-results/1` JSON file (see the docs for the schema). "
@@ -213,8 +214,10 @@ def build_app(store: str | Path | None = None, snapshot: str | Path | None = Non
         tab_inputs = [w for cols, sort, order, _, _ in tab_widgets for w in (cols, sort, order)]
         tab_outputs = [w for *_, table, plot in tab_widgets for w in (table, plot)]
         for widget in [*filter_inputs, *tab_inputs]:
-            event = widget.input if isinstance(widget, gr.Textbox) else widget.change
-            event(update_tables, [*filter_inputs, *tab_inputs], tab_outputs, show_progress="hidden")
+            event = widget.change
+            # always_last: while typing, the last keystroke's query wins even if an update is running
+            event(update_tables, [*filter_inputs, *tab_inputs], tab_outputs, show_progress="hidden",
+                  trigger_mode="always_last")
 
         def update_methods(metric: str | None) -> list[Any]:
             current = source.board
