@@ -10,7 +10,6 @@ on a Python round trip per sample (pycocoevalcap writes a line, flushes, and blo
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import subprocess
 import tempfile
@@ -124,21 +123,21 @@ class MeteorJVM:
             self.start()
         if not hypotheses:
             return float("nan"), [], []
-        # Same SCORE line as pycocoevalcap's Meteor._stat.
+        # Same SCORE line as pycocoevalcap's Meteor._stat. A segment's statistics depend only on its
+        # (reference, hypothesis) text, so repeated pairs (template reports) are aligned once.
         lines = [f"SCORE ||| {r} ||| {h.replace('|||', '').replace('  ', ' ')}\n" for h, r in zip(hypotheses, references)]
+        unique = list(dict.fromkeys(lines))
         errors: list[BaseException] = []
-        feeder = threading.Thread(target=self._feed, args=(lines, errors), daemon=True)
+        feeder = threading.Thread(target=self._feed, args=(unique, errors), daemon=True)
         feeder.start()
-        stats = [self._readline() for _ in lines]
+        unique_stats = {line: self._readline() for line in unique}
         feeder.join()
         if errors:
             raise HarnessError(f"could not write to METEOR (Java): {errors[0]}")
+        stats = [unique_stats[line] for line in lines]
         assert self._proc is not None and self._proc.stdin is not None
         self._proc.stdin.write(("EVAL ||| " + " ||| ".join(stats) + "\n").encode())
         self._proc.stdin.flush()
         per_sample = [float(self._readline()) for _ in stats]
         return float(self._readline()), per_sample, stats
 
-
-def java_available() -> bool:
-    return shutil.which("java") is not None and os.access(shutil.which("java") or "", os.X_OK)
