@@ -153,3 +153,37 @@ def test_meteor_corpus_formula_reproduces_the_jar(meteor_run):
 def test_empty_input_gives_nan_without_starting_java():
     result = compute_metrics(["bleu", "meteor"], [], [])
     assert result["bleu"].n == 0 and math.isnan(result["meteor"].value)
+
+
+def test_compute_metrics_uses_one_tokenizer_run_and_one_meteor_jvm(java, monkeypatch):
+    from harness.metrics import coco_java, report
+
+    calls = {"tokenize": 0, "jvm": 0}
+    real_tokenize, real_start = report.ptb_tokenize, coco_java.MeteorJVM.start
+
+    def counting_tokenize(texts):
+        calls["tokenize"] += 1
+        return real_tokenize(texts)
+
+    def counting_start(self):
+        calls["jvm"] += 1
+        return real_start(self)
+
+    monkeypatch.setattr(report, "ptb_tokenize", counting_tokenize)
+    monkeypatch.setattr(coco_java.MeteorJVM, "start", counting_start)
+    preds = ["the heart is normal.", "no effusion", "the heart is normal."] * 4
+    refs = ["heart size is normal.", "small effusion", "heart size is normal."] * 4
+    results = compute_metrics(REPORT_METRICS, preds, refs, n_boot=20)
+    assert calls == {"tokenize": 1, "jvm": 1}
+    assert set(results) == set(REPORT_METRICS)
+    # repeated pairs are aligned once but still count as samples
+    assert results["meteor"].n == 12 and results["meteor"].per_sample[0] == results["meteor"].per_sample[2]
+
+
+def test_missing_java_is_a_one_line_error(monkeypatch):
+    from harness.errors import HarnessError
+    from harness.metrics import coco_java
+
+    monkeypatch.setattr(coco_java.shutil, "which", lambda name: None)
+    with pytest.raises(HarnessError, match="Java was not found"):
+        compute_metrics(["bleu"], ["a"], ["a"])
