@@ -63,7 +63,7 @@ _MENTION_RE = {obs: re.compile(rf"\b(?:{pattern})\b") for obs, pattern in MENTIO
 
 _NEGATION_PRE = re.compile(
     r"\b(?:no|not|without|negative for|free of|absence of|absent|resolution of|resolved|clear of|"
-    r"rather than|removed|nor|neither|never)\b"
+    r"rather than|removed|removal of|nor|neither|never)\b"
 )
 _UNCERTAIN_PRE = re.compile(
     r"\b(?:may|might|could|possibl[ey]|probabl[ey]|likely|suspicious|suspect(?:ed)?|questionabl[ey]|"
@@ -83,6 +83,10 @@ _CLAUSE_BREAK = re.compile(
     r"\b(?:but|however|although|though|whereas|except|which|otherwise)\b|;|\b(?=there (?:is|are)\b)"
 )
 _LIST_WORD = re.compile(r"\b(?:or|nor|and)\b")
+_ASSERTION = re.compile(
+    r"\b(?:mild|mildly|moderate|moderately|severe|small|large|stable|new|increased|decreased|persistent|"
+    r"minimal|trace|there|is|are|with|again|chronic|old|healed|residual|bilateral|left|right)\b"
+)
 _SENTENCE = re.compile(r"(?<!\d)\.(?!\d)|\n|\?")
 
 
@@ -94,9 +98,13 @@ class Mention:
 
 
 def _in_scope(clause: str, cue_end: int, start: int) -> bool:
-    # A cue reaches past a comma only into a list ("no consolidation, effusion, or pneumothorax"), not
-    # into the next finding ("no pneumothorax, mild cardiomegaly").
-    return "," not in clause[cue_end:start] or _LIST_WORD.search(clause[cue_end:]) is not None
+    # A cue reaches past a comma into a list ("no consolidation, effusion, or pneumothorax") or a run of
+    # modifiers ("no acute, displaced rib fractures"), but not into a new finding that asserts itself
+    # ("no pneumothorax, mild cardiomegaly").
+    between = clause[cue_end:start]
+    if "," not in between or _LIST_WORD.search(clause[cue_end:]):
+        return True
+    return _ASSERTION.search(between.rsplit(",", 1)[1]) is None
 
 
 def _classify(clause: str, start: int, end: int) -> int:

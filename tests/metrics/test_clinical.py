@@ -28,6 +28,9 @@ HAND_LABELLED = [
     ("Stable widened mediastinum; no pulmonary edema.", {"Enlarged Cardiomediastinum": 1, "Edema": 0}),
     ("Left pleural thickening without effusion.", {"Pleural Other": 1, "Pleural Effusion": 0}),
     ("Small pericardial effusion.", {"No Finding": 1}),  # pericardial, not pleural
+    ("No acute, displaced rib fractures.", {"Fracture": 0, "No Finding": 1}),
+    ("No effusion, stable cardiomegaly.", {"Pleural Effusion": 0, "Cardiomegaly": 1}),
+    ("Interval removal of central line and enteric tube.", {"Support Devices": 0, "No Finding": 1}),
 ]
 
 
