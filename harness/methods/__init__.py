@@ -20,6 +20,10 @@ for _name, _target in {
     "copo": "baselines.mdpo:CoPO",
     "mdpo": "baselines.mdpo:MDPO",
     "povid": "baselines.povid:POVID",
+    "self_rewarding": "baselines.self_rewarding:SelfRewarding",
+    "stllava_med": "baselines.stllava_med:STLLaVAMed",
+    "sima": "baselines.sima:SIMA",
+    "fisao": "baselines.fisao:FiSAO",
     "mmedpo": "mmedpo.method:MMedPO",
 }.items():
     METHODS.register_lazy(_name, _target)

@@ -3,6 +3,11 @@
 Rows of every group are right-padded to ONE common length so that the policy (and the reference) runs a
 single concatenated forward over ``[chosen; rejected; extra...]``. Each side keeps its own pixel tensors:
 a visual pair's rejected image (``PreferencePair.rejected_image``) differs from the chosen one.
+
+Per-token weights (token-level methods, FiSAO): a pair whose ``extra`` holds ``chosen_token_weights`` /
+``rejected_token_weights`` (one float per response token, in the encoder's token order) gets them in
+``Rows.token_weights``, aligned with the response positions; every other position, and every row of a pair
+without them, has weight 1. A response cut by ``max_length`` keeps the weights of its kept tokens.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ class Rows:
     images: dict[str, Any] = field(default_factory=dict)
     sequence: dict[str, Any] = field(default_factory=dict)
     prompt_lens: Any = None
+    token_weights: Any = None  # (n, length) float, 1 outside the response; None when no pair has any
 
 
 @dataclass
@@ -56,6 +62,7 @@ class PreferenceBatch:
                 rows.input_ids.to(device), rows.attention_mask.to(device), rows.response_mask.to(device),
                 {k: v.to(device) for k, v in rows.images.items()},
                 {k: v.to(device) for k, v in rows.sequence.items()}, rows.prompt_lens,
+                rows.token_weights.to(device) if rows.token_weights is not None else None,
             )
 
         return PreferenceBatch(
@@ -124,6 +131,10 @@ class PairDataset:
             images["corrupted"] = self.corrupt_image(images["chosen"], seed=seed)
         texts = {"chosen": pair.chosen, "rejected": pair.rejected}
         item: dict[str, Any] = {"id": pair.id, "weight": pair.weight}
+        token_weights = {side: pair.extra[f"{side}_token_weights"] for side in ("chosen", "rejected")
+                         if f"{side}_token_weights" in pair.extra}
+        if token_weights:
+            item["token_weights"] = token_weights
         item["chosen"] = self.encoder.encode(images["chosen"], pair.prompt, pair.chosen, row_id=pair.id)
         if self.with_rejected:
             item["rejected"] = self.encoder.encode(images["rejected"], pair.prompt, pair.rejected, row_id=pair.id)
@@ -144,12 +155,29 @@ class Collator:
     def __call__(self, items: list[dict[str, Any]]) -> PreferenceBatch:
         import torch
 
-        names = [k for k in items[0] if k not in ("id", "weight")]
+        names = [k for k in items[0] if k not in ("id", "weight", "token_weights")]
         length = max(item[name].length for item in items for name in names)
         groups = {name: self._pad([item[name] for item in items], length) for name in names}
+        for name in ("chosen", "rejected"):
+            if name in groups and any(name in item.get("token_weights", {}) for item in items):
+                groups[name].token_weights = self._token_weights(items, name, groups[name], length)
         weights = torch.tensor([float(item["weight"]) for item in items], dtype=torch.float32)
         extra = {k: v for k, v in groups.items() if k not in ("chosen", "rejected")}
         return PreferenceBatch([item["id"] for item in items], weights, groups["chosen"], groups.get("rejected"), extra)
+
+    @staticmethod
+    def _token_weights(items: list[dict[str, Any]], name: str, rows: Rows, length: int):
+        import torch
+
+        weights = torch.ones((len(items), length), dtype=torch.float32)
+        for i, item in enumerate(items):
+            given = item.get("token_weights", {}).get(name)
+            if given is None:
+                continue
+            start, n = int(rows.prompt_lens[i]), int(item[name].length) - int(rows.prompt_lens[i])
+            kept = torch.as_tensor(list(given)[:n], dtype=torch.float32)
+            weights[i, start:start + len(kept)] = kept
+        return weights
 
     def _pad(self, rows: list[EncodedRow], length: int) -> Rows:
         import torch

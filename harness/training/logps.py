@@ -14,7 +14,11 @@ from harness.training.batch import PreferenceBatch
 
 
 def concatenated_forward(model: Any, batch: PreferenceBatch) -> dict[str, dict[str, Any]]:
-    """Per group (``chosen``, ``rejected``, extras): ``sum``, ``mean``, ``tokens``, ``token_logps``."""
+    """Per group (``chosen``, ``rejected``, extras): ``sum``, ``mean``, ``tokens``, ``token_logps``.
+
+    Groups whose rows carry per-token weights (``Rows.token_weights``) also get ``token_weights``, cut to
+    the same window as ``token_logps`` so the two align position by position.
+    """
     import torch
     import torch.nn.functional as F
 
@@ -51,6 +55,9 @@ def concatenated_forward(model: Any, batch: PreferenceBatch) -> dict[str, dict[s
     for (name, _), size in zip(groups, sizes):
         sl = slice(start, start + size)
         result[name] = {"sum": summed[sl], "mean": mean[sl], "tokens": tokens[sl], "token_logps": token_logps[sl]}
+        rows = dict(groups)[name]
+        if rows.token_weights is not None:
+            result[name]["token_weights"] = rows.token_weights[:, length - keep + 1:]
         start += size
     return result
 
@@ -59,7 +66,9 @@ def to_logprobs(groups: dict[str, dict[str, Any]]) -> LogProbs:
     """Pack the groups into the methods' ``LogProbs``.
 
     Without rejected rows (SFT) the ``rejected_*`` fields are zeros of the batch's shape. Extra rows appear
-    in ``extra`` as ``<row>`` (summed), ``<row>_mean`` and ``<row>_tokens``.
+    in ``extra`` as ``<row>`` (summed), ``<row>_mean`` and ``<row>_tokens``. Per-token weights of the chosen
+    and rejected rows, when the pairs carry them, appear as ``chosen_token_weights`` / ``rejected_token_weights``
+    (the shape of ``chosen_token_logps``).
     """
     import torch
 
@@ -74,6 +83,9 @@ def to_logprobs(groups: dict[str, dict[str, Any]]) -> LogProbs:
         extra[name] = values["sum"]
         extra[f"{name}_mean"] = values["mean"]
         extra[f"{name}_tokens"] = values["tokens"]
+    for name, values in (("chosen", chosen), ("rejected", rejected)):
+        if "token_weights" in values:
+            extra[f"{name}_token_weights"] = values["token_weights"]
     return LogProbs(
         chosen_logps=chosen["sum"], rejected_logps=rejected["sum"],
         chosen_mean_logps=chosen["mean"], rejected_mean_logps=rejected["mean"],

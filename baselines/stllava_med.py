@@ -1,0 +1,156 @@
+"""STLLaVA-Med: self-training with a strong judge's preferences over the model's own samples (Sun et al. 2024).
+
+Pair building (the DPO stage of STLLaVA-Med): the model samples ``k`` answers per training question; a
+strong judge (GPT-4o in the paper, acting as a biomedical expert) picks the preferred and the dispreferred
+answer among them; the loss is DPO.
+
+Judges (``--option judge=...``):
+
+- ``reference`` (the offline default, deterministic): a reference-based scorer against the ground truth,
+  standing in for GPT-4o's preference: for closed questions 1 + token F1 when the yes/no agrees with the
+  ground truth, else token F1; for open questions and reports token F1; ties (frequent: answers sharing no
+  word with the ground truth all score 0) broken by character similarity to the ground truth (``difflib``).
+  Highest vs lowest score.
+- ``openai:<model>`` (an OpenAI-compatible endpoint) or ``hf:<path>`` (a local causal LM): the judge gets the
+  question, the ground-truth answer and the numbered candidates and answers ``BEST: i WORST: j``
+  (``harness.judges``: retries on malformed replies, disk cache for endpoints). A reply that still does
+  not parse, or names one answer twice, falls back to the reference scorer (counted in the log and
+  recorded per pair in ``extra["chosen_by"]``).
+
+Departures, and why: the paper's judge sees the image; the harness's judges are text chat models, so the
+ground-truth answer stands in for the image (the comparison is then reference-guided). The paper's
+self-questioning stage (the model writes its own questions about the image before the DPO stage) is not
+reproduced: the questions are the task's training questions, the same ones every method here trains on.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+
+from baselines._self_generated import (
+    batched,
+    iter_samples,
+    parse_options,
+    reference_score,
+    require_model,
+    same_text,
+    sample_responses,
+)
+from baselines.dpo import DPO
+from harness.errors import HarnessError
+from harness.methods.base import PairContext
+from harness.preferences import PreferencePair, write_pairs
+
+log = logging.getLogger(__name__)
+
+PAIRS_FILE = "stllava_med_pairs.jsonl"
+
+JUDGE_PROMPT = """You are a biomedical expert reviewing answers a medical vision-language assistant gave \
+about a medical image. You cannot see the image; the ground-truth answer tells you what it shows.
+
+Question: {question}
+Ground-truth answer: {answer}
+
+Candidate answers:
+{candidates}
+
+Which candidate is the most accurate and helpful answer, and which is the least accurate (the one that \
+contradicts the ground truth most, or hallucinates findings)? Reply with exactly one line:
+BEST: <number> WORST: <number>"""
+
+BUILDER_OPTIONS = {
+    "k": 4, "temperature": 1.0, "top_p": 1.0, "max_new_tokens": 64, "batch_size": 8,
+    "judge": "reference", "retries": 2,
+}
+
+
+def parse_best_worst(reply: str, count: int) -> tuple[int, int] | None:
+    """``BEST: i WORST: j`` (1-based, i != j, both in range) -> (i-1, j-1); else None."""
+    best = re.search(r"best\s*[:=]\s*(\d+)", reply, re.IGNORECASE)
+    worst = re.search(r"worst\s*[:=]\s*(\d+)", reply, re.IGNORECASE)
+    if not best or not worst:
+        return None
+    i, j = int(best.group(1)) - 1, int(worst.group(1)) - 1
+    if i == j or not (0 <= i < count and 0 <= j < count):
+        return None
+    return i, j
+
+
+class STLLaVAMed(DPO):
+    """STLLaVA-Med's preference stage: judge-picked best vs worst self-sample, DPO loss (DPO Eq. 7).
+
+        loss = -log sigmoid(beta * h),  h = log pi/pi_ref (y_best) - log pi/pi_ref (y_worst)
+
+    Worked example: as DPO, beta = 0.1 and h = 3 give 0.554355.
+
+    Builder options: ``k`` (4) samples per question, ``temperature`` (1.0), ``top_p`` (1.0),
+    ``max_new_tokens`` (64), ``batch_size`` (8), ``judge`` (``reference``, ``openai:<model>`` or
+    ``hf:<path>``), ``retries`` (2) re-asks on a malformed judge reply.
+    """
+
+    name = "stllava_med"
+    citation = (
+        "Sun, Qin, Fu, Wang, Tao. STLLaVA-Med: Self-Training Large Language and Vision Assistant for Medical "
+        "Question-Answering. EMNLP 2024. arXiv:2406.19973"
+    )
+    pair_kinds = ("text",)
+    needs_model = True
+
+    def build_pairs(self, context: PairContext) -> list[PreferencePair]:
+        from tqdm.auto import tqdm
+
+        options = parse_options(self.name, context.options, BUILDER_OPTIONS)
+        if options["k"] < 2:
+            raise HarnessError(f"method '{self.name}': k must be >= 2, got {options['k']}")
+        judge = None
+        if options["judge"] != "reference":
+            from harness.judges import make_judge
+
+            judge = make_judge(options["judge"])
+        model = require_model(self.name, context)
+        samples = list(iter_samples(self.name, context))
+        counts = {"judge": 0, "reference": 0, "tie": 0}
+        pairs: list[PreferencePair] = []
+        progress = tqdm(total=len(samples), desc="stllava_med pairs", unit="question")
+        for b, chunk in enumerate(batched(samples, options["batch_size"])):
+            answers = sample_responses(model, chunk, k=options["k"], max_new_tokens=options["max_new_tokens"],
+                                       temperature=options["temperature"], top_p=options["top_p"],
+                                       seed=context.seed * 1000 + b)
+            for sample, cands in zip(chunk, answers):
+                picked, how = self._pick(judge, sample, cands, options["retries"])
+                if picked is None:
+                    counts["tie"] += 1
+                    continue
+                counts[how] += 1
+                best, worst = picked
+                pairs.append(PreferencePair(
+                    id=sample.id, image=sample.image_name, prompt=sample.prompt, chosen=cands[best],
+                    rejected=cands[worst], kind="text", source=f"stllava-med-{options['judge']}",
+                    extra={"chosen_by": how}))
+            progress.update(len(chunk))
+        progress.close()
+        log.info("stllava_med: %d pairs from %d questions (picked by the judge: %d, by the reference scorer: %d; "
+                 "no pair, candidates indistinguishable: %d)", len(pairs), len(samples), counts["judge"],
+                 counts["reference"], counts["tie"])
+        write_pairs(Path(context.output_dir) / PAIRS_FILE, pairs)
+        return pairs
+
+    def _pick(self, judge, sample, cands: list[str], retries: int) -> tuple[tuple[int, int] | None, str]:
+        if judge is not None:
+            from harness.judges import ask
+
+            listing = "\n".join(f"{i + 1}. {text}" for i, text in enumerate(cands))
+            prompt = JUDGE_PROMPT.format(question=sample.question or sample.prompt, answer=sample.answer,
+                                         candidates=listing)
+            picked, _ = ask(judge, prompt, lambda reply: parse_best_worst(reply, len(cands)), retries=retries,
+                            what="best/worst choice")
+            if picked is not None and not same_text(cands[picked[0]], cands[picked[1]]):
+                return picked, "judge"
+        scores = [reference_score(text, sample.answer, sample.answer_type) for text in cands]
+        best = max(range(len(cands)), key=lambda i: scores[i])
+        worst = min(range(len(cands)), key=lambda i: scores[i])
+        if scores[best] == scores[worst] or same_text(cands[best], cands[worst]):
+            return None, "reference"
+        return (best, worst), "reference"
