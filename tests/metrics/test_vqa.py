@@ -36,6 +36,12 @@ def test_legacy_rule_counts_no_inside_nodule_and_strict_does_not():
     assert strict_closed_hit("there is a nodule", "no") == 0.0
 
 
+@pytest.mark.parametrize("prediction", ["the heart is normal", "an enlarged lymph node", "a known mass"])
+def test_legacy_rule_finds_no_inside_other_words(prediction):
+    assert llava_med_closed_hit(prediction, "no") == 1.0
+    assert strict_closed_hit(prediction, "no") == 0.0
+
+
 @pytest.mark.parametrize(
     ("prediction", "answer"),
     [("No.", "no"), ("Yes, there is no effusion", "yes"), ("There is no effusion", "no"),
