@@ -169,17 +169,25 @@ def evaluate(
 
 
 def score(task: Task, records: Sequence[dict[str, Any]], *, seed: int = 0, n_boot: int = 1000) -> dict[str, MetricResult]:
-    """Each of the task's metrics over the records of its answer type (metrics with no samples are skipped)."""
-    scores = {}
+    """Each of the task's metrics over the records of its answer type (metrics with no samples are skipped).
+
+    Metrics over the same subset are scored in one ``compute_metrics`` call, so report metrics share one
+    tokenization and one METEOR JVM.
+    """
+    from harness.metrics import compute_metrics
+
+    groups: dict[str | None, list[str]] = {}
     for name in task.metrics:
-        metric = get_metric(name)
-        chosen = [r for r in records if metric.subset is None or r["answer_type"] == metric.subset]
+        groups.setdefault(get_metric(name).subset, []).append(name)
+    scores: dict[str, MetricResult] = {}
+    for subset, names in groups.items():
+        chosen = [r for r in records if subset is None or r["answer_type"] == subset]
         if not chosen:
-            log.info("%s: no '%s' samples, metric %s skipped", task.name, metric.subset, name)
+            log.info("%s: no '%s' samples, metrics %s skipped", task.name, subset, ", ".join(names))
             continue
-        scores[name] = metric([r["prediction"] for r in chosen], [r["reference"] for r in chosen],
-                              seed=seed, n_boot=n_boot)
-    return scores
+        scores.update(compute_metrics(names, [r["prediction"] for r in chosen], [r["reference"] for r in chosen],
+                                      seed=seed, n_boot=n_boot))
+    return {name: scores[name] for name in task.metrics if name in scores}
 
 
 @dataclass
