@@ -139,3 +139,88 @@ def test_builders_need_the_model_and_reject_unknown_options(synth_items, tmp_pat
         with pytest.raises(HarnessError, match="unknown option"):
             method.build_pairs(PairContext(task=task, samples=samples, model=None, output_dir=tmp_path,
                                            options={"kk": "3"}))
+
+
+# ---- the judge and critic routes (replies scripted, so the parsed path is exercised) ---------------------
+
+def test_reply_parsers():
+    from baselines.self_rewarding import parse_rubric_score
+    from baselines.sima import parse_better
+    from baselines.stllava_med import parse_best_worst
+
+    assert parse_rubric_score("The answer is fine.\nScore: 4") == 4.0
+    assert parse_rubric_score("score: 3/5") == 3.0
+    assert parse_rubric_score("Score: 7") is None and parse_rubric_score("four points") is None
+    assert parse_best_worst("BEST: 2 WORST: 1", 3) == (1, 0)
+    assert parse_best_worst("BEST: 2 WORST: 2", 3) is None and parse_best_worst("BEST: 4 WORST: 1", 3) is None
+    assert parse_better("BETTER: B") == 1 and parse_better("better: a.") == 0 and parse_better("B") is None
+
+
+class Scripted:
+    """The tiny model, except that prompts starting with ``marker`` get ``reply(prompt)`` instead."""
+
+    def __init__(self, vlm, marker, reply):
+        self.vlm, self.marker, self.reply = vlm, marker, reply
+
+    def __getattr__(self, name):
+        return getattr(self.vlm, name)
+
+    def generate(self, images, prompts, config=None):
+        if prompts and prompts[0].startswith(self.marker):
+            return [self.reply(p) for p in prompts]
+        return self.vlm.generate(images, prompts, config)
+
+
+def test_self_rewarding_uses_parsed_judge_scores(tiny_vlm, synth_items, tmp_path):
+    from baselines.self_rewarding import JUDGE_PROMPT
+
+    marker = JUDGE_PROMPT.split("\n", 1)[0][:40]
+
+    def score(prompt):  # a judge whose score is a known function of the response
+        response = prompt.split("Response: ", 1)[1].split("\n\nAfter examining", 1)[0]
+        return f"Score: {len(response) % 6}"
+
+    model = Scripted(tiny_vlm, marker, score)
+    pairs = build(get_method("self_rewarding")(), model, synth_items[:1], tmp_path, k=3, max_new_tokens=12)
+    judged = [p for p in pairs if p.extra["scored_by"] == "judge"]
+    assert judged, "no pair was scored by the (scripted) judge"
+    for pair in judged:
+        assert pair.extra["chosen_score"] > pair.extra["rejected_score"]
+        assert len(pair.chosen) % 6 == pair.extra["chosen_score"] and len(pair.rejected) % 6 == pair.extra["rejected_score"]
+
+
+def test_sima_follows_the_self_critic(tiny_vlm, synth_items, tmp_path):
+    from baselines.sima import CRITIC_PROMPT
+
+    model = Scripted(tiny_vlm, CRITIC_PROMPT[:30], lambda prompt: "BETTER: B")
+    pairs = build(get_method("sima")(), model, synth_items[:1], tmp_path)
+    assert pairs and all(p.extra["critic"] == "self" and not p.extra["chosen_is_greedy"] for p in pairs)
+    from PIL import Image
+
+    from harness.models.base import GenerationConfig
+
+    for pair in pairs:
+        with Image.open(pair.image) as image:
+            answer = tiny_vlm.generate([image.convert("RGB")], [pair.prompt], GenerationConfig(max_new_tokens=6))[0]
+        assert pair.rejected == answer  # B (the sampled answer) preferred, so the greedy one is rejected
+
+
+def test_stllava_med_follows_a_judge_and_falls_back(tiny_vlm, synth_items, tmp_path, monkeypatch):
+    replies = iter(["BEST: 3 WORST: 1", "I cannot tell", "no idea", "still no"])
+
+    class Judge:
+        name = "scripted"
+
+        def chat(self, messages, **params):
+            return next(replies, "BEST: 3 WORST: 1")
+
+        def describe(self):
+            return {"kind": "scripted"}
+
+    monkeypatch.setattr("harness.judges.make_judge", lambda spec, **options: Judge())
+    task, samples = synth_items[0]
+    context = PairContext(task=task, samples=samples.select(range(2)), model=tiny_vlm, output_dir=tmp_path,
+                          options={"judge": "openai:judge-model", "k": "3", "max_new_tokens": "6"})
+    pairs = get_method("stllava_med")().build_pairs(context)
+    assert [p.extra["chosen_by"] for p in pairs] == ["judge", "reference"]  # 2nd: 3 malformed replies
+    assert all(p.source == "stllava-med-openai:judge-model" for p in pairs)
