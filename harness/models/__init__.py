@@ -12,5 +12,6 @@ from harness.registry import Registry
 
 MODELS: Registry = Registry("model", entry_point_group="harness.models")
 MODELS.register_lazy("hf", "harness.models.hf:load_hf_model")
+MODELS.register_lazy("tiny", "harness.models.tiny:load_tiny")
 
 __all__ = ["MODELS", "GenerationConfig", "VisionLanguageModel", "load_model"]
