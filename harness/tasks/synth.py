@@ -419,6 +419,7 @@ class SynthTask(Task):
             "question": datasets.Value("string"),
             "answer": datasets.Value("string"),
             "answer_type": datasets.Value("string"),
+            "image_path": datasets.Value("string"),
             "mask": datasets.Image(),
             "boxes": datasets.Value("string"),
             "lesion_kind": datasets.Value("string"),
@@ -439,6 +440,7 @@ class SynthVQATask(SynthTask):
         return {
             "id": case.id,
             "image": str(folder / case.image),
+            "image_path": case.image,
             "question": case.question,
             "answer": case.answer,
             "answer_type": case.answer_type,
@@ -454,6 +456,7 @@ class SynthReportTask(SynthTask):
         return {
             "id": case.id,
             "image": str(folder / case.image),
+            "image_path": case.image,
             "question": DEFAULT_REPORT_INSTRUCTION,
             "answer": case.report,
             "answer_type": "report",

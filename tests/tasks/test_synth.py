@@ -107,13 +107,14 @@ def test_vqa_dataset_columns_and_lazy_images():
 
     ds = get_task("synth_vqa").load("test", test_size=20)
     assert len(ds) == 20
-    for name in ("id", "image", "question", "answer", "answer_type", "mask", "boxes",
+    for name in ("id", "image", "image_path", "question", "answer", "answer_type", "mask", "boxes",
                  "lesion_kind", "lesion_location", "lesion_size", "question_type"):
         assert name in ds.column_names
     assert isinstance(ds.features["image"], datasets.Image)
     assert isinstance(ds.features["mask"], datasets.Image)
     raw = ds.cast_column("image", datasets.Image(decode=False))[0]["image"]
     assert raw["path"].endswith(".png") and raw["bytes"] is None  # stored as a path, decoded on access
+    assert raw["path"].endswith(ds[0]["image_path"])
     row = ds[0]
     assert row["image"].size == (64, 64) and row["mask"].size == (64, 64)
     assert set(ds["answer_type"]) <= {"closed", "open"}
