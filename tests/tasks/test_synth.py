@@ -158,3 +158,13 @@ def test_bad_options_are_one_line_errors(options):
 def test_unknown_split():
     with pytest.raises(HarnessError, match="no split 'validation'"):
         SYNTH_VQA.load("validation")
+
+
+def test_chexpert_labeler_reads_the_ground_truth_from_the_reports():
+    labeler = pytest.importorskip("harness.metrics.chexpert_labeler", reason="the CheXpert labeler is not built")
+    expected = {"nodule": "Lung Lesion", "mass": "Lung Lesion", "consolidation": "Consolidation",
+                "effusion": "Pleural Effusion", "pneumothorax": "Pneumothorax"}
+    _, cases = load_cases("test", test_size=120)
+    for case in cases:
+        want = {expected[lesion.kind] for lesion in case.lesions} or {"No Finding"}
+        assert labeler.positive_findings(case.report) == want, case.report
