@@ -75,6 +75,8 @@ class Method:
     defaults: ClassVar[dict[str, Any]] = {"beta": 0.1}
     # extra forward rows the method needs, e.g. ("chosen_on_rejected_image",) for mDPO
     extra_rows: ClassVar[tuple[str, ...]] = ()
+    # the pair builder samples or inspects the base model itself (self-generated preferences)
+    needs_model: ClassVar[bool] = False
 
     def __init__(self, **hparams: Any):
         unknown = set(hparams) - set(self.defaults)
