@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import free_port, seed_store, submission
+from lb_fakes import free_port, seed_store, submission
 
 CHROMIUM = os.environ.get("HARNESS_CHROMIUM", "/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from conftest import seed_store
+from lb_fakes import seed_store
 
 from leaderboard import plots
 from leaderboard import predictions as preds
@@ -63,7 +63,7 @@ def test_filters_search_and_columns(store):
 def test_pending_and_rejected_runs_stay_off_the_tables(store):
     import json
 
-    from conftest import submission
+    from lb_fakes import submission
 
     from leaderboard.submit import reject, submit_bytes
     ids = submit_bytes(json.dumps(submission("fake-waiting")).encode(), store).stored

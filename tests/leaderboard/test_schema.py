@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import submission
+from lb_fakes import submission
 
 from harness.errors import DataError
 from leaderboard.schema import MAX_BYTES, clean_text, parse_bytes, validate

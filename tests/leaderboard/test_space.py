@@ -10,7 +10,7 @@ import time
 import urllib.request
 
 import pytest
-from conftest import free_port
+from lb_fakes import free_port
 
 from harness.cli import main
 

@@ -6,7 +6,7 @@ import json
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from conftest import submission
+from lb_fakes import submission
 
 from harness.cli import main
 from harness.errors import DataError, HarnessError
