@@ -6,15 +6,10 @@ pairs of kind ``"sft"`` (prompt, image and answer only).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from harness.methods.base import LogProbs, LossOutput, Method
-
-if TYPE_CHECKING:
-    import torch
+from harness.training.sft import SupervisedNLL
 
 
-class SFT(Method):
+class SFT(SupervisedNLL):
     """Per-sample mean token negative log-likelihood of the chosen response.
 
         loss_i = -(1 / |y_i|) * sum_t log pi(y_i,t | x_i, y_i,<t)
@@ -23,6 +18,9 @@ class SFT(Method):
     ``mean(w_i * loss_i)`` can weight samples). Only the chosen fields of ``policy`` are read: sft batches
     carry no rejected rows. Rewards: the chosen mean log-prob (for logging); rejected rewards are zero.
     Worked example: a 4-token answer with summed log-prob -10 has loss 2.5.
+
+    The loss is the training core's own ``SupervisedNLL`` (what ``harness sft`` and the tiny model's
+    training use); this registered method adds the citation.
     """
 
     name = "sft"
@@ -30,12 +28,3 @@ class SFT(Method):
         "Ouyang et al. Training language models to follow instructions with human feedback. NeurIPS 2022. "
         "arXiv:2203.02155 (supervised fine-tuning stage)"
     )
-    pair_kinds = ("sft",)
-    reference_free = True
-    defaults = {}
-
-    def loss(self, policy: LogProbs, reference: LogProbs | None, weights: torch.Tensor) -> LossOutput:
-        import torch
-
-        mean_logps = policy.chosen_mean_logps
-        return LossOutput(-mean_logps, mean_logps.detach(), torch.zeros_like(mean_logps).detach())

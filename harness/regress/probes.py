@@ -41,6 +41,7 @@ class SynthProbeTask(SynthTask):
         return {
             "id": case.id,
             "image": str(folder / case.image),
+            "image_path": case.image,
             "question": f"Is there {_article(kind)} {kind}?",
             "answer": "no",
             "answer_type": "closed",

@@ -22,7 +22,7 @@ def test_gate_fails_a_regressed_candidate_and_passes_the_baseline_itself(pyteste
     base, same, worse = gate_files
     pytester.makepyfile(test_bad=TEST_FILE.format(candidate=worse), test_good=TEST_FILE.format(candidate=same))
     report = pytester.path / "reports"
-    result = pytester.runpytest("-p", "harness.regress.pytest_plugin", "--factuality-baseline", base,
+    result = pytester.runpytest("--factuality-baseline", base,
                                 "--factuality-report", str(report))
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(["*factuality regressed against the baseline:*", "*vqa_rad/closed_accuracy*"])
@@ -35,6 +35,6 @@ def test_gate_fails_a_regressed_candidate_and_passes_the_baseline_itself(pyteste
 
 def test_gate_without_a_baseline_fails_with_a_clear_message(pytester, gate_files):
     pytester.makepyfile(TEST_FILE.format(candidate=gate_files[1]))
-    result = pytester.runpytest("-p", "harness.regress.pytest_plugin")
+    result = pytester.runpytest()
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*factuality_gate needs a baseline*"])
