@@ -49,7 +49,7 @@ class RunConfig:
     batch_size: int = _opt(16, "generation batch size")
     seed: int = _opt(0, "seed of pair building, training and the bootstrap")
     epochs: float = _opt(1.0, "training epochs over the pairs")
-    lr: float = _opt(5e-4, "learning rate (LoRA on the tiny model; use ~5e-6 full / 1e-5 LoRA for 7B models)")
+    lr: float = _opt(1e-4, "learning rate (LoRA on the tiny model; use ~5e-6 full / 1e-5 LoRA for 7B models)")
     train_batch_size: int = _opt(8, "pairs per training step")
     lora: bool = _opt(True, "train LoRA adapters (peft) instead of all weights")
     lora_r: int = _opt(16, "LoRA rank")
