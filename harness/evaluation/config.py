@@ -24,7 +24,12 @@ class EvalConfig:
     noise_step: int = field(default=500, metadata={"help": "diffusion step of the 'noise' ablation (of 1000)"})
     blank_value: int = field(default=0, metadata={"help": "grey level (0-255) of the 'blank' ablation image"})
     n_boot: int = field(default=1000, metadata={"help": "bootstrap resamples for the 95% intervals"})
-    seed: int = field(default=0, metadata={"help": "seed for bootstraps and image noise"})
+    seed: int = field(default=0, metadata={"help": "seed for bootstraps, image noise and sampling"})
+    do_sample: bool = field(
+        default=False,
+        metadata={"help": "sample answers at --temperature instead of greedy decoding (seeded per batch by --seed)"},
+    )
+    temperature: float = field(default=1.0, metadata={"help": "softmax temperature when sampling"})
 
     def __post_init__(self) -> None:
         from harness.errors import HarnessError
@@ -42,6 +47,8 @@ class EvalConfig:
             raise HarnessError(f"noise step must be in [0, 1000], got {self.noise_step}")
         if not 0 <= self.blank_value <= 255:
             raise HarnessError(f"blank value must be in [0, 255], got {self.blank_value}")
+        if not self.temperature > 0:
+            raise HarnessError(f"temperature must be > 0, got {self.temperature}")
 
     def max_new_tokens(self, answer_type: str) -> int:
         return getattr(self, f"max_new_tokens_{answer_type}", self.max_new_tokens_open)

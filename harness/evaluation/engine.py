@@ -5,7 +5,8 @@ with ablated images when asked), saves every answer as JSON Lines under the run 
 (``$HARNESS_HOME/runs/<run_id>/predictions/``), scores the task's metrics on the samples of their answer
 type with bootstrap 95% intervals, and stores one results row per task and metric.
 
-Prompts are the task's templates (``Task.prompt``), the same for every model. Decoding is greedy; the
+Prompts are the task's templates (``Task.prompt``), the same for every model. Decoding is greedy (or
+seeded sampling with ``EvalConfig.do_sample``, for repeated evaluations of one model); the
 token budget depends on the answer type (short for yes/no, longer for reports), so batches are formed
 within one answer type. Under ``accelerate launch`` each process answers a strided share and the main
 process merges and scores.
@@ -256,7 +257,7 @@ def _run_pass(model: VisionLanguageModel, data: _TaskData, pass_name: str, ablat
                                        noise_step=config.noise_step, blank_value=config.blank_value)
                           for img, row in zip(images, rows)]
             prompts = [data.task.prompt(row) for row in rows]
-            outputs = model.generate(images, prompts, GenerationConfig(max_new_tokens=config.max_new_tokens(kind)))
+            outputs = model.generate(images, prompts, _generation_config(config, kind, pass_name, rows))
             if len(outputs) != len(rows) or not all(isinstance(o, str) for o in outputs):
                 raise HarnessError(f"model '{model.name}' returned {len(outputs)} answers for {len(rows)} prompts")
             preds.append_batch(part, [preds.make_record(r, o, data.metadata_columns) for r, o in zip(rows, outputs)])
@@ -265,6 +266,18 @@ def _run_pass(model: VisionLanguageModel, data: _TaskData, pass_name: str, ablat
     if not process.is_main:
         return []
     return preds.merge(pred_dir, pass_name, [str(row["id"]) for row in data.rows])
+
+
+def _generation_config(config: EvalConfig, kind: str, pass_name: str, rows: list[dict[str, Any]]) -> GenerationConfig:
+    """Greedy by default; when sampling, each batch is seeded from the run seed and its items, so a rerun
+    or a resumed run draws the same answers and two seeds give two independent draws."""
+    if not config.do_sample:
+        return GenerationConfig(max_new_tokens=config.max_new_tokens(kind))
+    import zlib
+
+    key = "\x1f".join([str(config.seed), pass_name, *(str(row["id"]) for row in rows)])
+    return GenerationConfig(max_new_tokens=config.max_new_tokens(kind), do_sample=True,
+                            temperature=config.temperature, seed=zlib.crc32(key.encode("utf-8")))
 
 
 def _runs_dir() -> Path:

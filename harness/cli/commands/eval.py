@@ -56,8 +56,13 @@ def _add_config_options(parser: argparse.ArgumentParser) -> None:
         default = f.default if f.default is not MISSING else None
         help_text = f.metadata.get("help", "").replace("%", "%%")
         kwargs = {"default": default, "help": f"{help_text} (default: {default})"}
+        if f.type in (bool, "bool"):  # an on/off switch: no value, no metavar
+            parser.add_argument(flag, dest=f"cfg_{f.name}", action="store_true", **kwargs)
+            continue
         if f.name == "image_ablation":
             kwargs["choices"] = ABLATIONS
+        elif f.type in (float, "float"):
+            kwargs["type"] = float
         elif f.name != "split":
             kwargs["type"] = int
         parser.add_argument(flag, dest=f"cfg_{f.name}", metavar=f.name.split("_")[-1].upper(), **kwargs)
