@@ -1,155 +1,188 @@
-"""A small deterministic, rule-based hallucination injector for medical answers and reports.
+"""The project's one deterministic, rule-based hallucination injector for medical answers and reports.
 
-POVID (and MMedPO's offline ``rules`` generator, which builds on this module) need a dispreferred answer
-that is plausible but contradicts the ground truth, without calling a judge LLM. The rules edit the
-ground truth the way hallucinations do:
+POVID, the default DPO text pairs (``harness.pipeline``) and MMedPO's offline ``rules`` generator
+(``mmedpo.rules``) all need a dispreferred answer that is plausible but contradicts the ground truth,
+without calling a judge LLM. MMedPO asks for "a plausible hallucination" of the ground truth: a wrong
+finding, location or laterality, modality, severity or diagnosis (arXiv 2412.06141, Sec. 3.1). The rules
+make one by editing the ground truth over a small medical vocabulary:
 
-- yes/no answers flip (``yes`` <-> ``no``);
-- negations flip (``no``/``without``/``normal``/``absent``/``negative`` and their opposites);
-- laterality and position swap (``left`` <-> ``right``, ``upper`` <-> ``lower``, ...);
-- a finding, organ, modality or imaging plane is replaced by another from a small vocabulary;
-- a number changes.
+- yes/no answers flip (``yes`` <-> ``no``, category ``answer``);
+- negations flip (``no effusion`` -> ``effusion``, ``a nodule`` -> ``no nodule``, ``normal`` ->
+  ``abnormal``, ``no abnormality`` -> a specific finding; ``negation``);
+- a finding or diagnosis is swapped for another of its group (``finding``, ``diagnosis``);
+- laterality, location, modality and severity terms are swapped within their group (``laterality``,
+  ``location``, ``modality``, ``severity``);
+- a text with nothing to edit gets a false finding appended (``append``).
 
-``hallucinate(answer, seed=s)`` applies one applicable rule chosen by the seed, so the same (answer, seed)
-always gives the same text; when no rule applies it asserts an invented finding.
+Every edit is typed (:data:`CATEGORIES`), so a caller can weigh how clinically salient the change is
+(MMedPO's offline relevance scorer does). The same ``(answer, seed)`` always gives the same result, and the
+result always differs from the answer.
 """
 
 from __future__ import annotations
 
 import random
 import re
-from collections.abc import Callable
+from dataclasses import dataclass
 
-YES_NO = {"yes": "no", "no": "yes"}
+# Groups of interchangeable terms: swapping within a group gives a fluent but clinically wrong text.
+FINDINGS = (
+    ("effusion", "pneumothorax", "consolidation", "atelectasis", "edema", "nodule", "mass", "fracture",
+     "cardiomegaly", "pneumonia", "emphysema", "opacity", "infiltrate", "calcification", "hemorrhage",
+     "infarct", "tumor", "cyst", "abscess", "lesion", "granuloma"),
+)
+DIAGNOSES = (
+    ("pneumonia", "tuberculosis", "lung cancer", "pulmonary embolism", "heart failure", "sarcoidosis"),
+    ("stroke", "glioblastoma", "meningioma", "metastasis", "abscess", "hydrocephalus"),
+    ("appendicitis", "cholecystitis", "pancreatitis", "diverticulitis", "bowel obstruction"),
+)
+LATERALITY = (("left", "right"), ("bilateral", "unilateral"), ("ipsilateral", "contralateral"))
+LOCATIONS = (
+    ("upper", "lower"), ("anterior", "posterior"), ("medial", "lateral"), ("superior", "inferior"),
+    ("apical", "basilar"), ("proximal", "distal"),
+    ("lung", "liver", "kidney", "spleen", "brain", "heart", "bladder", "pancreas", "colon", "stomach"),
+    ("chest", "abdomen", "pelvis", "head", "neck"),
+)
+MODALITIES = (("ct", "mri", "x-ray", "ultrasound"), ("t1", "t2", "flair"), ("pa", "ap", "lateral"),
+              ("axial", "coronal", "sagittal"))
+SEVERITY = (("mild", "moderate", "severe"), ("small", "medium", "large"), ("minimal", "extensive"),
+            ("acute", "chronic"), ("stable", "worsening", "improved"), ("benign", "malignant"))
+# Negation flips: (affirmative word, negated replacement), applied both ways where the replacement is a word.
+NEGATIONS = (
+    ("no", ""), ("not", ""), ("without", "with"), ("absent", "present"), ("normal", "abnormal"),
+    ("negative", "positive"), ("clear", "opacified"), ("unremarkable", "abnormal"), ("a", "no"), ("an", "no"),
+)
+CLOSED_FLIP = {"yes": "no", "no": "yes"}
 
-# word -> opposite; both directions are listed so either side of a pair can be edited
-NEGATION_SWAPS = {
-    "normal": "abnormal", "abnormal": "normal",
-    "absent": "present", "present": "absent",
-    "negative": "positive", "positive": "negative",
-    "without": "with",
-    "unremarkable": "remarkable",
-    "clear": "opacified",
-    "intact": "disrupted",
-    "stable": "worsening",
-}
-POSITION_SWAPS = {
-    "left": "right", "right": "left",
-    "upper": "lower", "lower": "upper",
-    "anterior": "posterior", "posterior": "anterior",
-    "superior": "inferior", "inferior": "superior",
-    "medial": "lateral", "lateral": "medial",
-    "bilateral": "unilateral", "unilateral": "bilateral",
-    "small": "large", "large": "small",
-    "mild": "severe", "severe": "mild",
-}
-# interchangeable terms within each group; a hallucination swaps one term for another of its group
-VOCABULARY = {
-    "finding": [
-        "pneumothorax", "pleural effusion", "cardiomegaly", "atelectasis", "pneumonia", "edema",
-        "consolidation", "nodule", "mass", "fracture", "emphysema", "hemorrhage", "infarct", "cyst",
-    ],
-    "organ": ["lung", "liver", "kidney", "spleen", "heart", "brain", "bladder", "pancreas", "colon", "stomach"],
-    "modality": ["CT", "MRI", "X-ray", "ultrasound"],
-    "plane": ["axial", "coronal", "sagittal"],
-}
-INVENTED_FINDINGS = [
-    "There is a small right pleural effusion.",
-    "A left lower lobe consolidation is present.",
-    "The heart is enlarged.",
-    "There is a right apical pneumothorax.",
-]
+# Every category an edit can have, most clinically serious first.
+CATEGORIES = ("negation", "answer", "diagnosis", "finding", "laterality", "location", "modality", "severity",
+              "append")
+
+# A false finding appended when nothing in the text can be edited (short or unusual answers).
+APPENDED = (
+    "There is a small left pleural effusion.", "A right upper lobe nodule is present.",
+    "There is evidence of an acute fracture.", "Mild cardiomegaly is noted.",
+    "A mass is seen in the right lower lobe.",
+)
+
+# Abbreviations keep their own spelling whatever the case of the word they replace.
+CANONICAL = {"ct": "CT", "mri": "MRI", "x-ray": "X-ray", "t1": "T1", "t2": "T2", "flair": "FLAIR", "pa": "PA",
+             "ap": "AP"}
+
+
+@dataclass(frozen=True)
+class Edit:
+    """One change the injector made: its category (one of :data:`CATEGORIES`) and the words swapped."""
+
+    category: str
+    before: str
+    after: str
+
+
+def _swap_table() -> dict[str, tuple[str, tuple[str, ...]]]:
+    table: dict[str, tuple[str, tuple[str, ...]]] = {}
+    for category, groups in (("severity", SEVERITY), ("modality", MODALITIES), ("location", LOCATIONS),
+                             ("laterality", LATERALITY), ("diagnosis", DIAGNOSES), ("finding", FINDINGS)):
+        for group in groups:
+            for term in group:
+                # later categories (findings) win for terms listed twice, e.g. "pneumonia"
+                table[term] = (category, tuple(t for t in group if t != term))
+    return table
+
+
+SWAPS = _swap_table()
+NEGATION_TABLE = {**{b: a for a, b in NEGATIONS if b}, **{a: b for a, b in NEGATIONS}}
+# Multi-word terms first so "lung cancer" is matched before "lung".
+_TERMS = sorted(set(SWAPS) | set(NEGATION_TABLE), key=lambda t: (-len(t), t))
+_PATTERN = re.compile(r"(?<![\w-])(" + "|".join(re.escape(t) for t in _TERMS) + r")(?![\w-])", re.IGNORECASE)
+_GENERIC_NORMAL = re.compile(r"\bno (?:acute )?(?:abnormalit(?:y|ies)|findings?|lesions?)\b", re.IGNORECASE)
 
 
 def hallucinate(answer: str, *, seed: int, question: str = "") -> str:
     """A plausible answer that contradicts ``answer``; deterministic for a given ``seed``.
 
-    ``question`` is accepted for rules that depend on it (a yes/no question always gets the flipped
-    answer); the generic rules only read the answer.
+    The text of :func:`hallucinate_with_edits`; ``question`` is accepted for callers that pass it.
     """
-    text = str(answer).strip()
+    return hallucinate_with_edits(answer, seed=seed, question=question)[0]
+
+
+def hallucinate_with_edits(answer: str, *, seed: int, question: str = "",
+                           max_edits: int = 1) -> tuple[str, list[Edit]]:
+    """Return ``(hallucinated text, edits)``; the text always differs from ``answer``.
+
+    Short closed answers ("yes"/"no", trailing punctuation kept) are flipped. Otherwise up to ``max_edits``
+    vocabulary terms are swapped (chosen at random with ``seed``); with no clinical term to edit a false
+    finding is appended. ``question`` is accepted for a uniform signature; the rules read only the answer.
+    """
+    text = str(answer)
     rng = random.Random(f"{seed}:{text}")
-    flipped = _flip_yes_no(text)
-    if flipped is not None:
-        return flipped
-    # choose a rule first, then one of its edits, so rules with many edits (vocabulary) do not crowd out
-    # the others
-    applicable = [edits for edits in (_changed(rule(text), text) for rule in RULES) if edits]
-    if applicable:
-        return rng.choice(rng.choice(applicable))
-    return _invent(text, rng)
+    stripped = text.strip()
+    closed = stripped.rstrip(".!").strip()
+    if closed.lower() in CLOSED_FLIP:
+        flipped = _match_case(closed, CLOSED_FLIP[closed.lower()]) + stripped[len(closed):]
+        return flipped, [Edit("answer", stripped, flipped)]
+    candidates = candidate_edits(text)
+    if not candidates:
+        return _append(text, rng)
+    generic = _GENERIC_NORMAL.search(text)
+    if generic and rng.random() < 0.5:
+        # "no abnormality" -> a specific false finding (dropping "no" alone gives a vague "abnormality")
+        finding = rng.choice(FINDINGS[0])
+        result = text[:generic.start()] + _match_case(generic.group(0), finding) + text[generic.end():]
+        return result, [Edit("negation", generic.group(0), finding)]
+    chosen = rng.sample(candidates, k=min(max_edits, len(candidates)))
+    chosen.sort(key=lambda c: c[0].start())
+    pieces, edits, cursor = [], [], 0
+    for match, category, options in chosen:
+        before = match.group(1)
+        after = _match_case(before, rng.choice(options))
+        pieces.append(text[cursor:match.start()])
+        pieces.append(after)
+        cursor = match.end()
+        edits.append(Edit(category, before, after))
+    pieces.append(text[cursor:])
+    result = re.sub(r"\s{2,}", " ", "".join(pieces)).strip()
+    result = re.sub(r"\b([Aa]) ([aeiouAEIOU])", r"\1n \2", result)  # "a opacity" -> "an opacity"
+    if result.lower() == stripped.lower() or not result:
+        # an edit that vanished (e.g. deleting "not" from "not") falls back to appending a finding
+        return _append(text, rng)
+    return result, edits
 
 
-def _changed(edits: list[str], text: str) -> list[str]:
-    return [e for e in edits if e.strip() and e.strip().lower() != text.lower()]
+def category_of(term: str) -> str | None:
+    """The vocabulary category of a term (lower-cased), or None when it is not clinical vocabulary."""
+    term = term.lower()
+    if term in NEGATION_TABLE:
+        return "negation"
+    entry = SWAPS.get(term)
+    return entry[0] if entry else None
 
 
-def _flip_yes_no(text: str) -> str | None:
-    word = text.rstrip(".!").strip()
-    if word.lower() in YES_NO:
-        return _match_case(word, YES_NO[word.lower()]) + text[len(word):]
-    return None
+def candidate_edits(text: str) -> list[tuple[re.Match, str, tuple[str, ...]]]:
+    """Every place in ``text`` the injector could edit: (match, category, replacements)."""
+    found = []
+    for match in _PATTERN.finditer(text):
+        term = match.group(1).lower()
+        if term in NEGATION_TABLE:
+            found.append((match, "negation", (NEGATION_TABLE[term],)))
+        else:
+            category, options = SWAPS[term]
+            found.append((match, category, options))
+    return found
 
 
-def _match_case(original: str, replacement: str) -> str:
-    if any(c.isupper() for c in replacement):  # an abbreviation keeps its own spelling (CT, MRI)
-        return replacement
-    if original.isupper() and len(original) > 4:  # a shouted word, not an abbreviation
-        return replacement.upper()
-    if original[:1].isupper():
-        return replacement[:1].upper() + replacement[1:]
-    return replacement
+def _append(text: str, rng: random.Random) -> tuple[str, list[Edit]]:
+    sentence = rng.choice(APPENDED)
+    joined = f"{text.rstrip()} {sentence}".strip() if text.strip() else sentence
+    return joined, [Edit("append", "", sentence)]
 
 
-def _replace_at(text: str, match: re.Match, replacement: str) -> str:
-    return text[: match.start()] + _match_case(match.group(0), replacement) + text[match.end():]
-
-
-def _word_swaps(table: dict[str, str]) -> Callable[[str], list[str]]:
-    pattern = re.compile(r"\b(" + "|".join(re.escape(w) for w in sorted(table, key=len, reverse=True)) + r")\b", re.I)
-
-    def rule(text: str) -> list[str]:
-        return [_replace_at(text, m, table[m.group(0).lower()]) for m in pattern.finditer(text)]
-
-    return rule
-
-
-def _drop_negation(text: str) -> list[str]:
-    """"no pneumothorax" -> "a pneumothorax"; "There is no X" -> "There is X" reads as a positive finding."""
-    edits = []
-    for match in re.finditer(r"\b(no evidence of|no signs? of|no|not)\s+", text, re.I):
-        replacement = "" if match.group(1).lower() == "not" else _match_case(match.group(1), "evidence of ")
-        edits.append(text[: match.start()] + replacement + text[match.end():])
-    return edits
-
-
-def _vocabulary_swaps(text: str) -> list[str]:
-    edits = []
-    for terms in VOCABULARY.values():
-        pattern = re.compile(r"\b(" + "|".join(re.escape(t) for t in sorted(terms, key=len, reverse=True)) + r")\b", re.I)
-        for match in pattern.finditer(text):
-            current = match.group(0).lower()
-            for other in terms:
-                if other.lower() != current:
-                    edits.append(_replace_at(text, match, other))
-    return edits
-
-
-def _number_changes(text: str) -> list[str]:
-    return [text[: m.start()] + str(int(m.group(0)) + 1) + text[m.end():] for m in re.finditer(r"\b\d+\b", text)]
-
-
-RULES: list[Callable[[str], list[str]]] = [
-    _word_swaps(NEGATION_SWAPS),
-    _drop_negation,
-    _word_swaps(POSITION_SWAPS),
-    _vocabulary_swaps,
-    _number_changes,
-]
-
-
-def _invent(text: str, rng: random.Random) -> str:
-    """No rule applies: a short answer becomes its negation, a report gains an invented finding."""
-    if len(text.split()) <= 4:
-        return f"no {text}" if text else rng.choice(VOCABULARY["finding"])
-    return f"{text.rstrip()} {rng.choice(INVENTED_FINDINGS)}"
+def _match_case(template: str, word: str) -> str:
+    if word in CANONICAL:
+        return CANONICAL[word]
+    # a shouted word, not an abbreviation: "CT" -> "Ultrasound", "EFFUSION" -> "PNEUMOTHORAX"
+    if template.isupper() and len(template) > 4:
+        return word.upper()
+    if template[:1].isupper():
+        return word[:1].upper() + word[1:]
+    return word

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.hallucinate import hallucinate
+from harness.hallucinate import CATEGORIES, hallucinate, hallucinate_with_edits
 
 
 @pytest.mark.parametrize(("answer", "expected"), [("yes", "no"), ("No", "Yes"), ("yes.", "no.")])
@@ -45,3 +45,16 @@ def test_abbreviations_keep_their_spelling():
 def test_seeds_give_different_hallucinations_of_a_report():
     report = "The heart is not enlarged. There is no pleural effusion in the left lung."
     assert len({hallucinate(report, seed=s) for s in range(20)}) > 3
+
+
+def test_edits_are_typed_and_match_the_text_only_wrapper():
+    report = "There is a small right pleural effusion in the upper lobe on CT. No pneumothorax."
+    seen = set()
+    for seed in range(40):
+        text, edits = hallucinate_with_edits(report, seed=seed, question="Findings?")
+        assert text == hallucinate(report, seed=seed, question="Findings?") and text != report
+        assert edits and all(e.category in CATEGORIES for e in edits)
+        seen.update(e.category for e in edits)
+    assert {"negation", "laterality", "location", "modality", "severity"} <= seen
+    assert hallucinate_with_edits("yes", seed=1)[1][0].category == "answer"
+    assert hallucinate_with_edits("lorem ipsum dolor sit amet", seed=1)[1][0].category == "append"

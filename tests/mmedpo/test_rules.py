@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from harness.hallucinate import CATEGORIES, hallucinate_with_edits
 from mmedpo.rules import CATEGORY_WEIGHT, inject
 
 
@@ -36,3 +37,13 @@ def test_laterality_swap_reads_naturally():
     outputs = {inject("There is a nodule in the left lung.", seed=s)[0] for s in range(40)}
     assert "There is a nodule in the right lung." in outputs
     assert all("  " not in o for o in outputs)
+
+
+def test_every_injector_category_has_a_weight():
+    assert set(CATEGORY_WEIGHT) == set(CATEGORIES)
+
+
+def test_inject_is_the_shared_harness_injector():
+    report = "The heart size is normal. There is a small right pleural effusion. There is no pneumothorax."
+    for seed in range(5):
+        assert inject(report, seed=seed) == hallucinate_with_edits(report, seed=seed)
