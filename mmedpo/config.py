@@ -6,6 +6,7 @@ from dataclasses import MISSING, asdict, dataclass, field, fields
 from typing import Any
 
 from harness.errors import HarnessError
+from harness.options import parse_bool
 
 CURATION_VERSION = "1"  # bump when the curation's output for the same inputs changes
 
@@ -104,11 +105,7 @@ def _coerce(name: str, value: Any, spec) -> Any:
     default = spec.default if spec.default is not MISSING else spec.default_factory()
     try:
         if isinstance(default, bool):
-            if value.lower() in ("1", "true", "yes", "on"):
-                return True
-            if value.lower() in ("0", "false", "no", "off"):
-                return False
-            raise ValueError(value)
+            return parse_bool(value)
         if isinstance(default, int) or name == "max_items":
             return None if value.lower() == "none" else int(value)
         if isinstance(default, float) or name == "noise_threshold":

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from harness.options import parse_bool
+
 if TYPE_CHECKING:
     import torch
 
@@ -129,11 +131,7 @@ def _coerce(method: str, key: str, value: Any, default: Any) -> Any:
         return value
     try:
         if isinstance(default, bool):
-            if value.lower() in ("1", "true", "yes", "on"):
-                return True
-            if value.lower() in ("0", "false", "no", "off"):
-                return False
-            raise ValueError(value)
+            return parse_bool(value)
         return type(default)(value)
     except ValueError:
         from harness.errors import HarnessError
