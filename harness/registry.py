@@ -50,6 +50,10 @@ class Registry(Generic[T]):
             raise ValueError(f"lazy {self.kind} target must look like 'module:attr', got {target!r}")
         self._add(name, target)
 
+    def unregister(self, name: str) -> None:
+        """Remove ``name`` (no error when absent): for tests and sessions that register temporary entries."""
+        self._entries.pop(name, None)
+
     def _add(self, name: str, value: T | str) -> None:
         if not name or not isinstance(name, str):
             raise ValueError(f"{self.kind} name must be a non-empty string, got {name!r}")

@@ -17,8 +17,12 @@ from harness.training import TrainConfig, train_preference
 
 @pytest.fixture(scope="module", autouse=True)
 def register_local_dpo():
-    if "test_dpo" not in METHODS:
+    added = "test_dpo" not in METHODS
+    if added:
         METHODS.register("test_dpo", LocalDPO)
+    yield
+    if added:  # other modules list every registered method and expect a citation on each
+        METHODS.unregister("test_dpo")
 
 
 def test_train_command_trains_and_resumes(tiny_model, image_dir, tmp_path, capsys):
