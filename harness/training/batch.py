@@ -48,6 +48,12 @@ class PreferenceBatch:
     chosen: Rows
     rejected: Rows | None = None
     extra: dict[str, Rows] = field(default_factory=dict)
+    # per non-chosen group: which rows show the chosen row's image and prompt (the same prefix tokens),
+    # so a packed forward can run that prefix once for both (``harness.training.logps``)
+    shared: dict[str, Any] = field(default_factory=dict)
+    pad_token_id: int = 0
+    # per-batch values derived once and shared by the reference and policy forwards (the packed layout)
+    cache: dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def groups(self) -> list[tuple[str, Rows]]:
         out = [("chosen", self.chosen)]
@@ -68,7 +74,7 @@ class PreferenceBatch:
         return PreferenceBatch(
             self.ids, self.weights.to(device), move(self.chosen),
             move(self.rejected) if self.rejected is not None else None,
-            {k: move(v) for k, v in self.extra.items()},
+            {k: move(v) for k, v in self.extra.items()}, dict(self.shared), self.pad_token_id,
         )
 
 
@@ -135,14 +141,27 @@ class PairDataset:
                          if f"{side}_token_weights" in pair.extra}
         if token_weights:
             item["token_weights"] = token_weights
-        item["chosen"] = self.encoder.encode(images["chosen"], pair.prompt, pair.chosen, row_id=pair.id)
+        # each distinct image is encoded once with the prompt; rows showing the chosen image share its prefix
+        rows = [("chosen", "chosen", "chosen")]
         if self.with_rejected:
-            item["rejected"] = self.encoder.encode(images["rejected"], pair.prompt, pair.rejected, row_id=pair.id)
+            rows.append(("rejected", "rejected", "rejected" if images["rejected"] is not images["chosen"]
+                         else "chosen"))
         for name in self.extra_rows:
             text, image = EXTRA_ROWS[name]
             if image == "rejected" and "corrupted" in images:
                 image = "corrupted"
-            item[name] = self.encoder.encode(images[image], pair.prompt, texts[text], row_id=pair.id)
+            elif image == "rejected" and images["rejected"] is images["chosen"]:
+                image = "chosen"
+            rows.append((name, text, image))
+        prompts: dict[str, Any] = {}
+        shared = []
+        for name, text, image in rows:
+            if image not in prompts:
+                prompts[image] = self.encoder.encode_prompt(images[image], pair.prompt)
+            item[name] = self.encoder.append(prompts[image], texts[text], row_id=pair.id)
+            if name != "chosen" and image == "chosen":
+                shared.append(name)
+        item["shared"] = shared
         return item
 
 
@@ -155,7 +174,7 @@ class Collator:
     def __call__(self, items: list[dict[str, Any]]) -> PreferenceBatch:
         import torch
 
-        names = [k for k in items[0] if k not in ("id", "weight", "token_weights")]
+        names = [k for k in items[0] if k not in ("id", "weight", "token_weights", "shared")]
         length = max(item[name].length for item in items for name in names)
         groups = {name: self._pad([item[name] for item in items], length) for name in names}
         for name in ("chosen", "rejected"):
@@ -163,7 +182,10 @@ class Collator:
                 groups[name].token_weights = self._token_weights(items, name, groups[name], length)
         weights = torch.tensor([float(item["weight"]) for item in items], dtype=torch.float32)
         extra = {k: v for k, v in groups.items() if k not in ("chosen", "rejected")}
-        return PreferenceBatch([item["id"] for item in items], weights, groups["chosen"], groups.get("rejected"), extra)
+        shared = {name: torch.tensor([name in item.get("shared", ()) for item in items])
+                  for name in names if name != "chosen"}
+        return PreferenceBatch([item["id"] for item in items], weights, groups["chosen"], groups.get("rejected"),
+                               extra, shared, self.pad_token_id)
 
     @staticmethod
     def _token_weights(items: list[dict[str, Any]], name: str, rows: Rows, length: int):

@@ -35,6 +35,17 @@ class EncodedRow:
         return int(self.input_ids.shape[0])
 
 
+@dataclass
+class EncodedPrompt:
+    """The processor's output for one image + prompt, before any response is appended."""
+
+    prompt: str
+    text: str  # the prompt after the chat template
+    input_ids: Any
+    images: dict[str, Any] = field(default_factory=dict)
+    sequence: dict[str, Any] = field(default_factory=dict)
+
+
 class RowEncoder:
     """Encodes rows for one loaded ``HFVisionLanguageModel`` (picklable: used inside data-loader workers)."""
 
@@ -59,12 +70,33 @@ class RowEncoder:
         return " " + response
 
     def encode(self, image: Any, prompt: str, response: str, *, row_id: str = "") -> EncodedRow:
+        return self.append(self.encode_prompt(image, prompt), response, row_id=row_id)
+
+    def encode_prompt(self, image: Any, prompt: str) -> EncodedPrompt:
+        """The image + prompt part of a row, to which ``append`` adds responses: one processor call (image
+        preprocessing included) serves every row of a pair that shows the same image."""
         import torch
 
         prompt_text = self.format_prompt(prompt)
         inputs = self.processor(text=[prompt_text], images=[image], return_tensors="pt")
         prompt_ids = inputs["input_ids"][0]
-        suffix = self.response_text(prompt_text, prompt, response)
+        images: dict[str, Any] = {}
+        sequence: dict[str, Any] = {}
+        for key, value in inputs.items():
+            if key in TEXT_KEYS or not torch.is_tensor(value):
+                continue
+            if value.dim() == 2 and value.shape[0] == 1 and value.shape[1] == len(prompt_ids):
+                sequence[key] = value[0]
+            else:
+                images[key] = value
+        return EncodedPrompt(prompt, prompt_text, prompt_ids, images, sequence)
+
+    def append(self, encoded: EncodedPrompt, response: str, *, row_id: str = "") -> EncodedRow:
+        """``encoded`` followed by ``response`` (and end-of-sequence), cut to ``max_length``."""
+        import torch
+
+        prompt_ids = encoded.input_ids
+        suffix = self.response_text(encoded.text, encoded.prompt, response)
         response_ids = self.tokenizer(suffix, add_special_tokens=False)["input_ids"]
         eos = self.tokenizer.eos_token_id
         if eos is not None and eos not in response_ids:
@@ -77,14 +109,8 @@ class RowEncoder:
             )
         response_ids = response_ids[:room]
         ids = torch.cat([prompt_ids, torch.tensor(response_ids, dtype=prompt_ids.dtype)])
-        images: dict[str, Any] = {}
-        sequence: dict[str, Any] = {}
-        for key, value in inputs.items():
-            if key in TEXT_KEYS or not torch.is_tensor(value):
-                continue
-            if value.dim() == 2 and value.shape[0] == 1 and value.shape[1] == len(prompt_ids):
-                fill = torch.full((len(response_ids),), SEQUENCE_FILL.get(key, 0), dtype=value.dtype)
-                sequence[key] = torch.cat([value[0], fill])
-            else:
-                images[key] = value
-        return EncodedRow(ids, len(prompt_ids), images, sequence)
+        sequence = {
+            key: torch.cat([value, torch.full((len(response_ids),), SEQUENCE_FILL.get(key, 0), dtype=value.dtype)])
+            for key, value in encoded.sequence.items()
+        }
+        return EncodedRow(ids, len(prompt_ids), encoded.images, sequence)
