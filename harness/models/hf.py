@@ -33,17 +33,23 @@ class Family:
     projector_modules: tuple[str, ...]
     # "chat": the processor's chat template; "prefix": bare text, the processor prepends image tokens
     prompt_style: str = "chat"
+    # training may pack a pair's rows that share an image + prompt prefix into one row with a custom 4-D
+    # attention mask (``harness.training.logps.packed_forward``): needs plain 1-D positions and image
+    # tensors with one entry per row along dim 0. Not Qwen2-VL (3-D M-RoPE positions, flattened patches)
+    # nor PaliGemma (its prefix-LM mask comes from token types).
+    packs_prefix: bool = False
 
 
 _LM_LINEARS = r"\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)$"
 
 FAMILIES: dict[str, Family] = {
     # LLaVA-1.5, and LLaVA-Med v1.5 after `harness convert llava-med`: CLIP tower, 2-layer MLP projector
-    "llava": Family("llava", ("llava",), r".*language_model.*" + _LM_LINEARS, ("multi_modal_projector",)),
+    "llava": Family("llava", ("llava",), r".*language_model.*" + _LM_LINEARS, ("multi_modal_projector",),
+                    packs_prefix=True),
     # Idefics3 and SmolVLM (v1 checkpoints declare "idefics3", SmolVLM2 "smolvlm"): SigLIP tower,
     # pixel-shuffle connector, Llama text model under `text_model`
     "idefics3": Family(
-        "idefics3", ("idefics3", "smolvlm"), r".*text_model.*" + _LM_LINEARS, ("connector",),
+        "idefics3", ("idefics3", "smolvlm"), r".*text_model.*" + _LM_LINEARS, ("connector",), packs_prefix=True,
     ),
     # Qwen2-VL / Qwen2.5-VL: the vision tower's patch merger plays the projector's role
     "qwen2_vl": Family(

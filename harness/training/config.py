@@ -46,6 +46,9 @@ class TrainConfig:
     train_projector: bool = _opt(False, "also train the vision-language projector (fully, with projector_lr)")
     projector_lr: float | None = _opt(None, "learning rate of the projector; default: lr")
     gradient_checkpointing: bool = _opt(False, "recompute activations in backward to save memory")
+    share_prefix: bool = _opt(
+        True, "run a pair's shared image + prompt prefix once (packed rows, 4-D mask) where the family allows it"
+    )
     max_length: int = _opt(1024, "tokens per row (prompt incl. image tokens + response); responses are cut")
     save_every: int = _opt(0, "checkpoint every N optimizer steps; 0 only at the end")
     save_total_limit: int = _opt(2, "checkpoints kept (the oldest are deleted)")

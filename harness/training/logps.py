@@ -1,16 +1,52 @@
-"""Sequence log-probabilities from ONE concatenated forward over all row groups of a batch.
+"""Sequence log-probabilities from ONE forward over all row groups of a batch.
 
-The logits are only computed where they are needed: from the earliest response position to the end
-(``logits_to_keep``), so the long image+prompt prefix never goes through the LM head. Per-token
-log-probs are ``-cross_entropy`` in float32 (no full ``log_softmax`` tensor kept for backward).
+Two layouts, giving the same numbers (to float rounding):
+
+* ``concatenated_forward``: the rows of every group stacked, ``[chosen; rejected; extra...]``.
+* ``packed_forward`` (prefix sharing): a text pair shows the same image and prompt on both sides, so its
+  chosen and rejected rows begin with the same prefix (hundreds of image tokens for LLaVA). One packed row
+  ``[prefix, chosen response, rejected response]`` runs that prefix once: a 4-D attention mask lets each
+  response see the prefix and itself but not the other response, and position ids restart each response
+  right after the prefix, so every response token sees exactly what it sees in its own row. Rows that do
+  not share a prefix (a visual pair's noised image) stay ordinary rows in the same forward. This is the
+  prefix sharing of Wang et al., 2024 (arXiv 2410.20305) applied to image + prompt prefixes.
+
+``sequence_logps`` picks the packed layout when the model family supports custom 4-D masks and some row
+of the batch shares a prefix. In both, logits are only computed where they are needed (``logits_to_keep``
+from the earliest response position), and per-token log-probs are ``-cross_entropy`` in float32 (no full
+``log_softmax`` tensor kept for backward).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from harness.methods.base import LogProbs
 from harness.training.batch import PreferenceBatch
+
+# attention implementations that honour a custom 4-D additive mask
+PACKABLE_ATTENTION = ("eager", "sdpa")
+
+
+def can_pack(model: Any, family: Any) -> bool:
+    """Whether ``packed_forward`` applies to this (possibly peft-wrapped) model of this family."""
+    config = getattr(model, "config", None)
+    implementation = getattr(config, "_attn_implementation", None) or "eager"
+    return bool(getattr(family, "packs_prefix", False)) and implementation in PACKABLE_ATTENTION
+
+
+def sequence_logps(model: Any, batch: PreferenceBatch, *, pack: bool = False) -> dict[str, dict[str, Any]]:
+    """Per-group log-probs (see ``concatenated_forward``), packed when ``pack`` and some prefix is shared."""
+    if pack and batch_shares_prefix(batch):
+        return packed_forward(model, batch)
+    return concatenated_forward(model, batch)
+
+
+def batch_shares_prefix(batch: PreferenceBatch) -> bool:
+    if any(rows.sequence for _, rows in batch.groups()):
+        return False  # sequence-aligned extras (token types) have no packed form here
+    return any(bool(flags.any()) for flags in batch.shared.values())
 
 
 def concatenated_forward(model: Any, batch: PreferenceBatch) -> dict[str, dict[str, Any]]:
@@ -37,29 +73,156 @@ def concatenated_forward(model: Any, batch: PreferenceBatch) -> dict[str, dict[s
         kwargs["pixel_values"] = kwargs["pixel_values"].to(dtype)
 
     length = input_ids.shape[1]
-    first = int(response.float().argmax(dim=1).min())  # earliest response token over all rows
+    first = _first_response(groups)
     keep = length - first + 1  # logits at positions first-1 .. length-1
     out = model(input_ids=input_ids, attention_mask=attention, logits_to_keep=keep, use_cache=False, **kwargs)
     logits = out.logits[:, :-1]
-    labels = input_ids[:, length - keep + 1:]
-    mask = response[:, length - keep + 1:]
+    labels = input_ids[:, first:]
+    mask = response[:, first:]
     token_logps = -F.cross_entropy(
         logits.float().reshape(-1, logits.shape[-1]), labels.reshape(-1), reduction="none"
     ).view(labels.shape)
+    return _split(groups, sizes, token_logps, mask, first)
+
+
+def _first_response(groups: list[tuple[str, Any]]) -> int:
+    """The earliest response position over all rows of all groups (the start of the scored window)."""
+    return min(int(rows.response_mask.float().argmax(dim=1).min()) for _, rows in groups)
+
+
+def _split(groups: list[tuple[str, Any]], sizes: list[int], token_logps: Any, mask: Any,
+           first: int) -> dict[str, dict[str, Any]]:
+    """Per-group sums and means of the (rows, length - first) token log-probs of the stacked groups."""
     token_logps = token_logps * mask
     tokens = mask.sum(dim=1)
     summed = token_logps.sum(dim=1)
     mean = summed / tokens.clamp(min=1)
     result: dict[str, dict[str, Any]] = {}
     start = 0
-    for (name, _), size in zip(groups, sizes):
+    for (name, rows), size in zip(groups, sizes):
         sl = slice(start, start + size)
         result[name] = {"sum": summed[sl], "mean": mean[sl], "tokens": tokens[sl], "token_logps": token_logps[sl]}
-        rows = dict(groups)[name]
         if rows.token_weights is not None:
-            result[name]["token_weights"] = rows.token_weights[:, length - keep + 1:]
+            result[name]["token_weights"] = rows.token_weights[:, first:]
         start += size
     return result
+
+
+@dataclass
+class PackedLayout:
+    """Where every scored token of a batch sits in its packed rows (built once per batch, on CPU)."""
+
+    input_ids: Any  # (rows, width)
+    position_ids: Any  # (rows, width): each response restarts right after its prefix
+    segment: Any  # (rows, width): 0 prefix, k the k-th response of the row, -1 padding
+    image_rows: list[tuple[str, int]]  # per packed row: (group, row) whose image tensors it carries
+    predict_at: Any  # (tokens,) packed position whose logits predict each scored token
+    token_at: Any  # (tokens,) its packed position
+    token_row: Any  # (tokens,) its packed row
+    out_row: Any  # (tokens,) its row in concatenated_forward's stacked groups
+    out_col: Any  # (tokens,) its column in the window that starts at the earliest response token
+    first: int
+
+    def attention_mask(self, dtype: Any, device: Any) -> Any:
+        """(rows, 1, width, width) additive mask: causal, a response sees its prefix and itself only."""
+        import torch
+
+        segment = self.segment.to(device)
+        width = segment.shape[1]
+        query, key = segment[:, :, None], segment[:, None, :]
+        allowed = torch.ones((width, width), dtype=torch.bool, device=device).tril()
+        allowed = allowed & (key >= 0) & ((key == 0) | (key == query))
+        allowed |= torch.eye(width, dtype=torch.bool, device=device)  # padding sees itself: no empty softmax
+        mask = torch.zeros(allowed.shape, dtype=dtype, device=device)
+        return mask.masked_fill(~allowed, torch.finfo(dtype).min)[:, None]
+
+
+def pack_layout(batch: PreferenceBatch) -> PackedLayout:
+    """The packed rows of ``batch``: every row of a non-chosen group flagged in ``batch.shared`` is appended,
+    response only, to the chosen row of its pair; every other row keeps a row of its own."""
+    import torch
+
+    groups = batch.groups()
+    by_name = dict(groups)
+    sizes = [rows.input_ids.shape[0] for _, rows in groups]
+    offset = {name: sum(sizes[:k]) for k, (name, _) in enumerate(groups)}
+    first = _first_response(groups)
+    ends = {name: rows.attention_mask.sum(dim=1).tolist() for name, rows in groups}
+    starts = {name: rows.prompt_lens.tolist() for name, rows in groups}
+    plan: list[tuple[tuple[str, int], list[tuple[str, int]]]] = []
+    for i in range(len(batch.ids)):
+        sharing = [name for name, _ in groups[1:] if name in batch.shared and bool(batch.shared[name][i])]
+        plan.append((("chosen", i), [("chosen", i)] + [(name, i) for name in sharing]))
+        plan.extend(((name, i), [(name, i)]) for name, _ in groups[1:] if name not in sharing)
+
+    ids_rows, pos_rows, seg_rows = [], [], []
+    targets: list[tuple[int, int, int, int, int]] = []  # predict_at, token_at, row, out_row, out_col
+    for r, ((base, i), responses) in enumerate(plan):
+        prefix = starts[base][i]
+        ids, pos, seg = [by_name[base].input_ids[i, :prefix]], [torch.arange(prefix)], [torch.zeros(prefix)]
+        at = prefix
+        for k, (name, j) in enumerate(responses, start=1):
+            lo, hi = starts[name][j], ends[name][j]
+            ids.append(by_name[name].input_ids[j, lo:hi])
+            pos.append(torch.arange(prefix, hi - lo + prefix))
+            seg.append(torch.full((hi - lo,), k))
+            targets.extend((prefix - 1 if t == 0 else at + t - 1, at + t, r, offset[name] + j, lo + t - first)
+                           for t in range(hi - lo))
+            at += hi - lo
+        ids_rows.append(torch.cat(ids))
+        pos_rows.append(torch.cat(pos))
+        seg_rows.append(torch.cat(seg))
+
+    width = max(len(row) for row in ids_rows)
+    input_ids = torch.full((len(plan), width), batch.pad_token_id, dtype=batch.chosen.input_ids.dtype)
+    position_ids = torch.zeros((len(plan), width), dtype=torch.long)
+    segment = torch.full((len(plan), width), -1, dtype=torch.long)
+    for r, (ids, pos, seg) in enumerate(zip(ids_rows, pos_rows, seg_rows)):
+        input_ids[r, :len(ids)], position_ids[r, :len(ids)], segment[r, :len(ids)] = ids, pos, seg
+    columns = torch.tensor(targets, dtype=torch.long).T
+    return PackedLayout(input_ids, position_ids, segment, [base for base, _ in plan], *columns, first=first)
+
+
+def packed_forward(model: Any, batch: PreferenceBatch) -> dict[str, dict[str, Any]]:
+    """``concatenated_forward``'s result from one forward over packed rows (module docstring).
+
+    The layout is computed once per batch and kept on it, so the reference and the policy forward share
+    it. Image tensors must hold one entry per row along dim 0 (LLaVA, Idefics3: ``Family.packs_prefix``).
+    """
+    import torch
+    import torch.nn.functional as F
+
+    groups = batch.groups()
+    by_name = dict(groups)
+    if "packed" not in batch.cache:
+        batch.cache["packed"] = pack_layout(batch)
+    layout: PackedLayout = batch.cache["packed"]
+    dtype = next(p.dtype for p in model.parameters())
+    device = batch.chosen.input_ids.device
+    if ("mask", dtype) not in batch.cache:
+        batch.cache[("mask", dtype)] = layout.attention_mask(dtype, device)
+    kwargs: dict[str, Any] = {}
+    for key in batch.chosen.images:
+        kwargs[key] = torch.cat([by_name[name].images[key][i:i + 1] for name, i in layout.image_rows])
+    if "pixel_values" in kwargs and torch.is_floating_point(kwargs["pixel_values"]):
+        kwargs["pixel_values"] = kwargs["pixel_values"].to(dtype)
+
+    input_ids = layout.input_ids.to(device)
+    earliest = int(layout.predict_at.min())
+    out = model(input_ids=input_ids, attention_mask=batch.cache[("mask", dtype)],
+                position_ids=layout.position_ids.to(device), logits_to_keep=input_ids.shape[1] - earliest,
+                use_cache=False, **kwargs)
+    rows, predict_at = layout.token_row.to(device), layout.predict_at.to(device)
+    logits = out.logits[rows, predict_at - earliest]
+    scored = -F.cross_entropy(logits.float(), input_ids[rows, layout.token_at.to(device)], reduction="none")
+
+    # back to concatenated_forward's layout: groups stacked, the window from the earliest response token
+    sizes = [rows.input_ids.shape[0] for _, rows in groups]
+    length = batch.chosen.input_ids.shape[1]
+    token_logps = torch.zeros((sum(sizes), length - layout.first), dtype=scored.dtype, device=device)
+    token_logps = token_logps.index_put((layout.out_row.to(device), layout.out_col.to(device)), scored)
+    response = torch.cat([rows.response_mask for _, rows in groups])[:, layout.first:]
+    return _split(groups, sizes, token_logps, response, layout.first)
 
 
 def to_logprobs(groups: dict[str, dict[str, Any]]) -> LogProbs:

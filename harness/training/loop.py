@@ -1,7 +1,8 @@
 """The one training loop shared by SFT and every preference method.
 
-Per micro-batch: reference log-probs (frozen base, adapters off, or the disk cache), ONE concatenated
-policy forward over chosen + rejected (+ extra) rows, ``method.loss(policy, reference, weights)`` giving
+Per micro-batch: reference log-probs (frozen base, adapters off, or the disk cache), ONE policy forward
+over chosen + rejected (+ extra) rows (stacked, or packed so a shared image + prompt prefix runs once:
+``harness.training.logps``), ``method.loss(policy, reference, weights)`` giving
 per-sample losses, and the batch loss
 
     loss = mean_i (w_i * loss_i)          (w_i = PreferencePair.weight, MMedPO's weighted_score)
@@ -28,7 +29,7 @@ from harness.training import checkpoint as ckpt
 from harness.training.batch import Collator, PairDataset
 from harness.training.config import TrainConfig
 from harness.training.encoding import RowEncoder
-from harness.training.logps import concatenated_forward, to_logprobs
+from harness.training.logps import can_pack, sequence_logps, to_logprobs
 from harness.training.reference import ModelReference, cache_key, load_or_build_cache
 from harness.training.setup import build_optimizer, build_scheduler, prepare_model
 
@@ -126,6 +127,10 @@ def train_preference(model_dir_or_model: Any, method: Method, pairs: list[Prefer
     optimizer = build_optimizer(model, vlm.family, config)
     steps = total_steps(len(dataset), config, accelerator.num_processes)
     scheduler = build_scheduler(optimizer, config, steps)
+    pack = config.share_prefix and can_pack(vlm.model, vlm.family)
+    if config.share_prefix and not pack:
+        log.info("prefix sharing off: the %s family or its attention implementation does not take packed rows",
+                 vlm.family.name)
     model, optimizer = accelerator.prepare(model, optimizer)
     if frozen is not None:
         frozen = accelerator.prepare_model(frozen, evaluation_mode=True)
@@ -140,7 +145,7 @@ def train_preference(model_dir_or_model: Any, method: Method, pairs: list[Prefer
     reference = None
     if not method.reference_free:
         reference = ModelReference(frozen if frozen is not None else model, adapters_off=frozen is None,
-                                   autocast=accelerator.autocast)
+                                   autocast=accelerator.autocast, pack=pack)
         if config.ref_cache:
             key = cache_key(str(getattr(vlm, "path", vlm.name)), base_config, pairs,
                             {"max_length": config.max_length, "precision": config.precision,
@@ -184,7 +189,7 @@ def train_preference(model_dir_or_model: Any, method: Method, pairs: list[Prefer
             with accelerator.no_sync(model) if not sync else nullcontext():
                 with accelerator.autocast():
                     ref = reference(batch) if reference is not None else None
-                    policy = to_logprobs(concatenated_forward(model, batch))
+                    policy = to_logprobs(sequence_logps(model, batch, pack=pack))
                     out = method.loss(policy, ref, batch.weights)
                     loss = (batch.weights * out.losses).mean()
                 value = float(accelerator.gather(loss.detach().reshape(1)).float().mean())

@@ -11,25 +11,30 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
 from harness.methods.base import LogProbs
 from harness.training.batch import PreferenceBatch
-from harness.training.logps import concatenated_forward, to_logprobs
+from harness.training.logps import sequence_logps, to_logprobs
 
 log = logging.getLogger(__name__)
 CACHED_FIELDS = ("sum", "mean", "tokens")
 
 
 class ModelReference:
-    """Reference forward through a module; ``adapters_off`` disables peft adapters around it."""
+    """Reference forward through a module; ``adapters_off`` disables peft adapters around it.
 
-    def __init__(self, model: Any, *, adapters_off: bool, autocast: Any = None):
+    ``pack``: the forward may pack shared prefixes (``harness.training.logps.sequence_logps``).
+    """
+
+    def __init__(self, model: Any, *, adapters_off: bool, autocast: Any = None, pack: bool = False):
         self.model = model
         self.adapters_off = adapters_off
         self.autocast = autocast or nullcontext
+        self.pack = pack
+        self._adapter_layers: list[Any] | None = None
 
     def groups(self, batch: PreferenceBatch) -> dict[str, dict[str, Any]]:
         import torch
@@ -37,12 +42,34 @@ class ModelReference:
         model = self.model
         was_training = model.training
         model.eval()  # no dropout in the reference
-        context = _unwrap(model).disable_adapter() if self.adapters_off else nullcontext()
+        context = self._adapters_disabled() if self.adapters_off else nullcontext()
         try:
             with torch.no_grad(), context, self.autocast():
-                return concatenated_forward(model, batch)
+                return sequence_logps(model, batch, pack=self.pack)
         finally:
             model.train(was_training)
+
+    @contextmanager
+    def _adapters_disabled(self):
+        """peft's ``disable_adapter()`` for LoRA, without its per-call model walk and status report.
+
+        The adapter layers (and ``modules_to_save`` wrappers) are found once; each step only flips them
+        with their own ``enable_adapters``, which is what peft's context manager calls on every one.
+        """
+        peft_model = _unwrap(self.model)
+        if self._adapter_layers is None:
+            self._adapter_layers = _adapter_layers(peft_model)
+        if not self._adapter_layers:  # not a LoRA-style peft model: peft's own context
+            with peft_model.disable_adapter():
+                yield
+            return
+        for layer in self._adapter_layers:
+            layer.enable_adapters(False)
+        try:
+            yield
+        finally:
+            for layer in self._adapter_layers:
+                layer.enable_adapters(True)
 
     def __call__(self, batch: PreferenceBatch) -> LogProbs:
         return to_logprobs(self.groups(batch))
@@ -68,6 +95,19 @@ class CachedReference:
 
 def _unwrap(model: Any) -> Any:
     return getattr(model, "module", model)
+
+
+def _adapter_layers(peft_model: Any) -> list[Any]:
+    """The modules peft's ``disable_adapter`` toggles, for LoRA-style adapters; [] for anything else."""
+    try:
+        from peft.tuners.tuners_utils import BaseTunerLayer
+        from peft.utils.other import AuxiliaryTrainingWrapper
+    except ImportError:
+        return []
+    config = getattr(peft_model, "peft_config", {}).get(getattr(peft_model, "active_adapter", None))
+    if config is None or config.is_prompt_learning or config.is_adaption_prompt:
+        return []
+    return [m for m in peft_model.modules() if isinstance(m, (BaseTunerLayer, AuxiliaryTrainingWrapper))]
 
 
 def cache_key(model_id: str, model_config: dict, pairs: list, encoding: dict) -> str:

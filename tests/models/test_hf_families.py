@@ -82,3 +82,33 @@ def test_family_module_names_match_the_model(loaded):
 def test_text_only_prompts_work(loaded):
     answers = loaded.generate([None], ["is the liver normal?"], GenerationConfig(max_new_tokens=2))
     assert len(answers) == 1 and isinstance(answers[0], str)
+
+
+def test_packed_training_rows_match_stacked_rows(loaded, vqa_rad_items, tmp_path):
+    """Families that declare ``packs_prefix`` give the same training log-probs from packed rows (a text
+    pair's image + prompt run once) as from stacked rows; the others never pack."""
+    import torch
+
+    from harness.preferences import PreferencePair
+    from harness.training.batch import Collator, PairDataset
+    from harness.training.encoding import RowEncoder
+    from harness.training.logps import can_pack, concatenated_forward, packed_forward
+
+    assert can_pack(loaded.model, loaded.family) == loaded.family.packs_prefix
+    if not loaded.family.packs_prefix:
+        return
+    pairs = []
+    for i, (image, question, record) in enumerate(vqa_rad_items):
+        image.save(tmp_path / f"{i}.png")
+        pairs.append(PreferencePair(id=str(i), image=f"{i}.png", prompt=question, chosen=str(record["answer"]),
+                                    rejected="there is a large mass", kind="text"))
+    encoder = RowEncoder(loaded.processor, loaded.format_prompt, 512)
+    dataset = PairDataset(pairs, tmp_path, encoder, with_rejected=True)
+    batch = Collator(loaded.tokenizer.pad_token_id or 0)([dataset[i] for i in range(len(pairs))])
+    assert batch.shared["rejected"].all()
+    with torch.no_grad():
+        stacked = concatenated_forward(loaded.model, batch)
+        packed = packed_forward(loaded.model, batch)
+    for group in ("chosen", "rejected"):
+        torch.testing.assert_close(packed[group]["sum"], stacked[group]["sum"], rtol=1e-4, atol=1e-4)
+        torch.testing.assert_close(packed[group]["tokens"], stacked[group]["tokens"])
