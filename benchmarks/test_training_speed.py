@@ -1,17 +1,27 @@
-"""Training samples/second: the shared core vs TRL's DPOTrainer vs a naive two-forward path.
+"""Training samples/second: the shared core vs TRL's DPOTrainer vs naive two-forward paths.
 
 Same tiny LLaVA (the training tests' builder), same 64 text pairs (same image for both sides), batch size
 4, fp32, LoRA r=8 on the language model, sigmoid DPO, 16 optimizer steps, one CPU thread. Each timed call is
 a whole training run (setup that builds a fresh model is outside the timing; the core's timed call also
-writes its final checkpoint and adapter, TRL's does not save). The naive path is the core with its
-concatenated forward replaced by separate chosen/rejected forwards computing full-sequence logits and a
-``log_softmax``, as the MMedPO release's trainer does.
+writes its final checkpoint and adapter, TRL's does not save). Five paths:
+
+* ``core``: the shared core as shipped (prefix sharing on: a text pair's image + prompt run once);
+* ``core_without_prefix_sharing``: the same with ``share_prefix=False`` (chosen and rejected rows stacked);
+* ``naive[minimal]``: the core with its forward replaced by separate chosen / rejected forwards computing
+  full-sequence logits and a ``log_softmax``;
+* ``naive[release]``: the same, doing per side what the MMedPO release's trainer does
+  (``release_forward``: the forward also computes the model's own LM loss, float32 logits, the vision
+  tower run again to realign labels, the mean logit kept for the logs);
+* TRL's ``DPOTrainer`` on the same model and data.
+
+The naive paths share everything else with the core (data loading, the encode-once data path, reference
+switching, optimizer), so the ratios isolate the forward.
 
 Two figures per path. The pytest-benchmark time is the whole ``train`` call (optimizer, accelerate and peft
 set-up, the final save included). ``extra_info["steady_samples_per_s"]`` is the steady state: the samples
 of steps 2..16 over the time from the start of step 2 to the start of the last step, measured the same
-way for all three (the core and the naive path at their loss call, TRL at ``on_step_begin``), so per-run
-set-up that the paths share, or that TRL does differently, is left out.
+way for all paths (the core and the naive paths at their loss call, TRL at ``on_step_begin``), so per-run
+set-up that the paths share, or that TRL does differently, is left out. One warm-up round, then 5.
 
 Run: ``OMP_NUM_THREADS=1 .venv/bin/pytest benchmarks/test_training_speed.py --benchmark-only``
 """
@@ -44,14 +54,14 @@ def setup(tmp_path_factory):
     return root, model, make_pairs(PAIRS)
 
 
-def _config():
+def _config(**changes):
     from harness.training import TrainConfig
 
     return TrainConfig(lr=1e-4, max_steps=STEPS, batch_size=BATCH, lora_r=8, lora_alpha=16, lora_dropout=0.0,
-                       max_length=256, merge_lora=False, save_total_limit=1, warmup_ratio=0.0)
+                       max_length=256, merge_lora=False, save_total_limit=1, warmup_ratio=0.0, **changes)
 
 
-def _run_core(setup, counter, naive: bool):
+def _run_core(setup, counter, label: str, **changes):
     from harness.models.hf import load_hf_model
     from harness.training import loop
 
@@ -59,11 +69,11 @@ def _run_core(setup, counter, naive: bool):
 
     def make():
         counter[0] += 1
-        return (load_hf_model(model_dir, device="cpu", dtype="fp32"), root / f"core-{naive}-{counter[0]}"), {}
+        return (load_hf_model(model_dir, device="cpu", dtype="fp32"), root / f"{label}-{counter[0]}"), {}
 
     def train(vlm, out):
         method = StampedDPO()
-        loop.train_preference(vlm, method, pairs, root / "images", out, _config())
+        loop.train_preference(vlm, method, pairs, root / "images", out, _config(**changes))
         STAMPS.append(method.stamps)
 
     return make, train
@@ -87,53 +97,85 @@ class StampedDPO(LocalDPO):
 
 
 def _steady(benchmark) -> None:
-    """Median over rounds of samples/s from the start of step 2 to the start of the last step."""
+    """Median over the timed rounds (the warm-up round left out) of samples/s from the start of step 2 to the
+    start of the last step."""
     import statistics
 
-    rates = [(len(s) - 2) * BATCH / (s[-1] - s[1]) for s in STAMPS if len(s) >= 3]
+    rates = [(len(s) - 2) * BATCH / (s[-1] - s[1]) for s in STAMPS[ROUNDS["warmup_rounds"]:] if len(s) >= 3]
     STAMPS.clear()
     benchmark.extra_info["steady_samples_per_s"] = round(statistics.median(rates), 2)
 
 
-def naive_forward(model, batch):
-    """Chosen and rejected through separate forwards, full logits + log_softmax (the release's way)."""
+def naive_forward(model, batch, **_):
+    """Minimal two-forward path: chosen and rejected through separate forwards, full logits + log_softmax."""
+    return _separate_forwards(model, batch, release=False)
+
+
+def release_forward(model, batch, **_):
+    """The MMedPO release's per-side procedure (``train/dpo/dpo_trainer_weighted.py``, its
+    ``concatenated_forward``, which despite the name runs one forward per side): each side's forward gets
+    ``labels`` (so the model also computes its own LM loss), the logits are copied to float32, the side's
+    multimodal inputs are prepared again to realign the labels (``prepare_inputs_labels_for_multimodal``,
+    which runs the vision tower and projector a second time), then a full ``log_softmax`` + gather, and the
+    mean logit of each side is kept for the logs."""
+    return _separate_forwards(model, batch, release=True)
+
+
+def _separate_forwards(model, batch, release: bool):
     import torch
 
-    from harness.training.batch import PreferenceBatch
-
+    dtype = next(model.parameters()).dtype
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
     out = {}
     for name, rows in batch.groups():
-        single = PreferenceBatch(batch.ids, batch.weights, rows)
-        kwargs = {k: v.to(next(model.parameters()).dtype) if k == "pixel_values" else v
-                  for k, v in rows.images.items()}
-        logits = model(input_ids=rows.input_ids, attention_mask=rows.attention_mask, **kwargs).logits
+        kwargs = {k: v.to(dtype) if k == "pixel_values" else v for k, v in rows.images.items()}
+        labels = rows.input_ids.masked_fill(~rows.response_mask, -100) if release else None
+        logits = model(input_ids=rows.input_ids, attention_mask=rows.attention_mask, labels=labels, **kwargs).logits
+        if release:
+            logits = logits.to(torch.float32)
+            base.get_image_features(pixel_values=kwargs["pixel_values"])
         logps = logits[:, :-1].log_softmax(-1)
-        labels = single.chosen.input_ids[:, 1:]
-        mask = single.chosen.response_mask[:, 1:]
+        labels = rows.input_ids[:, 1:]
+        mask = rows.response_mask[:, 1:]
         token = torch.gather(logps, 2, labels.unsqueeze(-1)).squeeze(-1) * mask
         tokens = mask.sum(1)
         out[name] = {"sum": token.sum(1), "mean": token.sum(1) / tokens.clamp(min=1), "tokens": tokens,
                      "token_logps": token}
+        if release and torch.is_grad_enabled():  # the release logs the policy's mean logits
+            out[name]["mean_logit"] = float(logits.detach().mean())
     return out
 
 
+ROUNDS = dict(rounds=5, warmup_rounds=1, iterations=1)
+
+
 @pytest.mark.benchmark(group="training-samples-per-second")
-def test_core_concatenated(benchmark, setup):
-    make, train = _run_core(setup, [0], naive=False)
+def test_core(benchmark, setup):
+    make, train = _run_core(setup, [0], "core")
     benchmark.extra_info["samples"] = STEPS * BATCH
-    benchmark.pedantic(train, setup=make, rounds=3, iterations=1)
+    benchmark.pedantic(train, setup=make, **ROUNDS)
     _steady(benchmark)
 
 
 @pytest.mark.benchmark(group="training-samples-per-second")
-def test_naive_two_forwards(benchmark, setup, monkeypatch):
+def test_core_without_prefix_sharing(benchmark, setup):
+    make, train = _run_core(setup, [0], "stacked", share_prefix=False)
+    benchmark.extra_info["samples"] = STEPS * BATCH
+    benchmark.pedantic(train, setup=make, **ROUNDS)
+    _steady(benchmark)
+
+
+@pytest.mark.benchmark(group="training-samples-per-second")
+@pytest.mark.parametrize("forward", ["release", "minimal"])
+def test_naive_two_forwards(benchmark, setup, monkeypatch, forward):
     from harness.training import loop, reference
 
-    monkeypatch.setattr(loop, "concatenated_forward", naive_forward)
-    monkeypatch.setattr(reference, "concatenated_forward", naive_forward)
-    make, train = _run_core(setup, [0], naive=True)
+    replacement = release_forward if forward == "release" else naive_forward
+    monkeypatch.setattr(loop, "sequence_logps", replacement)
+    monkeypatch.setattr(reference, "sequence_logps", replacement)
+    make, train = _run_core(setup, [0], f"naive-{forward}")
     benchmark.extra_info["samples"] = STEPS * BATCH
-    benchmark.pedantic(train, setup=make, rounds=3, iterations=1)
+    benchmark.pedantic(train, setup=make, **ROUNDS)
     _steady(benchmark)
 
 
@@ -183,5 +225,5 @@ def test_trl_dpo_trainer(benchmark, setup):
         STAMPS.append(stamp.stamps)
 
     benchmark.extra_info["samples"] = STEPS * BATCH
-    benchmark.pedantic(train, setup=make, rounds=3, iterations=1)
+    benchmark.pedantic(train, setup=make, **ROUNDS)
     _steady(benchmark)

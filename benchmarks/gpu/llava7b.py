@@ -5,9 +5,11 @@ Two measurements, each side by side in one process on the same model:
 - generation: the evaluation engine's batched greedy generation (batch 16, left padding, KV cache)
   against one-at-a-time generation of the same prompts: samples/s, generated tokens/s, peak memory, and
   whether the outputs are identical;
-- training: the shared core (one concatenated chosen+rejected forward, reference = the same weights
-  with the LoRA adapters disabled) against the naive path (separate chosen and rejected forwards with
-  full-sequence logits, as the MMedPO release's trainer does). LoRA r=128 alpha=256 on all language-model
+- training: the shared core (one forward over chosen + rejected rows, a text pair's shared image + prompt
+  prefix run once; reference = the same weights with the LoRA adapters disabled) against the core
+  without prefix sharing (stacked rows), a minimal naive path (separate chosen and rejected forwards
+  with full-sequence logits) and the MMedPO release's per-side procedure (``release_forward`` in
+  ``benchmarks/test_training_speed.py``). LoRA r=128 alpha=256 on all language-model
   linear layers, bf16, sequences of 1024 tokens (576 image tokens + prompt + response): tokens/s, MFU and
   peak memory. Checkpoint writing is switched off in the timed runs (it measures the disk, not the core).
 
@@ -18,7 +20,9 @@ bf16). Run on a GPU machine from the repository root:
 
     PYTHONPATH=. python benchmarks/gpu/llava7b.py --generation --out gen.json
     PYTHONPATH=. python benchmarks/gpu/llava7b.py --training core --out core.json
+    PYTHONPATH=. python benchmarks/gpu/llava7b.py --training stacked --out stacked.json
     PYTHONPATH=. python benchmarks/gpu/llava7b.py --training naive --out naive.json
+    PYTHONPATH=. python benchmarks/gpu/llava7b.py --training release --out release.json
 """
 
 from __future__ import annotations
@@ -141,11 +145,13 @@ def bench_training(vlm, text_params: int, path: str, steps: int = 6, batch: int 
     pairs = make_pairs(root, batch * (steps + 1))
     loop.ckpt.save_checkpoint = lambda *a, **k: None  # checkpoint I/O is not what is measured
     loop.save_final = lambda *a, **k: (None, None)
-    if path == "naive":
-        loop.concatenated_forward = cpu_bench.naive_forward
-        reference.concatenated_forward = cpu_bench.naive_forward
+    replacement = {"naive": cpu_bench.naive_forward, "release": cpu_bench.release_forward}.get(path)
+    if replacement is not None:
+        loop.sequence_logps = replacement
+        reference.sequence_logps = replacement
     config = TrainConfig(lr=1e-7, max_steps=steps + 1, batch_size=batch, lora_r=128, lora_alpha=256,
-                         lora_dropout=0.0, precision="bf16", max_length=1024, merge_lora=False, warmup_ratio=0.0)
+                         lora_dropout=0.0, precision="bf16", max_length=1024, merge_lora=False, warmup_ratio=0.0,
+                         share_prefix=path == "core")
     marks: list[float] = []
     original = DPO.loss
 
@@ -189,7 +195,9 @@ def main() -> None:
     parser.add_argument("--out", default="gpu_results.json")
     parser.add_argument("--generation", action="store_true", help="batched vs one-at-a-time generation")
     parser.add_argument("--small", action="store_true", help="tiny dimensions on the CPU: a smoke test of this script")
-    parser.add_argument("--training", choices=("core", "naive"), help="one training path")
+    parser.add_argument("--training", choices=("core", "stacked", "naive", "release"),
+                        help="one training path: core (prefix sharing), stacked (core without it), naive "
+                             "(separate forwards), release (the MMedPO release's per-side procedure)")
     args = parser.parse_args()
     if args.small:
         _cpu_shims()
