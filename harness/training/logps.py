@@ -19,14 +19,21 @@ from the earliest response position), and per-token log-probs are ``-cross_entro
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
 from harness.methods.base import LogProbs
 from harness.training.batch import PreferenceBatch
 
+log = logging.getLogger(__name__)
+
 # attention implementations that honour a custom 4-D additive mask
 PACKABLE_ATTENTION = ("eager", "sdpa")
+# mean per-token disagreement (nats) between packed and stacked rows above which packing is taken as broken
+PACKING_TOLERANCE = {"float32": 1e-3, "other": 3e-2}
+# per process: (model type, attention implementation, dtype) -> whether packed rows matched stacked rows
+_PACKING_CHECKED: dict[tuple[str, str, str], bool] = {}
 
 
 def can_pack(model: Any, family: Any) -> bool:
@@ -41,6 +48,40 @@ def sequence_logps(model: Any, batch: PreferenceBatch, *, pack: bool = False) ->
     if pack and batch_shares_prefix(batch):
         return packed_forward(model, batch)
     return concatenated_forward(model, batch)
+
+
+def packing_matches(model: Any, batch: PreferenceBatch) -> bool:
+    """Once per process and kind of model: do packed rows give the stacked rows' log-probs on ``batch``?
+
+    Packing relies on the model honouring a custom 4-D mask and explicit position ids. A transformers
+    version that handled either differently would silently change every log-prob, so one batch that packs
+    runs both ways (no grad, eval mode) before training, and packing is refused if they disagree by more
+    than ``PACKING_TOLERANCE`` nats per token.
+    """
+    import torch
+
+    config = getattr(getattr(model, "module", model), "config", None)
+    dtype = next(p.dtype for p in model.parameters())
+    key = (str(getattr(config, "model_type", type(model).__name__)),
+           str(getattr(config, "_attn_implementation", "")), str(dtype))
+    if key not in _PACKING_CHECKED:
+        was_training = model.training
+        model.eval()
+        try:
+            with torch.no_grad():
+                stacked = concatenated_forward(model, batch)
+                packed = packed_forward(model, batch)
+        finally:
+            model.train(was_training)
+        worst = max(float(((packed[g]["sum"] - stacked[g]["sum"]).abs() / stacked[g]["tokens"].clamp(min=1)).max())
+                    for g in stacked)
+        tolerance = PACKING_TOLERANCE["float32" if dtype == torch.float32 else "other"]
+        _PACKING_CHECKED[key] = worst <= tolerance
+        if worst > tolerance:
+            log.warning("prefix sharing off: packed rows differ from stacked rows by up to %.3g nats per token "
+                        "(tolerance %g) on a %s model; this transformers version may treat 4-D attention masks "
+                        "differently", worst, tolerance, key[0])
+    return _PACKING_CHECKED[key]
 
 
 def batch_shares_prefix(batch: PreferenceBatch) -> bool:

@@ -29,7 +29,7 @@ from harness.training import checkpoint as ckpt
 from harness.training.batch import Collator, PairDataset
 from harness.training.config import TrainConfig
 from harness.training.encoding import RowEncoder
-from harness.training.logps import can_pack, sequence_logps, to_logprobs
+from harness.training.logps import batch_shares_prefix, can_pack, packing_matches, sequence_logps, to_logprobs
 from harness.training.reference import ModelReference, cache_key, load_or_build_cache
 from harness.training.setup import build_optimizer, build_scheduler, prepare_model
 
@@ -66,6 +66,13 @@ def _select_pairs(method: Method, pairs: list[PreferencePair]) -> list[Preferenc
     if len(set(ids)) != len(ids):
         raise HarnessError("pair ids must be unique (they key the reference cache and the data order)")
     return chosen
+
+
+def _packing_sample(dataset: PairDataset, collate: Collator, size: int):
+    """A batch of the first pairs without a distinct rejected image (the ones that pack); None if none pack."""
+    text = [i for i, p in enumerate(dataset.pairs) if not p.rejected_image or p.rejected_image == p.image]
+    batch = collate([dataset[i] for i in (text or range(len(dataset)))[:size]])
+    return batch if batch_shares_prefix(batch) else None
 
 
 def micro_batches(n: int, config: TrainConfig, world: int, rank: int, start: int, total: int):
@@ -134,6 +141,11 @@ def train_preference(model_dir_or_model: Any, method: Method, pairs: list[Prefer
     model, optimizer = accelerator.prepare(model, optimizer)
     if frozen is not None:
         frozen = accelerator.prepare_model(frozen, evaluation_mode=True)
+    if pack:
+        sample = _packing_sample(dataset, collate, config.batch_size)
+        if sample is not None:
+            with accelerator.autocast():
+                pack = packing_matches(model, sample.to(accelerator.device))
 
     def loader(batches):
         return torch.utils.data.DataLoader(dataset, batch_sampler=list(batches), collate_fn=collate,

@@ -171,3 +171,33 @@ def test_fast_adapter_switch_matches_peft_disable_adapter(tiny_model, image_dir,
     assert (fast["chosen"]["sum"] - adapted["chosen"]["sum"]).abs().max() > 1e-4  # the adapters matter
     assert {n for n, p in model.named_parameters() if p.requires_grad} == trainable  # switched back on
     assert model.training
+
+
+def test_packing_is_checked_once_against_stacked_rows(tiny_model, image_dir, tmp_path, monkeypatch, caplog):
+    """Before training, one batch runs both ways: a model that mishandles the packed layout (simulated here
+    by a packed forward that lets the rejected response see 1 nat more) trains on stacked rows instead."""
+    from harness.training import logps
+
+    config = TrainConfig(lr=5e-3, max_steps=2, batch_size=4, warmup_ratio=0.0, lora_r=4, lora_dropout=0.0,
+                         max_length=256, merge_lora=False)
+    monkeypatch.setattr(logps, "_PACKING_CHECKED", {})
+    honest = train_preference(tiny_model, LocalDPO(), make_pairs(8), image_dir, tmp_path / "honest", config)
+    assert list(logps._PACKING_CHECKED.values()) == [True]
+    assert "prefix sharing off" not in caplog.text
+
+    real = logps.packed_forward
+
+    def leaky(model, batch):
+        out = real(model, batch)
+        out["rejected"]["sum"] = out["rejected"]["sum"] + 1.0
+        return out
+
+    monkeypatch.setattr(logps, "_PACKING_CHECKED", {})
+    monkeypatch.setattr(logps, "packed_forward", leaky)
+    with caplog.at_level("WARNING", logger="harness.training.logps"):
+        broken = train_preference(tiny_model, LocalDPO(), make_pairs(8), image_dir, tmp_path / "broken", config)
+    assert "prefix sharing off: packed rows differ from stacked rows" in caplog.text
+    stacked = train_preference(tiny_model, LocalDPO(), make_pairs(8), image_dir, tmp_path / "stacked",
+                               dataclasses.replace(config, share_prefix=False))
+    assert [h["loss"] for h in broken.history] == [h["loss"] for h in stacked.history]
+    assert [h["loss"] for h in honest.history] == pytest.approx([h["loss"] for h in stacked.history], rel=1e-5)
