@@ -214,7 +214,7 @@ def test_trl_dpo_trainer(benchmark, setup):
         config = DPOConfig(output_dir=str(root / f"trl-{counter[0]}"), per_device_train_batch_size=BATCH,
                            max_steps=STEPS, learning_rate=1e-4, lr_scheduler_type="cosine", beta=0.1,
                            report_to=[], save_strategy="no", use_cpu=True, max_length=256, logging_steps=STEPS,
-                           dataloader_num_workers=0, disable_tqdm=True)
+                           dataloader_num_workers=0, disable_tqdm=True, bf16=False)  # fp32 like the core
         trainer = DPOTrainer(
             model=AutoModelForImageTextToText.from_pretrained(model_dir), args=config, train_dataset=data,
             processing_class=AutoProcessor.from_pretrained(model_dir),
@@ -230,3 +230,46 @@ def test_trl_dpo_trainer(benchmark, setup):
     benchmark.extra_info["samples"] = STEPS * BATCH
     benchmark.pedantic(train, setup=make, **ROUNDS)
     _steady(benchmark)
+
+
+PAIRED_ROUNDS = 7
+
+
+@pytest.mark.benchmark(group="training-paired-speed-ups")
+def test_paired_speedups(benchmark, setup, monkeypatch):
+    """The core's speed-ups as paired ratios: each round runs core, naive[minimal] and naive[release] back to
+    back on fresh models, so a machine that drifts faster or slower between the separate tests above moves
+    all three alike. ``extra_info``: the median over rounds (the first round, a warm-up, left out) of
+    naive time / core time for whole runs and of core rate / naive rate in the steady state. The timed
+    figure itself is a whole round of three runs and is not a comparison."""
+    import statistics
+    import time
+
+    from harness.training import loop, reference
+
+    original = loop.sequence_logps
+    paths = {"core": original, "minimal": naive_forward, "release": release_forward}
+    whole: dict[str, list[float]] = {name: [] for name in paths}
+    steady: dict[str, list[float]] = {name: [] for name in paths}
+    counter = [0]
+
+    def one_round():
+        for name, forward in paths.items():
+            make, train = _run_core(setup, counter, f"paired-{name}")
+            args, _ = make()
+            monkeypatch.setattr(loop, "sequence_logps", forward)
+            monkeypatch.setattr(reference, "sequence_logps", forward)
+            start = time.perf_counter()
+            train(*args)
+            whole[name].append(time.perf_counter() - start)
+            stamps = STAMPS.pop()
+            steady[name].append((len(stamps) - 2) * BATCH / (stamps[-1] - stamps[1]))
+
+    benchmark.pedantic(one_round, rounds=PAIRED_ROUNDS, iterations=1)
+    for name in ("minimal", "release"):
+        ratios = [n / c for n, c in zip(whole[name][1:], whole["core"][1:])]
+        rates = [c / n for n, c in zip(steady[name][1:], steady["core"][1:])]
+        benchmark.extra_info[f"whole_run_speedup_vs_{name}"] = round(statistics.median(ratios), 3)
+        benchmark.extra_info[f"whole_run_speedup_vs_{name}_range"] = [round(min(ratios), 3), round(max(ratios), 3)]
+        benchmark.extra_info[f"steady_speedup_vs_{name}"] = round(statistics.median(rates), 3)
+        benchmark.extra_info[f"steady_speedup_vs_{name}_range"] = [round(min(rates), 3), round(max(rates), 3)]

@@ -68,8 +68,9 @@ def _select_pairs(method: Method, pairs: list[PreferencePair]) -> list[Preferenc
     return chosen
 
 
-def _packing_sample(dataset: PairDataset, collate: Collator, size: int):
-    """A batch of the first pairs without a distinct rejected image (the ones that pack); None if none pack."""
+def _packing_sample(dataset: PairDataset, collate: Collator, size: int = 2):
+    """A batch of the first pairs without a distinct rejected image (the ones that pack), two so that rows of
+    different lengths exercise the padding; None if none pack."""
     text = [i for i, p in enumerate(dataset.pairs) if not p.rejected_image or p.rejected_image == p.image]
     batch = collate([dataset[i] for i in (text or range(len(dataset)))[:size]])
     return batch if batch_shares_prefix(batch) else None
@@ -142,7 +143,7 @@ def train_preference(model_dir_or_model: Any, method: Method, pairs: list[Prefer
     if frozen is not None:
         frozen = accelerator.prepare_model(frozen, evaluation_mode=True)
     if pack:
-        sample = _packing_sample(dataset, collate, config.batch_size)
+        sample = _packing_sample(dataset, collate)
         if sample is not None:
             with accelerator.autocast():
                 pack = packing_matches(model, sample.to(accelerator.device))
