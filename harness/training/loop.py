@@ -112,6 +112,8 @@ def train_preference(model_dir_or_model: Any, method: Method, pairs: list[Prefer
     pairs = _select_pairs(method, pairs)
     sft = "sft" in method.pair_kinds
     accelerator = Accelerator(
+        # without a GPU, say so: otherwise processes started by torch.distributed.run each train alone
+        cpu=not torch.accelerator.is_available(),
         mixed_precision="bf16" if config.precision == "bf16" else "no",
         log_with=None if config.report_to == "none" else config.report_to,
         project_dir=str(output_dir),

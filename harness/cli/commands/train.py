@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import os
 import typing
 from pathlib import Path
 from typing import Any
@@ -113,6 +114,8 @@ def handle(args: argparse.Namespace) -> int:
     output = args.output or default_output("train", args.method, args.model)
     model = resolve_model(args.model, config.precision)
     result = train_preference(model, method, pairs, args.image_root, output, config, resume=args.resume)
+    if int(os.environ.get("RANK", "0")) != 0:
+        return 0  # under torch.distributed.run / accelerate launch the main process reports
     last = result.history[-1] if result.history else {}
     print(f"trained {method.name} for {len(result.history)} steps; final loss {last.get('loss', float('nan')):.4f}")
     if result.model_path:
