@@ -80,6 +80,52 @@ def batched(items: list, size: int) -> Iterator[list]:
         yield items[start:start + size]
 
 
+class ChunkJournal:
+    """Resumable pair building: each finished chunk of prompts is appended (fsynced) to
+    ``<output_dir>/<method>.journal.jsonl``, and a rerun with the same method, options, seed, model and
+    samples replays those chunks instead of sampling them again. Each chunk's sampling is seeded by its
+    index, so a resumed build gives the pairs of an uninterrupted one. A journal written for different
+    inputs is set aside; the journal is deleted once the pairs file is written.
+    """
+
+    def __init__(self, name: str, context: PairContext, samples: list[Sample], options: dict[str, Any]):
+        import hashlib
+        import json
+
+        from harness.io import read_jsonl
+
+        self.path = Path(context.output_dir) / f"{name}.journal.jsonl"
+        model = context.model
+        identity = {"method": name, "options": options, "seed": context.seed, "samples": [s.id for s in samples],
+                    "model": str(getattr(model, "path", None) or getattr(model, "name", type(model).__name__))}
+        self.key = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:16]
+        self.done: dict[int, Any] = {}
+        if self.path.is_file():
+            records = list(read_jsonl(self.path))
+            if records and records[0].get("key") == self.key:
+                self.done = {int(r["chunk"]): r["result"] for r in records[1:] if "chunk" in r}
+                log.info("%s: resuming pair building, %d chunk(s) already done", name, len(self.done))
+            else:
+                log.warning("%s: %s was written for other inputs; starting over", name, self.path.name)
+                self.path.unlink()
+
+    def run(self, index: int, compute: Any) -> Any:
+        """The JSON result of chunk ``index``: replayed from the journal, or ``compute()`` and recorded."""
+        from harness.io import append_jsonl
+
+        if index in self.done:
+            return self.done[index]
+        if not self.path.is_file():
+            append_jsonl(self.path, {"key": self.key})
+        result = compute()
+        append_jsonl(self.path, {"chunk": index, "result": result})
+        self.done[index] = result
+        return result
+
+    def close(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
 def sample_responses(model: Any, samples: list[Sample], *, k: int, max_new_tokens: int, temperature: float,
                      top_p: float, seed: int, greedy: bool = False) -> list[list[str]]:
     """``k`` answers per sample: sampled (seeded, so reruns agree), or one greedy answer when ``greedy``."""

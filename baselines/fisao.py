@@ -37,10 +37,12 @@ CLIP text head is not part of a LLaVA checkpoint).
 from __future__ import annotations
 
 import logging
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from baselines._self_generated import (
+    ChunkJournal,
     batched,
     iter_samples,
     parse_options,
@@ -128,26 +130,16 @@ class FiSAO(DPO):
             raise HarnessError(f"method '{self.name}': needs k >= 2, alpha >= 0 and weight_min <= weight_max")
         model = require_model(self.name, context)
         samples = list(iter_samples(self.name, context))
+        by_id = {sample.id: sample for sample in samples}
         picked: list[tuple] = []  # (sample, chosen, rejected, chosen scores, rejected scores)
         skipped = 0
+        journal = ChunkJournal(self.name, context, samples, options)
         progress = tqdm(total=len(samples), desc="fisao pairs", unit="question")
         for b, chunk in enumerate(batched(samples, options["batch_size"])):
-            answers = sample_responses(model, chunk, k=options["k"], max_new_tokens=options["max_new_tokens"],
-                                       temperature=options["temperature"], top_p=options["top_p"],
-                                       seed=context.seed * 1000 + b)
-            rows = [(s.image, s.prompt, text) for s, cands in zip(chunk, answers) for text in cands]
-            scores = token_image_similarity(model, rows, layer=options["layer"])
-            at = 0
-            for sample, cands in zip(chunk, answers):
-                per = scores[at:at + len(cands)]
-                at += len(cands)
-                means = [sum(s) / max(len(s), 1) for s in per]
-                best = max(range(len(cands)), key=lambda i: means[i])
-                worst = min(range(len(cands)), key=lambda i: means[i])
-                if means[best] == means[worst] or same_text(cands[best], cands[worst]):
-                    skipped += 1
-                    continue
-                picked.append((sample, cands[best], cands[worst], per[best], per[worst]))
+            result = journal.run(b, partial(self._chunk, model, chunk, b, context.seed, options))
+            picked.extend((by_id[p["id"]], p["chosen"], p["rejected"], p["chosen_scores"], p["rejected_scores"])
+                          for p in result["picked"])
+            skipped += result["skipped"]
             progress.update(len(chunk))
         progress.close()
         all_scores = [s for item in picked for s in (*item[3], *item[4])]
@@ -164,4 +156,26 @@ class FiSAO(DPO):
         log.info("fisao: %d pairs from %d questions (%d without distinct samples); token scores mean %.4f std %.4f",
                  len(pairs), len(samples), skipped, mean, std)
         write_pairs(Path(context.output_dir) / PAIRS_FILE, pairs)
+        journal.close()
         return pairs
+
+    def _chunk(self, model, chunk, b: int, seed: int, options) -> dict:
+        """One chunk: sample, score every response token against the image, keep the most and least
+        grounded candidates with their token scores; JSON for the journal (weights need all chunks' scores)."""
+        answers = sample_responses(model, chunk, k=options["k"], max_new_tokens=options["max_new_tokens"],
+                                   temperature=options["temperature"], top_p=options["top_p"], seed=seed * 1000 + b)
+        rows = [(s.image, s.prompt, text) for s, cands in zip(chunk, answers) for text in cands]
+        scores = token_image_similarity(model, rows, layer=options["layer"])
+        picked, skipped, at = [], 0, 0
+        for sample, cands in zip(chunk, answers):
+            per = scores[at:at + len(cands)]
+            at += len(cands)
+            means = [sum(s) / max(len(s), 1) for s in per]
+            best = max(range(len(cands)), key=lambda i: means[i])
+            worst = min(range(len(cands)), key=lambda i: means[i])
+            if means[best] == means[worst] or same_text(cands[best], cands[worst]):
+                skipped += 1
+                continue
+            picked.append({"id": sample.id, "chosen": cands[best], "rejected": cands[worst],
+                           "chosen_scores": per[best], "rejected_scores": per[worst]})
+        return {"picked": picked, "skipped": skipped}

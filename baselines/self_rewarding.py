@@ -29,9 +29,11 @@ from __future__ import annotations
 
 import logging
 import re
+from functools import partial
 from pathlib import Path
 
 from baselines._self_generated import (
+    ChunkJournal,
     batched,
     iter_samples,
     mean_logps,
@@ -118,30 +120,40 @@ class SelfRewarding(DPO):
         samples = list(iter_samples(self.name, context))
         counts = {"judge": 0, "logprob": 0, "tie": 0}
         pairs: list[PreferencePair] = []
+        journal = ChunkJournal(self.name, context, samples, options)
         progress = tqdm(total=len(samples), desc="self_rewarding pairs", unit="prompt")
         for b, chunk in enumerate(batched(samples, options["batch_size"])):
-            answers = sample_responses(model, chunk, k=options["k"], max_new_tokens=options["max_new_tokens"],
-                                       temperature=options["temperature"], top_p=options["top_p"],
-                                       seed=context.seed * 1000 + b)
-            scores, scored_by = self._score(model, chunk, answers, options)
-            for sample, cands, values, how in zip(chunk, answers, scores, scored_by):
-                best = max(range(len(cands)), key=lambda i: values[i])
-                worst = min(range(len(cands)), key=lambda i: values[i])
-                if values[best] == values[worst] or same_text(cands[best], cands[worst]):
-                    counts["tie"] += 1
-                    continue
-                counts[how] += 1
-                pairs.append(PreferencePair(
-                    id=sample.id, image=sample.image_name, prompt=sample.prompt, chosen=cands[best],
-                    rejected=cands[worst], kind="text", source=f"self-rewarding-M{options['iteration']}",
-                    extra={"scored_by": how, "chosen_score": values[best], "rejected_score": values[worst]}))
+            result = journal.run(b, partial(self._chunk, model, chunk, b, context.seed, options))
+            pairs.extend(PreferencePair(**pair) for pair in result["pairs"])
+            for how, n in result["counts"].items():
+                counts[how] += n
             progress.update(len(chunk))
         progress.close()
         log.info("self_rewarding: %d pairs from %d prompts (scored by the judge: %d, by the log-prob fallback: %d; "
                  "no pair, all scores equal: %d)", len(pairs), len(samples), counts["judge"], counts["logprob"],
                  counts["tie"])
         write_pairs(Path(context.output_dir) / PAIRS_FILE, pairs)
+        journal.close()
         return pairs
+
+    def _chunk(self, model, chunk, b: int, seed: int, options) -> dict:
+        """One chunk of prompts: sample, score, keep best vs worst; JSON for the journal."""
+        answers = sample_responses(model, chunk, k=options["k"], max_new_tokens=options["max_new_tokens"],
+                                   temperature=options["temperature"], top_p=options["top_p"], seed=seed * 1000 + b)
+        scores, scored_by = self._score(model, chunk, answers, options)
+        pairs, counts = [], {"judge": 0, "logprob": 0, "tie": 0}
+        for sample, cands, values, how in zip(chunk, answers, scores, scored_by):
+            best = max(range(len(cands)), key=lambda i: values[i])
+            worst = min(range(len(cands)), key=lambda i: values[i])
+            if values[best] == values[worst] or same_text(cands[best], cands[worst]):
+                counts["tie"] += 1
+                continue
+            counts[how] += 1
+            pairs.append(PreferencePair(
+                id=sample.id, image=sample.image_name, prompt=sample.prompt, chosen=cands[best],
+                rejected=cands[worst], kind="text", source=f"self-rewarding-M{options['iteration']}",
+                extra={"scored_by": how, "chosen_score": values[best], "rejected_score": values[worst]}).as_dict())
+        return {"pairs": pairs, "counts": counts}
 
     def _score(self, model, chunk, answers, options) -> tuple[list[list[float]], list[str]]:
         """Judge scores per prompt; a prompt with any unparseable reply is scored by mean log-prob instead."""

@@ -28,9 +28,11 @@ from __future__ import annotations
 
 import logging
 import re
+from functools import partial
 from pathlib import Path
 
 from baselines._self_generated import (
+    ChunkJournal,
     batched,
     char_similarity,
     clinical_metrics,
@@ -112,8 +114,6 @@ class SIMA(DPO):
     def build_pairs(self, context: PairContext) -> list[PreferencePair]:
         from tqdm.auto import tqdm
 
-        from harness.models.base import GenerationConfig
-
         options = parse_options(self.name, context.options, BUILDER_OPTIONS)
         if options["critic"] not in ("self", "rules"):
             raise HarnessError(f"method '{self.name}': critic must be 'self' or 'rules', got {options['critic']!r}")
@@ -121,39 +121,52 @@ class SIMA(DPO):
         samples = list(iter_samples(self.name, context))
         counts = {"self": 0, "rules": 0, "same": 0}
         pairs: list[PreferencePair] = []
+        journal = ChunkJournal(self.name, context, samples, options)
         progress = tqdm(total=len(samples), desc="sima pairs", unit="question")
         for b, chunk in enumerate(batched(samples, options["batch_size"])):
-            gen = {"max_new_tokens": options["max_new_tokens"], "temperature": options["temperature"],
-                   "top_p": options["top_p"], "k": 1}
-            greedy = sample_responses(model, chunk, greedy=True, seed=0, **gen)
-            sampled = sample_responses(model, chunk, seed=context.seed * 1000 + b, **gen)
-            verdicts: list[int | None] = [None] * len(chunk)
-            if options["critic"] == "self":
-                prompts = [CRITIC_PROMPT.format(question=s.question or s.prompt, answer=s.answer, a=g[0], b=r[0])
-                           for s, g, r in zip(chunk, greedy, sampled)]
-                replies = model.generate([s.image for s in chunk], prompts,
-                                         GenerationConfig(max_new_tokens=options["critic_max_new_tokens"]))
-                verdicts = [parse_better(reply) for reply in replies]
-            for sample, g, r, verdict in zip(chunk, greedy, sampled, verdicts):
-                a, b_text = g[0], r[0]
-                if same_text(a, b_text):
-                    counts["same"] += 1
-                    continue
-                critic = "self"
-                if verdict is None:
-                    critic, verdict = "rules", rule_critic(a, b_text, sample.answer, sample.answer_type)
-                if verdict is None:
-                    counts["same"] += 1
-                    continue
-                counts[critic] += 1
-                chosen, rejected = (a, b_text) if verdict == 0 else (b_text, a)
-                pairs.append(PreferencePair(
-                    id=sample.id, image=sample.image_name, prompt=sample.prompt, chosen=chosen, rejected=rejected,
-                    kind="text", source=f"sima-{critic}-critic",
-                    extra={"critic": critic, "chosen_is_greedy": verdict == 0}))
+            result = journal.run(b, partial(self._chunk, model, chunk, b, context.seed, options))
+            pairs.extend(PreferencePair(**pair) for pair in result["pairs"])
+            for how, n in result["counts"].items():
+                counts[how] += n
             progress.update(len(chunk))
         progress.close()
         log.info("sima: %d pairs from %d questions (self-critic: %d, rule fallback: %d; no pair, responses "
                  "identical or tied: %d)", len(pairs), len(samples), counts["self"], counts["rules"], counts["same"])
         write_pairs(Path(context.output_dir) / PAIRS_FILE, pairs)
+        journal.close()
         return pairs
+
+    def _chunk(self, model, chunk, b: int, seed: int, options) -> dict:
+        """One chunk: greedy vs sampled answer, judged by the self-critic (or the rules); JSON for the journal."""
+        from harness.models.base import GenerationConfig
+
+        gen = {"max_new_tokens": options["max_new_tokens"], "temperature": options["temperature"],
+               "top_p": options["top_p"], "k": 1}
+        greedy = sample_responses(model, chunk, greedy=True, seed=0, **gen)
+        sampled = sample_responses(model, chunk, seed=seed * 1000 + b, **gen)
+        verdicts: list[int | None] = [None] * len(chunk)
+        if options["critic"] == "self":
+            prompts = [CRITIC_PROMPT.format(question=s.question or s.prompt, answer=s.answer, a=g[0], b=r[0])
+                       for s, g, r in zip(chunk, greedy, sampled)]
+            replies = model.generate([s.image for s in chunk], prompts,
+                                     GenerationConfig(max_new_tokens=options["critic_max_new_tokens"]))
+            verdicts = [parse_better(reply) for reply in replies]
+        pairs, counts = [], {"self": 0, "rules": 0, "same": 0}
+        for sample, g, r, verdict in zip(chunk, greedy, sampled, verdicts):
+            a, b_text = g[0], r[0]
+            if same_text(a, b_text):
+                counts["same"] += 1
+                continue
+            critic = "self"
+            if verdict is None:
+                critic, verdict = "rules", rule_critic(a, b_text, sample.answer, sample.answer_type)
+            if verdict is None:
+                counts["same"] += 1
+                continue
+            counts[critic] += 1
+            chosen, rejected = (a, b_text) if verdict == 0 else (b_text, a)
+            pairs.append(PreferencePair(
+                id=sample.id, image=sample.image_name, prompt=sample.prompt, chosen=chosen, rejected=rejected,
+                kind="text", source=f"sima-{critic}-critic",
+                extra={"critic": critic, "chosen_is_greedy": verdict == 0}).as_dict())
+        return {"pairs": pairs, "counts": counts}

@@ -27,9 +27,11 @@ from __future__ import annotations
 
 import logging
 import re
+from functools import partial
 from pathlib import Path
 
 from baselines._self_generated import (
+    ChunkJournal,
     batched,
     iter_samples,
     parse_options,
@@ -113,29 +115,39 @@ class STLLaVAMed(DPO):
         samples = list(iter_samples(self.name, context))
         counts = {"judge": 0, "reference": 0, "tie": 0}
         pairs: list[PreferencePair] = []
+        journal = ChunkJournal(self.name, context, samples, options)
         progress = tqdm(total=len(samples), desc="stllava_med pairs", unit="question")
         for b, chunk in enumerate(batched(samples, options["batch_size"])):
-            answers = sample_responses(model, chunk, k=options["k"], max_new_tokens=options["max_new_tokens"],
-                                       temperature=options["temperature"], top_p=options["top_p"],
-                                       seed=context.seed * 1000 + b)
-            for sample, cands in zip(chunk, answers):
-                picked, how = self._pick(judge, sample, cands, options["retries"])
-                if picked is None:
-                    counts["tie"] += 1
-                    continue
-                counts[how] += 1
-                best, worst = picked
-                pairs.append(PreferencePair(
-                    id=sample.id, image=sample.image_name, prompt=sample.prompt, chosen=cands[best],
-                    rejected=cands[worst], kind="text", source=f"stllava-med-{options['judge']}",
-                    extra={"chosen_by": how}))
+            result = journal.run(b, partial(self._chunk, model, judge, chunk, b, context.seed, options))
+            pairs.extend(PreferencePair(**pair) for pair in result["pairs"])
+            for how, n in result["counts"].items():
+                counts[how] += n
             progress.update(len(chunk))
         progress.close()
         log.info("stllava_med: %d pairs from %d questions (picked by the judge: %d, by the reference scorer: %d; "
                  "no pair, candidates indistinguishable: %d)", len(pairs), len(samples), counts["judge"],
                  counts["reference"], counts["tie"])
         write_pairs(Path(context.output_dir) / PAIRS_FILE, pairs)
+        journal.close()
         return pairs
+
+    def _chunk(self, model, judge, chunk, b: int, seed: int, options) -> dict:
+        """One chunk of questions: sample, let the judge (or the reference scorer) pick; JSON for the journal."""
+        answers = sample_responses(model, chunk, k=options["k"], max_new_tokens=options["max_new_tokens"],
+                                   temperature=options["temperature"], top_p=options["top_p"], seed=seed * 1000 + b)
+        pairs, counts = [], {"judge": 0, "reference": 0, "tie": 0}
+        for sample, cands in zip(chunk, answers):
+            picked, how = self._pick(judge, sample, cands, options["retries"])
+            if picked is None:
+                counts["tie"] += 1
+                continue
+            counts[how] += 1
+            best, worst = picked
+            pairs.append(PreferencePair(
+                id=sample.id, image=sample.image_name, prompt=sample.prompt, chosen=cands[best],
+                rejected=cands[worst], kind="text", source=f"stllava-med-{options['judge']}",
+                extra={"chosen_by": how}).as_dict())
+        return {"pairs": pairs, "counts": counts}
 
     def _pick(self, judge, sample, cands: list[str], retries: int) -> tuple[tuple[int, int] | None, str]:
         if judge is not None:

@@ -224,3 +224,58 @@ def test_stllava_med_follows_a_judge_and_falls_back(tiny_vlm, synth_items, tmp_p
     pairs = get_method("stllava_med")().build_pairs(context)
     assert [p.extra["chosen_by"] for p in pairs] == ["judge", "reference"]  # 2nd: 3 malformed replies
     assert all(p.source == "stllava-med-openai:judge-model" for p in pairs)
+
+
+@pytest.mark.parametrize("name, options", [
+    ("self_rewarding", {"k": 3, "judge": "logprob"}),
+    ("stllava_med", {"k": 3}),
+    ("sima", {"critic": "rules"}),
+    ("fisao", {"k": 3}),
+])
+def test_interrupted_pair_building_resumes_to_the_same_pairs(name, options, tiny_vlm, synth_items, tmp_path,
+                                                            monkeypatch, caplog):
+    """Killed after its first chunk, a rerun replays that chunk from the journal, samples only the rest,
+    and writes the pairs an uninterrupted build writes; the journal is gone afterwards."""
+    method = get_method(name)()
+    options = {**options, "batch_size": 2}  # 4 VQA items: two chunks
+    whole = build(method, tiny_vlm, synth_items[:1], tmp_path / "whole", **options)
+
+    cls = type(method)
+    real = cls._chunk
+    calls: list[int] = []
+    killed: list[bool] = []
+
+    def dying(self, *args):
+        b = args[-3]  # (model, [judge,] chunk, b, seed, options)
+        calls.append(b)
+        if b == 1 and not killed:
+            killed.append(True)
+            raise RuntimeError("killed during chunk 1")
+        return real(self, *args)
+
+    monkeypatch.setattr(cls, "_chunk", dying)
+    with pytest.raises(RuntimeError, match="killed during chunk 1"):
+        build(method, tiny_vlm, synth_items[:1], tmp_path / "resumed", **options)
+    journal = tmp_path / "resumed" / "synth_vqa" / f"{name}.journal.jsonl"
+    assert journal.is_file()
+    calls.clear()
+    with caplog.at_level("INFO"):
+        resumed = build(method, tiny_vlm, synth_items[:1], tmp_path / "resumed", **options)
+    assert calls == [1]  # chunk 0 came from the journal
+    assert "resuming pair building, 1 chunk(s) already done" in caplog.text
+    assert [(p.chosen, p.rejected, p.extra) for p in resumed] == [(p.chosen, p.rejected, p.extra) for p in whole]
+    assert not journal.exists()
+
+
+def test_a_journal_for_other_options_is_not_replayed(tiny_vlm, synth_items, tmp_path, caplog):
+    from baselines._self_generated import ChunkJournal, iter_samples
+
+    task, samples = synth_items[0]
+    context = PairContext(task=task, samples=samples, model=tiny_vlm, output_dir=tmp_path, seed=0, options={})
+    items = list(iter_samples("self_rewarding", context))
+    journal = ChunkJournal("self_rewarding", context, items, {"k": 3})
+    assert journal.run(0, lambda: {"pairs": [], "counts": {"tie": 2}}) == {"pairs": [], "counts": {"tie": 2}}
+    assert ChunkJournal("self_rewarding", context, items, {"k": 3}).done == {0: {"pairs": [], "counts": {"tie": 2}}}
+    with caplog.at_level("WARNING"):
+        other = ChunkJournal("self_rewarding", context, items, {"k": 4})
+    assert other.done == {} and "written for other inputs" in caplog.text
