@@ -126,6 +126,36 @@ class ChunkJournal:
         self.path.unlink(missing_ok=True)
 
 
+def run_chunks(name: str, context: PairContext, samples: list[Sample], options: dict[str, Any], compute: Any,
+               unit: str) -> tuple[list[Any], ChunkJournal]:
+    """``compute(chunk, index)`` over the samples in chunks of ``options["batch_size"]``, through a
+    ``ChunkJournal`` and with a progress bar; returns the chunk results and the journal (close it once the
+    pairs file is written)."""
+    from functools import partial
+
+    from tqdm.auto import tqdm
+
+    journal = ChunkJournal(name, context, samples, options)
+    results = []
+    with tqdm(total=len(samples), desc=f"{name} pairs", unit=unit) as progress:
+        for index, chunk in enumerate(batched(samples, options["batch_size"])):
+            results.append(journal.run(index, partial(compute, chunk, index)))
+            progress.update(len(chunk))
+    return results, journal
+
+
+def pairs_and_counts(results: list[dict], counts: dict[str, int]) -> list[Any]:
+    """The pairs of chunk results ``{"pairs": [...], "counts": {...}}``, adding their counts to ``counts``."""
+    from harness.preferences import PreferencePair
+
+    pairs = []
+    for result in results:
+        pairs.extend(PreferencePair(**pair) for pair in result["pairs"])
+        for key, n in result["counts"].items():
+            counts[key] += n
+    return pairs
+
+
 def sample_responses(model: Any, samples: list[Sample], *, k: int, max_new_tokens: int, temperature: float,
                      top_p: float, seed: int, greedy: bool = False) -> list[list[str]]:
     """``k`` answers per sample: sampled (seeded, so reruns agree), or one greedy answer when ``greedy``."""

@@ -37,16 +37,14 @@ CLIP text head is not part of a LLaVA checkpoint).
 from __future__ import annotations
 
 import logging
-from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from baselines._self_generated import (
-    ChunkJournal,
-    batched,
     iter_samples,
     parse_options,
     require_model,
+    run_chunks,
     same_text,
     sample_responses,
     token_image_similarity,
@@ -123,8 +121,6 @@ class FiSAO(DPO):
     def build_pairs(self, context: PairContext) -> list[PreferencePair]:
         import statistics
 
-        from tqdm.auto import tqdm
-
         options = parse_options(self.name, context.options, BUILDER_OPTIONS)
         if options["k"] < 2 or options["weight_min"] > options["weight_max"] or options["alpha"] < 0:
             raise HarnessError(f"method '{self.name}': needs k >= 2, alpha >= 0 and weight_min <= weight_max")
@@ -133,15 +129,13 @@ class FiSAO(DPO):
         by_id = {sample.id: sample for sample in samples}
         picked: list[tuple] = []  # (sample, chosen, rejected, chosen scores, rejected scores)
         skipped = 0
-        journal = ChunkJournal(self.name, context, samples, options)
-        progress = tqdm(total=len(samples), desc="fisao pairs", unit="question")
-        for b, chunk in enumerate(batched(samples, options["batch_size"])):
-            result = journal.run(b, partial(self._chunk, model, chunk, b, context.seed, options))
+        results, journal = run_chunks(self.name, context, samples, options,
+                                      lambda chunk, b: self._chunk(model, chunk, b, context.seed, options),
+                                      unit="question")
+        for result in results:
             picked.extend((by_id[p["id"]], p["chosen"], p["rejected"], p["chosen_scores"], p["rejected_scores"])
                           for p in result["picked"])
             skipped += result["skipped"]
-            progress.update(len(chunk))
-        progress.close()
         all_scores = [s for item in picked for s in (*item[3], *item[4])]
         mean = statistics.fmean(all_scores) if all_scores else 0.0
         std = statistics.pstdev(all_scores) if len(all_scores) > 1 else 1.0

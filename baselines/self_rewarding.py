@@ -29,16 +29,15 @@ from __future__ import annotations
 
 import logging
 import re
-from functools import partial
 from pathlib import Path
 
 from baselines._self_generated import (
-    ChunkJournal,
-    batched,
     iter_samples,
     mean_logps,
+    pairs_and_counts,
     parse_options,
     require_model,
+    run_chunks,
     same_text,
     sample_responses,
 )
@@ -109,8 +108,6 @@ class SelfRewarding(DPO):
     needs_model = True
 
     def build_pairs(self, context: PairContext) -> list[PreferencePair]:
-        from tqdm.auto import tqdm
-
         options = parse_options(self.name, context.options, BUILDER_OPTIONS)
         if options["judge"] not in ("self", "logprob"):
             raise HarnessError(f"method '{self.name}': judge must be 'self' or 'logprob', got {options['judge']!r}")
@@ -119,16 +116,9 @@ class SelfRewarding(DPO):
         model = require_model(self.name, context)
         samples = list(iter_samples(self.name, context))
         counts = {"judge": 0, "logprob": 0, "tie": 0}
-        pairs: list[PreferencePair] = []
-        journal = ChunkJournal(self.name, context, samples, options)
-        progress = tqdm(total=len(samples), desc="self_rewarding pairs", unit="prompt")
-        for b, chunk in enumerate(batched(samples, options["batch_size"])):
-            result = journal.run(b, partial(self._chunk, model, chunk, b, context.seed, options))
-            pairs.extend(PreferencePair(**pair) for pair in result["pairs"])
-            for how, n in result["counts"].items():
-                counts[how] += n
-            progress.update(len(chunk))
-        progress.close()
+        results, journal = run_chunks(self.name, context, samples, options,
+                                      lambda chunk, b: self._chunk(model, chunk, b, context.seed, options), unit="prompt")
+        pairs = pairs_and_counts(results, counts)
         log.info("self_rewarding: %d pairs from %d prompts (scored by the judge: %d, by the log-prob fallback: %d; "
                  "no pair, all scores equal: %d)", len(pairs), len(samples), counts["judge"], counts["logprob"],
                  counts["tie"])

@@ -28,17 +28,16 @@ from __future__ import annotations
 
 import logging
 import re
-from functools import partial
 from pathlib import Path
 
 from baselines._self_generated import (
-    ChunkJournal,
-    batched,
     char_similarity,
     clinical_metrics,
     iter_samples,
+    pairs_and_counts,
     parse_options,
     require_model,
+    run_chunks,
     same_text,
     sample_responses,
     token_f1,
@@ -112,24 +111,15 @@ class SIMA(DPO):
     needs_model = True
 
     def build_pairs(self, context: PairContext) -> list[PreferencePair]:
-        from tqdm.auto import tqdm
-
         options = parse_options(self.name, context.options, BUILDER_OPTIONS)
         if options["critic"] not in ("self", "rules"):
             raise HarnessError(f"method '{self.name}': critic must be 'self' or 'rules', got {options['critic']!r}")
         model = require_model(self.name, context)
         samples = list(iter_samples(self.name, context))
         counts = {"self": 0, "rules": 0, "same": 0}
-        pairs: list[PreferencePair] = []
-        journal = ChunkJournal(self.name, context, samples, options)
-        progress = tqdm(total=len(samples), desc="sima pairs", unit="question")
-        for b, chunk in enumerate(batched(samples, options["batch_size"])):
-            result = journal.run(b, partial(self._chunk, model, chunk, b, context.seed, options))
-            pairs.extend(PreferencePair(**pair) for pair in result["pairs"])
-            for how, n in result["counts"].items():
-                counts[how] += n
-            progress.update(len(chunk))
-        progress.close()
+        results, journal = run_chunks(self.name, context, samples, options,
+                                      lambda chunk, b: self._chunk(model, chunk, b, context.seed, options), unit="question")
+        pairs = pairs_and_counts(results, counts)
         log.info("sima: %d pairs from %d questions (self-critic: %d, rule fallback: %d; no pair, responses "
                  "identical or tied: %d)", len(pairs), len(samples), counts["self"], counts["rules"], counts["same"])
         write_pairs(Path(context.output_dir) / PAIRS_FILE, pairs)

@@ -27,16 +27,15 @@ from __future__ import annotations
 
 import logging
 import re
-from functools import partial
 from pathlib import Path
 
 from baselines._self_generated import (
-    ChunkJournal,
-    batched,
     iter_samples,
+    pairs_and_counts,
     parse_options,
     reference_score,
     require_model,
+    run_chunks,
     same_text,
     sample_responses,
 )
@@ -101,8 +100,6 @@ class STLLaVAMed(DPO):
     needs_model = True
 
     def build_pairs(self, context: PairContext) -> list[PreferencePair]:
-        from tqdm.auto import tqdm
-
         options = parse_options(self.name, context.options, BUILDER_OPTIONS)
         if options["k"] < 2:
             raise HarnessError(f"method '{self.name}': k must be >= 2, got {options['k']}")
@@ -114,16 +111,9 @@ class STLLaVAMed(DPO):
         model = require_model(self.name, context)
         samples = list(iter_samples(self.name, context))
         counts = {"judge": 0, "reference": 0, "tie": 0}
-        pairs: list[PreferencePair] = []
-        journal = ChunkJournal(self.name, context, samples, options)
-        progress = tqdm(total=len(samples), desc="stllava_med pairs", unit="question")
-        for b, chunk in enumerate(batched(samples, options["batch_size"])):
-            result = journal.run(b, partial(self._chunk, model, judge, chunk, b, context.seed, options))
-            pairs.extend(PreferencePair(**pair) for pair in result["pairs"])
-            for how, n in result["counts"].items():
-                counts[how] += n
-            progress.update(len(chunk))
-        progress.close()
+        results, journal = run_chunks(self.name, context, samples, options,
+                                      lambda chunk, b: self._chunk(model, judge, chunk, b, context.seed, options), unit="question")
+        pairs = pairs_and_counts(results, counts)
         log.info("stllava_med: %d pairs from %d questions (picked by the judge: %d, by the reference scorer: %d; "
                  "no pair, candidates indistinguishable: %d)", len(pairs), len(samples), counts["judge"],
                  counts["reference"], counts["tie"])
