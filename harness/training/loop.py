@@ -68,6 +68,17 @@ def _select_pairs(method: Method, pairs: list[PreferencePair]) -> list[Preferenc
     return chosen
 
 
+def _has_accelerator() -> bool:
+    """A GPU (or other torch accelerator) is present; ``torch.accelerator`` exists from torch 2.6."""
+    import torch
+
+    accelerator = getattr(torch, "accelerator", None)
+    if accelerator is not None:
+        return bool(accelerator.is_available())
+    mps = getattr(torch.backends, "mps", None)
+    return torch.cuda.is_available() or bool(mps is not None and mps.is_available())
+
+
 def _packing_sample(dataset: PairDataset, collate: Collator, size: int = 2):
     """A batch of the first pairs without a distinct rejected image (the ones that pack), two so that rows of
     different lengths exercise the padding; None if none pack."""
@@ -113,7 +124,7 @@ def train_preference(model_dir_or_model: Any, method: Method, pairs: list[Prefer
     sft = "sft" in method.pair_kinds
     accelerator = Accelerator(
         # without a GPU, say so: otherwise processes started by torch.distributed.run each train alone
-        cpu=not torch.accelerator.is_available(),
+        cpu=not _has_accelerator(),
         mixed_precision="bf16" if config.precision == "bf16" else "no",
         log_with=None if config.report_to == "none" else config.report_to,
         project_dir=str(output_dir),
