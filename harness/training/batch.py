@@ -215,6 +215,26 @@ class Collator:
             response[i, row.prompt_len:row.length] = True
             for key, value in row.sequence.items():
                 sequence[key][i, :row.length] = value
-        images = {key: torch.cat([row.images[key] for row in rows]) for key in rows[0].images}
+        images = {key: _stack_images([row.images[key] for row in rows]) for key in rows[0].images}
         prompt_lens = torch.tensor([row.prompt_len for row in rows])
         return Rows(ids, attention, response, images, sequence, prompt_lens)
+
+
+def _stack_images(tensors: list[Any]) -> Any:
+    """Concatenate per-row image tensors along dim 0, zero-padding the other dims to the largest.
+
+    Rows differ when a processor splits images into a varying number of tiles (Idefics3 / SmolVLM:
+    ``pixel_values`` of shape (1, tiles, 3, H, W)); the model drops all-zero tiles and masks the padding
+    through ``pixel_attention_mask``, which is how the processor itself pads a batch.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    shape = [max(t.shape[d] for t in tensors) for d in range(tensors[0].dim())]
+    padded = []
+    for tensor in tensors:
+        pad = []
+        for d in reversed(range(1, tensor.dim())):
+            pad.extend((0, shape[d] - tensor.shape[d]))
+        padded.append(F.pad(tensor, pad) if any(pad) else tensor)
+    return torch.cat(padded)

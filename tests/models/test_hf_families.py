@@ -112,3 +112,37 @@ def test_packed_training_rows_match_stacked_rows(loaded, vqa_rad_items, tmp_path
     for group in ("chosen", "rejected"):
         torch.testing.assert_close(packed[group]["sum"], stacked[group]["sum"], rtol=1e-4, atol=1e-4)
         torch.testing.assert_close(packed[group]["tokens"], stacked[group]["tokens"])
+
+
+def test_training_batches_images_split_into_different_tile_counts(tiny_checkpoint, tmp_path):
+    """Idefics3 / SmolVLM split each image into as many tiles as its shape needs; a training batch pads the
+    tiles with zeros (as the processor pads its own batches) and every row keeps its own log-probs."""
+    import torch
+    from PIL import Image
+
+    from harness.preferences import PreferencePair
+    from harness.training.batch import Collator, PairDataset
+    from harness.training.encoding import RowEncoder
+    from harness.training.logps import concatenated_forward, packed_forward
+
+    vlm = load_hf_model(tiny_checkpoint("idefics3"), device="cpu", dtype="fp32")
+    vlm.processor.image_processor.do_image_splitting = True  # tiles of 56 px from images resized to 112 px
+    vlm.processor.image_processor.size = {"longest_edge": 112}
+    Image.new("RGB", (200, 60), (200, 10, 10)).save(tmp_path / "wide.png")
+    Image.new("RGB", (60, 60), (10, 200, 10)).save(tmp_path / "square.png")
+    pairs = [PreferencePair(id="w", image="wide.png", prompt="what is shown?", chosen="the liver", rejected="no"),
+             PreferencePair(id="s", image="square.png", prompt="what is shown?", chosen="no", rejected="yes")]
+    dataset = PairDataset(pairs, tmp_path, RowEncoder(vlm.processor, vlm.format_prompt, 512), with_rejected=True)
+    items = [dataset[0], dataset[1]]
+    tiles = [item["chosen"].images["pixel_values"].shape[1] for item in items]
+    assert tiles[0] != tiles[1]  # the test needs rows with different tile counts
+    collate = Collator(vlm.tokenizer.pad_token_id or 0)
+    batch = collate(items)
+    with torch.no_grad():
+        together = concatenated_forward(vlm.model, batch)
+        packed = packed_forward(vlm.model, batch)
+        for i, item in enumerate(items):
+            alone = concatenated_forward(vlm.model, collate([item]))
+            for group in ("chosen", "rejected"):
+                torch.testing.assert_close(together[group]["sum"][i], alone[group]["sum"][0], rtol=1e-4, atol=1e-4)
+                torch.testing.assert_close(packed[group]["sum"][i], alone[group]["sum"][0], rtol=1e-4, atol=1e-4)
