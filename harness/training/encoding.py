@@ -15,8 +15,9 @@ from typing import Any
 
 from harness.errors import HarnessError
 
-# keys of the processor output that are per-token (padded along the sequence) rather than image tensors
-TEXT_KEYS = ("input_ids", "attention_mask")
+# keys of the processor output that are per-token (padded along the sequence) rather than image tensors;
+# "labels" (PaliGemma's processor returns them) would make the model compute its own loss over the row
+TEXT_KEYS = ("input_ids", "attention_mask", "labels")
 # sequence-aligned extras and the value their response tokens take (PaliGemma marks the suffix with 1)
 SEQUENCE_FILL = {"token_type_ids": 1, "mm_token_type_ids": 0}
 
