@@ -146,3 +146,33 @@ def test_existing_checkpoints_need_resume(tiny_model, image_dir, tmp_path):
     train_preference(tiny_model, LocalDPO(), make_pairs(2), image_dir, tmp_path / "run", config)
     with pytest.raises(HarnessError, match="pass --resume"):
         train_preference(tiny_model, LocalDPO(), make_pairs(2), image_dir, tmp_path / "run", config)
+
+
+def test_gradient_checkpointing_gives_the_same_run(tiny_model, image_dir, tmp_path):
+    histories = []
+    for checkpointing in (False, True):
+        config = TrainConfig(lr=5e-3, max_steps=3, batch_size=4, warmup_ratio=0.0, lora_r=4, lora_dropout=0.0,
+                             gradient_checkpointing=checkpointing, merge_lora=False)
+        result = train_preference(tiny_model, LocalDPO(), make_pairs(8), image_dir, tmp_path / str(checkpointing),
+                                  config)
+        histories.append([h["loss"] for h in result.history])
+    assert histories[1] == pytest.approx(histories[0], rel=1e-6)
+    assert histories[0][0] != histories[0][-1]
+
+
+def test_report_to_tensorboard_logs_the_training_metrics(tiny_model, image_dir, tmp_path):
+    pytest.importorskip("tensorboard", reason="--report-to tensorboard needs the tensorboard package")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    config = TrainConfig(lr=5e-3, max_steps=3, batch_size=4, warmup_ratio=0.0, lora_r=4, merge_lora=False,
+                         report_to="tensorboard", run_name="tb-test")
+    result = train_preference(tiny_model, LocalDPO(), make_pairs(8), image_dir, tmp_path / "run", config)
+    events = list((tmp_path / "run").rglob("events.out.tfevents.*"))
+    assert events, "no tensorboard event file written"
+    accumulator = EventAccumulator(str(events[0].parent))
+    accumulator.Reload()
+    tags = set(accumulator.Tags()["scalars"])
+    assert {"train/loss", "train/rewards/chosen", "train/rewards/rejected", "train/reward_accuracy",
+            "train/margin"} <= tags
+    losses = [event.value for event in accumulator.Scalars("train/loss")]
+    assert losses == pytest.approx([h["loss"] for h in result.history], rel=1e-6)
