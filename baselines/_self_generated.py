@@ -84,8 +84,8 @@ class ChunkJournal:
     """Resumable pair building: each finished chunk of prompts is appended (fsynced) to
     ``<output_dir>/<method>.journal.jsonl``, and a rerun with the same method, options, seed, model and
     samples replays those chunks instead of sampling them again. Each chunk's sampling is seeded by its
-    index, so a resumed build gives the pairs of an uninterrupted one. A journal written for different
-    inputs is set aside; the journal is deleted once the pairs file is written.
+    index, so a resumed build gives the pairs of an uninterrupted one. The journal stays as the build's
+    cache (a finished build replays without sampling); a journal written for other inputs is set aside.
     """
 
     def __init__(self, name: str, context: PairContext, samples: list[Sample], options: dict[str, Any]):
@@ -122,15 +122,11 @@ class ChunkJournal:
         self.done[index] = result
         return result
 
-    def close(self) -> None:
-        self.path.unlink(missing_ok=True)
-
 
 def run_chunks(name: str, context: PairContext, samples: list[Sample], options: dict[str, Any], compute: Any,
-               unit: str) -> tuple[list[Any], ChunkJournal]:
+               unit: str) -> list[Any]:
     """``compute(chunk, index)`` over the samples in chunks of ``options["batch_size"]``, through a
-    ``ChunkJournal`` and with a progress bar; returns the chunk results and the journal (close it once the
-    pairs file is written)."""
+    ``ChunkJournal`` and with a progress bar; returns the chunk results."""
     from functools import partial
 
     from tqdm.auto import tqdm
@@ -141,7 +137,7 @@ def run_chunks(name: str, context: PairContext, samples: list[Sample], options: 
         for index, chunk in enumerate(batched(samples, options["batch_size"])):
             results.append(journal.run(index, partial(compute, chunk, index)))
             progress.update(len(chunk))
-    return results, journal
+    return results
 
 
 def pairs_and_counts(results: list[dict], counts: dict[str, int]) -> list[Any]:

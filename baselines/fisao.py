@@ -129,7 +129,7 @@ class FiSAO(DPO):
         by_id = {sample.id: sample for sample in samples}
         picked: list[tuple] = []  # (sample, chosen, rejected, chosen scores, rejected scores)
         skipped = 0
-        results, journal = run_chunks(self.name, context, samples, options,
+        results = run_chunks(self.name, context, samples, options,
                                       lambda chunk, b: self._chunk(model, chunk, b, context.seed, options),
                                       unit="question")
         for result in results:
@@ -150,7 +150,6 @@ class FiSAO(DPO):
         log.info("fisao: %d pairs from %d questions (%d without distinct samples); token scores mean %.4f std %.4f",
                  len(pairs), len(samples), skipped, mean, std)
         write_pairs(Path(context.output_dir) / PAIRS_FILE, pairs)
-        journal.close()
         return pairs
 
     def _chunk(self, model, chunk, b: int, seed: int, options) -> dict:

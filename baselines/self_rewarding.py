@@ -116,14 +116,13 @@ class SelfRewarding(DPO):
         model = require_model(self.name, context)
         samples = list(iter_samples(self.name, context))
         counts = {"judge": 0, "logprob": 0, "tie": 0}
-        results, journal = run_chunks(self.name, context, samples, options,
+        results = run_chunks(self.name, context, samples, options,
                                       lambda chunk, b: self._chunk(model, chunk, b, context.seed, options), unit="prompt")
         pairs = pairs_and_counts(results, counts)
         log.info("self_rewarding: %d pairs from %d prompts (scored by the judge: %d, by the log-prob fallback: %d; "
                  "no pair, all scores equal: %d)", len(pairs), len(samples), counts["judge"], counts["logprob"],
                  counts["tie"])
         write_pairs(Path(context.output_dir) / PAIRS_FILE, pairs)
-        journal.close()
         return pairs
 
     def _chunk(self, model, chunk, b: int, seed: int, options) -> dict:

@@ -117,13 +117,12 @@ class SIMA(DPO):
         model = require_model(self.name, context)
         samples = list(iter_samples(self.name, context))
         counts = {"self": 0, "rules": 0, "same": 0}
-        results, journal = run_chunks(self.name, context, samples, options,
+        results = run_chunks(self.name, context, samples, options,
                                       lambda chunk, b: self._chunk(model, chunk, b, context.seed, options), unit="question")
         pairs = pairs_and_counts(results, counts)
         log.info("sima: %d pairs from %d questions (self-critic: %d, rule fallback: %d; no pair, responses "
                  "identical or tied: %d)", len(pairs), len(samples), counts["self"], counts["rules"], counts["same"])
         write_pairs(Path(context.output_dir) / PAIRS_FILE, pairs)
-        journal.close()
         return pairs
 
     def _chunk(self, model, chunk, b: int, seed: int, options) -> dict:

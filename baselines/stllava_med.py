@@ -111,14 +111,13 @@ class STLLaVAMed(DPO):
         model = require_model(self.name, context)
         samples = list(iter_samples(self.name, context))
         counts = {"judge": 0, "reference": 0, "tie": 0}
-        results, journal = run_chunks(self.name, context, samples, options,
+        results = run_chunks(self.name, context, samples, options,
                                       lambda chunk, b: self._chunk(model, judge, chunk, b, context.seed, options), unit="question")
         pairs = pairs_and_counts(results, counts)
         log.info("stllava_med: %d pairs from %d questions (picked by the judge: %d, by the reference scorer: %d; "
                  "no pair, candidates indistinguishable: %d)", len(pairs), len(samples), counts["judge"],
                  counts["reference"], counts["tie"])
         write_pairs(Path(context.output_dir) / PAIRS_FILE, pairs)
-        journal.close()
         return pairs
 
     def _chunk(self, model, judge, chunk, b: int, seed: int, options) -> dict:

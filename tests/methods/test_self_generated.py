@@ -235,7 +235,7 @@ def test_stllava_med_follows_a_judge_and_falls_back(tiny_vlm, synth_items, tmp_p
 def test_interrupted_pair_building_resumes_to_the_same_pairs(name, options, tiny_vlm, synth_items, tmp_path,
                                                             monkeypatch, caplog):
     """Killed after its first chunk, a rerun replays that chunk from the journal, samples only the rest,
-    and writes the pairs an uninterrupted build writes; the journal is gone afterwards."""
+    and writes the pairs an uninterrupted build writes; a third run samples nothing."""
     method = get_method(name)()
     options = {**options, "batch_size": 2}  # 4 VQA items: two chunks
     whole = build(method, tiny_vlm, synth_items[:1], tmp_path / "whole", **options)
@@ -264,7 +264,10 @@ def test_interrupted_pair_building_resumes_to_the_same_pairs(name, options, tiny
     assert calls == [1]  # chunk 0 came from the journal
     assert "resuming pair building, 1 chunk(s) already done" in caplog.text
     assert [(p.chosen, p.rejected, p.extra) for p in resumed] == [(p.chosen, p.rejected, p.extra) for p in whole]
-    assert not journal.exists()
+    # a finished build replays entirely from its journal (harness run --run-id after a crash in a later task)
+    calls.clear()
+    again = build(method, tiny_vlm, synth_items[:1], tmp_path / "resumed", **options)
+    assert calls == [] and [p.chosen for p in again] == [p.chosen for p in whole]
 
 
 def test_a_journal_for_other_options_is_not_replayed(tiny_vlm, synth_items, tmp_path, caplog):
