@@ -12,6 +12,9 @@ make one by editing the ground truth over a small medical vocabulary:
 - a finding or diagnosis is swapped for another of its group (``finding``, ``diagnosis``);
 - laterality, location, modality and severity terms are swapped within their group (``laterality``,
   ``location``, ``modality``, ``severity``);
+- counts and measurements change (``2`` -> ``3``, ``two lesions`` -> ``three lesions``, ``1.5 cm`` ->
+  ``2.2 cm``; ``count``), except list numbers such as ``1.`` or ``2)`` at the start of a line or sentence,
+  and counts below 2 inside a sentence (``one nodule`` -> ``two nodule`` would not read as written);
 - a text with nothing to edit gets a false finding appended (``append``).
 
 Every edit is typed (:data:`CATEGORIES`), so a caller can weigh how clinically salient the change is
@@ -55,8 +58,10 @@ NEGATIONS = (
 CLOSED_FLIP = {"yes": "no", "no": "yes"}
 
 # Every category an edit can have, most clinically serious first.
-CATEGORIES = ("negation", "answer", "diagnosis", "finding", "laterality", "location", "modality", "severity",
-              "append")
+CATEGORIES = ("negation", "answer", "diagnosis", "finding", "laterality", "count", "location", "modality",
+              "severity", "append")
+# Counts written as words (VQA-RAD "how many" answers use both "2" and "two").
+NUMBER_WORDS = ("one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
 
 # A false finding appended when nothing in the text can be edited (short or unusual answers).
 APPENDED = (
@@ -95,6 +100,8 @@ NEGATION_TABLE = {**{b: a for a, b in NEGATIONS if b}, **{a: b for a, b in NEGAT
 # Multi-word terms first so "lung cancer" is matched before "lung".
 _TERMS = sorted(set(SWAPS) | set(NEGATION_TABLE), key=lambda t: (-len(t), t))
 _PATTERN = re.compile(r"(?<![\w-])(" + "|".join(re.escape(t) for t in _TERMS) + r")(?![\w-])", re.IGNORECASE)
+_NUMBER = re.compile(r"(?<![\w.-])(\d+(?:\.\d+)?|" + "|".join(NUMBER_WORDS) + r")(?![\w-]|\.\d)", re.IGNORECASE)
+_LIST_NUMBER = re.compile(r"(?:^|\n|[.:;]\s)\s*$")
 _GENERIC_NORMAL = re.compile(r"\bno (?:acute )?(?:abnormalit(?:y|ies)|findings?|lesions?)\b", re.IGNORECASE)
 
 
@@ -154,6 +161,8 @@ def category_of(term: str) -> str | None:
     term = term.lower()
     if term in NEGATION_TABLE:
         return "negation"
+    if _NUMBER.fullmatch(term):
+        return "count"
     entry = SWAPS.get(term)
     return entry[0] if entry else None
 
@@ -168,7 +177,35 @@ def candidate_edits(text: str) -> list[tuple[re.Match, str, tuple[str, ...]]]:
         else:
             category, options = SWAPS[term]
             found.append((match, category, options))
-    return found
+    for match in _NUMBER.finditer(text):
+        after = text[match.end():match.end() + 1]
+        if after in (".", ")") and _LIST_NUMBER.search(text[:match.start()]):
+            continue  # "1. No effusion": a list number, not a count
+        options = _other_numbers(match.group(1), bare=text.strip().rstrip(".").lower() == match.group(1).lower())
+        if options:
+            found.append((match, "count", options))
+    return sorted(found, key=lambda c: c[0].start())
+
+
+def _other_numbers(term: str, *, bare: bool) -> tuple[str, ...]:
+    """Plausible wrong values for a count or measurement: n-1, n+1, n+2 (words stay words, 1..10);
+    decimals scaled by 0.5, 1.5 and 2 with the same number of decimals. Inside a sentence a count stays
+    plural (2 or more: "two lesions" never becomes "one lesions"), and a count of 0 or 1 is left alone;
+    a bare answer ("2", "one") takes any of them."""
+    if "." in term:
+        decimals = len(term.split(".")[1])
+        values = (f"{float(term) * f:.{decimals}f}" for f in (0.5, 1.5, 2.0))
+        return tuple(dict.fromkeys(v for v in values if float(v) != float(term)))
+    lower = term.lower()
+    words = lower in NUMBER_WORDS
+    n = NUMBER_WORDS.index(lower) + 1 if words else int(term)
+    least = 0 if bare else 2
+    if n < least:
+        return ()
+    values = [m for m in (n - 1, n + 1, n + 2) if m >= max(least, 1 if words else 0)]
+    if words:
+        return tuple(NUMBER_WORDS[m - 1] for m in values if m <= len(NUMBER_WORDS))
+    return tuple(str(m) for m in values)
 
 
 def _append(text: str, rng: random.Random) -> tuple[str, list[Edit]]:

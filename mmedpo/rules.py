@@ -20,7 +20,7 @@ __all__ = ["CATEGORY_WEIGHT", "Edit", "candidate_edits", "category_of", "inject"
 # keyed by every ``harness.hallucinate.CATEGORIES`` (tests/mmedpo/test_rules.py checks it), since an
 # unweighted category would silently score as a non-clinical change.
 CATEGORY_WEIGHT = {
-    "negation": 1.0, "answer": 1.0, "diagnosis": 0.9, "finding": 0.9, "laterality": 0.8,
+    "negation": 1.0, "answer": 1.0, "diagnosis": 0.9, "finding": 0.9, "laterality": 0.8, "count": 0.8,
     "location": 0.7, "modality": 0.6, "severity": 0.5, "append": 0.4,
 }
 

@@ -58,3 +58,19 @@ def test_edits_are_typed_and_match_the_text_only_wrapper():
     assert {"negation", "laterality", "location", "modality", "severity"} <= seen
     assert hallucinate_with_edits("yes", seed=1)[1][0].category == "answer"
     assert hallucinate_with_edits("lorem ipsum dolor sit amet", seed=1)[1][0].category == "append"
+
+
+def test_counts_and_measurements_change_plausibly():
+    assert {hallucinate("2", seed=s) for s in range(20)} == {"1", "3", "4"}
+    assert {hallucinate("two", seed=s) for s in range(20)} == {"one", "three", "four"}
+    assert {hallucinate("There are 3 nodules.", seed=s) for s in range(20)} == {
+        "There are 2 nodules.", "There are 4 nodules.", "There are 5 nodules."}
+    # inside a sentence a count stays plural, and list numbers are not counts
+    assert all(not h.startswith("One") for h in (hallucinate("Two lesions are seen.", seed=s) for s in range(20)))
+    report = "1. No effusion.\n2. A 1.5 cm nodule."
+    outputs = [hallucinate_with_edits(report, seed=s) for s in range(30)]
+    assert all(text.startswith("1. ") and "\n2. " in text for text, _ in outputs)
+    counts = {text for text, edits in outputs if edits[0].category == "count"}
+    assert counts and counts <= {"1. No effusion.\n2. A 0.8 cm nodule.", "1. No effusion.\n2. A 2.2 cm nodule.",
+                                 "1. No effusion.\n2. A 3.0 cm nodule."}
+    assert hallucinate_with_edits("2", seed=0)[1][0].category == "count"
