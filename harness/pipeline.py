@@ -221,7 +221,7 @@ def build_pairs(config: RunConfig, method, base_dir: Path, run_dir: Path, option
         if not method.has_pair_builder():
             pooled += default_text_pairs(task, samples, config.seed)
             continue
-        if model is None and (method.needs_model or _needs_model(options)):
+        if model is None and method.builder_needs_model(options):
             from harness.models.hf import load_hf_model
 
             model = load_hf_model(base_dir, device=config.device)
@@ -240,11 +240,6 @@ def build_pairs(config: RunConfig, method, base_dir: Path, run_dir: Path, option
     kinds = {k: sum(p.kind == k for p in pooled) for k in sorted({p.kind for p in pooled})}
     log.info("pairs: %d (%s)", len(pooled), ", ".join(f"{k} {v}" for k, v in kinds.items()))
     return pooled
-
-
-def _needs_model(options: dict[str, str]) -> bool:
-    """Sampling the target model (sample-and-judge) or its saliency needs it loaded; the defaults do not."""
-    return options.get("text_generator", "rules") != "rules" or options.get("localizer") == "saliency"
 
 
 def train(config: RunConfig, method, pairs: list[PreferencePair], base_dir: Path, run_dir: Path) -> Path:

@@ -51,6 +51,14 @@ class MMedPO(Method):
         return LossOutput(losses, chosen.detach(), rejected.detach(),
                           metrics={"weight_mean": weights.detach().float().mean()})
 
+    @classmethod
+    def builder_needs_model(cls, options: dict[str, Any] | None = None) -> bool:
+        """Sampling the target model (sample-and-judge) or its saliency needs it loaded; the defaults do not."""
+        from mmedpo.config import CurationConfig
+
+        config = CurationConfig.from_options(curation_options(options))
+        return config.resolved_generator() == "sample-and-judge" or config.localizer == "saliency"
+
     def build_pairs(self, context: Any) -> list:
         """Curate MMedPO's pooled pairs (``mmedpo.curate``); ``context.options`` are curation options."""
         from mmedpo.config import CurationConfig

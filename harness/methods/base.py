@@ -79,6 +79,10 @@ class Method:
     extra_rows: ClassVar[tuple[str, ...]] = ()
     # the pair builder samples or inspects the base model itself (self-generated preferences)
     needs_model: ClassVar[bool] = False
+    # the pair builder's options: a dataclass whose fields are made with harness.options.option_field
+    # (name, type, default, help); None when the builder takes none. ``harness methods`` shows them and
+    # ``run``, ``curate`` and ``train`` validate ``--option`` keys against them and against ``defaults``.
+    builder_options: ClassVar[type | None] = None
 
     def __init__(self, **hparams: Any):
         unknown = set(hparams) - set(self.defaults)
@@ -106,6 +110,23 @@ class Method:
         from harness.errors import HarnessError
 
         raise HarnessError(f"method '{self.name}' needs pairs with a rejected image (visual pairs)")
+
+    @classmethod
+    def parse_builder_options(cls, options: dict[str, Any] | None) -> Any:
+        """The builder's options dataclass built from ``options`` (CLI strings coerced); unknown keys are
+        one-line errors with a suggestion. A method without declared builder options accepts none."""
+        from harness.options import check_known, parse_options
+
+        if cls.builder_options is None:
+            check_known(f"method '{cls.name}'", dict(options or {}), [], what="pair-builder option")
+            return None
+        return parse_options(f"method '{cls.name}'", cls.builder_options, options)
+
+    @classmethod
+    def builder_needs_model(cls, options: dict[str, Any] | None = None) -> bool:
+        """Whether the pair builder, with these options, samples or inspects the target model (so the
+        pipeline loads it before building pairs). Override when it depends on the options."""
+        return cls.needs_model
 
     @classmethod
     def has_pair_builder(cls) -> bool:

@@ -8,14 +8,15 @@ import time: ``harness tasks`` imports the task modules only to count items.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import logging
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harness.errors import DataError, HarnessError
+from harness.errors import DataError
 from harness.io import read_json
+from harness.options import option_field, options_help  # noqa: F401  (re-exported for the loaders)
+from harness.options import parse_options as _parse_options
 
 if TYPE_CHECKING:
     import datasets
@@ -32,11 +33,6 @@ REPORT_METRICS = (
 # "decode" also opens and verifies each one with PIL, "none" trusts the annotation (for folders shipped
 # without images, such as the public IU-Xray annotation).
 CHECK_IMAGES = ("exists", "decode", "none")
-
-
-def option_field(default: Any, help: str, choices: Sequence[Any] | None = None) -> Any:
-    """A dataclass field carrying its help text (shown in docs and errors) and allowed values."""
-    return dataclasses.field(default=default, metadata={"help": help, "choices": tuple(choices or ())})
 
 
 @dataclasses.dataclass
@@ -59,36 +55,7 @@ class LoadOptions:
 
 def parse_options(task: str, cls: type, options: dict[str, Any]):
     """Build the options dataclass ``cls`` from keyword options; unknown names and bad values are HarnessErrors."""
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    for name in options:
-        if name not in fields:
-            close = difflib.get_close_matches(name, list(fields), n=1)
-            hint = f"; did you mean '{close[0]}'?" if close else ""
-            raise HarnessError(
-                f"task '{task}' has no option '{name}'{hint} (options: {', '.join(sorted(fields))})"
-            )
-    parsed = cls(**options)
-    for name, spec in fields.items():
-        choices = spec.metadata.get("choices")
-        value = getattr(parsed, name)
-        if choices and value not in choices:
-            raise HarnessError(
-                f"task '{task}' option {name}={value!r} is not one of {', '.join(repr(c) for c in choices)}"
-            )
-    return parsed
-
-
-def options_help(cls: type) -> list[dict[str, Any]]:
-    """``[{name, default, help, choices}]`` for docs and ``harness tasks --format json``."""
-    return [
-        {
-            "name": f.name,
-            "default": f.default,
-            "help": f.metadata.get("help", ""),
-            "choices": list(f.metadata.get("choices", ())),
-        }
-        for f in dataclasses.fields(cls)
-    ]
+    return _parse_options(f"task '{task}'", cls, options)
 
 
 def read_records(path: Path) -> list[dict]:
