@@ -5,8 +5,9 @@
   score in a row) or after ``max_rounds`` rounds (a round = one turn of every judge); the score is the
   mean of all scores given (an agreement counts as giving the score it endorses).
 - Visual pairs: the localizer's confidence.
-- Offline (no judge): ``heuristic_score``, a deterministic rule on how clinically salient the changed
-  words are (``mmedpo.rules.CATEGORY_WEIGHT``).
+- Offline (no judge): ``heuristic_score``, the clinical severity of what the rejected text contradicts in
+  the case (``harness.factcheck``: a denied or invented finding, wrong kind, side, level, size or count,
+  scaled by the finding's urgency and size).
 - Normalization: ``paper`` rescales the dataset's scores to mean 1 and variance 0.1 and clips to
   [0.75, 1.25] (the workable reading of the paper's Z; read literally it maps every score in [0, 1] to
   0.75); ``release`` keeps the raw scores in [0, 1] (the released code multiplies each loss by them);
@@ -19,10 +20,12 @@ import difflib
 import logging
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from harness.errors import HarnessError
+from harness.factcheck import contradictions, guess_answer_type, severity
 from mmedpo.judges import Judge, ask, parse_score
 from mmedpo.prompts import load_prompt
 from mmedpo.rules import CATEGORY_WEIGHT, Edit, category_of
@@ -50,21 +53,29 @@ def _tokens(text: str) -> list[str]:
     return re.findall(r"[a-z0-9]+(?:-[a-z0-9]+)?", text.lower())
 
 
-def heuristic_score(chosen: str, rejected: str, edits: Sequence[Edit] | None = None) -> float:
-    """Offline relevance in [0, 1]: the clinical weight of the most serious change.
+def heuristic_score(chosen: str, rejected: str, edits: Sequence[Edit] | None = None, *,
+                    sample: Mapping[str, Any] | None = None) -> float:
+    """Offline relevance in [0, 1]: how clinically serious what ``rejected`` contradicts is.
 
-    With the injector's typed ``edits`` the score is the largest ``CATEGORY_WEIGHT`` among them. Otherwise
-    the two texts are diffed word by word; each changed word in the medical vocabulary contributes its
-    category's weight, and the score is the largest one; a change of non-clinical words only scores
-    0.2 (plausible but not clinically pointed). Identical texts score 0.
+    ``sample`` is the task row (its ``answer`` is taken to be ``chosen``); synthetic rows are checked
+    against the case's exact findings. The score is ``harness.factcheck.severity`` of the contradictions
+    found (0 when a sample is given and the rejected text contradicts nothing). Without a sample the row is
+    guessed from ``chosen`` (yes/no -> closed, several sentences -> report, else open); where that reading
+    finds no contradiction the legacy rule applies: the largest ``CATEGORY_WEIGHT`` of the injector's
+    ``edits``, else a word diff scored by the changed words' categories (0.2 for non-clinical wording),
+    and 0 for identical texts.
     """
+    if sample is not None:
+        return severity(contradictions(rejected, {**sample, "answer": chosen}))
+    guessed = {"answer": chosen, "answer_type": guess_answer_type(chosen), "question": ""}
+    found = contradictions(rejected, guessed)
+    if found:
+        return severity(found)
     if edits:
         return max(CATEGORY_WEIGHT.get(e.category, 0.2) for e in edits)
     a, b = _tokens(chosen), _tokens(rejected)
     if a == b:
         return 0.0
-    if len(a) <= 2 and len(b) <= 2 and {tuple(a), tuple(b)} <= {("yes",), ("no",)}:
-        return CATEGORY_WEIGHT["answer"]
     changed: list[str] = []
     for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes():
         if tag != "equal":
