@@ -1,31 +1,71 @@
 """POVID: preference pairs from injected hallucinations and diffusion-noised images (Zhou et al. 2024).
 
-The pair builder makes, for every training sample, two pairs with the ground truth preferred:
+What the release does (github YiyangZhou/POVID; ``scripts/run_povid.sh`` runs ``llava/train/train_dpo_inherent.py``
+with the trainer ``tool/dpo_trainer_inherent.py``, which replaces TRL's ``DPOTrainer``):
 
-- a text pair: the ground truth over a plausible hallucination of it (``harness.hallucinate``; POVID
-  prompts GPT-4V for it, the offline rules stand in for it);
-- a visual pair: the ground truth on the image over the ground truth on the whole image noised by
-  forward diffusion at step 500 of 1000 (``harness.imaging.diffusion_noise``; the released code's step).
+- **Noise** (``train_dpo_inherent.py``, ``add_diffusion_noise(image_tensor, 500)`` in
+  ``LazySupervisedDataset.__getitem__``): forward diffusion at step 500 of 1000 on VCD's sigmoid schedule,
+  ``betas = sigmoid(linspace(-6, 6, 1000)) * (5e-3 - 1e-5) + 1e-5``, on the whole image.
+- **Text term** (``concatenated_multi_forward``: ``chosen_logits`` and ``rejected_logits``, both with
+  ``images=batch['images']``): the ground truth and the GPT-4V-hallucinated answer of the preference file,
+  both scored on the CLEAN image; ``losses = dpo_loss(chosen, rejected)``.
+- **Image term** (``rejected_logits_own`` and ``_get_noisy_batch_logps``): the ground-truth tokens are run
+  on the NOISED image; at each response position the arg-max token ``y^_t = argmax p(. | x_noised, y_w<t)``
+  is the dispreferred token, and its log-prob is read from the CLEAN-image logits,
+  ``sum_t log p(y^_t | x, y_w<t)``. The policy and the reference (adapters off) each pick their own
+  arg-max, recomputed at every step. ``self_losses = dpo_loss(chosen, rejected_own)``.
+- **Mixing** (``get_batch_metrics``): ``losses = 0.5 * self_losses + 0.5 * losses``: two DPO losses
+  averaged, not two log-ratios inside one sigmoid. ``beta`` is TRL's default 0.1 (``LLaVATrainer`` passes
+  none); ``loss_type`` sigmoid; summed log-probs.
+- **Two stages**: ``run_dpo.sh`` first trains plain DPO on the text pairs (3 epochs), the LoRA is merged,
+  then ``run_povid.sh`` trains the mixed loss above for 1 epoch from that merged model.
 
-The loss is DPO over the pooled pairs, as MMedPO's comparison trains POVID. (POVID's own objective puts
-both dispreferred log-ratios in one sigmoid and anneals the image noise; the pooled form keeps the
-comparison with MMedPO's pooled D_t and D_v on the same footing.)
+The builder here (``variant="released"``, the default) writes, per training sample:
+
+- a **text pair**: ground truth over a hallucination of it, on the clean image (``harness.hallucinate``;
+  POVID prompts GPT-4V, the offline rules stand in for it); a sample the injector cannot change is skipped
+  and counted;
+- an **image-side pair**: ground truth over the target model's own GREEDY answer to the question on the
+  noised image, both scored on the clean image (so in the core's terms it is a same-image pair, kind
+  ``"text"``, source ``povid-noised-greedy``; the noised image, step and schedule are in ``extra``). A
+  greedy answer with the ground truth's words (``same_text``), or an empty one, is not dispreferred: the
+  sample's image pair is skipped and counted (in the release such a sample's term is the constant log 2,
+  with no gradient).
+
+The loss is DPO per pair; the core averages ``w_i * loss_i`` over a batch, so the two pairs of a sample,
+each of weight 1, contribute ``0.5 * L_image + 0.5 * L_text``, the release's mixing (exactly when both
+land in one batch; the loader shuffles pairs, so in general per epoch). Departures, and why: the release's
+image-side dispreferred tokens are the teacher-forced arg-max on the ground-truth prefix, recomputed online
+by the policy and by the reference; the shared core scores given token sequences, so here the dispreferred
+answer is the base model's free-running greedy answer, generated once when the pairs are built (the policy
+equals the reference at the first step, where both coincide in choosing it from the same model). The
+release's noise is added to [0, 1] pixels and cast back without clipping; ``harness.imaging`` noises
+[-1, 1] pixels and clips. The release's stage one (DPO on the text pairs alone) is not repeated here: run
+``dpo`` on ``kinds=text`` pairs first to reproduce it.
+
+``variant="pooled"`` is the earlier comparison form: the text pair as above and a visual pair of the
+ground truth on the image over the ground truth on the noised image, pooled into DPO (MMedPO's D_t and
+D_v layout). It needs no model.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import logging
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from baselines._self_generated import Sample, run_chunks, same_text
 from baselines.dpo import DPO
 from harness.errors import HarnessError
 from harness.hallucinate import hallucinate
 from harness.io import atomic_write
 from harness.methods.base import PairContext
+from harness.options import option_field
 from harness.preferences import PreferencePair, write_pairs
 
 log = logging.getLogger(__name__)
@@ -33,19 +73,54 @@ log = logging.getLogger(__name__)
 IMAGES_DIR = "images"
 NOISED_DIR = "povid_noised"
 PAIRS_FILE = "povid_pairs.jsonl"
+KINDS = ("text", "visual")
+VARIANTS = ("released", "pooled")
+
+
+@dataclass
+class POVIDOptions:
+    """The options of POVID's pair builder (``--option KEY=VALUE``)."""
+
+    variant: str = option_field(
+        "released", "'released': image-side rejected = the model's greedy answer on the noised image, scored on "
+        "the clean image (needs the model); 'pooled': ground truth on the noised image, DPO over pooled pairs",
+        choices=VARIANTS)
+    kinds: tuple[str, ...] = option_field(("text", "visual"), "which sides to build: text (hallucination), "
+                                          "visual (noised image), comma-separated")
+    noise_step: int = option_field(500, "forward-diffusion step of the noised image (release: 500)")
+    num_steps: int = option_field(1000, "diffusion steps of the schedule (release: 1000)")
+    schedule: str = option_field("sigmoid", "noise schedule: 'sigmoid' (the release's, VCD's) or 'linear' "
+                                 "(DDPM's)", choices=("sigmoid", "linear"))
+    max_new_tokens: int = option_field(64, "longest greedy answer on the noised image (released variant)")
+    batch_size: int = option_field(8, "questions per generation batch (released variant)")
+
+    def __post_init__(self) -> None:
+        if isinstance(self.kinds, str):
+            self.kinds = tuple(k.strip() for k in self.kinds.split(",") if k.strip())
+        self.kinds = tuple(self.kinds)
+        unknown = sorted(set(self.kinds) - set(KINDS))
+        if unknown:
+            raise ValueError(f"unknown pair kinds {unknown} (use {', '.join(KINDS)})")
+        if self.batch_size < 1 or self.max_new_tokens < 1:
+            raise ValueError("batch_size and max_new_tokens must be >= 1")
 
 
 class POVID(DPO):
-    """Preference Optimization in VLLM with AI-generated Dispreferences; loss: DPO (Rafailov et al. Eq. 7).
+    """Preference Optimization in VLLM with AI-generated Dispreferences; per pair DPO (Rafailov et al. Eq. 7).
 
-        loss = -log sigmoid(beta * h)  over text pairs (y_w vs hallucinated y_l on x)
-                                       and visual pairs (y_w on x vs y_w on the noised x*)
+    Per training sample (released variant; module docstring), with ``r(y) = log pi(y|x)/pi_ref(y|x)``:
 
-    Worked example: as DPO, beta = 0.1 and h = 3 give 0.554355.
+        loss = 0.5 * -log sigmoid(beta * (r(y_w) - r(y_hallucinated)))
+             + 0.5 * -log sigmoid(beta * (r(y_w) - r(y_greedy on noised x)))      (both y scored on x)
 
-    Builder options (``PairContext.options``): ``noise_step`` (500), ``num_steps`` (1000), ``kinds``
-    (``("text", "visual")``). Images are written under ``context.output_dir`` and the pairs' image paths
-    are relative to it: train with ``image_root = context.output_dir``. Reruns reuse the written images.
+    realised as two pairs of weight 1 whose per-pair DPO losses the core averages.
+    Worked example: beta = 0.1, r(y_w) = 2, r(y_hallucinated) = -1, r(y_greedy) = 0.5:
+    0.5 * -log sigmoid(0.3) + 0.5 * -log sigmoid(0.15) = 0.5 * 0.554355 + 0.5 * 0.620957 = 0.587656.
+
+    Builder options: ``POVIDOptions`` (``variant``, ``kinds``, ``noise_step``, ``num_steps``, ``schedule``,
+    ``max_new_tokens``, ``batch_size``). Images are written under ``context.output_dir`` and the pairs'
+    image paths are relative to it: train with ``image_root = context.output_dir``. Reruns reuse the
+    written images and replay the greedy answers from the chunk journal.
     """
 
     name = "povid"
@@ -54,42 +129,123 @@ class POVID(DPO):
         "Fine-tuning. arXiv:2402.11411"
     )
     pair_kinds = ("text", "visual")
+    needs_model = True
+    builder_options = POVIDOptions
+
+    @classmethod
+    def builder_needs_model(cls, options: dict[str, Any] | None = None) -> bool:
+        """The released variant samples the model for its image-side pairs; text-only or pooled do not."""
+        parsed = cls.parse_builder_options(options)
+        return parsed.variant == "released" and "visual" in parsed.kinds
 
     def build_pairs(self, context: PairContext) -> list[PreferencePair]:
-        from tqdm.auto import tqdm
-
-        options = {"noise_step": 500, "num_steps": 1000, "kinds": ("text", "visual")}
-        unknown_keys = set(context.options) - set(options)
-        if unknown_keys:
-            raise HarnessError(f"method 'povid': unknown option(s) {', '.join(sorted(unknown_keys))} "
-                               f"(known: {', '.join(options)})")
-        options.update(context.options)
-        if isinstance(options["kinds"], str):  # from the CLI: --option kinds=text,visual
-            options["kinds"] = tuple(k.strip() for k in options["kinds"].split(",") if k.strip())
-        unknown = set(options["kinds"]) - {"text", "visual"}
-        if unknown:
-            raise HarnessError(f"method 'povid': unknown pair kinds {sorted(unknown)} (use text, visual)")
+        options = self.parse_builder_options(context.options)
+        model = self._model(context) if self.builder_needs_model(context.options) else None
         output_dir = Path(context.output_dir)
-        pairs: list[PreferencePair] = []
-        for index, sample in enumerate(tqdm(context.samples, desc="povid pairs", unit="sample")):
-            sample_id = str(sample.get("id", index))
-            answer = str(sample["answer"]).strip()
-            prompt = _prompt(context.task, sample)
-            image_name, image = _save_original(sample.get("image"), output_dir, sample_id)
-            if "text" in options["kinds"]:
-                seed = _seed(context.seed, sample_id)
-                pairs.append(PreferencePair(
-                    id=f"{sample_id}-text", image=image_name, prompt=prompt, chosen=answer,
-                    rejected=hallucinate(answer, seed=seed, question=str(sample.get("question", ""))),
-                    kind="text", source="povid-hallucination"))
-            if "visual" in options["kinds"]:
-                noised = _save_noised(image, image_name, output_dir, options, _seed(context.seed, image_name))
-                pairs.append(PreferencePair(
-                    id=f"{sample_id}-visual", image=image_name, prompt=prompt, chosen=answer, rejected=answer,
-                    rejected_image=noised, kind="visual", source=f"povid-diffusion-{options['noise_step']}"))
+        samples, noised = self._prepare(context, options)
+        counts = {"text": 0, "image": 0, "visual": 0, "no_hallucination": 0, "greedy_is_answer": 0,
+                  "empty_greedy": 0}
+        if model is not None:
+            record = dataclasses.asdict(options)
+            results = run_chunks(self.name, context, samples, record,
+                                 lambda chunk, _: self._chunk(model, chunk, noised, options, context),
+                                 unit="question")
+        else:
+            results = [self._chunk(None, samples, noised, options, context)]
+        pairs = []
+        for result in results:
+            pairs.extend(PreferencePair(**pair) for pair in result["pairs"])
+            for key, n in result["counts"].items():
+                counts[key] += n
         write_pairs(output_dir / PAIRS_FILE, pairs)
-        log.info("povid: %d pairs written to %s", len(pairs), output_dir / PAIRS_FILE)
+        log.info("povid (%s): %d pairs from %d samples written to %s (text %d, image-side %d, visual %d; "
+                 "skipped: no hallucination %d, greedy answer = ground truth %d, empty greedy answer %d)",
+                 options.variant, len(pairs), len(samples), output_dir / PAIRS_FILE, counts["text"],
+                 counts["image"], counts["visual"], counts["no_hallucination"], counts["greedy_is_answer"],
+                 counts["empty_greedy"])
         return pairs
+
+    def _model(self, context: PairContext) -> Any:
+        model = context.model
+        if model is None or not callable(getattr(model, "generate", None)):
+            raise HarnessError(f"method '{self.name}': variant=released builds its image-side pairs from the "
+                               f"target model's greedy answers on noised images: pass a model (--model), or "
+                               f"use --option variant=pooled or --option kinds=text")
+        return model
+
+    def _prepare(self, context: PairContext, options: POVIDOptions) -> tuple[list[Sample], dict[str, str]]:
+        """Each sample once (images written, none kept in memory) and each distinct image's noised copy."""
+        output_dir = Path(context.output_dir)
+        samples, noised = [], {}
+        for index, sample in enumerate(context.samples):
+            sample_id = str(sample.get("id", index))
+            answer = str(sample.get("answer", "")).strip()
+            if not answer:
+                raise HarnessError(f"method '{self.name}': sample {sample_id} has no answer")
+            image_name, image = _save_original(sample.get("image"), output_dir, sample_id)
+            if "visual" in options.kinds and image_name not in noised:
+                noised[image_name] = _save_noised(image, image_name, output_dir, options, context.seed)
+            samples.append(Sample(sample_id, _prompt(context.task, sample), str(sample.get("question", "")),
+                                  answer, str(sample.get("answer_type", "open")), None, image_name))
+        return samples, noised
+
+    def _chunk(self, model: Any, chunk: list[Sample], noised: dict[str, str], options: POVIDOptions,
+               context: PairContext) -> dict:
+        """The pairs of a chunk of samples (JSON, for the chunk journal) and their skip counts."""
+        greedy = [None] * len(chunk)
+        if model is not None:
+            greedy = greedy_on_noised(model, [(Path(context.output_dir) / noised[s.image_name], s.prompt) for s in chunk],
+                                      max_new_tokens=options.max_new_tokens)
+        seed = context.seed
+        pairs, counts = [], {}
+
+        def count(key: str) -> None:
+            counts[key] = counts.get(key, 0) + 1
+
+        noise = {"noise_step": options.noise_step, "num_steps": options.num_steps, "schedule": options.schedule}
+        for sample, answer in zip(chunk, greedy):
+            if "text" in options.kinds:
+                rejected = hallucinate(sample.answer, seed=_seed(seed, sample.id), question=sample.question)
+                if same_text(rejected, sample.answer):
+                    count("no_hallucination")
+                else:
+                    count("text")
+                    pairs.append(PreferencePair(
+                        id=f"{sample.id}-text", image=sample.image_name, prompt=sample.prompt, chosen=sample.answer,
+                        rejected=rejected, kind="text", source="povid-hallucination"))
+            if "visual" not in options.kinds:
+                continue
+            noised_name = noised[sample.image_name]
+            if options.variant == "pooled":
+                count("visual")
+                pairs.append(PreferencePair(
+                    id=f"{sample.id}-visual", image=sample.image_name, prompt=sample.prompt, chosen=sample.answer,
+                    rejected=sample.answer, rejected_image=noised_name, kind="visual",
+                    source=f"povid-diffusion-{options.schedule}-{options.noise_step}", extra=dict(noise)))
+            elif not answer or not answer.strip():
+                count("empty_greedy")
+            elif same_text(answer, sample.answer):
+                count("greedy_is_answer")
+            else:
+                count("image")
+                pairs.append(PreferencePair(
+                    id=f"{sample.id}-image", image=sample.image_name, prompt=sample.prompt, chosen=sample.answer,
+                    rejected=answer.strip(), kind="text", source="povid-noised-greedy",
+                    extra={**noise, "noised_image": noised_name}))
+        return {"pairs": [p.as_dict() for p in pairs], "counts": counts}
+
+
+def greedy_on_noised(model: Any, rows: list[tuple[Path, str]], *, max_new_tokens: int) -> list[str]:
+    """The model's greedy answer to each ``(noised image file, prompt)``, in one generation batch."""
+    from PIL import Image
+
+    from harness.models.base import GenerationConfig
+
+    images = []
+    for path, _ in rows:
+        with Image.open(path) as image:
+            images.append(image.convert("RGB"))
+    return list(model.generate(images, [prompt for _, prompt in rows], GenerationConfig(max_new_tokens=max_new_tokens)))
 
 
 def _seed(seed: int, key: str) -> int:
@@ -133,11 +289,14 @@ def _save_original(value: Any, output_dir: Path, sample_id: str) -> tuple[str, A
     return name, image
 
 
-def _save_noised(image: Any, image_name: str, output_dir: Path, options: dict, seed: int) -> str:
+def _save_noised(image: Any, image_name: str, output_dir: Path, options: POVIDOptions, seed: int) -> str:
+    """The noised copy of an image (relative name), written once; its name carries step, schedule and seed."""
     from harness.imaging import diffusion_noise
 
-    name = f"{NOISED_DIR}/{Path(image_name).stem}-k{options['noise_step']}.png"
+    name = (f"{NOISED_DIR}/{Path(image_name).stem}-{options.schedule}-k{options.noise_step}"
+            f"-of{options.num_steps}-s{seed}.png")
     if not (output_dir / name).is_file():
-        noised = diffusion_noise(image, step=int(options["noise_step"]), num_steps=int(options["num_steps"]), seed=seed)
+        noised = diffusion_noise(image, step=options.noise_step, num_steps=options.num_steps,
+                                 schedule=options.schedule, seed=_seed(seed, image_name))
         _save_png(noised, output_dir / name)
     return name
