@@ -47,6 +47,7 @@ SEVERITY: dict[str, float] = {
     "laterality": 0.75,       # the right finding on the wrong side
     "location": 0.55,         # the right finding and side at the wrong level or region
     "organ": 0.55,            # another organ or body region named
+    "appearance": 0.45,       # the wrong density, signal, pattern or shape (hypodense -> hyperdense)
     "size": 0.45,             # the wrong size or severity grade (scaled by how far the grade moved)
     "count": 0.5,             # the wrong number of lesions
     "measurement": 0.45,      # a changed measurement (1.5 cm -> 2.2 cm)
@@ -75,17 +76,25 @@ GROUPS: dict[str, tuple[tuple[str, ...], ...]] = {
     "location": (("upper", "lower"), ("anterior", "posterior"), ("superior", "inferior"), ("apical", "basilar"),
                  ("proximal", "distal"), ("frontal", "parietal", "temporal", "occipital")),
     "organ": (("lung", "liver", "kidney", "spleen", "brain", "heart", "bladder", "pancreas", "colon", "stomach",
-               "gallbladder", "aorta"), ("chest", "abdomen", "pelvis", "head", "neck")),
+               "gallbladder", "aorta"), ("chest", "abdomen", "pelvis", "head", "neck"),
+              ("cardiovascular", "respiratory", "gastrointestinal", "gi", "neurologic", "musculoskeletal",
+               "genitourinary")),
     "wrong_kind": (("effusion", "pneumothorax", "consolidation", "atelectasis", "edema", "nodule", "mass",
                     "fracture", "cardiomegaly", "pneumonia", "emphysema", "opacity", "infiltrate", "calcification",
                     "hemorrhage", "infarct", "tumor", "cyst", "abscess", "granuloma", "hematoma", "stroke",
                     "metastasis", "appendicitis", "cholecystitis", "pancreatitis", "diverticulitis",
-                    "obstruction", "pneumoperitoneum", "ascites"),),
+                    "obstruction", "pneumoperitoneum", "ascites", "cirrhosis", "hydrocephalus", "meningioma",
+                    "glioblastoma", "aneurysm", "thrombus", "diverticulosis"),),
     "modality": (("ct", "mri", "x-ray", "ultrasound"), ("t1", "t2", "flair", "dwi"), ("pa", "ap"),
                  ("axial", "coronal", "sagittal")),
+    "appearance": (("hypodense", "hyperdense", "isodense"), ("hypointense", "hyperintense", "isointense"),
+                   ("focal", "diffuse"), ("symmetric", "asymmetric"), ("solid", "cystic"), ("smooth", "irregular")),
     "size": (("small", "medium", "large"), ("mild", "moderate", "severe"), ("minimal", "extensive"),
              ("benign", "malignant"), ("acute", "chronic")),
 }
+PLURALS = {"kidneys": "kidney", "lungs": "lung", "nodules": "nodule", "masses": "mass", "cysts": "cyst",
+           "fractures": "fracture", "effusions": "effusion", "opacities": "opacity", "tumors": "tumor",
+           "infarcts": "infarct", "abscesses": "abscess", "granulomas": "granuloma", "lesions": "lesion"}
 TERM_GROUP: dict[str, tuple[str, int]] = {
     term: (kind, index) for kind, groups in GROUPS.items() for index, group in enumerate(groups) for term in group
 }
@@ -296,10 +305,29 @@ def _size_word(text: str) -> str | None:
 # ------------------------------------------------------------------------------------------------ real
 
 
+_NORMAL_QUESTION = re.compile(r"\b(?:normal|unremarkable|healthy|intact|symmetric|the same size)\b")
+_ABNORMAL_QUESTION = re.compile(
+    r"\b(?:abnormal\w*|distended|enlarge\w*|atroph\w*|blunt\w*|fluid|free air|air-fluid|lymphadenopathy|"
+    r"thicken\w*|dilat\w*|herniat\w*|shift\w*|calcifi\w*|enhanc\w*|obstruct\w*|stones?|lesions?|"
+    r"hyperinten\w*|hypoden\w*|hyperden\w*|hypointen\w*|collapse\w*|perforat\w*)\b")
+_TECHNIQUE_QUESTION = re.compile(
+    r"\b(?:ct|mri|x-?ray|ultrasound|contrast|t1|t2|flair|dwi|view|plane|axial|coronal|sagittal|image of|"
+    r"taken|modality|film|pa|ap|weighted)\b")
+
+
 def _real_closed(said: str, question: str) -> list[Contradiction]:
+    """A flipped yes/no: a denied or invented finding when the question names one (a "normal?" question
+    inverts the sense), a wrong modality when it asks about the imaging, else a wrong answer."""
+    text = question.lower()
     observation = _question_finding(question)
+    if observation is None and _NORMAL_QUESTION.search(text):
+        said = "no" if said == "yes" else "yes"  # "is it normal?" -> "no" asserts an abnormality
+        observation = "abnormality"
+    if observation is None and _ABNORMAL_QUESTION.search(text):
+        observation = "abnormality"
     if observation is None:
-        return [Contradiction("wrong_answer", f"'{said}' to: {question}", SEVERITY["wrong_answer"])]
+        kind = "modality" if _TECHNIQUE_QUESTION.search(text) else "wrong_answer"
+        return [Contradiction(kind, f"'{said}' to: {question}", SEVERITY[kind])]
     if said == "no":
         return [_finding("denied_finding", observation, None, f"denies {observation} ({question})")]
     return [_finding("invented_finding", observation, None, f"asserts {observation} ({question})")]
@@ -326,7 +354,7 @@ def _terms(text: str) -> list[tuple[str, str, int]]:
     """(term, group kind, group index) for every vocabulary term of ``text``, in order."""
     out = []
     for word in re.findall(r"[a-z0-9]+(?:-[a-z0-9]+)?", str(text).lower()):
-        word = {"kidneys": "kidney", "lungs": "lung", "nodules": "nodule", "masses": "mass"}.get(word, word)
+        word = PLURALS.get(word, word)
         if word in TERM_GROUP:
             out.append((word, *TERM_GROUP[word]))
     return out

@@ -7,7 +7,8 @@ location or laterality, severity or diagnosis (arXiv 2412.06141, Sec. 3.1).
 
 :func:`make_hallucination` proposes edits of the ground truth, in an order drawn from ``seed``, and keeps
 the first one that ``harness.factcheck.contradictions`` confirms against the case; after ``tries``
-unconfirmed proposals (or none to make) it returns None and the caller skips the item. The edits:
+unconfirmed proposals (or none to make) it returns None and the caller skips the item. Edits in place
+are tried before appended findings. The edits:
 
 - closed yes/no answers flip (``answer``);
 - a report sentence that denies findings ("There is no pleural effusion or pneumothorax.", "The lungs are
@@ -36,6 +37,7 @@ from typing import Any
 
 from harness.factcheck import (
     GROUPS,
+    PLURALS,
     TERM_GROUP,
     Contradiction,
     contradictions,
@@ -49,7 +51,7 @@ from harness.tasks import synth_text as st
 CATEGORIES = ("answer", "negation", "finding", "laterality", "location", "severity", "count", "modality",
               "append")
 # Open-answer vocabulary group -> the edit category of a swap inside it.
-GROUP_CATEGORY = {"laterality": "laterality", "location": "location", "organ": "location",
+GROUP_CATEGORY = {"laterality": "laterality", "location": "location", "organ": "location", "appearance": "severity",
                   "wrong_kind": "finding", "modality": "modality", "size": "severity"}
 CLOSED_FLIP = {"yes": "no", "no": "yes"}
 NUMBER_WORDS = ("one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
@@ -128,6 +130,8 @@ def make_hallucination(sample: Mapping[str, Any], *, seed: int, tries: int = 8) 
     rng = random.Random(f"{seed}:{answer}")
     proposals = list(_proposals(answer, kind, sample, rng))
     rng.shuffle(proposals)
+    # edits in place first; a finding appended to a report only when no edit in place is confirmed
+    proposals.sort(key=lambda p: p[1][0].category == "append")
     seen: set[str] = set()
     for text, edits in proposals:
         text = _tidy(text)
@@ -201,15 +205,17 @@ def _is_synthetic(sample: Mapping[str, Any]) -> bool:
 def _open_proposals(answer: str, synthetic: bool, rng: random.Random) -> Iterator[tuple[str, list[Edit]]]:
     for match in re.finditer(r"[A-Za-z0-9]+(?:-[A-Za-z0-9]+)?", answer):
         word = match.group(0)
-        entry = TERM_GROUP.get(word.lower())
+        singular = PLURALS.get(word.lower(), word.lower())
+        entry = TERM_GROUP.get(singular)
         if entry is None:
             continue
         group = GROUPS[entry[0]][entry[1]]
         if synthetic and entry[0] == "wrong_kind":
             group = st.KINDS
+        plural = {v: k for k, v in PLURALS.items()}
         for other in group:
-            if other != word.lower():
-                after = _match_case(word, other)
+            if other != singular:
+                after = _match_case(word, plural.get(other, other + "s") if singular != word.lower() else other)
                 yield _replace(answer, match, after), [Edit(GROUP_CATEGORY[entry[0]], word, after)]
     for match in _NUMBER.finditer(answer):
         bare = answer.strip().rstrip(".").lower() == match.group(1).lower()
