@@ -22,9 +22,10 @@ with the trainer ``tool/dpo_trainer_inherent.py``, which replaces TRL's ``DPOTra
 
 The builder here (``variant="released"``, the default) writes, per training sample:
 
-- a **text pair**: ground truth over a hallucination of it, on the clean image (``harness.hallucinate``;
-  POVID prompts GPT-4V, the offline rules stand in for it); a sample the injector cannot change is skipped
-  and counted;
+- a **text pair**: ground truth over a hallucination of it, on the clean image
+  (``harness.hallucinate.make_hallucination``, seeded as the default text pairs are, so DPO's and POVID's
+  text sides agree; POVID prompts GPT-4V, the offline rules stand in for it); a sample no edit can be
+  verified to contradict is skipped and counted;
 - an **image-side pair**: ground truth over the target model's own GREEDY answer to the question on the
   noised image, both scored on the clean image (so in the core's terms it is a same-image pair, kind
   ``"text"``, source ``povid-noised-greedy``; the noised image, step and schedule are in ``extra``). A
@@ -62,11 +63,12 @@ from typing import Any
 from baselines._self_generated import Sample, run_chunks, same_text
 from baselines.dpo import DPO
 from harness.errors import HarnessError
-from harness.hallucinate import hallucinate
+from harness.hallucinate import Hallucination, make_hallucination
 from harness.io import atomic_write
 from harness.methods.base import PairContext
 from harness.options import option_field
 from harness.preferences import PreferencePair, write_pairs
+from harness.textpairs import item_seed
 
 log = logging.getLogger(__name__)
 
@@ -142,24 +144,23 @@ class POVID(DPO):
         options = self.parse_builder_options(context.options)
         model = self._model(context) if self.builder_needs_model(context.options) else None
         output_dir = Path(context.output_dir)
-        samples, noised = self._prepare(context, options)
-        counts = {"text": 0, "image": 0, "visual": 0, "no_hallucination": 0, "greedy_is_answer": 0,
-                  "empty_greedy": 0}
+        samples, noised, texts = self._prepare(context, options)
+        greedy: list[str | None] = [None] * len(samples)
         if model is not None:
-            record = dataclasses.asdict(options)
-            results = run_chunks(self.name, context, samples, record,
-                                 lambda chunk, _: self._chunk(model, chunk, noised, options, context),
-                                 unit="question")
-        else:
-            results = [self._chunk(None, samples, noised, options, context)]
+            # only the model's answers go through the chunk journal; everything else is recomputed
+            chunks = run_chunks(self.name, context, samples, dataclasses.asdict(options),
+                                lambda chunk, _: greedy_on_noised(
+                                    model, [(output_dir / noised[s.image_name], s.prompt) for s in chunk],
+                                    max_new_tokens=options.max_new_tokens),
+                                unit="question")
+            greedy = [answer for chunk in chunks for answer in chunk]
+        counts = dict.fromkeys(("text", "image", "visual", "no_hallucination", "greedy_is_answer", "empty_greedy"), 0)
         pairs = []
-        for result in results:
-            pairs.extend(PreferencePair(**pair) for pair in result["pairs"])
-            for key, n in result["counts"].items():
-                counts[key] += n
+        for sample, answer in zip(samples, greedy):
+            pairs.extend(self._sample_pairs(sample, texts.get(sample.id), answer, noised, options, counts))
         write_pairs(output_dir / PAIRS_FILE, pairs)
         log.info("povid (%s): %d pairs from %d samples written to %s (text %d, image-side %d, visual %d; "
-                 "skipped: no hallucination %d, greedy answer = ground truth %d, empty greedy answer %d)",
+                 "skipped: no verified hallucination %d, greedy answer = ground truth %d, empty greedy answer %d)",
                  options.variant, len(pairs), len(samples), output_dir / PAIRS_FILE, counts["text"],
                  counts["image"], counts["visual"], counts["no_hallucination"], counts["greedy_is_answer"],
                  counts["empty_greedy"])
@@ -173,10 +174,12 @@ class POVID(DPO):
                                f"use --option variant=pooled or --option kinds=text")
         return model
 
-    def _prepare(self, context: PairContext, options: POVIDOptions) -> tuple[list[Sample], dict[str, str]]:
-        """Each sample once (images written, none kept in memory) and each distinct image's noised copy."""
+    def _prepare(self, context: PairContext, options: POVIDOptions
+                 ) -> tuple[list[Sample], dict[str, str], dict[str, Hallucination | None]]:
+        """Each sample once (its image written, not kept), each distinct image's noised copy, and each
+        sample's verified hallucination (None when none can be made)."""
         output_dir = Path(context.output_dir)
-        samples, noised = [], {}
+        samples, noised, texts = [], {}, {}
         for index, sample in enumerate(context.samples):
             sample_id = str(sample.get("id", index))
             answer = str(sample.get("answer", "")).strip()
@@ -185,54 +188,47 @@ class POVID(DPO):
             image_name, image = _save_original(sample.get("image"), output_dir, sample_id)
             if "visual" in options.kinds and image_name not in noised:
                 noised[image_name] = _save_noised(image, image_name, output_dir, options, context.seed)
+            if "text" in options.kinds:
+                row = {k: v for k, v in sample.items() if k not in ("image", "mask")}
+                texts[sample_id] = make_hallucination({**row, "answer": answer}, seed=item_seed(context.seed, sample_id))
             samples.append(Sample(sample_id, _prompt(context.task, sample), str(sample.get("question", "")),
                                   answer, str(sample.get("answer_type", "open")), None, image_name))
-        return samples, noised
+        return samples, noised, texts
 
-    def _chunk(self, model: Any, chunk: list[Sample], noised: dict[str, str], options: POVIDOptions,
-               context: PairContext) -> dict:
-        """The pairs of a chunk of samples (JSON, for the chunk journal) and their skip counts."""
-        greedy = [None] * len(chunk)
-        if model is not None:
-            greedy = greedy_on_noised(model, [(Path(context.output_dir) / noised[s.image_name], s.prompt) for s in chunk],
-                                      max_new_tokens=options.max_new_tokens)
-        seed = context.seed
-        pairs, counts = [], {}
-
-        def count(key: str) -> None:
-            counts[key] = counts.get(key, 0) + 1
-
-        noise = {"noise_step": options.noise_step, "num_steps": options.num_steps, "schedule": options.schedule}
-        for sample, answer in zip(chunk, greedy):
-            if "text" in options.kinds:
-                rejected = hallucinate(sample.answer, seed=_seed(seed, sample.id), question=sample.question)
-                if same_text(rejected, sample.answer):
-                    count("no_hallucination")
-                else:
-                    count("text")
-                    pairs.append(PreferencePair(
-                        id=f"{sample.id}-text", image=sample.image_name, prompt=sample.prompt, chosen=sample.answer,
-                        rejected=rejected, kind="text", source="povid-hallucination"))
-            if "visual" not in options.kinds:
-                continue
-            noised_name = noised[sample.image_name]
-            if options.variant == "pooled":
-                count("visual")
-                pairs.append(PreferencePair(
-                    id=f"{sample.id}-visual", image=sample.image_name, prompt=sample.prompt, chosen=sample.answer,
-                    rejected=sample.answer, rejected_image=noised_name, kind="visual",
-                    source=f"povid-diffusion-{options.schedule}-{options.noise_step}", extra=dict(noise)))
-            elif not answer or not answer.strip():
-                count("empty_greedy")
-            elif same_text(answer, sample.answer):
-                count("greedy_is_answer")
+    @staticmethod
+    def _sample_pairs(sample: Sample, made: Hallucination | None, answer: str | None, noised: dict[str, str],
+                      options: POVIDOptions, counts: dict[str, int]) -> list[PreferencePair]:
+        """One sample's text pair and image-side (released) or visual (pooled) pair; skips are counted."""
+        pairs = []
+        if "text" in options.kinds:
+            if made is None:
+                counts["no_hallucination"] += 1
             else:
-                count("image")
+                counts["text"] += 1
                 pairs.append(PreferencePair(
-                    id=f"{sample.id}-image", image=sample.image_name, prompt=sample.prompt, chosen=sample.answer,
-                    rejected=answer.strip(), kind="text", source="povid-noised-greedy",
-                    extra={**noise, "noised_image": noised_name}))
-        return {"pairs": [p.as_dict() for p in pairs], "counts": counts}
+                    id=f"{sample.id}-text", image=sample.image_name, prompt=sample.prompt, chosen=sample.answer,
+                    rejected=made.text, kind="text", source="povid-hallucination",
+                    extra={"severity": made.severity, "contradictions": [c.__dict__ for c in made.contradictions]}))
+        if "visual" not in options.kinds:
+            return pairs
+        noise = {"noise_step": options.noise_step, "num_steps": options.num_steps, "schedule": options.schedule}
+        if options.variant == "pooled":
+            counts["visual"] += 1
+            pairs.append(PreferencePair(
+                id=f"{sample.id}-visual", image=sample.image_name, prompt=sample.prompt, chosen=sample.answer,
+                rejected=sample.answer, rejected_image=noised[sample.image_name], kind="visual",
+                source=f"povid-diffusion-{options.schedule}-{options.noise_step}", extra=noise))
+        elif not answer or not answer.strip():
+            counts["empty_greedy"] += 1
+        elif same_text(answer, sample.answer):
+            counts["greedy_is_answer"] += 1
+        else:
+            counts["image"] += 1
+            pairs.append(PreferencePair(
+                id=f"{sample.id}-image", image=sample.image_name, prompt=sample.prompt, chosen=sample.answer,
+                rejected=answer.strip(), kind="text", source="povid-noised-greedy",
+                extra={**noise, "noised_image": noised[sample.image_name]}))
+        return pairs
 
 
 def greedy_on_noised(model: Any, rows: list[tuple[Path, str]], *, max_new_tokens: int) -> list[str]:

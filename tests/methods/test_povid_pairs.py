@@ -89,12 +89,19 @@ def test_released_image_side_rejects_the_greedy_answer_on_the_noised_image(sampl
     assert [p.id for p in read_pairs(tmp_path / "povid_pairs.jsonl")] == [p.id for p in pairs]
 
 
-def test_greedy_answers_equal_to_the_truth_or_empty_are_skipped_and_counted(samples, tmp_path, caplog):
-    model = ScriptedModel({"Is there a fracture?": "No.", "Which lung?": "  ", "What modality?": "MRI"})
+def test_unusable_rejected_answers_are_skipped_and_counted(samples, tmp_path, caplog):
+    """A greedy answer with the truth's words or none, or an answer no edit verifiably contradicts, makes no pair."""
+    samples = samples + [{"id": "d", "image": samples[0]["image"], "question": "What fruit?", "answer": "banana",
+                          "answer_type": "open"}]
+    model = ScriptedModel({"Is there a fracture?": "No.", "Which lung?": "  ", "What modality?": "MRI",
+                           "What fruit?": "an apple"})
     with caplog.at_level(logging.INFO, logger="baselines.povid"):
         pairs = povid().build_pairs(PairContext(task=Task(), samples=samples, model=model, output_dir=tmp_path))
-    assert [p.id for p in pairs] == ["a-text", "b-text", "c-text", "c-image"]
-    assert "greedy answer = ground truth 1, empty greedy answer 1" in caplog.text
+    assert [p.id for p in pairs] == ["a-text", "b-text", "c-text", "c-image", "d-image"]
+    assert ("skipped: no verified hallucination 1, greedy answer = ground truth 1, empty greedy answer 1"
+            in caplog.text)
+    text = {p.id: p for p in pairs if p.source == "povid-hallucination"}
+    assert text["c-text"].rejected == "MRI" and text["c-text"].extra["contradictions"][0]["kind"] == "modality"
 
 
 def test_released_pairs_from_the_tiny_model_regenerate(samples, tiny_model_dir, tmp_path):
