@@ -4,7 +4,8 @@ Self-Rewarding, STLLaVA-Med, SIMA and FiSAO all: read the task's training sample
 several times per prompt, score the candidates (a judge, a critic or the vision encoder), and keep the best
 and the worst as (chosen, rejected). This module holds the sampling, the model's own log-prob and
 embedding scores (through the training core's encoder, so tokens match training exactly), the
-reference-based scores used as offline stand-ins for strong judges, and the option parsing.
+reference-based scores used as offline stand-ins for strong judges, and the sampling options every
+builder declares (``SamplingOptions``; each method's ``builder_options`` extends it).
 """
 
 from __future__ import annotations
@@ -13,12 +14,14 @@ import logging
 import re
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError
-from harness.methods.base import PairContext, _coerce
+from harness.methods.base import Method, PairContext
+from harness.methods.pairs import save_sample_image, task_prompt
+from harness.options import option_field
 
 log = logging.getLogger(__name__)
 
@@ -43,13 +46,37 @@ class Sample:
     image_name: str  # path relative to the builder's output folder
 
 
-def parse_options(name: str, given: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
-    """Builder options: unknown keys fail in one line; CLI strings become the default's type."""
-    unknown = set(given) - set(defaults)
-    if unknown:
-        raise HarnessError(f"method '{name}': unknown option(s) {', '.join(sorted(unknown))} "
-                           f"(known: {', '.join(sorted(defaults))})")
-    return {**defaults, **{k: _coerce(name, k, v, defaults[k]) for k, v in given.items()}}
+@dataclass
+class SamplingOptions:
+    """How a self-generated builder samples the target model (``--option KEY=VALUE``)."""
+
+    temperature: float = option_field(1.0, "sampling temperature of the model's answers")
+    top_p: float = option_field(1.0, "nucleus sampling: sample from the smallest token set of this probability")
+    max_new_tokens: int = option_field(64, "longest sampled answer, in tokens")
+    batch_size: int = option_field(8, "prompts per generate call (and per resumable journal chunk)")
+
+    def __post_init__(self) -> None:
+        if self.max_new_tokens < 1 or self.batch_size < 1:
+            raise ValueError("max_new_tokens and batch_size must be >= 1")
+        if self.temperature <= 0 or not 0 < self.top_p <= 1:
+            raise ValueError("temperature must be > 0 and top_p in (0, 1]")
+
+
+@dataclass
+class CandidateOptions(SamplingOptions):
+    """Sampling options of the builders that sample ``k`` candidates per prompt and keep best vs worst."""
+
+    k: int = option_field(4, "answers sampled per prompt (the best and the worst become a pair)")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.k < 2:
+            raise ValueError(f"k must be >= 2, got {self.k}")
+
+
+def parsed_options(method: type[Method] | Method, options: dict[str, Any] | None) -> dict[str, Any]:
+    """The method's declared builder options from ``options`` (``Method.parse_builder_options``), as a dict."""
+    return asdict(method.parse_builder_options(options))
 
 
 def require_model(name: str, context: PairContext) -> Any:
@@ -62,16 +89,14 @@ def require_model(name: str, context: PairContext) -> Any:
 
 
 def iter_samples(name: str, context: PairContext) -> Iterator[Sample]:
-    from baselines.povid import _prompt, _save_original
-
     output_dir = Path(context.output_dir)
     for index, sample in enumerate(context.samples):
         sample_id = str(sample.get("id", index))
-        image_name, image = _save_original(sample.get("image"), output_dir, sample_id)
+        image_name, image = save_sample_image(sample, output_dir, owner=f"method '{name}'", sample_id=sample_id)
         answer = str(sample.get("answer", "")).strip()
         if not answer:
             raise HarnessError(f"method '{name}': sample {sample_id} has no answer")
-        yield Sample(sample_id, _prompt(context.task, sample), str(sample.get("question", "")), answer,
+        yield Sample(sample_id, task_prompt(context.task, sample), str(sample.get("question", "")), answer,
                      str(sample.get("answer_type", "open")), image, image_name)
 
 

@@ -37,12 +37,14 @@ CLIP text head is not part of a LLaVA checkpoint).
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from baselines._self_generated import (
+    CandidateOptions,
     iter_samples,
-    parse_options,
+    parsed_options,
     require_model,
     run_chunks,
     same_text,
@@ -52,6 +54,7 @@ from baselines._self_generated import (
 from baselines.dpo import DPO, require_reference
 from harness.errors import HarnessError
 from harness.methods.base import LogProbs, LossOutput, PairContext
+from harness.options import option_field
 from harness.preferences import PreferencePair, write_pairs
 
 if TYPE_CHECKING:
@@ -61,10 +64,21 @@ log = logging.getLogger(__name__)
 
 PAIRS_FILE = "fisao_pairs.jsonl"
 
-BUILDER_OPTIONS = {
-    "k": 4, "temperature": 1.0, "top_p": 1.0, "max_new_tokens": 64, "batch_size": 8, "layer": 0,
-    "alpha": 0.5, "weight_min": 0.0, "weight_max": 2.0,
-}
+
+@dataclass
+class FiSAOOptions(CandidateOptions):
+    """FiSAO's pair-builder options (``--option KEY=VALUE``)."""
+
+    layer: int = option_field(0, "hidden-state layer of the token-image similarity (0: input embeddings)")
+    alpha: float = option_field(0.5, "slope of the token weights: 1 + alpha * z on the chosen, 1 - alpha * z on "
+                                     "the rejected answer (z: the standardized similarity)")
+    weight_min: float = option_field(0.0, "lower clip of the token weights")
+    weight_max: float = option_field(2.0, "upper clip of the token weights")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.alpha < 0 or self.weight_min > self.weight_max:
+            raise ValueError("needs alpha >= 0 and weight_min <= weight_max")
 
 
 def token_weights(scores: list[float], mean: float, std: float, *, alpha: float, low: float, high: float,
@@ -89,9 +103,8 @@ class FiSAO(DPO):
     rejected r = (-1, 1) with w = (1.5, 0.5): h = (1 - 0.5) - (-1.5 + 0.5) = 1.5,
     loss = log(1 + e^-0.15) = 0.620957.
 
-    Builder options: ``k`` (4), ``temperature`` (1.0), ``top_p`` (1.0), ``max_new_tokens`` (64),
-    ``batch_size`` (8), ``layer`` (0) hidden-state layer of the similarity, ``alpha`` (0.5) weight slope,
-    ``weight_min`` (0.0) / ``weight_max`` (2.0) clip. Needs token-level reference log-probs, so it does not
+    Builder options: ``FiSAOOptions`` (``harness methods fisao`` lists them). Needs token-level
+    reference log-probs, so it does not
     run with ``--ref-cache`` (the cache keeps sequence sums only).
     """
 
@@ -102,6 +115,7 @@ class FiSAO(DPO):
     )
     pair_kinds = ("text",)
     needs_model = True
+    builder_options = FiSAOOptions
 
     def loss(self, policy: LogProbs, reference: LogProbs | None, weights: torch.Tensor) -> LossOutput:
         import torch.nn.functional as F
@@ -121,9 +135,7 @@ class FiSAO(DPO):
     def build_pairs(self, context: PairContext) -> list[PreferencePair]:
         import statistics
 
-        options = parse_options(self.name, context.options, BUILDER_OPTIONS)
-        if options["k"] < 2 or options["weight_min"] > options["weight_max"] or options["alpha"] < 0:
-            raise HarnessError(f"method '{self.name}': needs k >= 2, alpha >= 0 and weight_min <= weight_max")
+        options = parsed_options(self, context.options)
         model = require_model(self.name, context)
         samples = list(iter_samples(self.name, context))
         by_id = {sample.id: sample for sample in samples}

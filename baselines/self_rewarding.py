@@ -29,21 +29,23 @@ from __future__ import annotations
 
 import logging
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 from baselines._self_generated import (
+    CandidateOptions,
     iter_samples,
     mean_logps,
     pairs_and_counts,
-    parse_options,
+    parsed_options,
     require_model,
     run_chunks,
     same_text,
     sample_responses,
 )
 from baselines.dpo import DPO
-from harness.errors import HarnessError
 from harness.methods.base import PairContext
+from harness.options import option_field
 from harness.preferences import PreferencePair, write_pairs
 
 log = logging.getLogger(__name__)
@@ -71,10 +73,23 @@ Response: {response}
 After examining the image, the question and the response, conclude with the score using the format: \
 "Score: <total points>"."""
 
-BUILDER_OPTIONS = {
-    "k": 4, "temperature": 0.7, "top_p": 0.9, "max_new_tokens": 64, "batch_size": 8,
-    "judge": "self", "judge_max_new_tokens": 32, "iteration": 1,
-}
+
+@dataclass
+class SelfRewardingOptions(CandidateOptions):
+    """Self-Rewarding's pair-builder options (``--option KEY=VALUE``); sampling as in the paper."""
+
+    temperature: float = option_field(0.7, "sampling temperature of the model's answers (paper: 0.7)")
+    top_p: float = option_field(0.9, "nucleus sampling top-p (paper: 0.9)")
+    judge: str = option_field("self", "'self': the model rates each answer with the rubric, falling back to its mean "
+                                      "log-prob when a reply does not parse; 'logprob': the mean log-prob only",
+                              choices=("self", "logprob"))
+    judge_max_new_tokens: int = option_field(32, "longest judge reply, in tokens")
+    iteration: int = option_field(1, "self-rewarding iteration i (labels the pairs' source self-rewarding-M<i>)")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.iteration < 1 or self.judge_max_new_tokens < 1:
+            raise ValueError("iteration and judge_max_new_tokens must be >= 1")
 
 
 def parse_rubric_score(reply: str) -> float | None:
@@ -93,10 +108,7 @@ class SelfRewarding(DPO):
 
     Worked example: as DPO, beta = 0.1 and h = 3 give 0.554355.
 
-    Builder options (``--option KEY=VALUE``): ``k`` (4) samples per prompt, ``temperature`` (0.7),
-    ``top_p`` (0.9), ``max_new_tokens`` (64), ``batch_size`` (8) prompts per generate call, ``judge``
-    (``self``: the model judges with the rubric, falling back to its mean log-prob when unparseable;
-    ``logprob``: the mean log-prob only), ``judge_max_new_tokens`` (32), ``iteration`` (1).
+    Builder options: ``SelfRewardingOptions`` (``harness methods self_rewarding`` lists them).
     """
 
     name = "self_rewarding"
@@ -106,13 +118,10 @@ class SelfRewarding(DPO):
     )
     pair_kinds = ("text",)
     needs_model = True
+    builder_options = SelfRewardingOptions
 
     def build_pairs(self, context: PairContext) -> list[PreferencePair]:
-        options = parse_options(self.name, context.options, BUILDER_OPTIONS)
-        if options["judge"] not in ("self", "logprob"):
-            raise HarnessError(f"method '{self.name}': judge must be 'self' or 'logprob', got {options['judge']!r}")
-        if options["k"] < 2 or options["iteration"] < 1:
-            raise HarnessError(f"method '{self.name}': k must be >= 2 and iteration >= 1")
+        options = parsed_options(self, context.options)
         model = require_model(self.name, context)
         samples = list(iter_samples(self.name, context))
         counts = {"judge": 0, "logprob": 0, "tie": 0}

@@ -28,14 +28,16 @@ from __future__ import annotations
 
 import logging
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 from baselines._self_generated import (
+    SamplingOptions,
     char_similarity,
     clinical_metrics,
     iter_samples,
     pairs_and_counts,
-    parse_options,
+    parsed_options,
     require_model,
     run_chunks,
     same_text,
@@ -43,8 +45,8 @@ from baselines._self_generated import (
     token_f1,
 )
 from baselines.dpo import DPO
-from harness.errors import HarnessError
 from harness.methods.base import PairContext
+from harness.options import option_field
 from harness.preferences import PreferencePair, write_pairs
 
 log = logging.getLogger(__name__)
@@ -64,10 +66,20 @@ Answer B: {b}
 
 Which answer is better on these metrics? Reply with exactly one line: BETTER: A or BETTER: B"""
 
-BUILDER_OPTIONS = {
-    "temperature": 1.0, "top_p": 1.0, "max_new_tokens": 64, "batch_size": 8, "critic": "self",
-    "critic_max_new_tokens": 16,
-}
+
+@dataclass
+class SIMAOptions(SamplingOptions):
+    """SIMA's pair-builder options (``--option KEY=VALUE``); temperature and top_p are the sampled answer's."""
+
+    critic: str = option_field("self", "'self': the model critiques greedy vs sampled answer, falling back to the "
+                                       "rule critic when its reply does not parse; 'rules': the rule critic only",
+                               choices=("self", "rules"))
+    critic_max_new_tokens: int = option_field(16, "longest critic reply, in tokens")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.critic_max_new_tokens < 1:
+            raise ValueError("critic_max_new_tokens must be >= 1")
 
 
 def parse_better(reply: str) -> int | None:
@@ -97,9 +109,7 @@ class SIMA(DPO):
 
     Worked example: as DPO, beta = 0.1 and h = 3 give 0.554355.
 
-    Builder options: ``temperature`` (1.0) and ``top_p`` (1.0) of the sampled response, ``max_new_tokens``
-    (64), ``batch_size`` (8), ``critic`` (``self``: the model critiques, with the rule fallback;
-    ``rules``: the rule critic only), ``critic_max_new_tokens`` (16).
+    Builder options: ``SIMAOptions`` (``harness methods sima`` lists them).
     """
 
     name = "sima"
@@ -109,11 +119,10 @@ class SIMA(DPO):
     )
     pair_kinds = ("text",)
     needs_model = True
+    builder_options = SIMAOptions
 
     def build_pairs(self, context: PairContext) -> list[PreferencePair]:
-        options = parse_options(self.name, context.options, BUILDER_OPTIONS)
-        if options["critic"] not in ("self", "rules"):
-            raise HarnessError(f"method '{self.name}': critic must be 'self' or 'rules', got {options['critic']!r}")
+        options = parsed_options(self, context.options)
         model = require_model(self.name, context)
         samples = list(iter_samples(self.name, context))
         counts = {"self": 0, "rules": 0, "same": 0}

@@ -27,12 +27,14 @@ from __future__ import annotations
 
 import logging
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 from baselines._self_generated import (
+    CandidateOptions,
     iter_samples,
     pairs_and_counts,
-    parse_options,
+    parsed_options,
     reference_score,
     require_model,
     run_chunks,
@@ -40,8 +42,8 @@ from baselines._self_generated import (
     sample_responses,
 )
 from baselines.dpo import DPO
-from harness.errors import HarnessError
 from harness.methods.base import PairContext
+from harness.options import option_field
 from harness.preferences import PreferencePair, write_pairs
 
 log = logging.getLogger(__name__)
@@ -61,10 +63,19 @@ Which candidate is the most accurate and helpful answer, and which is the least 
 contradicts the ground truth most, or hallucinates findings)? Reply with exactly one line:
 BEST: <number> WORST: <number>"""
 
-BUILDER_OPTIONS = {
-    "k": 4, "temperature": 1.0, "top_p": 1.0, "max_new_tokens": 64, "batch_size": 8,
-    "judge": "reference", "retries": 2,
-}
+
+@dataclass
+class STLLaVAMedOptions(CandidateOptions):
+    """STLLaVA-Med's pair-builder options (``--option KEY=VALUE``)."""
+
+    judge: str = option_field("reference", "who picks best and worst: 'reference' (offline scorer against the "
+                                           "ground truth), 'openai:<model>' or 'hf:<path>' (harness.judges)")
+    retries: int = option_field(2, "re-asks after a malformed judge reply before the reference scorer decides")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.retries < 0:
+            raise ValueError(f"retries must be >= 0, got {self.retries}")
 
 
 def parse_best_worst(reply: str, count: int) -> tuple[int, int] | None:
@@ -86,9 +97,7 @@ class STLLaVAMed(DPO):
 
     Worked example: as DPO, beta = 0.1 and h = 3 give 0.554355.
 
-    Builder options: ``k`` (4) samples per question, ``temperature`` (1.0), ``top_p`` (1.0),
-    ``max_new_tokens`` (64), ``batch_size`` (8), ``judge`` (``reference``, ``openai:<model>`` or
-    ``hf:<path>``), ``retries`` (2) re-asks on a malformed judge reply.
+    Builder options: ``STLLaVAMedOptions`` (``harness methods stllava_med`` lists them).
     """
 
     name = "stllava_med"
@@ -98,11 +107,10 @@ class STLLaVAMed(DPO):
     )
     pair_kinds = ("text",)
     needs_model = True
+    builder_options = STLLaVAMedOptions
 
     def build_pairs(self, context: PairContext) -> list[PreferencePair]:
-        options = parse_options(self.name, context.options, BUILDER_OPTIONS)
-        if options["k"] < 2:
-            raise HarnessError(f"method '{self.name}': k must be >= 2, got {options['k']}")
+        options = parsed_options(self, context.options)
         judge = None
         if options["judge"] != "reference":
             from harness.judges import make_judge

@@ -3,6 +3,10 @@
 Entries are registered in code (``@REGISTRY.register("name")``), as lazy ``"module:attr"`` strings that
 are imported on first use, or through a Python entry-point group (``harness.tasks`` and so on) that is
 read lazily, so a plugin is a pip-installable package and listing names never imports torch.
+
+The harness's own built-in methods are entry points of its own distribution (``pyproject.toml``), read
+the same way as a plugin's. When two distributions declare the same name, the harness's own entry wins
+and the other is ignored with a warning, so a plugin cannot silently replace a built-in.
 """
 
 from __future__ import annotations
@@ -19,6 +23,9 @@ from harness.errors import HarnessError, UnknownNameError
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
+# the distribution that ships the harness: its entry points are the built-ins and win name clashes
+HOME_DISTRIBUTION = "medpo-harness"
+
 
 class DuplicateNameError(HarnessError):
     pass
@@ -31,6 +38,7 @@ class Registry(Generic[T]):
         self.kind = kind
         self.entry_point_group = entry_point_group
         self._entries: dict[str, T | str] = {}
+        self._origins: dict[str, str] = {}  # name -> distribution, for entries read from entry points
         self._entry_points_loaded = False
 
     def register(self, name: str, obj: T | str | None = None) -> Callable[[T], T] | T | str:
@@ -53,6 +61,7 @@ class Registry(Generic[T]):
     def unregister(self, name: str) -> None:
         """Remove ``name`` (no error when absent): for tests and sessions that register temporary entries."""
         self._entries.pop(name, None)
+        self._origins.pop(name, None)
 
     def _add(self, name: str, value: T | str) -> None:
         if not name or not isinstance(name, str):
@@ -66,12 +75,23 @@ class Registry(Generic[T]):
         if self._entry_points_loaded or not self.entry_point_group:
             return
         self._entry_points_loaded = True
-        for ep in entry_points(group=self.entry_point_group):
+        found = [(_distribution(ep), ep) for ep in entry_points(group=self.entry_point_group)]
+        # the harness's own entries first, then plugins in a stable order: the first claim of a name wins
+        found.sort(key=lambda item: (item[0] != HOME_DISTRIBUTION, item[0], item[1].name))
+        for dist, ep in found:
             if ep.name in self._entries:
                 if self._entries[ep.name] != ep.value:
-                    log.warning("%s '%s' from plugin %s ignored: name already registered", self.kind, ep.name, ep.value)
+                    owner = self._origins.get(ep.name, "code")
+                    log.warning("%s '%s' from %s (%s) ignored: the name is already registered by %s",
+                                self.kind, ep.name, dist, ep.value, owner)
                 continue
             self._entries[ep.name] = ep.value
+            self._origins[ep.name] = dist
+
+    def origin(self, name: str) -> str | None:
+        """The distribution (pip package) whose entry point registered ``name``; None for in-code entries."""
+        self._load_entry_points()
+        return self._origins.get(name)
 
     def names(self) -> list[str]:
         self._load_entry_points()
@@ -101,6 +121,11 @@ class Registry(Generic[T]):
         close = difflib.get_close_matches(name, list(self._entries), n=3, cutoff=0.5)
         hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
         return f"unknown {self.kind} '{name}'{hint} (known: {', '.join(sorted(self._entries)) or 'none'})"
+
+
+def _distribution(ep) -> str:
+    dist = getattr(ep, "dist", None)
+    return dist.name if dist is not None else "?"
 
 
 def _import_target(target: str, kind: str, name: str):

@@ -9,14 +9,20 @@ with x* = x for textual pairs and y_l = y_w for visual pairs. ``loss`` returns t
 term −log σ(·); the shared training core multiplies by the pair weights s' and averages
 (``harness.methods.base.LossOutput``), so with all weights 1 and text pairs only this is exactly DPO.
 The weights s' come from curation (``mmedpo.curate``: clinical-relevance scores, normalized).
+
+So the method is DPO (``baselines.dpo.DPO``) plus what MMedPO adds: the weights (logged as ``weight_mean``)
+and its pair builder, whose options are ``mmedpo.config.CurationConfig`` plus ``ablation``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from harness.methods.base import LogProbs, LossOutput, Method
-from mmedpo.config import ABLATIONS, curation_options  # noqa: F401  (re-exported)
+from baselines.dpo import DPO
+from harness.methods.base import LogProbs, LossOutput
+from harness.options import check_known, parse_options
+from mmedpo.config import ABLATIONS, CurationConfig, curation_options
 
 if TYPE_CHECKING:
     import torch
@@ -26,43 +32,48 @@ CITATION = (
     "Multimodal Preference Optimization. ICML 2025. arXiv:2412.06141"
 )
 
-class MMedPO(Method):
+
+class MMedPO(DPO):
     name: ClassVar[str] = "mmedpo"
     citation: ClassVar[str] = CITATION
     pair_kinds: ClassVar[tuple[str, ...]] = ("text", "visual")
-    reference_free: ClassVar[bool] = False
     defaults: ClassVar[dict[str, Any]] = {"beta": 0.1}
     hparam_help: ClassVar[dict[str, str]] = {
         "beta": "β: scale of the implicit reward log πθ/π_ref (paper: 0.1)",
     }
+    builder_options: ClassVar[type] = CurationConfig
 
     def loss(self, policy: LogProbs, reference: LogProbs | None, weights: torch.Tensor) -> LossOutput:
-        """Per-sample −log σ(β(Δ_chosen − Δ_rejected)); the core applies the weights s' (module docstring)."""
-        import torch.nn.functional as F
+        """DPO's per-sample −log σ(β h); the core applies the weights s' (module docstring)."""
+        out = super().loss(policy, reference, weights)
+        out.metrics["weight_mean"] = weights.detach().float().mean()
+        return out
 
-        if reference is None:
-            from harness.errors import HarnessError
+    @classmethod
+    def parse_builder_options(cls, options: dict[str, Any] | None) -> CurationConfig:
+        """``CurationConfig`` from curation options, after expanding ``ablation`` (names of the paper's
+        ablations, comma-separated: ``no-visual,no-weights``) into the options it stands for."""
+        owner = f"method '{cls.name}'"
+        options = dict(options or {})
+        check_known(owner, options, [f.name for f in dataclasses.fields(CurationConfig)] + ["ablation"])
+        return parse_options(owner, CurationConfig, curation_options(options))
 
-            raise HarnessError("mmedpo needs reference log-probabilities (it is not reference-free)")
-        beta = float(self.hparams["beta"])
-        chosen = beta * (policy.chosen_logps - reference.chosen_logps)
-        rejected = beta * (policy.rejected_logps - reference.rejected_logps)
-        losses = -F.logsigmoid(chosen - rejected)
-        return LossOutput(losses, chosen.detach(), rejected.detach(),
-                          metrics={"weight_mean": weights.detach().float().mean()})
+    @classmethod
+    def builder_options_help(cls) -> list[dict[str, Any]]:
+        ablation = {"name": "ablation", "default": [], "choices": list(ABLATIONS),
+                    "help": "the paper's ablations (Sec. 4.3), comma-separated; each sets curation options: "
+                            + "; ".join(f"{k}: {', '.join(f'{o}={v}' for o, v in s.items())}"
+                                        for k, s in ABLATIONS.items())}
+        return [*super().builder_options_help(), ablation]
 
     @classmethod
     def builder_needs_model(cls, options: dict[str, Any] | None = None) -> bool:
         """Sampling the target model (sample-and-judge) or its saliency needs it loaded; the defaults do not."""
-        from mmedpo.config import CurationConfig
-
-        config = CurationConfig.from_options(curation_options(options))
+        config = cls.parse_builder_options(options)
         return config.resolved_generator() == "sample-and-judge" or config.localizer == "saliency"
 
     def build_pairs(self, context: Any) -> list:
         """Curate MMedPO's pooled pairs (``mmedpo.curate``); ``context.options`` are curation options."""
-        from mmedpo.config import CurationConfig
         from mmedpo.curate import build_mmedpo_pairs
 
-
-        return build_mmedpo_pairs(context, CurationConfig.from_options(curation_options(context.options)))
+        return build_mmedpo_pairs(context, self.parse_builder_options(context.options))

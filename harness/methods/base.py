@@ -3,6 +3,11 @@
 The shared training core computes, for every pair in a batch, the policy's and (unless the method is
 reference-free) the reference's log-probabilities of the chosen and rejected responses, and calls
 ``Method.loss``. Adding a method never touches the training loop.
+
+A method declares every option it takes: its loss hyperparameters (``defaults`` with ``hparam_help``) and,
+when it builds its own pairs, its pair builder's options (``builder_options``, a dataclass of
+``harness.options.option_field`` fields). ``harness methods`` shows both, and every command validates
+user keys against them (a mistyped key is a one-line error with a suggestion).
 """
 
 from __future__ import annotations
@@ -10,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from harness.options import parse_bool
+from harness.options import check_known, coerce, options_help, parse_options
 
 if TYPE_CHECKING:
     import torch
@@ -61,11 +66,12 @@ class LossOutput:
 
 
 class Method:
-    """Subclass, set the class attributes, implement ``loss``; register with ``METHODS.register``.
+    """Subclass, set the class attributes, implement ``loss``; register the class under the
+    ``harness.methods`` entry-point group of your package (docs/plugins.md), as the built-ins do.
 
     ``citation`` is the full reference with the arXiv id; ``hparam_help`` explains each key of ``defaults``
-    (shown by ``harness methods`` and the docs). Hyperparameters given as strings (from the CLI) are
-    converted to the type of their default.
+    (shown by ``harness methods``; a key without help fails the method tests). Hyperparameters given as
+    strings (from the CLI) are converted to the type of their default.
     """
 
     name: ClassVar[str] = ""
@@ -85,15 +91,10 @@ class Method:
     builder_options: ClassVar[type | None] = None
 
     def __init__(self, **hparams: Any):
-        unknown = set(hparams) - set(self.defaults)
-        if unknown:
-            from harness.errors import HarnessError
-
-            raise HarnessError(
-                f"method '{self.name}' has no hyperparameter(s) {', '.join(sorted(unknown))} "
-                f"(known: {', '.join(sorted(self.defaults)) or 'none'})"
-            )
-        self.hparams = {**self.defaults, **{k: _coerce(self.name, k, v, self.defaults[k]) for k, v in hparams.items()}}
+        owner = f"method '{self.name}'"
+        check_known(owner, hparams, self.defaults, what="hyperparameter")
+        self.hparams = {**self.defaults,
+                        **{k: coerce(owner, k, v, self.defaults[k]) for k, v in hparams.items()}}
 
     def loss(self, policy: LogProbs, reference: LogProbs | None, weights: torch.Tensor) -> LossOutput:
         raise NotImplementedError
@@ -115,12 +116,22 @@ class Method:
     def parse_builder_options(cls, options: dict[str, Any] | None) -> Any:
         """The builder's options dataclass built from ``options`` (CLI strings coerced); unknown keys are
         one-line errors with a suggestion. A method without declared builder options accepts none."""
-        from harness.options import check_known, parse_options
-
+        owner = f"method '{cls.name}'"
         if cls.builder_options is None:
-            check_known(f"method '{cls.name}'", dict(options or {}), [], what="pair-builder option")
+            check_known(owner, dict(options or {}), [], what="pair-builder option")
             return None
-        return parse_options(f"method '{cls.name}'", cls.builder_options, options)
+        return parse_options(owner, cls.builder_options, options)
+
+    @classmethod
+    def builder_options_help(cls) -> list[dict[str, Any]]:
+        """``[{name, default, help, choices}]`` of the builder's options (``harness methods``,
+        ``harness curate --list-options``). Override only to add keys that are not dataclass fields."""
+        return options_help(cls.builder_options) if cls.builder_options is not None else []
+
+    @classmethod
+    def hparams_help(cls) -> list[dict[str, Any]]:
+        """``[{name, default, help}]`` of the loss hyperparameters (``defaults`` + ``hparam_help``)."""
+        return [{"name": k, "default": v, "help": cls.hparam_help.get(k, "")} for k, v in cls.defaults.items()]
 
     @classmethod
     def builder_needs_model(cls, options: dict[str, Any] | None = None) -> bool:
@@ -141,25 +152,12 @@ class Method:
             "pair_kinds": list(cls.pair_kinds),
             "reference_free": cls.reference_free,
             "defaults": dict(cls.defaults),
+            "hparams": cls.hparams_help(),
             "extra_rows": list(cls.extra_rows),
             "pair_builder": cls.has_pair_builder(),
+            "builder_options": cls.builder_options_help(),
+            "needs_model": cls.needs_model,
         }
-
-
-def _coerce(method: str, key: str, value: Any, default: Any) -> Any:
-    """Convert a CLI string to the default's type (bool, int, float); other values pass unchanged."""
-    if not isinstance(value, str) or isinstance(default, str) or default is None:
-        return value
-    try:
-        if isinstance(default, bool):
-            return parse_bool(value)
-        return type(default)(value)
-    except ValueError:
-        from harness.errors import HarnessError
-
-        raise HarnessError(
-            f"method '{method}': hyperparameter '{key}' expects {type(default).__name__}, got {value!r}"
-        ) from None
 
 
 @dataclass

@@ -1,8 +1,8 @@
 """Supervised fine-tuning on (image, prompt, response) records, through the same loop as preferences.
 
-SFT is the shared core with a loss over chosen rows only: ``SupervisedNLL`` (``pair_kinds = ("sft",)``)
-returns each record's negative log-likelihood averaged over its response tokens, and the core averages
-those over the batch (weights are 1).
+SFT is the shared core with a loss over chosen rows only: the registered ``sft`` method
+(``harness.methods.sft.SFT``, ``pair_kinds = ("sft",)``) returns each record's negative log-likelihood
+averaged over its response tokens, and the core averages those over the batch (weights are 1).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.methods.base import LogProbs, LossOutput, Method
+from harness.methods.sft import SFT
 from harness.preferences import PreferencePair
 from harness.training.config import TrainConfig
 
@@ -25,21 +25,6 @@ class SFTRecord:
     response: str
 
 
-class SupervisedNLL(Method):
-    """Token-averaged negative log-likelihood of the response: ``loss_i = -(1/|y_i|) sum_t log p(y_t | x, y_<t)``."""
-
-    name = "sft"
-    citation = "Supervised fine-tuning (maximum likelihood on the reference answer)."
-    pair_kinds = ("sft",)
-    reference_free = True
-    defaults: dict[str, Any] = {}
-
-    def loss(self, policy: LogProbs, reference: LogProbs | None, weights: Any) -> LossOutput:
-        losses = -policy.chosen_mean_logps
-        rewards = policy.chosen_mean_logps.detach()
-        return LossOutput(losses, rewards, rewards.new_zeros(rewards.shape))
-
-
 def records_to_pairs(records: list[SFTRecord]) -> list[PreferencePair]:
     return [PreferencePair(id=str(i), image=r.image, prompt=r.prompt, chosen=r.response, rejected="",
                            kind="sft", source="sft") for i, r in enumerate(records)]
@@ -51,7 +36,7 @@ def train_sft(model_dir: Any, records: list[SFTRecord], output_dir: Path, config
     from harness.training.loop import train_preference
 
     config = config or TrainConfig()
-    result = train_preference(model_dir, SupervisedNLL(), records_to_pairs(records), image_root, output_dir,
+    result = train_preference(model_dir, SFT(), records_to_pairs(records), image_root, output_dir,
                               config, resume=resume)
     if result.model_path is None:
         return Path(output_dir) / "model"

@@ -33,19 +33,63 @@ def run_cli(*args: str, pythonpath: Path | None = None) -> subprocess.CompletedP
                           timeout=120, check=False)
 
 
-def test_methods_lists_every_registered_method_with_its_citation(capsys):
+def test_methods_lists_every_registered_method_with_its_package_and_citation(capsys):
     from harness.cli import main
 
     assert main(["methods", "--format", "json"]) == 0
     rows = {row["name"]: row for row in json.loads(capsys.readouterr().out)}
     assert set(rows) == set(METHODS.names())
     for name, row in rows.items():
-        if name == "mmedpo" and row.get("note"):
-            continue  # another package's method; a load failure shows as a note, not a crash
+        assert not row["note"], (name, row["note"])
         assert "arXiv:" in row["citation"], name
-    assert rows["dpo"]["defaults"] == {"beta": 0.1} and rows["dpo"]["origin"] == "built-in"
+    assert rows["dpo"]["defaults"] == {"beta": 0.1} and rows["dpo"]["package"] == "medpo-harness"
     assert rows["sft"]["pair_kinds"] == ["sft"] and rows["simpo"]["reference_free"] is True
-    assert rows["povid"]["pair_builder"] is True
+    assert rows["povid"]["pair_builder"] is True and rows["dpo"]["builder_options"] == []
+
+
+def test_built_in_methods_register_through_the_entry_points_of_pyproject():
+    import tomllib
+
+    declared = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["entry-points"]["harness.methods"]
+    fresh = Registry("method", entry_point_group="harness.methods")  # nothing registered in code
+    assert set(declared) <= set(fresh.names())
+    for name, target in declared.items():
+        assert fresh.origin(name) == "medpo-harness", name
+        assert fresh.get(name).name == name, f"entry point '{name}' -> {target} has another name"
+    # the harness itself names no method: the old hard-coded table is gone
+    assert "baselines" not in (REPO / "harness" / "methods" / "__init__.py").read_text()
+
+
+def test_every_option_of_every_method_is_declared_with_help():
+    for name in METHODS.names():
+        cls = METHODS.get(name)
+        missing = [k for k in cls.defaults if not cls.hparam_help.get(k, "").strip()]
+        assert not missing, f"method '{name}': hyperparameter(s) {missing} have no hparam_help"
+        assert set(cls.hparam_help) <= set(cls.defaults), f"method '{name}': help for unknown hyperparameters"
+        if cls.has_pair_builder():
+            assert cls.builder_options is not None, f"method '{name}' builds pairs but declares no builder options"
+            options = cls.builder_options_help()
+            assert options and all(o["help"].strip() for o in options), name
+            defaults = cls.parse_builder_options({})  # the declared defaults are valid options
+            for option in options:
+                if hasattr(defaults, option["name"]):
+                    assert getattr(defaults, option["name"]) == option["default"], (name, option["name"])
+
+
+def test_methods_shows_options_with_help_for_named_methods():
+    shown = run_cli("methods", "mmedpo", "sima")
+    assert shown.returncode == 0, shown.stderr
+    text = shown.stdout
+    assert "package medpo-harness" in text and "arXiv:2412.06141" in text
+    assert "hyperparameter (--set)" in text and get_help("mmedpo", "beta") in text
+    for name, option in (("mmedpo", "weighting"), ("mmedpo", "ablation"), ("sima", "critic")):
+        assert next(o for o in METHODS.get(name).builder_options_help() if o["name"] == option)["help"][:40] in text
+    unknown = run_cli("methods", "dpoo")
+    assert unknown.returncode == 2 and "did you mean 'dpo'" in unknown.stderr
+
+
+def get_help(method: str, key: str) -> str:
+    return METHODS.get(method).hparam_help[key]
 
 
 def test_methods_table_and_no_torch_import():
@@ -54,7 +98,77 @@ def test_methods_table_and_no_torch_import():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     assert out.stdout.strip() == "False", "listing methods imported torch"
     table = run_cli("methods")
-    assert table.returncode == 0 and table.stdout.splitlines()[0].split()[:2] == ["name", "pair_kinds"]
+    assert table.returncode == 0 and table.stdout.splitlines()[0].split()[:3] == ["name", "package", "pair_kinds"]
+
+
+BUILDERS = ("mmedpo", "povid", "self_rewarding", "stllava_med", "sima", "fisao")
+
+
+@pytest.mark.parametrize("method", BUILDERS)
+def test_curate_lists_and_validates_every_builders_options(method, capsys):
+    from harness.cli import main
+
+    assert main(["curate", "--method", method, "--list-options", "--format", "json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [r["option"] for r in listed] == [o["name"] for o in METHODS.get(method).builder_options_help()]
+    option = "batch_size" if method != "povid" else listed[0]["option"]
+    typo = option[:-1] + option[-1] * 2  # one letter doubled at the end
+    assert main(["curate", "--method", method, "--task", "synth_vqa", "--option", f"{typo}=1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and f"no option '{typo}'" in err and f"did you mean '{option}'" in err
+
+
+def test_curate_refuses_options_for_a_method_without_a_builder(capsys):
+    from harness.cli import main
+
+    assert main(["curate", "--method", "dpo", "--list-options"]) == 2
+    assert "has no pair builder" in capsys.readouterr().err
+
+
+def test_mmedpo_ablation_expands_through_the_contract():
+    mmedpo = METHODS.get("mmedpo")
+    config = mmedpo.parse_builder_options({"ablation": "no-visual,no-weights", "max_items": "4"})
+    assert (config.visual_pairs, config.text_pairs, config.weighting, config.max_items) == (False, True, "none", 4)
+    assert mmedpo.parse_builder_options({}).visual_pairs is True
+    assert not mmedpo.builder_needs_model({"ablation": "no-text"})
+    assert mmedpo.builder_needs_model({"localizer": "saliency"})
+    from harness.errors import HarnessError
+
+    with pytest.raises(HarnessError, match="did you mean 'ablation'"):
+        mmedpo.parse_builder_options({"ablaton": "no-text"})
+
+
+def test_train_set_typo_is_one_line_with_a_suggestion(tmp_path, capsys):
+    from harness.cli import main
+
+    pairs = tmp_path / "pairs.jsonl"
+    pairs.write_text("")
+    assert main(["train", "--method", "simpo", "--model", "tiny", "--pairs", str(pairs), "--set", "gama=0.5"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "no hyperparameter 'gama'; did you mean 'gamma'?" in err
+    assert main(["train", "--method", "simpo", "--model", "tiny", "--pairs", str(pairs), "--set", "gamma"]) == 2
+    assert "--set expects KEY=VALUE" in capsys.readouterr().err
+
+
+def test_a_plugin_cannot_take_a_built_in_name(monkeypatch, caplog):
+    import harness.registry as registry
+
+    class Dist:
+        def __init__(self, name):
+            self.name = name
+
+    class EntryPoint:
+        def __init__(self, name, value, dist):
+            self.name, self.value, self.dist = name, value, Dist(dist)
+
+    found = [EntryPoint("dpo", "evil_plugin:DPO", "aaa-plugin"), EntryPoint("dpo", "baselines.dpo:DPO", "medpo-harness"),
+             EntryPoint("mine", "evil_plugin:Mine", "aaa-plugin")]
+    monkeypatch.setattr(registry, "entry_points", lambda group: found)
+    fresh = Registry("method", entry_point_group="harness.methods")
+    with caplog.at_level("WARNING"):
+        assert fresh.names() == ["dpo", "mine"]
+    assert fresh.origin("dpo") == "medpo-harness" and fresh.origin("mine") == "aaa-plugin"
+    assert "evil_plugin:DPO" in caplog.text and "ignored" in caplog.text
 
 
 @pytest.fixture(scope="module")
@@ -78,9 +192,78 @@ def test_installed_plugin_is_listed_through_the_entry_point(plugin_site):
     assert "dpo_shift" not in {row["name"] for row in json.loads(without.stdout)}
     listed = run_cli("methods", "--format", "json", pythonpath=plugin_site)
     assert listed.returncode == 0, listed.stderr
-    row = next(r for r in json.loads(listed.stdout) if r["name"] == "dpo_shift")
-    assert row["origin"] == "plugin (harness_plugin_example)"
+    rows = {r["name"]: r for r in json.loads(listed.stdout)}
+    row = rows["dpo_shift"]
+    assert row["package"] == "harness-plugin-example"
     assert "arXiv:2502.07599" in row["citation"] and row["defaults"] == {"beta": 0.1, "shift": 0.75}
+    assert [h["name"] for h in row["hparams"]] == ["beta", "shift"] and all(h["help"] for h in row["hparams"])
+    swap = rows["answer_swap"]
+    assert swap["package"] == "harness-plugin-example" and swap["pair_builder"] is True
+    assert [o["name"] for o in swap["builder_options"]] == ["same_type", "mirror", "max_items"]
+    assert rows["dpo"]["package"] == "medpo-harness"  # built-ins unchanged beside the plugin
+
+
+def test_plugin_builder_options_in_methods_and_curate(plugin_site, tmp_path):
+    shown = run_cli("methods", "answer_swap", pythonpath=plugin_site)
+    assert shown.returncode == 0, shown.stderr
+    assert "package harness-plugin-example" in shown.stdout and "left-right mirrored image" in shown.stdout
+    listed = run_cli("curate", "--method", "answer_swap", "--list-options", "--format", "json", pythonpath=plugin_site)
+    assert listed.returncode == 0, listed.stderr
+    assert {r["option"]: r["default"] for r in json.loads(listed.stdout)} == {
+        "same_type": True, "mirror": False, "max_items": None}
+    typo = run_cli("curate", "--method", "answer_swap", "--task", "synth_vqa", "--option", "mirorr=true",
+                   pythonpath=plugin_site)
+    assert typo.returncode == 2 and "did you mean 'mirror'" in typo.stderr and len(typo.stderr.splitlines()) == 1
+    out = tmp_path / "swap"
+    built = run_cli("curate", "--method", "answer_swap", "--task", "synth_vqa", "--output-dir", str(out),
+                    "--option", "max_items=40", "--option", "mirror=true", "--format", "json", pythonpath=plugin_site)
+    assert built.returncode == 0, built.stderr
+    row = json.loads(built.stdout)[0]
+    from harness.preferences import read_pairs
+
+    pairs = list(read_pairs(out / "answer_swap_pairs.jsonl"))
+    assert row["pairs"] == len(pairs) and row["text"] == 40 and row.get("visual", 0) >= 1
+    assert len({p.id for p in pairs}) == len(pairs)
+    for pair in pairs:
+        assert (out / pair.image).is_file() and (pair.rejected_image is None or (out / pair.rejected_image).is_file())
+
+
+@pytest.fixture
+def answer_swap(plugin_site, monkeypatch):
+    monkeypatch.syspath_prepend(str(plugin_site))
+    return Registry("method", entry_point_group="harness.methods").get("answer_swap")
+
+
+def test_plugin_builder_pairs_mean_what_they_say(answer_swap, tmp_path):
+    import numpy as np
+    from PIL import Image, ImageOps
+
+    from harness.methods import PairContext
+
+    rng = np.random.default_rng(0)
+    images = [Image.fromarray(rng.integers(0, 255, (24, 32, 3), dtype=np.uint8)) for _ in range(4)]
+    samples = [
+        {"id": "a", "image": images[0], "question": "Which lung?", "answer": "left lung", "answer_type": "open"},
+        {"id": "b", "image": images[1], "question": "What finding?", "answer": "effusion", "answer_type": "open"},
+        {"id": "c", "image": images[2], "question": "Any mass?", "answer": "yes", "answer_type": "closed"},
+        {"id": "d", "image": images[3], "question": "Any effusion?", "answer": "no", "answer_type": "closed"},
+    ]
+    pairs = answer_swap().build_pairs(PairContext(task=None, samples=samples, model=None, output_dir=tmp_path,
+                                                  options={"mirror": "true"}))
+    by_id = {p.id: p for p in pairs}
+    assert set(by_id) == {"a-swap", "b-swap", "c-swap", "d-swap", "a-mirror"}  # only "left lung" names a side
+    truth = {s["id"]: s for s in samples}
+    for sample_id in "abcd":
+        pair = by_id[f"{sample_id}-swap"]
+        # chosen: the case's own answer; rejected: another case's answer of the same type, never the truth
+        assert pair.chosen == truth[sample_id]["answer"] and pair.rejected != pair.chosen
+        other = next(s for s in samples if s["answer"] == pair.rejected)
+        assert other["answer_type"] == truth[sample_id]["answer_type"] and pair.kind == "text"
+    mirror = by_id["a-mirror"]
+    assert mirror.kind == "visual" and mirror.chosen == mirror.rejected == "left lung"
+    with Image.open(tmp_path / mirror.image) as original, Image.open(tmp_path / mirror.rejected_image) as flipped:
+        assert np.array_equal(np.asarray(flipped), np.asarray(ImageOps.mirror(original.convert("RGB"))))
+        assert not np.array_equal(np.asarray(flipped), np.asarray(original))
 
 
 def test_installed_plugin_trains_one_step(plugin_site, monkeypatch, one_step, tmp_path):

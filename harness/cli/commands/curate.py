@@ -26,50 +26,42 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Build a method's preference pairs for a task (resumable; cached per data, model and settings).",
     )
     parser.add_argument("--method", required=True, help="a method with a pair builder (e.g. mmedpo, povid)")
-    parser.add_argument("--task", required=True, help="task whose split is curated")
+    parser.add_argument("--task", default=None, help="task whose split is curated (required unless --list-options)")
     parser.add_argument("--split", default="train", help="split to curate (default: train)")
     parser.add_argument("--model", default=None,
                         help="target model spec (tiny, a folder, llava:<path>...): needed to sample answers "
                              "(sample-and-judge) or for the saliency localizer")
     parser.add_argument("--output-dir", default=None, help="folder for pairs and images (default: $HARNESS_HOME/pairs/<task>)")
     parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
-                        help="a curation option (repeatable); see docs/mmedpo.md or --list-options")
+                        help="a pair-builder option (repeatable); --list-options lists the method's options")
     parser.add_argument("--seed", type=int, default=0, help="seed of the hallucinations and the noise")
     parser.add_argument("--device", default=None, help="torch device for a local model")
-    parser.add_argument("--list-options", action="store_true", help="list the method's curation options and exit")
+    parser.add_argument("--list-options", action="store_true",
+                        help="list the method's pair-builder options (name, default, help) and exit")
     add_data_dir_option(parser)
     add_format_option(parser)
     parser.set_defaults(func=handle)
-
-
-def _options(pairs: list[str]) -> dict[str, str]:
-    options = {}
-    for item in pairs:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise HarnessError(f"--option expects KEY=VALUE, got {item!r}")
-        options[key.strip()] = value.strip()
-    return options
 
 
 def handle(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from harness.methods import PairContext, get_method
+    from harness.options import parse_key_values
     from harness.paths import harness_home
 
-    if args.list_options:
-        if args.method != "mmedpo":
-            raise HarnessError("--list-options is available for mmedpo")
-        from mmedpo.config import ABLATIONS, CurationConfig
-
-        rows = [{"option": k, "help": v} for k, v in CurationConfig.help().items()]
-        rows.append({"option": "ablation", "help": f"comma-separated: {', '.join(ABLATIONS)}"})
-        emit(rows, args.format)
-        return 0
-    method = get_method(args.method)()
-    if not method.has_pair_builder():
+    method_cls = get_method(args.method)
+    if not method_cls.has_pair_builder():
         raise HarnessError(f"method '{args.method}' has no pair builder (it trains on pairs you give it)")
+    if args.list_options:
+        emit([{"option": o["name"], "default": o["default"], "choices": o["choices"], "help": o["help"]}
+              for o in method_cls.builder_options_help()], args.format)
+        return 0
+    if not args.task:
+        raise HarnessError("harness curate needs --task (or --list-options)")
+    options = parse_key_values(args.option)
+    method_cls.parse_builder_options(options)  # a mistyped key fails here, before any loading
+    method = method_cls()
     from harness.tasks import get_task
 
     task = get_task(args.task)
@@ -81,7 +73,7 @@ def handle(args: argparse.Namespace) -> int:
         model = load_model(args.model, device=args.device)
     output = Path(args.output_dir) if args.output_dir else harness_home() / "pairs" / args.task
     context = PairContext(task=task, samples=samples, model=model, output_dir=output, seed=args.seed,
-                          options=_options(args.option))
+                          options=options)
     pairs = method.build_pairs(context)
     kinds = {}
     for pair in pairs:

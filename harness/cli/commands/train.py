@@ -17,7 +17,6 @@ import logging
 import os
 import typing
 from pathlib import Path
-from typing import Any
 
 from harness.errors import HarnessError
 
@@ -64,16 +63,6 @@ def resolve_model(spec: str, precision: str):
     return model
 
 
-def parse_hparams(items: list[str]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise HarnessError(f"--set expects KEY=VALUE, got {item!r}")
-        out[key.strip()] = value.strip()
-    return out
-
-
 def default_output(kind: str, method: str, model: str) -> Path:
     from harness.paths import runs_dir
 
@@ -93,7 +82,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="run folder (default: $HARNESS_HOME/runs/train-<method>-<model>)")
     parser.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --output")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="method hyperparameter, e.g. --set beta=0.2 (repeatable)")
+                        help="method hyperparameter, e.g. --set beta=0.2 (repeatable; `harness methods NAME` "
+                             "lists them)")
     parser.add_argument("--limit", type=int, default=None, help="use only the first N pairs (smoke runs)")
     add_config_arguments(parser)
     parser.set_defaults(func=handle)
@@ -101,11 +91,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def handle(args: argparse.Namespace) -> int:
     from harness.methods import get_method
+    from harness.options import parse_key_values
     from harness.preferences import read_pairs
     from harness.training.loop import train_preference
 
     config = config_from_args(args)
-    method = get_method(args.method)(**parse_hparams(args.set))
+    # a mistyped or unknown key is a one-line error with a suggestion (Method.__init__), before any loading
+    method = get_method(args.method)(**parse_key_values(args.set, flag="--set"))
     pairs = list(read_pairs(args.pairs))
     if args.limit is not None:
         pairs = pairs[:args.limit]

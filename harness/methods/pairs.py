@@ -1,0 +1,59 @@
+"""Helpers for pair builders (built-in and plugins): a sample's prompt, its image, and where images go.
+
+A builder writes every image its pairs point at under ``PairContext.output_dir`` and gives the pairs
+paths relative to it (training then uses ``image_root = output_dir``). ``save_image`` names an image by
+its content, so a rerun, or many questions about one image, reuse one file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from pathlib import Path
+from typing import Any
+
+from harness.errors import HarnessError
+from harness.io import atomic_write
+
+IMAGES_DIR = "images"
+
+
+def task_prompt(task: Any, sample: dict) -> str:
+    """The prompt the task shows the model for ``sample`` (its question when there is no task)."""
+    if task is not None and hasattr(task, "prompt"):
+        return task.prompt(sample)
+    return str(sample["question"])
+
+
+def load_image(value: Any, *, owner: str, sample_id: str):
+    """A sample's image as RGB: a PIL image, ``datasets``' undecoded ``{"path", "bytes"}``, or a path."""
+    from PIL import Image
+
+    if isinstance(value, Image.Image):
+        return value.convert("RGB")
+    if isinstance(value, dict) and (value.get("bytes") or value.get("path")):
+        source = io.BytesIO(value["bytes"]) if value.get("bytes") else value["path"]
+        with Image.open(source) as image:
+            return image.convert("RGB")
+    if isinstance(value, (str, Path)):
+        with Image.open(value) as image:
+            return image.convert("RGB")
+    raise HarnessError(f"{owner}: sample {sample_id} has no usable image (got {type(value).__name__})")
+
+
+def save_image(image: Any, output_dir: str | Path, folder: str = IMAGES_DIR) -> str:
+    """Write ``image`` once (PNG, atomically) as ``<folder>/<content hash>.png`` under ``output_dir``;
+    returns that relative path, the value a ``PreferencePair``'s ``image`` / ``rejected_image`` takes."""
+    digest = hashlib.sha1(image.tobytes() + repr(image.size).encode()).hexdigest()[:16]
+    name = f"{folder}/{digest}.png"
+    path = Path(output_dir) / name
+    if not path.is_file():
+        with atomic_write(path, "wb") as handle:
+            image.save(handle, format="PNG")
+    return name
+
+
+def save_sample_image(sample: dict, output_dir: str | Path, *, owner: str, sample_id: str) -> tuple[str, Any]:
+    """The sample's image saved under ``output_dir`` (``save_image``): (relative path, RGB image)."""
+    image = load_image(sample.get("image"), owner=owner, sample_id=sample_id)
+    return save_image(image, output_dir), image
