@@ -10,5 +10,6 @@ def lmeval_model_dir(request, tmp_path_factory):
     try:
         return request.getfixturevalue("tiny_model_dir")
     except pytest.FixtureLookupError:
-        tiny = pytest.importorskip("harness.models.tiny", reason="harness.models.tiny is not available")
+        from harness.models import tiny
+
         return tiny.build_tiny_model(tmp_path_factory.mktemp("lmeval_tiny"))

@@ -30,7 +30,8 @@ def make_logprobs():
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory):
     """The untrained tiny LLaVA (a root-level fixture of the same name may replace this one)."""
-    tiny = pytest.importorskip("harness.models.tiny", reason="harness.models.tiny is not available")
+    from harness.models import tiny
+
     return tiny.build_tiny_model(tmp_path_factory.mktemp("methods_tiny"))
 
 
@@ -88,8 +89,6 @@ def one_step(tiny_model_dir, one_step_images):
     step changed the trainable parameters. The batch holds a text pair and a visual pair (its own noised
     image), so CoPO and mDPO use both routes to the corrupted image.
     """
-    pytest.importorskip("harness.training", reason="the training core (harness.training) is not available")
-
     def run(method, output_dir):
         result = train_one_step(tiny_model_dir, method, one_step_images, output_dir)
         assert_one_good_step(result)

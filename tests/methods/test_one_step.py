@@ -12,8 +12,6 @@ import pytest
 
 from harness.methods import METHODS
 
-training = pytest.importorskip("harness.training", reason="the training core (harness.training) is not available")
-
 # Under LoRA the policy equals the reference before the first step, so every log-ratio is 0 and the
 # reference-based losses take known values; the pair weights 0.8 and 1.2 average to 1.
 LOG2 = math.log(2)

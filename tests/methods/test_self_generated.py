@@ -15,8 +15,6 @@ import pytest
 from harness.methods import PairContext, get_method
 from harness.preferences import read_pairs
 
-pytest.importorskip("harness.training", reason="the training core (harness.training) is not available")
-
 
 @pytest.fixture(scope="session")
 def tiny_vlm(tiny_model_dir):

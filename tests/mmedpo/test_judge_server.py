@@ -11,8 +11,6 @@ import pytest
 from harness.methods import PairContext
 from mmedpo.curate import curate
 
-pytest.importorskip("harness.models.openai_model")
-
 
 class JudgeServer:
     """Replies like a judge would, per model name; ``failures`` are HTTP statuses sent before any answer."""

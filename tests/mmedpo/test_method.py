@@ -7,6 +7,7 @@ import math
 import pytest
 import torch
 
+from baselines.dpo import DPO
 from harness.methods import PairContext, get_method
 from harness.methods.base import LogProbs
 from mmedpo.method import MMedPO
@@ -32,12 +33,11 @@ def test_hand_computed_value():
 
 
 def test_equals_dpo_with_unit_weights_and_returns_unweighted_losses():
-    dpo_cls = pytest.importorskip("baselines.dpo").DPO
     generator = torch.Generator().manual_seed(0)
     policy = _logprobs(*(-20 * torch.rand(2, 16, generator=generator, dtype=torch.float64)).tolist())
     reference = _logprobs(*(-20 * torch.rand(2, 16, generator=generator, dtype=torch.float64)).tolist())
     ours = MMedPO(beta=0.25).loss(policy, reference, torch.ones(16))
-    theirs = dpo_cls(beta=0.25).loss(policy, reference, torch.ones(16))
+    theirs = DPO(beta=0.25).loss(policy, reference, torch.ones(16))
     torch.testing.assert_close(ours.losses, theirs.losses, rtol=0, atol=1e-12)
     # the core computes mean(w_i * loss_i): the method's losses must not depend on the weights
     weights = torch.linspace(0.75, 1.25, 16, dtype=torch.float64)

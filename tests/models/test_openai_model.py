@@ -142,7 +142,8 @@ def test_bad_options():
 
 
 def test_resolves_through_the_model_spec(server, fresh, tmp_path, monkeypatch):
-    resolve = pytest.importorskip("harness.models.resolve")
+    from harness.models import resolve
+
     monkeypatch.setenv("HARNESS_OPENAI_BASE_URL", server.base_url)
     model = resolve.load_model("openai:fake-vlm", cache_dir=str(tmp_path / "c2"))
     assert model.generate([None], ["hi"]) == ["HI|image=False|0"]
