@@ -207,15 +207,16 @@ def _open_proposals(answer: str, synthetic: bool, rng: random.Random) -> Iterato
         word = match.group(0)
         singular = PLURALS.get(word.lower(), word.lower())
         entry = TERM_GROUP.get(singular)
-        if entry is None:
-            continue
+        if entry is None or (synthetic and entry[0] not in ("laterality", "location", "size", "wrong_kind")):
+            continue  # the suite's answers name only lesions, sides, zones and sizes of the lungs
         group = GROUPS[entry[0]][entry[1]]
         if synthetic and entry[0] == "wrong_kind":
             group = st.KINDS
         plural = {v: k for k, v in PLURALS.items()}
+        is_plural = singular != word.lower()
         for other in group:
-            if other != singular:
-                after = _match_case(word, plural.get(other, other + "s") if singular != word.lower() else other)
+            if other != singular and (other in plural or not is_plural):  # plurals only to countable words
+                after = _match_case(word, plural[other] if is_plural else other)
                 yield _replace(answer, match, after), [Edit(GROUP_CATEGORY[entry[0]], word, after)]
     for match in _NUMBER.finditer(answer):
         bare = answer.strip().rstrip(".").lower() == match.group(1).lower()

@@ -53,19 +53,39 @@ def test_malformed_replies_are_retried_then_skipped(scripted_judge):
 
 def test_all_judges_failing_falls_back_to_the_heuristic(scripted_judge):
     judge = scripted_judge([HarnessError("endpoint down")], "down")
-    text, edits = inject("There is a nodule in the left lung.", seed=0)
-    result = ConsensusScorer([judge], max_rounds=2, retries=0).score("q", "There is a nodule in the left lung.",
-                                                                      text, edits=edits)
+    chosen = "There is a nodule in the left lung."
+    text, edits = inject(chosen, seed=0)
+    result = ConsensusScorer([judge], max_rounds=2, retries=0).score("q", chosen, text, edits=edits)
     assert result.source == "heuristic-fallback"
-    assert result.score == heuristic_score("", "", edits)
+    assert result.score == heuristic_score(chosen, text, edits) > 0
 
 
-def test_heuristic_ranks_clinical_changes_above_wording():
+def _row(answer, question, kind="none", location="none", size="none", answer_type="closed"):
+    return {"answer": answer, "answer_type": answer_type, "question": question, "lesion_kind": kind,
+            "lesion_location": location, "lesion_size": size}
+
+
+def test_heuristic_scores_what_the_rejected_text_contradicts_in_the_case():
+    denied = heuristic_score("yes", "no", sample=_row("yes", "Is there a pneumothorax?", "pneumothorax",
+                                                          "left upper", "large"))
+    invented = heuristic_score("no", "yes", sample=_row("no", "Is there a nodule?"))
+    assert denied > invented > 0  # missing a large pneumothorax is worse than inventing a nodule
+    case = ("nodule", "right upper", "small")
+    report = "There is a small nodule in the right upper lung."
+    side = heuristic_score(report, report.replace("right", "left"), sample=_row(report, "", *case, "report"))
+    size = heuristic_score(report, report.replace("small", "medium"), sample=_row(report, "", *case, "report"))
+    assert side > size > 0
+    negated = "The lungs are clear. There is no pleural effusion or pneumothorax."
+    same = heuristic_score(negated, negated.replace("effusion", "granuloma"),
+                           sample=_row(negated, "", answer_type="report"))
+    assert same == 0.0  # contradicts nothing: not a hallucination
+
+
+def test_heuristic_without_a_sample_reads_the_guessed_row_then_the_legacy_rule():
     laterality = heuristic_score("nodule in the left lung", "nodule in the right lung")
     severity = heuristic_score("a small nodule", "a large nodule")
     wording = heuristic_score("the heart is normal in size", "the heart is of normal size")
-    flip = heuristic_score("yes", "no")
-    assert flip > laterality > severity > wording > 0
+    assert laterality > severity > wording > 0
     assert heuristic_score("same text", "Same text.") == 0.0
 
 

@@ -1,4 +1,4 @@
-"""The offline hallucination injector: deterministic, always different, clinically typed."""
+"""MMedPO's offline hallucinations: deterministic, always different, clinically typed, verified with a sample."""
 
 from __future__ import annotations
 
@@ -27,10 +27,10 @@ def test_closed_answers_flip_with_case_kept():
 
 
 def test_edits_cover_the_issue_categories():
-    texts = ["There is a small right pleural effusion in the upper lobe on CT. No pneumothorax.",
-             "Mild cardiomegaly on the MRI of the chest."]
+    texts = ["There is a small right pleural effusion. Mild left upper lobe atelectasis. No pneumothorax.",
+             "There is a 12 mm nodule in the right lower lobe. The lungs are otherwise clear."]
     seen = {e.category for t in texts for s in range(60) for e in inject(t, seed=s)[1]}
-    assert {"negation", "finding", "laterality", "location", "modality", "severity"} <= seen
+    assert {"negation", "finding", "laterality", "location", "severity"} <= seen
 
 
 def test_laterality_swap_reads_naturally():
@@ -47,3 +47,12 @@ def test_inject_is_the_shared_harness_injector():
     report = "The heart size is normal. There is a small right pleural effusion. There is no pneumothorax."
     for seed in range(5):
         assert inject(report, seed=seed) == hallucinate_with_edits(report, seed=seed)
+
+
+def test_inject_with_the_task_row_contradicts_the_case():
+    from harness.factcheck import contradictions
+
+    row = {"answer": "no", "answer_type": "closed", "question": "Is there a pneumothorax?", "lesion_kind": "none",
+           "lesion_location": "none", "lesion_size": "none"}
+    text, edits = inject("no", seed=0, sample=row)
+    assert text == "yes" and contradictions(text, row)[0].kind == "invented_finding"
