@@ -42,6 +42,6 @@ def isolated_harness_home(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_model_dir(isolated_harness_home) -> Path:
     """The trained built-in ``tiny`` model (built and trained on the synthetic suite once per session)."""
-    from harness.models.tiny import ensure_tiny
+    from harness.builtin_models import ensure_tiny
 
     return ensure_tiny()

@@ -33,6 +33,12 @@ METRICS.register_lazy("chexpert_f1_macro", "harness.metrics.clinical:chexpert_f1
 METRICS.register_lazy("chexpert_precision_micro", "harness.metrics.clinical:chexpert_precision_micro")
 METRICS.register_lazy("chexpert_recall_micro", "harness.metrics.clinical:chexpert_recall_micro")
 METRICS.register_lazy("hallucination_rate", "harness.metrics.clinical:hallucination_rate")
+# Exact findings of the synthetic suite's reports (harness.metrics.synth_findings)
+METRICS.register_lazy("finding_precision", "harness.metrics.synth_findings:finding_precision")
+METRICS.register_lazy("finding_recall", "harness.metrics.synth_findings:finding_recall")
+METRICS.register_lazy("finding_f1", "harness.metrics.synth_findings:finding_f1")
+METRICS.register_lazy("laterality_accuracy", "harness.metrics.synth_findings:laterality_accuracy")
+METRICS.register_lazy("false_finding_rate", "harness.metrics.synth_findings:false_finding_rate")
 
 
 def compute_metrics(names, predictions, references, *, seed: int = 0, n_boot: int = 1000) -> dict[str, MetricResult]:

@@ -4,7 +4,7 @@ Specs, tried in this order:
 
 - ``openai:<model>``: an OpenAI-compatible chat endpoint (``harness.models.openai_model``, loaded lazily).
 - ``hf:<path or hub id>`` or ``<family>:<path>`` (``llava:/models/x``): a Hugging Face model folder.
-- a registered name (``tiny``, or a plugin's): the registry entry is a factory called with the options.
+- a registered name (``tiny``, ``testbed``, or a plugin's): the registry entry is a factory called with the options.
 - an existing local folder, or a hub id shaped ``org/name``: loaded through ``load_hf_model``.
 
 Anything else is an unknown name, reported with the closest registered names.

@@ -6,30 +6,22 @@ Instruction Tuning") with a byte-level BPE tokenizer trained locally on the synt
 common words of the real tasks' prompts (byte-level, so it can tokenize any text), and a ``LlavaProcessor``
 with a LLaVA-1.5 style chat template (``USER: <image>\\n{prompt}\\nASSISTANT:``).
 
-``ensure_tiny`` returns the trained model cached under ``HARNESS_HOME/models/tiny-<version>/``, training
-it once on the synthetic suite's train split (``synth_vqa`` + ``synth_report``) through the shared SFT
-core. The folder appears only complete: it is built in a temporary folder and renamed into place.
+This module only builds untrained models. Training them (``ensure_tiny``, ``ensure_testbed``, the
+registered ``tiny`` and ``testbed`` names) lives in :mod:`harness.builtin_models`, above both the models
+and the training core.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 from harness.errors import HarnessError
 
-if TYPE_CHECKING:
-    from harness.models.hf import HFVisionLanguageModel
-
 log = logging.getLogger(__name__)
 
-TINY_VERSION = "1"
 IMAGE_TOKEN = "<image>"
 SPECIAL_TOKENS = ("<pad>", "<s>", "</s>", "<unk>", IMAGE_TOKEN)
 
@@ -82,8 +74,11 @@ class TinyConfig:
     vocab_size: int = field(default=768, metadata={"help": "BPE vocabulary size of the local tokenizer"})
     max_positions: int = field(default=512, metadata={"help": "text positions"})
     # training
-    train_vqa: int = field(default=2000, metadata={"help": "synth_vqa train items used for SFT"})
-    train_report: int = field(default=400, metadata={"help": "synth_report train items used for SFT"})
+    train_vqa: int = field(default=2000, metadata={"help": "synth_vqa sft-split items used for SFT"})
+    train_report: int = field(default=400, metadata={"help": "synth_report sft-split items used for SFT"})
+    mismatch_share: float = field(default=0.0, metadata={
+        "help": "share of SFT records whose text (question + answer, or report) is another case's: "
+                "image-text mismatch as in noisy web-scale data, which pulls answers toward the text prior"})
     epochs: float = field(default=6.0, metadata={"help": "SFT epochs"})
     lr: float = field(default=1e-3, metadata={"help": "SFT learning rate (full fine-tuning from scratch)"})
     batch_size: int = field(default=32, metadata={"help": "SFT batch size"})
@@ -101,7 +96,7 @@ def tokenizer_corpus(seed: int = 0, n_cases: int = 400) -> list[str]:
     texts = [base.CLOSED_PROMPT, base.OPEN_PROMPT, base.DEFAULT_REPORT_INSTRUCTION, COMMON_WORDS,
              " ".join(KINDS + SIDES + LEVELS), "USER: ASSISTANT:"]
     for index in range(n_cases):
-        _, _, case = generate_case("train", index, seed=seed, image_size=32)
+        _, _, case = generate_case("sft", index, seed=seed, image_size=32)
         texts += [case.question, case.answer, case.report]
     return texts
 
@@ -192,97 +187,3 @@ def build_tiny_model(out_dir: str | Path, *, seed: int = 0, config: TinyConfig |
     model.save_pretrained(out_dir)
     processor.save_pretrained(out_dir)
     return out_dir
-
-
-def sft_records(config: TinyConfig) -> list:
-    """The tiny model's SFT data: synth_vqa train items, then synth_report train items (prompts as evaluated)."""
-    from harness.tasks.base import DEFAULT_REPORT_INSTRUCTION
-    from harness.tasks.synth import SYNTH_REPORT, SYNTH_VQA, load_cases
-    from harness.training.sft import SFTRecord
-
-    size = max(config.train_vqa, config.train_report)
-    folder, cases = load_cases("train", seed=config.seed, train_size=size)
-    records = [
-        SFTRecord(str(folder / c.image), SYNTH_VQA.prompt({"answer_type": c.answer_type, "question": c.question}),
-                  c.answer)
-        for c in cases[:config.train_vqa]
-    ]
-    report_prompt = SYNTH_REPORT.prompt({"answer_type": "report", "question": DEFAULT_REPORT_INSTRUCTION})
-    records += [SFTRecord(str(folder / c.image), report_prompt, c.report) for c in cases[:config.train_report]]
-    return records
-
-
-def train_config(config: TinyConfig):
-    """The shared core's options for the tiny model: full fine-tuning from scratch, vision tower included."""
-    from harness.training.config import TrainConfig
-
-    return TrainConfig(
-        lr=config.lr, epochs=config.epochs, batch_size=config.batch_size, lora=False, train_projector=True,
-        seed=config.seed, max_length=256, warmup_ratio=0.1, schedule="cosine", log_every=50,
-    )
-
-
-def tiny_dir() -> Path:
-    from harness.paths import harness_home
-
-    return harness_home() / "models" / f"tiny-{TINY_VERSION}"
-
-
-def _is_complete(folder: Path, config: TinyConfig) -> bool:
-    stamp = folder / "tiny.json"
-    if not (folder / "config.json").is_file() or not stamp.is_file():
-        return False
-    from harness.io import read_json
-
-    try:
-        return read_json(stamp).get("config") == config.key()
-    except HarnessError:
-        return False
-
-
-def ensure_tiny(*, force: bool = False, config: TinyConfig | None = None) -> Path:
-    """The trained tiny model's folder, built and trained on first use and reused afterwards.
-
-    The build happens in a temporary folder beside the cache and is renamed into place when complete, so
-    an interrupted build leaves nothing that a later call would mistake for a finished model.
-    """
-    import time
-
-    from harness.io import write_json
-    from harness.training.sft import train_sft
-
-    config = config or TinyConfig()
-    dest = tiny_dir()
-    if not force and _is_complete(dest, config):
-        return dest
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}."))
-    try:
-        start = time.perf_counter()
-        log.info("building the tiny model in %s (once; later calls reuse it)", dest)
-        base = build_tiny_model(work / "base", config=config)
-        records = sft_records(config)
-        trained = Path(train_sft(base, records, work / "sft", train_config(config)))
-        write_json(trained / "tiny.json", {"version": TINY_VERSION, "config": config.key(),
-                                           "records": len(records),
-                                           "build_seconds": round(time.perf_counter() - start, 1)})
-        if dest.exists():
-            shutil.rmtree(dest)
-        try:
-            os.replace(trained, dest)
-        except OSError:
-            if not _is_complete(dest, config):  # a concurrent build finished first: keep it
-                raise
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    log.info("tiny model ready in %s", dest)
-    return dest
-
-
-def load_tiny(**kwargs: Any) -> HFVisionLanguageModel:
-    """The registered ``tiny`` model: ``ensure_tiny`` then ``load_hf_model`` (kwargs go to the loader)."""
-    from harness.models.hf import load_hf_model
-
-    force = bool(kwargs.pop("force", False))
-    kwargs.setdefault("name", "tiny")
-    return load_hf_model(ensure_tiny(force=force), **kwargs)

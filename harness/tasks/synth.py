@@ -40,7 +40,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 GENERATOR_VERSION = "1"
-SPLIT_CODES = {"train": 0, "test": 1}
+# Cases are seeded by (seed, split code, index), so the splits are disjoint draws: ``sft`` teaches the
+# built-in models (tiny, testbed), ``train`` feeds preference pairs, ``test`` is evaluated.
+SPLIT_CODES = {"train": 0, "test": 1, "sft": 2}
 
 KINDS = ("nodule", "mass", "consolidation", "effusion", "pneumothorax")
 SIDES = ("right", "left")
@@ -59,6 +61,7 @@ class SynthOptions:
     """Options of ``synth_vqa`` and ``synth_report`` (both tasks read the same generated cases)."""
 
     seed: int = option_field(0, "seed of the whole suite; the same seed gives the same images bit for bit")
+    sft_size: int = option_field(2000, "cases in the sft split (the built-in models' supervised training)")
     train_size: int = option_field(2000, "cases (images, and items of each task) in the train split")
     test_size: int = option_field(200, "cases (images, and items of each task) in the test split")
     image_size: int = option_field(64, "side of the square grayscale images, in pixels (32 to 1024)")
@@ -394,6 +397,7 @@ class SynthTask(Task):
 
     folder: str = "synth"
     version: str = GENERATOR_VERSION
+    splits: tuple[str, ...] = ("sft", "train", "test")
     options_class: ClassVar[type] = SynthOptions
 
     def data_dir(self, data_dir: str | Path | None = None) -> Path | None:
@@ -477,6 +481,7 @@ SYNTH_REPORT = SynthReportTask(
     name="synth_report",
     family="report",
     metrics=("bleu", "bleu_1", "bleu_2", "bleu_3", "bleu_4", "rouge_l", "meteor", "cider",
-             "chexpert_f1_micro", "chexpert_f1_macro", "hallucination_rate"),
+             "chexpert_f1_micro", "chexpert_f1_macro", "hallucination_rate",
+             "finding_precision", "finding_recall", "finding_f1", "laterality_accuracy", "false_finding_rate"),
     description="Generated chest-film cartoons with known lesions: findings reports written from the ground truth.",
 )

@@ -25,6 +25,14 @@ def test_generation_is_deterministic_per_seed():
     assert not np.array_equal(a_img, d_img)
 
 
+def test_sft_split_is_a_disjoint_draw():
+    """The built-in models train on ``sft``; pairs come from ``train`` and evaluation from ``test``."""
+    images = {split: [generate_case(split, i)[0].tobytes() for i in range(40)] for split in ("sft", "train", "test")}
+    assert not set(images["sft"]) & set(images["train"])
+    assert not set(images["sft"]) & set(images["test"])
+    assert SYNTH_VQA.load("sft", sft_size=3)["id"] == ["synth-sft-000000", "synth-sft-000001", "synth-sft-000002"]
+
+
 def test_cases_do_not_depend_on_the_split_size():
     _, small = load_cases("test", test_size=5, seed=11)
     _, large = load_cases("test", test_size=12, seed=11)
@@ -132,8 +140,8 @@ def test_report_dataset_shares_the_images():
 
 
 def test_sizes_and_no_data_dir_needed():
-    assert SYNTH_VQA.sizes() == {"train": 2000, "test": 200}
-    assert SYNTH_VQA.describe()["sizes"] == {"train": 2000, "test": 200}
+    assert SYNTH_VQA.sizes() == {"sft": 2000, "train": 2000, "test": 200}
+    assert SYNTH_VQA.describe()["sizes"] == {"sft": 2000, "train": 2000, "test": 200}
     assert SYNTH_VQA.require_data_dir(None).name == "synth"
 
 
