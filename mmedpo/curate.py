@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import re
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,14 +46,6 @@ class CurationResult:
 def build_mmedpo_pairs(context: Any, config: CurationConfig | None = None) -> list[PreferencePair]:
     """The pooled MMedPO pairs for ``context`` (a ``harness.methods.PairContext``); see ``curate``."""
     return curate(context, config).pairs
-
-
-def _item_seed(seed: int, sample_id: str) -> int:
-    return int(hashlib.sha256(f"{seed}:{sample_id}".encode()).hexdigest()[:8], 16)
-
-
-def _safe(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", name)[:120]
 
 
 def judge_options(options: dict[str, Any], spec: str) -> dict[str, Any]:
@@ -131,8 +123,14 @@ def curate(context: Any, config: CurationConfig | None = None) -> CurationResult
     pairs, manifest = assemble(items, config, key)
     write_pairs(pairs_path, pairs)
     write_json(manifest_path, manifest)
-    log.info("mmedpo: %d text + %d visual pairs in %s (weights: %s)", manifest["counts"]["text"],
-             manifest["counts"]["visual"], folder.name, config.weighting)
+    log.info("mmedpo: %d text + %d visual pairs in %s (weights: %s; text from %s; %d skipped)",
+             manifest["counts"]["text"], manifest["counts"]["visual"], folder.name, config.weighting,
+             ", ".join(f"{k} {v}" for k, v in manifest["sources"]["text"].items()) or "-",
+             manifest["counts"]["skipped"])
+    for kind, stats in manifest["weights"].items():
+        if stats:
+            log.info("mmedpo: %s weights min %.3f q1 %.3f median %.3f q3 %.3f max %.3f mean %.3f (n=%d)", kind,
+                     stats["min"], stats["q1"], stats["median"], stats["q3"], stats["max"], stats["mean"], stats["n"])
     return CurationResult(pairs, root, pairs_path, manifest)
 
 
@@ -161,15 +159,40 @@ def assemble(items: list[dict], config: CurationConfig, key: str) -> tuple[list[
         "curation_version": CURATION_VERSION,
         "config": config.to_json(),
         "text_generator": config.resolved_generator(),
+        "text_judge": config.resolved_text_judge(),
         "relevance": config.resolved_relevance(),
         "weighting": config.weighting,
         "behaviour": _behaviour(config),
         "counts": {"text": sum(p.kind == "text" for p in pairs), "visual": sum(p.kind == "visual" for p in pairs),
                    "skipped": len(skipped)},
-        "skipped_reasons": sorted({r["skipped"] for r in skipped}),
+        "sources": {kind: _tally(p.source for p in pairs if p.kind == kind) for kind in ("text", "visual")},
+        "skipped": {kind: _tally(r["skipped"] for r in skipped if r["kind"] == kind) for kind in ("text", "visual")},
+        "weights": {kind: distribution([p.weight for p in pairs if p.kind == kind]) for kind in ("text", "visual")},
+        "raw_scores": {kind: distribution([r["raw_score"] for r in usable if r["kind"] == kind])
+                       for kind in ("text", "visual")},
         "prompts": prompt_versions(),
     }
     return pairs, manifest
+
+
+def _tally(values: Any) -> dict[str, int]:
+    return dict(sorted(Counter(values).items()))
+
+
+def distribution(values: list[float]) -> dict[str, float] | None:
+    """``n``, min, quartiles (linear interpolation, as numpy's default), max and mean; None when empty."""
+    if not values:
+        return None
+    ordered = sorted(float(v) for v in values)
+
+    def quantile(q: float) -> float:
+        position = q * (len(ordered) - 1)
+        low = int(position)
+        high = min(low + 1, len(ordered) - 1)
+        return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+    return {"n": len(ordered), "min": ordered[0], "q1": quantile(0.25), "median": quantile(0.5),
+            "q3": quantile(0.75), "max": ordered[-1], "mean": sum(ordered) / len(ordered)}
 
 
 def _behaviour(config: CurationConfig) -> dict[str, str]:
@@ -177,6 +200,8 @@ def _behaviour(config: CurationConfig) -> dict[str, str]:
     return {
         "noise": {"diffusion": "paper", "gaussian-replace": "release", "global": "ablation"}[config.noise],
         "weighting": {"paper": "paper", "release": "release", "none": "ablation"}[config.weighting],
-        "text": "paper" if config.resolved_generator() == "sample-and-judge" else "offline-rules",
-        "relevance": "paper" if config.resolved_relevance() == "consensus" else "offline-heuristic",
+        "text": {"llm": "paper", "ground-truth": "offline-ground-truth-judge", None: "offline-rules"}[
+            config.resolved_text_judge()],
+        "relevance": {"consensus": "paper", "factcheck": "offline-factcheck", "heuristic": "offline-heuristic"}[
+            config.resolved_relevance()],
     }

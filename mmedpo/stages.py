@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from mmedpo.config import CurationConfig
+from mmedpo.keys import item_seed, safe_name
 
 log = logging.getLogger(__name__)
 
@@ -37,9 +38,7 @@ class Curator:
         return task.prompt(sample) if hasattr(task, "prompt") else str(sample["question"])
 
     def _save(self, image: Any, sub: str, name: str) -> str:
-        from mmedpo.curate import _safe
-
-        path = self.folder / "images" / sub / f"{_safe(name)}.png"
+        path = self.folder / "images" / sub / f"{safe_name(name)}.png"
         if not path.exists():
             # write-then-rename (atomic against a killed process) without fsync: images are cheap to redo
             # and fsyncing thousands of small files dominated the curation time
@@ -64,7 +63,8 @@ class Curator:
             if self.context.model is None:
                 from harness.errors import HarnessError
 
-                raise HarnessError("text generator 'sample-and-judge' needs the target model to sample from")
+                raise HarnessError("mmedpo text generator 'sample-and-judge' samples the target model, but none "
+                                   "was given (harness curate --model ...), or use text_generator=rules")
             answers = sample_answers(
                 self.context.model, [samples[i]["image"] for i in text_indices],
                 [self._prompt(samples[i]) for i in text_indices], k=self.config.num_samples,
@@ -77,29 +77,43 @@ class Curator:
             yield self.text_item(sample, sampled.get(index, [])) if kind == "text" else self.visual_item(sample)
 
     def text_item(self, sample: dict, samples: list[str]) -> dict[str, Any]:
-        from mmedpo.curate import _item_seed
-        from mmedpo.relevance import Relevance, heuristic_score
-        from mmedpo.text import judge_dispreference, rules_dispreference
+        from mmedpo.text import judge_dispreference, truth_dispreference, verified_dispreference
 
         record = self._base(sample, "text")
-        seed = _item_seed(self.context.seed, record["sample"])
-        if self.generator == "sample-and-judge":
+        seed = item_seed(self.context.seed, record["sample"])
+        picker = self.config.resolved_text_judge()
+        if picker == "llm":
             made = judge_dispreference(self.judges[0], str(sample["question"]), record["chosen"], samples,
                                        seed=seed, retries=self.config.judge_retries)
+        elif picker == "ground-truth":
+            made = truth_dispreference(sample, record["chosen"], samples, seed=seed)
         else:
-            made = rules_dispreference(record["chosen"], seed=seed)
-        if self.scorer is not None:
-            relevance = self.scorer.score(str(sample["question"]), record["chosen"], made.rejected, edits=made.edits)
-        else:
-            relevance = Relevance(heuristic_score(record["chosen"], made.rejected, made.edits), "heuristic")
+            made = verified_dispreference(sample, seed=seed)
+        if made is None:
+            record["skipped"] = ("no sample contradicts the truth and " if picker else "") + \
+                "the injector made no hallucination the fact checker confirms"
+            return record
+        relevance = self.text_relevance(sample, record["chosen"], made)
         record.update(image=self._save(sample["image"], "chosen", record["sample"]), rejected=made.rejected,
                       rejected_image=None, source=f"mmedpo-{made.how}", raw_score=relevance.score,
                       extra={"text": made.to_json(), "relevance": relevance.to_json()})
         return record
 
+    def text_relevance(self, sample: dict, chosen: str, made: Any) -> Any:
+        """The judges' consensus, the severity of what ``made.rejected`` contradicts, or the edit-kind heuristic."""
+        from mmedpo.relevance import Relevance, heuristic_score
+
+        if self.scorer is not None:
+            return self.scorer.score(str(sample["question"]), chosen, made.rejected, edits=made.edits)
+        if self.config.resolved_relevance() == "heuristic":
+            return Relevance(heuristic_score(chosen, made.rejected, made.edits), "heuristic")
+        from harness.factcheck import contradictions, severity
+
+        found = made.contradictions if made.contradictions is not None else contradictions(made.rejected, sample)
+        return Relevance(float(severity(found)) if found else 0.0, "factcheck")
+
     def visual_item(self, sample: dict) -> dict[str, Any]:
-        from mmedpo.curate import _item_seed
-        from mmedpo.noise import apply_noise
+        from mmedpo.noise import apply_noise, noise_record
 
         record = self._base(sample, "visual")
         config = self.config
@@ -110,13 +124,14 @@ class Curator:
             return record
         confidence, source = found.confidence, found.source
         noised = apply_noise(sample["image"], found.map, mode=config.noise,
-                             step=config.noise_step, seed=_item_seed(self.context.seed, record["sample"]),
-                             threshold=config.noise_threshold)
+                             step=config.noise_step, seed=item_seed(self.context.seed, record["sample"]),
+                             threshold=config.noise_threshold, schedule=config.noise_schedule)
         record.update(
             image=self._save(sample["image"], "chosen", record["sample"]), rejected=record["chosen"],
             rejected_image=self._save(noised, "noised", record["sample"]),
             source=f"mmedpo-{source}-{config.noise}", raw_score=float(confidence),
             extra={"localizer": source, "noise": config.noise, "noise_step": config.noise_step,
-                   "region_share": float((found.map >= 0.5).mean())},
+                   "region_share": float((found.map >= 0.5).mean()),
+                   **noise_record(config.noise, config.noise_step, config.noise_schedule)},
         )
         return record

@@ -7,10 +7,11 @@ import json
 import pytest
 
 from harness.errors import HarnessError
+from harness.factcheck import contradictions, severity
 from harness.methods import PairContext
 from harness.preferences import read_pairs
 from mmedpo.config import CurationConfig
-from mmedpo.curate import build_mmedpo_pairs, curate
+from mmedpo.curate import build_mmedpo_pairs, curate, distribution
 from mmedpo.stages import Curator
 
 
@@ -24,16 +25,18 @@ def test_offline_curation_pools_text_and_visual_pairs(synth_train, tmp_path):
     text = [p for p in result.pairs if p.kind == "text"]
     visual = [p for p in result.pairs if p.kind == "visual"]
     lesions = sum(1 for s in dataset if s["boxes"] != "[]")
-    assert len(text) == len(dataset) and len(visual) == lesions > 0
-    for pair in text:
+    assert len(text) + sum(result.manifest["skipped"]["text"].values()) == len(dataset) and len(visual) == lesions > 0
+    cases = {str(s["id"]): s for s in dataset}
+    for pair in text:  # the verified injector: every rejected answer contradicts its case
         assert pair.rejected != pair.chosen and pair.rejected_image is None and pair.source == "mmedpo-rules"
+        assert contradictions(pair.rejected, cases[pair.id.rsplit("-", 1)[0]])
     for pair in visual:
         assert pair.rejected == pair.chosen and pair.rejected_image != pair.image
         assert (result.image_root / pair.rejected_image).is_file() and (result.image_root / pair.image).is_file()
     weights = [p.weight for p in result.pairs]
     assert min(weights) >= 0.75 and max(weights) <= 1.25 and len(set(weights)) > 1
     assert result.manifest["behaviour"] == {"noise": "paper", "weighting": "paper", "text": "offline-rules",
-                                            "relevance": "offline-heuristic"}
+                                            "relevance": "offline-factcheck"}
     # the file on disk is the release format, read back by the project's reader
     on_disk = list(read_pairs(result.pairs_path))
     assert [p.to_record() for p in on_disk] == [p.to_record() for p in result.pairs]
@@ -51,7 +54,11 @@ def test_a_second_call_reads_the_cache_and_settings_change_the_key(synth_train, 
     monkeypatch.undo()
     other = curate(_context(task, dataset, tmp_path, max_items=10, weighting="release"))
     assert other.pairs_path != first.pairs_path
-    assert {p.weight for p in other.pairs} <= {0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0}
+    cases = {str(s["id"]): s for s in dataset}
+    for pair in other.pairs:  # release weights are the raw scores: a text pair's is the severity of its error
+        raw = severity(contradictions(pair.rejected, cases[pair.id.rsplit("-", 1)[0]])) if pair.kind == "text" \
+            else pair.extra["raw_score"]
+        assert pair.weight == pytest.approx(raw) and 0 <= pair.weight <= 1
 
 
 def test_interrupted_curation_resumes_without_redoing_items(synth_train, tmp_path, monkeypatch):
@@ -94,7 +101,8 @@ def test_ablation_switches(synth_train, tmp_path):
     ({"noise": "blur"}, "option 'noise'"),
     ({"weighting": "zscore"}, "option 'weighting'"),
     ({"text_pairs": "off", "visual_pairs": "no"}, "cannot both be off"),
-    ({"text_generator": "sample-and-judge"}, "needs a judge"),
+    ({"text_judge": "llm"}, "needs a judge"),
+    ({"text_generator": "sample-and-judge"}, "samples the target model, but none was given"),
     ({"num_samples": "many"}, "cannot read 'many'"),
     ({"colour": 1}, "unknown mmedpo option"),
     ({"ablation": "no-everything"}, "unknown mmedpo ablation"),
@@ -139,3 +147,93 @@ def test_sample_and_judge_with_consensus_weights(synth_train, tmp_path, monkeypa
     assert first.rejected == "a large mass in the right lung"
     assert first.extra["relevance"]["consensus"] and first.extra["relevance"]["scores_given"] == [0.9, 0.9]
     assert result.manifest["behaviour"]["text"] == "paper" and result.manifest["behaviour"]["relevance"] == "paper"
+
+
+class CaseVLM:
+    """Answers each (image, prompt) with the samples a function of them gives (a real model is used below)."""
+
+    name = "case-fake"
+
+    def __init__(self, answer):
+        self.answer = answer
+
+    def generate(self, images, prompts, config=None):
+        return [self.answer(image, prompt) for image, prompt in zip(images, prompts)]
+
+    def describe(self):
+        return {"name": self.name}
+
+
+def test_offline_sample_and_judge_picks_the_models_own_mistakes(synth_train, tmp_path):
+    task, dataset = synth_train
+    by_case = {(s["image"].tobytes(), task.prompt(s)): s for s in dataset}
+    assert len(by_case) == len(dataset)
+
+    def answer(image, prompt):  # closed questions: the model always says the opposite; open ones: the truth
+        truth = by_case[image.tobytes(), prompt]["answer"]
+        return [truth, {"yes": "no", "no": "yes"}.get(truth, truth)]
+
+    result = curate(_context(task, dataset, tmp_path, model=CaseVLM(answer), text_generator="sample-and-judge",
+                             visual_pairs=False, num_samples=2, weighting="release"))
+    samples = {str(s["id"]): s for s in dataset}
+    closed = {str(s["id"]) for s in dataset if s["answer_type"] == "closed"}
+    assert closed and len(closed) < len(dataset)
+    for pair in result.pairs:
+        sample_id = pair.id.rsplit("-", 1)[0]
+        case = samples[sample_id]
+        found = contradictions(pair.rejected, case)
+        assert found, (pair.rejected, case["answer"])  # every rejected answer is a real mistake about its case
+        # the weight is the severity of what it contradicts (release weighting keeps raw scores)
+        assert pair.weight == pytest.approx(severity(found)) and pair.extra["relevance"]["source"] == "factcheck"
+        expected = "mmedpo-truth-pick" if sample_id in closed else "mmedpo-injector-fallback"
+        assert pair.source == expected and pair.extra["text"]["judge"] == "ground-truth"
+        if sample_id in closed:
+            assert pair.rejected == {"yes": "no", "no": "yes"}[case["answer"]]
+    manifest = result.manifest
+    assert manifest["text_judge"] == "ground-truth" and manifest["behaviour"]["text"] == "offline-ground-truth-judge"
+    assert sum(manifest["sources"]["text"].values()) == manifest["counts"]["text"] == len(result.pairs)
+    assert manifest["sources"]["text"]["mmedpo-truth-pick"] == len(closed)
+    # the weights tell errors apart; the heaviest is a "no" to a present finding (a denied finding)
+    heaviest = max(result.pairs, key=lambda p: p.weight)
+    assert len({p.weight for p in result.pairs}) >= 3
+    assert heaviest.rejected == "no" and heaviest.extra["text"]["contradictions"][0]["kind"] == "denied_finding"
+    stats = manifest["weights"]["text"]
+    weights = sorted(p.weight for p in result.pairs)
+    assert stats["n"] == len(weights) and stats["min"] == weights[0] and stats["max"] == weights[-1]
+    assert stats["min"] <= stats["q1"] <= stats["median"] <= stats["q3"] <= stats["max"]
+    assert manifest["weights"]["visual"] is None
+
+
+def test_items_without_a_verified_hallucination_are_skipped_and_counted(synth_train, tmp_path, monkeypatch):
+    task, dataset = synth_train
+    monkeypatch.setattr("harness.hallucinate.make_hallucination", lambda sample, *, seed: None)
+    model = CaseVLM(lambda image, prompt: ["no abnormality"])
+    result = curate(_context(task, dataset, tmp_path, model=model, max_items=12, text_generator="sample-and-judge",
+                             num_samples=1))
+    text = [p for p in result.pairs if p.kind == "text"]
+    skipped = result.manifest["skipped"]["text"]
+    assert len(text) + sum(skipped.values()) == 12 and sum(skipped.values()) > 0
+    assert list(skipped) == ["no sample contradicts the truth and the injector made no hallucination the fact "
+                             "checker confirms"]
+    assert {p.source for p in text} == {"mmedpo-truth-pick"}
+    assert all(contradictions(p.rejected, next(s for s in dataset if p.id.startswith(s["id"]))) for p in text)
+    assert result.manifest["counts"]["skipped"] == sum(skipped.values()) + sum(result.manifest["skipped"]["visual"].values())
+
+
+def test_offline_sample_and_judge_with_the_tiny_model(synth_reports, tiny_vlm, tmp_path):
+    task, dataset = synth_reports
+    result = curate(_context(task, dataset, tmp_path, model=tiny_vlm, max_items=4, visual_pairs=False,
+                             text_generator="sample-and-judge", num_samples=2, max_new_tokens=24))
+    assert result.pairs and set(result.manifest["sources"]["text"]) <= {"mmedpo-truth-pick", "mmedpo-injector-fallback"}
+    for pair in result.pairs:
+        case = next(s for s in dataset if pair.id.startswith(s["id"]))
+        assert contradictions(pair.rejected, case) and len(pair.extra["text"]["samples"]) == 2
+        if pair.source == "mmedpo-truth-pick":
+            assert pair.rejected in [s.strip() for s in pair.extra["text"]["samples"]]
+
+
+def test_weight_distribution_is_hand_computed():
+    stats = distribution([4.0, 1.0, 3.0, 2.0])
+    assert stats == {"n": 4, "min": 1.0, "q1": 1.75, "median": 2.5, "q3": 3.25, "max": 4.0, "mean": 2.5}
+    assert distribution([0.5]) == {"n": 1, "min": 0.5, "q1": 0.5, "median": 0.5, "q3": 0.5, "max": 0.5, "mean": 0.5}
+    assert distribution([]) is None

@@ -30,3 +30,23 @@ def test_list_options(capsys):
     assert main(["curate", "--method", "mmedpo", "--task", "synth_vqa", "--list-options", "--format", "json"]) == 0
     names = {row["option"] for row in json.loads(capsys.readouterr().out)}
     assert {"noise", "weighting", "localizer", "judges", "ablation"} <= names
+
+
+def test_curate_command_prints_weight_quartiles_sources_and_skips(tmp_path, capsys):
+    argv = ["curate", "--method", "mmedpo", "--task", "synth_vqa", "--output-dir", str(tmp_path),
+            "--option", "max_items=16"]
+    assert main([*argv, "--format", "json"]) == 0
+    row = json.loads(capsys.readouterr().out)[0]
+    manifest = json.loads(next(tmp_path.glob("mmedpo-*/manifest.json")).read_text())
+    weights = {w["kind"]: w for w in row["weights"]}
+    assert set(weights) == {"text", "visual"} and weights["text"]["n"] == row["text"] == 16
+    for kind, stats in weights.items():
+        assert stats == {"kind": kind, **manifest["weights"][kind]}
+        assert stats["min"] <= stats["q1"] <= stats["median"] <= stats["q3"] <= stats["max"]
+    assert row["weight_min"] == min(w["min"] for w in weights.values())
+    assert sum(s["pairs"] for s in row["sources"]) == row["pairs"]
+    # synthetic cases without a lesion have no region to noise: skipped, with the reason
+    assert sum(s["items"] for s in row["skipped"] if s["kind"] == "visual") == 16 - row["visual"] > 0
+    assert main(argv) == 0  # the table format prints the same three tables under headings
+    out = capsys.readouterr().out
+    assert "weights:" in out and "sources:" in out and "skipped:" in out and "median" in out

@@ -4,6 +4,7 @@ Examples::
 
   harness curate --method mmedpo --task synth_vqa                      # offline: rules + ground-truth masks
   harness curate --method mmedpo --task vqa_rad --model tiny --option localizer=saliency
+  harness curate --method mmedpo --task synth_vqa --model tiny --option text_generator=sample-and-judge
   harness curate --method mmedpo --task slake --model llava:/models/llava-med \\
       --option judges=openai:gpt-4o --option noise=gaussian-replace --option weighting=release
   harness curate --method mmedpo --task synth_vqa --option ablation=no-visual,no-weights
@@ -15,6 +16,7 @@ import argparse
 
 from harness.cli.common import add_data_dir_option, add_format_option, emit
 from harness.errors import HarnessError
+from harness.io import read_json
 
 EPILOG = __doc__.split("Examples::", 1)[1]
 
@@ -84,5 +86,30 @@ def handle(args: argparse.Namespace) -> int:
     if pairs:
         weights = [p.weight for p in pairs]
         row.update(weight_min=min(weights), weight_max=max(weights))
+    manifests = [read_json(output / f / "manifest.json") for f in folders if (output / f / "manifest.json").is_file()]
+    details = _manifest_rows(manifests)
+    if args.format == "json":
+        row.update({name: rows for name, rows in details.items() if rows})
+        emit([row], args.format)
+        return 0
     emit([row], args.format)
+    for name, rows in details.items():
+        if rows:
+            print(f"\n{name}:")
+            emit(rows, args.format)
     return 0
+
+
+def _manifest_rows(manifests: list[dict]) -> dict[str, list[dict]]:
+    """What a builder's ``manifest.json`` says about its pairs: weight distribution per pair kind (min,
+    quartiles, median, max, mean), pairs per source, items skipped per reason. Builders without one print none."""
+    details: dict[str, list[dict]] = {"weights": [], "sources": [], "skipped": []}
+    for manifest in manifests:
+        for kind, stats in (manifest.get("weights") or {}).items():
+            if stats:
+                details["weights"].append({"kind": kind, **stats})
+        for kind, counts in (manifest.get("sources") or {}).items():
+            details["sources"] += [{"kind": kind, "source": s, "pairs": n} for s, n in counts.items()]
+        for kind, counts in (manifest.get("skipped") or {}).items():
+            details["skipped"] += [{"kind": kind, "reason": r, "items": n} for r, n in counts.items()]
+    return details
