@@ -8,7 +8,7 @@ from typing import Any
 from harness.errors import HarnessError
 from harness.options import parse_bool
 
-CURATION_VERSION = "2"  # bump when the curation's output for the same inputs changes
+CURATION_VERSION = "3"  # bump when the curation's output for the same inputs changes
 RELEVANCE_SCORERS = ("auto", "consensus", "factcheck", "heuristic")
 
 
@@ -22,7 +22,7 @@ def _opt(default: Any, help: str, **kwargs: Any) -> Any:
 class CurationConfig:
     text_pairs: bool = _opt(True, "build textual pairs (same image, hallucinated answer); false = ablation 'no text pairs'")
     visual_pairs: bool = _opt(True, "build visual pairs (same answer, lesion-noised image); false = ablation 'no visual pairs'")
-    text_generator: str = _opt("auto", "'sample-and-judge' (paper; needs the target model), 'rules' (offline) or 'auto' (sample-and-judge when a judge is set, else rules)")
+    text_generator: str = _opt("auto", "'sample-and-judge' (paper; needs the target model), 'rules' (offline) or 'auto' (sample-and-judge when judges or a text_judge are set, else rules)")
     text_judge: str = _opt("auto", "who picks among the samples (sample-and-judge): 'llm' (the first of judges), 'ground-truth' (offline fact check against the case's labels / reference) or 'auto' (llm when judges are set, else ground-truth)")
     judges: list = _opt([], "judge specs, 'openai:<model>' or 'hf:<path>'; the first also picks/writes hallucinations")
     judge_options: dict = _opt({}, "judge options: flat keys for every judge (e.g. base_url), or {spec: {...}} for one judge")
@@ -35,7 +35,8 @@ class CurationConfig:
     localizer: str = _opt("ground-truth", "lesion localizer: 'ground-truth', 'saliency' or a harness.localizers plugin")
     localizer_options: dict = _opt({}, "options passed to the localizer's constructor")
     noise: str = _opt("diffusion", "'diffusion' (paper), 'gaussian-replace' (release) or 'global' (ablation)")
-    noise_step: int = _opt(500, "diffusion step k of 1000 (the paper does not state k; 500 is POVID's released value)")
+    noise_step: int = _opt(500, "diffusion step k in [0, 999] (the paper does not state k; 500 is POVID's released value)")
+    noise_schedule: str = _opt("sigmoid", "diffusion beta schedule: 'sigmoid' (VCD's, as POVID's release: step 500 keeps signal x 0.863) or 'linear' (DDPM's: x 0.279)")
     noise_threshold: float | None = _opt(None, "gaussian-replace cut on the blurred map; None = the release's mean - std")
     relevance: str = _opt("auto", "text-pair scorer: 'consensus' (judges), 'factcheck' (offline: severity of what y_l contradicts), 'heuristic' (offline: weight of the edit kind) or 'auto' (consensus when judges are set, else factcheck)")
     weighting: str = _opt("paper", "'paper' (mean 1, variance 0.1, clip [0.75, 1.25]), 'release' (raw 0-1) or 'none' (all 1)")
@@ -44,6 +45,7 @@ class CurationConfig:
     batch_size: int = _opt(8, "questions per sampling batch")
 
     def __post_init__(self) -> None:
+        from harness.imaging import SCHEDULES
         from mmedpo.noise import NOISE_MODES
         from mmedpo.relevance import NORMALIZATIONS
 
@@ -60,7 +62,8 @@ class CurationConfig:
             (self.text_pairs or self.visual_pairs, "text_pairs", "text_pairs and visual_pairs cannot both be off"),
             (self.num_samples >= 1, "num_samples", "must be >= 1"),
             (self.max_rounds >= 1, "max_rounds", "must be >= 1"),
-            (0 <= self.noise_step <= 1000, "noise_step", "must be in [0, 1000]"),
+            (0 <= self.noise_step <= 999, "noise_step", "must be in [0, 999]"),
+            (self.noise_schedule in SCHEDULES, "noise_schedule", f"expected one of {', '.join(SCHEDULES)}"),
             (self.batch_size >= 1, "batch_size", "must be >= 1"),
         ]
         for ok, name, problem in checks:
@@ -72,8 +75,8 @@ class CurationConfig:
             raise HarnessError("mmedpo option 'text_judge': llm needs a judge (option judges)")
 
     def resolved_generator(self) -> str:
-        if self.text_generator == "auto":
-            return "sample-and-judge" if self.judges else "rules"
+        if self.text_generator == "auto":  # naming a text judge asks for samples to judge
+            return "sample-and-judge" if self.judges or self.text_judge != "auto" else "rules"
         return self.text_generator
 
     def resolved_text_judge(self) -> str | None:

@@ -6,8 +6,9 @@ Sec. 3.2). A localizer is any object with ``name`` and ``localize(sample, *, mod
 returning a ``Localization`` (a float map in [0, 1] of the image's height and width, and a confidence in
 [0, 1]) or None when it finds nothing (the sample then gets no visual pair).
 
-Built in: ``ground-truth`` (the dataset's ``mask`` / ``boxes`` columns: SLAKE, the synthetic suite) and
-``saliency`` (gradients of the target model's answer log-probability w.r.t. its pixel values). Plugins
+Built in: ``ground-truth`` (the dataset's lesion ``mask`` or finding ``boxes``: the synthetic suite's exact
+masks, SLAKE's disease boxes from detection.json; confidence = how visible the lesion is) and ``saliency``
+(gradients of the target model's answer log-probability w.r.t. its pixel values). Plugins
 register through the ``harness.localizers`` entry-point group; an external tool such as MedKLIP is wrapped
 the same way (see ``ExternalLocalizer`` and docs/mmedpo.md).
 """
@@ -81,20 +82,30 @@ def normalize_map(values: np.ndarray) -> np.ndarray:
 
 
 class GroundTruthLocalizer:
-    """The dataset's own annotation: the ``mask`` column (nonzero pixels) and/or ``boxes`` ([x, y, w, h]).
+    """The dataset's own lesion annotation: the ``mask`` column (nonzero pixels) and/or its ``boxes``.
 
     ``use``: ``auto`` (the mask when it is non-empty, else the boxes), ``mask``, ``boxes`` or ``union``.
-    ``labels`` keeps only boxes with those labels (SLAKE's detection.json names organs and lesions).
-    Confidence is 1.0: an annotated lesion is certain. A sample with no annotation is not localized (None).
+    Only *finding* boxes form the region: a box ``{"label", "bbox", "finding": false}`` (an organ, as the
+    SLAKE loader marks them) never does; a box without the flag is a lesion box (the synthetic suite); a
+    raw SLAKE entry ``{label: [x, y, w, h]}`` counts when ``harness.tasks.slake.is_finding(label)``.
+    ``labels`` further keeps only finding boxes with those labels. A sample with no lesion annotation is
+    not localized (None), so it gets no visual pair.
+
+    ``confidence``: ``visibility`` (default) scores how visible the annotated lesion is
+    (``lesion_visibility``); ``constant`` gives every annotated lesion 1.0.
     """
 
     name = "ground-truth"
 
-    def __init__(self, use: str = "auto", labels: list[str] | None = None):
+    def __init__(self, use: str = "auto", labels: list[str] | None = None, confidence: str = "visibility"):
         if use not in ("auto", "mask", "boxes", "union"):
             raise HarnessError(f"localizer 'ground-truth': option use must be auto, mask, boxes or union, got {use!r}")
+        if confidence not in ("visibility", "constant"):
+            raise HarnessError(f"localizer 'ground-truth': option confidence must be visibility or constant, "
+                               f"got {confidence!r}")
         self.use = use
         self.labels = set(labels) if labels else None
+        self.confidence = confidence
 
     def localize(self, sample: dict, *, model: Any = None, prompt: str | None = None) -> Localization | None:
         image = sample["image"]
@@ -108,17 +119,19 @@ class GroundTruthLocalizer:
                 mask = mask.resize(image.size, Image.NEAREST)
             region |= np.asarray(mask.convert("L")) > 0
         skip_boxes = self.use == "mask" or (self.use == "auto" and region.any())
-        for box in [] if skip_boxes else _boxes(sample):
+        for box in [] if skip_boxes else lesion_boxes(sample):
             if self.labels is not None and box.get("label") not in self.labels:
                 continue
             x, y, w, h = (int(round(float(v))) for v in box["bbox"])
             region[max(y, 0):max(y + h, 0), max(x, 0):max(x + w, 0)] = True
         if not region.any():
             return None
-        return Localization(region.astype(np.float64), 1.0, self.name)
+        confidence = lesion_visibility(image, region) if self.confidence == "visibility" else 1.0
+        return Localization(region.astype(np.float64), confidence, self.name)
 
 
-def _boxes(sample: dict) -> list[dict]:
+def lesion_boxes(sample: dict) -> list[dict]:
+    """The sample's ``boxes`` that mark a disease or abnormality, as ``{"label", "bbox": [x, y, w, h]}``."""
     raw = sample.get("boxes")
     if not raw:
         return []
@@ -126,13 +139,62 @@ def _boxes(sample: dict) -> list[dict]:
     good = []
     for box in boxes:
         if isinstance(box, dict) and "bbox" in box and len(box["bbox"]) == 4:
-            good.append(box)
+            if box.get("finding", True):
+                good.append(box)
         elif isinstance(box, dict) and len(box) == 1:  # SLAKE's detection.json: {label: [x, y, w, h]}
+            from harness.tasks.slake import is_finding
+
             label, bbox = next(iter(box.items()))
-            good.append({"label": label, "bbox": bbox})
+            if is_finding(label):
+                good.append({"label": label, "bbox": bbox})
         else:
             log.warning("sample %s: ignoring malformed box %r", sample.get("id"), box)
     return good
+
+
+# A lesion this share of the image or larger counts as fully sized in ``lesion_visibility``.
+VISIBILITY_FULL_AREA = 0.05
+
+
+def lesion_visibility(image: Image.Image, region: np.ndarray) -> float:
+    """How visible the annotated lesion is, in [0, 1]: the offline stand-in for a detector's confidence.
+
+    The region (``map >= 0.5``) is split into connected lesions (8-connectivity). For each lesion L, its
+    ring R is the square dilation of L by ``r = max(1, round(sqrt(|L|) / 2))`` pixels minus the whole region,
+    and on the grayscale image in [0, 1]:
+
+    - contrast ``c = d / (d + s)`` with ``d = |mean(L) - mean(R)|`` and ``s = std(R)``: the contrast-to-noise
+      ratio ``d / s`` mapped to [0, 1) as ``cnr / (1 + cnr)`` (0: the lesion looks like its surroundings;
+      0.5: its step equals the surrounding texture);
+    - size ``a = min(1, sqrt(share / 0.05))`` with ``share = |L| / |image|`` (a lesion covering 5% of the
+      image or more is fully sized; smaller ones scale with their side length).
+
+    The score is ``max over lesions of c * a`` (the most visible lesion decides whether a reader sees one,
+    as a detector's "disease" probability does). A lesion with no ring (it fills the image) scores 0.
+    """
+    from scipy import ndimage
+
+    gray = np.asarray(image.convert("L"), dtype=np.float64) / 255.0
+    inside = np.asarray(region) >= 0.5
+    if inside.shape != gray.shape:
+        raise HarnessError(f"lesion map of shape {inside.shape} does not match the image ({gray.shape})")
+    labels, count = ndimage.label(inside, structure=np.ones((3, 3), dtype=bool))
+    best = 0.0
+    for index, box in enumerate(ndimage.find_objects(labels), start=1):
+        area = int((labels[box] == index).sum())
+        pad = max(1, int(round(np.sqrt(area) / 2)))
+        top, left = max(box[0].start - pad, 0), max(box[1].start - pad, 0)
+        window = (slice(top, box[0].stop + pad), slice(left, box[1].stop + pad))
+        lesion = labels[window] == index
+        ring = ndimage.maximum_filter(lesion.astype(np.uint8), size=2 * pad + 1).astype(bool) & ~inside[window]
+        if not ring.any():
+            continue
+        pixels, around = gray[window][lesion], gray[window][ring]
+        step, texture = abs(float(pixels.mean() - around.mean())), float(around.std())
+        contrast = step / (step + texture) if step > 0 else 0.0
+        size = min(1.0, float(np.sqrt(area / inside.size / VISIBILITY_FULL_AREA)))
+        best = max(best, contrast * size)
+    return best
 
 
 class ToolLocalizer:

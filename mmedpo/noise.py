@@ -3,7 +3,8 @@
 Three modes, all deterministic for a given ``seed``:
 
 - ``diffusion`` (the paper): forward diffusion ``x_k = sqrt(abar_k) x + sqrt(1 - abar_k) eps`` at step
-  ``step`` (default 500 of 1000, POVID's released value; the paper does not state k) on the pixels where the
+  ``step`` of 1000 on the ``schedule`` (default step 500 on the ``sigmoid`` schedule, POVID's released
+  values, which keep ``abar = 0.745``, signal x 0.863; the paper states neither) on the pixels where the
   lesion map is >= 0.5 (``harness.imaging.diffusion_noise``).
 - ``gaussian-replace`` (the released curation code): blur the map with a 15x15 Gaussian, threshold it at
   ``mean - std`` of the blurred map, and *replace* every pixel above the threshold with ``N(0, 10)`` noise on
@@ -21,7 +22,7 @@ import numpy as np
 from PIL import Image
 
 from harness.errors import HarnessError
-from harness.imaging import diffusion_noise
+from harness.imaging import DEFAULT_SCHEDULE, DEFAULT_STEP, alpha_bar, diffusion_noise
 
 NoiseMode = Literal["diffusion", "gaussian-replace", "global"]
 NOISE_MODES = ("diffusion", "gaussian-replace", "global")
@@ -77,17 +78,29 @@ def apply_noise(
     region: np.ndarray | None,
     *,
     mode: str = "diffusion",
-    step: int = 500,
+    step: int = DEFAULT_STEP,
+    schedule: str = DEFAULT_SCHEDULE,
     seed: int = 0,
     threshold: float | None = None,
 ) -> Image.Image:
     """Noise ``image`` inside ``region`` (a map in [0, 1]) with ``mode``; see the module docstring."""
     if mode == "global":
-        return diffusion_noise(image, None, step=step, seed=seed)
+        return diffusion_noise(image, None, step=step, schedule=schedule, seed=seed)
     if region is None:
         raise HarnessError(f"noise mode '{mode}' needs a lesion map; use mode 'global' to noise the whole image")
     if mode == "diffusion":
-        return diffusion_noise(image, resize_map(region, image.size), step=step, seed=seed)
+        return diffusion_noise(image, resize_map(region, image.size), step=step, schedule=schedule, seed=seed)
     if mode == "gaussian-replace":
         return gaussian_replace(image, region, seed=seed, threshold=threshold)[0]
     raise HarnessError(f"unknown noise mode '{mode}' (known: {', '.join(NOISE_MODES)})")
+
+
+def noise_record(mode: str, step: int, schedule: str) -> dict[str, object]:
+    """What a visual pair records about its noise: the schedule, ``abar`` and the retained signal ``sqrt(abar)``.
+
+    ``gaussian-replace`` does not diffuse, so it records no schedule (None values).
+    """
+    if mode == "gaussian-replace":
+        return {"noise_schedule": None, "alpha_bar": None, "signal_kept": None}
+    abar = alpha_bar(step, schedule=schedule)
+    return {"noise_schedule": schedule, "alpha_bar": round(abar, 6), "signal_kept": round(float(np.sqrt(abar)), 6)}

@@ -6,8 +6,9 @@ value maxed over channels, smoothed with a Gaussian (15x15, as the MMedPO releas
 mapped back to image coordinates (undoing the processor's resize and centre crop) and min-max scaled to
 [0, 1]. No external tool is needed, so it works for any dataset and any HF model the harness loads.
 
-Confidence: the share of the total saliency mass inside the region the map marks (map >= 0.5): high when
-the model's attention is concentrated, low when it is diffuse.
+Confidence: the share of the attribution mass (the smoothed |gradient| in image coordinates, before min-max
+scaling) that falls inside the region the map marks (map >= 0.5): high when the model's attention is
+concentrated on one place, low when it is spread over the image.
 """
 
 from __future__ import annotations
@@ -38,12 +39,17 @@ class SaliencyLocalizer:
         from mmedpo.noise import blur
 
         smoothed = blur(raw, self.smooth) if self.smooth > 1 else raw
-        region = normalize_map(to_image_coords(smoothed, sample["image"].size, model.processor))
+        attribution = np.clip(to_image_coords(smoothed, sample["image"].size, model.processor), 0.0, None)
+        region = normalize_map(attribution)
         if not region.any():
             return None
-        total = float(region.sum())
-        confidence = float(region[region >= 0.5].sum() / total) if total > 0 else 0.0
-        return Localization(region, confidence, self.name)
+        return Localization(region, attribution_share(attribution, region >= 0.5), self.name)
+
+
+def attribution_share(attribution: np.ndarray, inside: np.ndarray) -> float:
+    """The share of the (non-negative) attribution mass that lies where ``inside`` is true; 0 with no mass."""
+    total = float(attribution.sum())
+    return float(attribution[inside].sum() / total) if total > 0 else 0.0
 
 
 def answer_gradient(model: Any, image: Image.Image, prompt: str, answer: str) -> np.ndarray:

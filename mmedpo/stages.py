@@ -113,7 +113,7 @@ class Curator:
         return Relevance(float(severity(found)) if found else 0.0, "factcheck")
 
     def visual_item(self, sample: dict) -> dict[str, Any]:
-        from mmedpo.noise import apply_noise
+        from mmedpo.noise import apply_noise, noise_record
 
         record = self._base(sample, "visual")
         config = self.config
@@ -125,12 +125,13 @@ class Curator:
         confidence, source = found.confidence, found.source
         noised = apply_noise(sample["image"], found.map, mode=config.noise,
                              step=config.noise_step, seed=item_seed(self.context.seed, record["sample"]),
-                             threshold=config.noise_threshold)
+                             threshold=config.noise_threshold, schedule=config.noise_schedule)
         record.update(
             image=self._save(sample["image"], "chosen", record["sample"]), rejected=record["chosen"],
             rejected_image=self._save(noised, "noised", record["sample"]),
             source=f"mmedpo-{source}-{config.noise}", raw_score=float(confidence),
             extra={"localizer": source, "noise": config.noise, "noise_step": config.noise_step,
-                   "region_share": float((found.map >= 0.5).mean())},
+                   "region_share": float((found.map >= 0.5).mean()),
+                   **noise_record(config.noise, config.noise_step, config.noise_schedule)},
         )
         return record

@@ -5,6 +5,11 @@ Layout: ``train.json`` / ``validate.json`` / ``test.json``, each a list of
 triple, qid}``; images at ``imgs/<img_name>`` (for example ``imgs/xmlab102/source.jpg``) with ``mask.png``
 and ``detection.json`` (a list of ``{label: [x, y, w, h]}`` boxes) beside each image.
 
+Lesions: ``mask.png`` is an organ label map (for X-rays close to a copy of the image), not a lesion mask, so
+it is not loaded. ``detection.json`` mixes organ boxes (Liver, Heart, Left Lung, ...) with finding boxes
+(Liver Cancer, Nodule, Effusion, ...); the ``boxes`` column keeps them all and flags each with
+``finding`` (``is_finding``), and lesion localization uses the finding boxes only.
+
 Papers, MMedPO included, report the English questions only (test: 1,061 QA, 416 closed, 645 open), so
 ``language="en"`` is the default; ``"zh"`` and ``"all"`` select the others.
 """
@@ -13,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -23,8 +29,19 @@ from harness.tasks.base import Task
 
 SPLIT_FILES = {"train": "train.json", "validation": "validate.json", "test": "test.json"}
 IMAGE_FOLDER = "imgs"
-MASK_FILE = "mask.png"
 DETECTION_FILE = "detection.json"
+
+# The disease / abnormality labels of SLAKE's detection.json; every other label there names an organ.
+FINDING_LABELS = (
+    "Liver Cancer", "Lung Cancer", "Brain Edema", "Brain Enhancing Tumor", "Brain Non-enhancing Tumor",
+    "Pneumonia", "Nodule", "Mass", "Cardiomegaly", "Atelectasis", "Pneumothorax", "Effusion", "Infiltrate",
+)
+# A label naming one of these words is a finding, so a spelling variant ("brain tumour", "Kidney Cancer")
+# still counts; no organ name in SLAKE contains one.
+FINDING_WORDS = frozenset({
+    "cancer", "tumor", "tumour", "edema", "oedema", "pneumonia", "nodule", "mass", "cardiomegaly",
+    "atelectasis", "pneumothorax", "effusion", "infiltrate", "infiltration", "lesion",
+})
 
 CITATION = (
     "Liu, Zhan, Xu, Ma, Yang, Wu. SLAKE: A Semantically-Labeled Knowledge-Enhanced Dataset for Medical "
@@ -43,8 +60,14 @@ def _wanted(record: dict, language: str) -> bool:
     return language == "all" or str(record.get("q_lang", "")).strip() == language
 
 
+def is_finding(label: str) -> bool:
+    """Whether a detection.json label names a disease or abnormality (not an organ): see ``FINDING_WORDS``."""
+    words = set(re.findall(r"[a-z]+", str(label).lower()))
+    return bool(words & FINDING_WORDS)
+
+
 def read_boxes(path: Path) -> str:
-    """``detection.json`` as a JSON string of ``[{"label", "bbox": [x, y, w, h]}]``; "[]" when absent."""
+    """``detection.json`` as a JSON string of ``[{"label", "bbox": [x, y, w, h], "finding"}]``; "[]" when absent."""
     if not path.is_file():
         return "[]"
     data = read_json(path)
@@ -57,7 +80,7 @@ def read_boxes(path: Path) -> str:
         for label, bbox in entry.items():
             if not (isinstance(bbox, list) and len(bbox) == 4 and all(isinstance(v, (int, float)) for v in bbox)):
                 raise DataError(path, f"expected [x, y, w, h] numbers, found {bbox!r}", record=index, field=label)
-            boxes.append({"label": label, "bbox": [float(v) for v in bbox]})
+            boxes.append({"label": label, "bbox": [float(v) for v in bbox], "finding": is_finding(label)})
     return json.dumps(boxes)
 
 
@@ -70,7 +93,7 @@ class SlakeTask(Task):
         root = self.require_data_dir(data_dir)
         path = root / SPLIT_FILES[split]
         names = (
-            "id", "image", "question", "answer", "answer_type", "mask", "boxes", "image_path",
+            "id", "image", "question", "answer", "answer_type", "boxes", "image_path",
             "q_lang", "modality", "location", "content_type", "base_type", "img_id",
         )
         columns: dict[str, list] = {name: [] for name in names}
@@ -87,13 +110,11 @@ class SlakeTask(Task):
             folder = image.parent
             if folder not in boxes_by_folder:
                 boxes_by_folder[folder] = read_boxes(folder / DETECTION_FILE)
-            mask = folder / MASK_FILE
             columns["id"].append(str(qid).strip())
             columns["image"].append(str(image))
             columns["question"].append(L.get_field(path, record, "question", where).strip())
             columns["answer"].append(str(L.get_field(path, record, "answer", where, kind=(str, int, float))).strip())
             columns["answer_type"].append(L.answer_type(path, record, where))
-            columns["mask"].append(str(mask) if mask.is_file() else None)
             columns["boxes"].append(boxes_by_folder[folder])
             columns["image_path"].append(img_name)
             for name in ("q_lang", "modality", "location", "content_type", "base_type", "img_id"):
@@ -101,7 +122,7 @@ class SlakeTask(Task):
         if not columns["id"]:
             raise DataError(path, f"no records with q_lang '{opts.language}'", field="q_lang")
         L.check_image_files(images, opts.check_images, path, "img_name")
-        return L.build_dataset(columns, image_columns=("image", "mask"), source=path)
+        return L.build_dataset(columns, image_columns=("image",), source=path)
 
     def sizes(self, data_dir: str | Path | None = None, **options: Any) -> dict[str, int] | None:
         opts = L.parse_options(self.name, self.options_class, {**self.options, **options})

@@ -10,6 +10,7 @@ import gzip
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -77,17 +78,41 @@ def slake_record(qid, img_id, question, answer, lang="en", answer_type="CLOSED")
     }
 
 
+# SLAKE's annotations as the release ships them: mask.png is an organ label map (one gray level per organ,
+# covering most of the body), detection.json mixes organ boxes with finding boxes.
+SLAKE_ORGAN_BOXES = [{"Liver": [0, 0, 16, 24]}, {"Spleen": [20, 12, 10, 10]}, {"Spinal Cord": [14, 18, 4, 6]}]
+SLAKE_FINDING_BOX = [4, 6, 6, 5]  # x, y, w, h of "Liver Cancer", inside the liver
+
+
+def write_organ_mask(path: Path, size: tuple[int, int] = (32, 24)) -> Path:
+    labels = np.zeros((size[1], size[0]), dtype=np.uint8)
+    labels[:, :16] = 60  # liver
+    labels[12:22, 20:30] = 120  # spleen
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(labels).save(path)
+    return path
+
+
 @pytest.fixture
 def slake_dir(tmp_path) -> Path:
-    """train.json / validate.json / test.json; imgs/xmlabN/ with source.jpg, and mask.png + detection.json for some."""
+    """train.json / validate.json / test.json; imgs/xmlabN/ with source.jpg, and mask.png + detection.json:
+    xmlab1 has organ boxes and a Liver Cancer box, xmlab2 organ boxes only, xmlab3 no annotation."""
     root = tmp_path / "slake"
     for img_id in (1, 2, 3):
-        write_image(root / "imgs" / f"xmlab{img_id}" / "source.jpg")
-    write_image(root / "imgs" / "xmlab1" / "mask.png", value=255)
-    write_json(root / "imgs" / "xmlab1" / "detection.json", [{"Lung Cancer": [3, 4, 5, 6]}, {"Nodule": [1, 1, 2, 2]}])
+        write_image(root / "imgs" / f"xmlab{img_id}" / "source.jpg", size=(32, 24))
+    for img_id in (1, 2):
+        write_organ_mask(root / "imgs" / f"xmlab{img_id}" / "mask.png")
+    ct = np.full((24, 32), 40, dtype=np.uint8)
+    ct[:, :16] = 140  # the liver
+    x, y, w, h = SLAKE_FINDING_BOX
+    ct[y:y + h, x:x + w] = 80  # a hypodense tumour
+    Image.fromarray(ct).save(root / "imgs" / "xmlab1" / "source.jpg")
+    write_json(root / "imgs" / "xmlab1" / "detection.json",
+               [*SLAKE_ORGAN_BOXES[:2], {"Liver Cancer": SLAKE_FINDING_BOX}, SLAKE_ORGAN_BOXES[2]])
+    write_json(root / "imgs" / "xmlab2" / "detection.json", SLAKE_ORGAN_BOXES)
     test = [
-        slake_record(100, 1, "Does the picture contain lung?", "Yes"),
-        slake_record(101, 1, "Where is the abnormality?", "Left Lung", answer_type="OPEN"),
+        slake_record(100, 1, "Does the picture contain liver?", "Yes"),
+        slake_record(101, 1, "Where is the abnormality?", "Liver", answer_type="OPEN"),
         slake_record(102, 2, "图片中包含肺吗?", "是", lang="zh"),
         slake_record(103, 2, "What modality is used?", "CT", answer_type="OPEN"),
     ]

@@ -3,11 +3,17 @@
 import json
 from collections import Counter
 
+import numpy as np
 import pytest
-from task_layouts import one_line_error, write_json
+from PIL import Image
+from task_layouts import SLAKE_FINDING_BOX, one_line_error, write_json
 
 from harness.errors import DataError, HarnessError
+from harness.methods import PairContext
 from harness.tasks import get_task
+from harness.tasks.slake import FINDING_LABELS, is_finding
+from mmedpo.curate import curate
+from mmedpo.localize import get_localizer
 
 TASK = get_task("slake")
 
@@ -17,9 +23,9 @@ def test_english_by_default_with_types_and_metadata(slake_dir):
     assert ds["id"] == ["100", "101", "103"]
     assert Counter(ds["answer_type"]) == {"closed": 1, "open": 2}
     row = ds[1]
-    assert (row["question"], row["answer"]) == ("Where is the abnormality?", "Left Lung")
+    assert (row["question"], row["answer"]) == ("Where is the abnormality?", "Liver")
     assert (row["modality"], row["location"], row["content_type"], row["base_type"]) == ("CT", "Lung", "Abnormality", "vqa")
-    assert row["image_path"] == "xmlab1/source.jpg" and row["image"].size == (16, 12)
+    assert row["image_path"] == "xmlab1/source.jpg" and row["image"].size == (32, 24)
 
 
 @pytest.mark.parametrize(("language", "ids"), [("zh", ["102"]), ("all", ["100", "101", "102", "103"])])
@@ -27,15 +33,55 @@ def test_language_option(slake_dir, language, ids):
     assert TASK.load("test", slake_dir.parent, language=language)["id"] == ids
 
 
-def test_mask_and_boxes_beside_the_image(slake_dir):
+def test_boxes_flag_findings_and_organ_masks_are_not_loaded(slake_dir):
     ds = TASK.load("test", slake_dir.parent)
-    with_lesion, without = ds[0], ds[2]
-    assert with_lesion["mask"].size == (16, 12) and with_lesion["mask"].getpixel((0, 0)) == 255
+    assert "mask" not in ds.column_names  # mask.png is an organ label map, not a lesion mask
+    with_lesion, organs_only = ds[0], ds[2]
     assert json.loads(with_lesion["boxes"]) == [
-        {"label": "Lung Cancer", "bbox": [3, 4, 5, 6]},
-        {"label": "Nodule", "bbox": [1, 1, 2, 2]},
+        {"label": "Liver", "bbox": [0, 0, 16, 24], "finding": False},
+        {"label": "Spleen", "bbox": [20, 12, 10, 10], "finding": False},
+        {"label": "Liver Cancer", "bbox": SLAKE_FINDING_BOX, "finding": True},
+        {"label": "Spinal Cord", "bbox": [14, 18, 4, 6], "finding": False},
     ]
-    assert without["mask"] is None and without["boxes"] == "[]"
+    assert not any(box["finding"] for box in json.loads(organs_only["boxes"]))
+    assert TASK.load("train", slake_dir.parent)[0]["boxes"] == "[]"
+
+
+def test_finding_labels_are_findings_and_organs_are_not():
+    assert all(is_finding(label) for label in FINDING_LABELS)
+    assert is_finding("brain tumour") and is_finding("Kidney Cancer")
+    organs = ["Liver", "Spleen", "Left Kidney", "Right Kidney", "Heart", "Left Lung", "Right Lung", "Small Bowel",
+              "Large Bowel", "Spinal Cord", "Brain", "Brainstem", "Colon", "Rectum", "Bladder", "Esophagus",
+              "Trachea", "Stomach", "Duodenum", "Pancreas", "Eyes", "Optic Nerve", "Temporal Lobes", "Parotid"]
+    assert not any(is_finding(label) for label in organs)
+
+
+def test_ground_truth_localizes_the_disease_box_only(slake_dir):
+    ds = TASK.load("test", slake_dir.parent)
+    found = get_localizer("ground-truth").localize(ds[0])
+    x, y, w, h = SLAKE_FINDING_BOX
+    expected = np.zeros((24, 32), dtype=bool)
+    expected[y:y + h, x:x + w] = True
+    assert np.array_equal(found.map >= 0.5, expected)
+    assert 0.0 < found.confidence < 1.0  # a dark tumour in a bright liver: visible, and smaller than 5%
+    assert get_localizer("ground-truth").localize(ds[2]) is None  # organ boxes and an organ mask: no lesion
+
+
+def test_visual_pairs_noise_inside_disease_boxes_and_skip_organ_only_images(slake_dir, tmp_path):
+    ds = TASK.load("test", slake_dir.parent)
+    result = curate(PairContext(task=TASK, samples=ds, model=None, output_dir=tmp_path, seed=0,
+                                options={"text_pairs": False}))
+    assert sorted(p.id for p in result.pairs) == ["100-visual", "101-visual"]
+    assert result.manifest["counts"]["skipped"] == 1  # qid 103, on an image with organ boxes only
+    x, y, w, h = SLAKE_FINDING_BOX
+    inside = np.zeros((24, 32), dtype=bool)
+    inside[y:y + h, x:x + w] = True
+    for pair in result.pairs:
+        chosen = np.asarray(Image.open(result.image_root / pair.image).convert("RGB"), dtype=int)
+        noised = np.asarray(Image.open(result.image_root / pair.rejected_image).convert("RGB"), dtype=int)
+        changed = (chosen != noised).any(axis=-1)
+        assert changed.any() and not changed[~inside].any()
+        assert changed[inside].mean() > 0.9
 
 
 def test_splits_and_sizes(slake_dir):
