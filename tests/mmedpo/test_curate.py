@@ -237,3 +237,14 @@ def test_weight_distribution_is_hand_computed():
     assert stats == {"n": 4, "min": 1.0, "q1": 1.75, "median": 2.5, "q3": 3.25, "max": 4.0, "mean": 2.5}
     assert distribution([0.5]) == {"n": 1, "min": 0.5, "q1": 0.5, "median": 0.5, "q3": 0.5, "max": 0.5, "mean": 0.5}
     assert distribution([]) is None
+
+
+def test_naming_a_text_judge_asks_for_samples_and_the_model():
+    from mmedpo.method import MMedPO
+
+    assert CurationConfig().resolved_generator() == "rules" and CurationConfig().resolved_text_judge() is None
+    config = CurationConfig(text_judge="ground-truth")
+    assert config.resolved_generator() == "sample-and-judge" and config.resolved_relevance() == "factcheck"
+    assert MMedPO.builder_needs_model({"text_judge": "ground-truth"})
+    assert MMedPO.builder_needs_model({"text_generator": "sample-and-judge"})
+    assert not MMedPO.builder_needs_model({})
