@@ -35,7 +35,8 @@ class CurationConfig:
     localizer: str = _opt("ground-truth", "lesion localizer: 'ground-truth', 'saliency' or a harness.localizers plugin")
     localizer_options: dict = _opt({}, "options passed to the localizer's constructor")
     noise: str = _opt("diffusion", "'diffusion' (paper), 'gaussian-replace' (release) or 'global' (ablation)")
-    noise_step: int = _opt(500, "diffusion step k of 1000 (the paper does not state k; 500 is POVID's released value)")
+    noise_step: int = _opt(500, "diffusion step k in [0, 999] (the paper does not state k; 500 is POVID's released value)")
+    noise_schedule: str = _opt("sigmoid", "diffusion beta schedule: 'sigmoid' (VCD's, as POVID's release: step 500 keeps signal x 0.863) or 'linear' (DDPM's: x 0.279)")
     noise_threshold: float | None = _opt(None, "gaussian-replace cut on the blurred map; None = the release's mean - std")
     relevance: str = _opt("auto", "text-pair scorer: 'consensus' (judges), 'factcheck' (offline: severity of what y_l contradicts), 'heuristic' (offline: weight of the edit kind) or 'auto' (consensus when judges are set, else factcheck)")
     weighting: str = _opt("paper", "'paper' (mean 1, variance 0.1, clip [0.75, 1.25]), 'release' (raw 0-1) or 'none' (all 1)")
@@ -44,6 +45,7 @@ class CurationConfig:
     batch_size: int = _opt(8, "questions per sampling batch")
 
     def __post_init__(self) -> None:
+        from harness.imaging import SCHEDULES
         from mmedpo.noise import NOISE_MODES
         from mmedpo.relevance import NORMALIZATIONS
 
@@ -60,7 +62,8 @@ class CurationConfig:
             (self.text_pairs or self.visual_pairs, "text_pairs", "text_pairs and visual_pairs cannot both be off"),
             (self.num_samples >= 1, "num_samples", "must be >= 1"),
             (self.max_rounds >= 1, "max_rounds", "must be >= 1"),
-            (0 <= self.noise_step <= 1000, "noise_step", "must be in [0, 1000]"),
+            (0 <= self.noise_step <= 999, "noise_step", "must be in [0, 999]"),
+            (self.noise_schedule in SCHEDULES, "noise_schedule", f"expected one of {', '.join(SCHEDULES)}"),
             (self.batch_size >= 1, "batch_size", "must be >= 1"),
         ]
         for ok, name, problem in checks:
