@@ -1,14 +1,19 @@
 """``harness run``: base model -> the method's pairs -> training -> evaluation -> store -> comparison.
 
-Each stage writes an artifact under the run directory (``$HARNESS_HOME/runs/<run_id>/``) that the next
-stage reads, so an interrupted run resumes from the last finished stage (``--run-id``)::
+Each stage writes an artifact that the next stage reads, so an interrupted run resumes from the last
+finished stage (``--run-id``). The run directory (``$HARNESS_HOME/runs/<run_id>/``) holds::
 
-    pairs.jsonl           the method's preference pairs (its own builder, or the default text pairs)
+    pipeline.json         the run's config, with the method's citation and version
     train/                checkpoints and the trained model (resumed from the last checkpoint)
     eval/                 the trained model's predictions and metrics (resumed per batch)
 
+The method's pairs live in a cache of their own, ``$HARNESS_HOME/pairs/<method>-<key>/`` (``pairs.jsonl``
+and the builder's folders), keyed by everything pairs depend on (base model, method and its builder
+options, tasks, training limit, data seed) and NOT by the training seed or the loss hyperparameters, so
+runs of one method with several training seeds (``harness study``) or several betas share one build.
+
 The base model's evaluation is a run of its own, reused by every later ``harness run`` with the same base
-model, tasks, split and limit, so comparing methods costs one base evaluation.
+model, tasks, split, limit and data seed, so comparing methods costs one base evaluation.
 """
 
 from __future__ import annotations
@@ -23,12 +28,25 @@ from typing import Any
 from harness.errors import HarnessError
 from harness.io import read_json, write_json
 from harness.preferences import PreferencePair, read_pairs, write_pairs
+from harness.textpairs import default_text_pairs
+from harness.training.config import TrainConfig
 
 log = logging.getLogger(__name__)
 
+DEFAULT_MODEL = "tiny"  # the embedded default of `harness run` and `harness study`
 DEFAULT_TASKS = ("synth_vqa", "synth_report")
-# the columns of the comparison table: the metrics papers report per family
-HEADLINE = {"vqa": ("closed_accuracy", "open_recall"), "report": ("bleu", "rouge_l", "meteor", "hallucination_rate")}
+# Built-in models small enough for a CPU (built on first use through the model registry). The training
+# defaults below were measured on them (docs/run.md); any other model trains with TrainConfig's defaults.
+SMALL_MODELS = ("tiny", "testbed")
+SMALL_MODEL_TRAIN_DEFAULTS: dict[str, Any] = {"lr": 1e-4, "batch_size": 8, "max_length": 512}
+# What every run changes from TrainConfig's defaults: checkpoints often enough that a killed run resumes.
+RUN_TRAIN_DEFAULTS: dict[str, Any] = {"save_every": 20}
+
+
+def default_train_config(model: str = DEFAULT_MODEL, **overrides: Any) -> TrainConfig:
+    """The training options a run of ``model`` uses unless told otherwise (``overrides`` win)."""
+    values = {**RUN_TRAIN_DEFAULTS, **(SMALL_MODEL_TRAIN_DEFAULTS if model in SMALL_MODELS else {}), **overrides}
+    return TrainConfig.from_dict(values)
 
 
 def _opt(default: Any, help: str) -> Any:
@@ -37,38 +55,43 @@ def _opt(default: Any, help: str) -> Any:
 
 @dataclass
 class RunConfig:
-    """Everything ``harness run`` does; each field is also a CLI flag."""
+    """Everything ``harness run`` does; each field is also a CLI flag, and so is each ``TrainConfig`` field.
+
+    ``train`` is the shared core's ``TrainConfig``; None gives ``default_train_config(model)``.
+    """
 
     method: str = _opt("mmedpo", "preference method (harness methods lists them)")
-    model: str = _opt("tiny", "base model spec: tiny, a model folder, llava:<path>...")
+    model: str = _opt(DEFAULT_MODEL, "base model: a built-in name (tiny, testbed), a model folder, llava:<folder>...")
     tasks: tuple[str, ...] = _opt(DEFAULT_TASKS, "tasks: pairs from their train split, evaluation on test")
     data_dir: str | None = _opt(None, "data root for the real datasets (default: $HARNESS_DATA)")
     train_limit: int | None = _opt(600, "training items per task used to build pairs (None: the whole split)")
     eval_limit: int | None = _opt(None, "test items per task (None: the whole split)")
     eval_split: str = _opt("test", "split evaluated")
-    batch_size: int = _opt(16, "generation batch size")
-    seed: int = _opt(0, "seed of pair building, training and the bootstrap")
-    epochs: float = _opt(1.0, "training epochs over the pairs")
-    lr: float = _opt(1e-4, "learning rate (LoRA on the tiny model; use ~5e-6 full / 1e-5 LoRA for 7B models)")
-    train_batch_size: int = _opt(8, "pairs per training step")
-    lora: bool = _opt(True, "train LoRA adapters (peft) instead of all weights")
-    lora_r: int = _opt(16, "LoRA rank")
-    lora_alpha: int = _opt(32, "LoRA alpha")
-    precision: str = _opt("fp32", "fp32 or bf16")
-    max_length: int = _opt(512, "tokens per training row")
+    eval_batch_size: int = _opt(16, "generation batch size of the evaluations")
+    pair_seed: int = _opt(0, "data seed: which training items build pairs, the pair builder's sampling and the "
+                             "evaluation's bootstrap (the training seed is --seed)")
     options: dict[str, str] = _opt(None, "method options for its pair builder and loss (KEY=VALUE)")
     device: str | None = _opt(None, "torch device (default: cuda when available)")
     store: str | None = _opt(None, "results store path (default: $HARNESS_HOME/results.sqlite)")
+    train: TrainConfig | None = _opt(None, "training options (default: default_train_config(model))")
 
     def __post_init__(self) -> None:
         self.options = dict(self.options or {})
         self.tasks = tuple(self.tasks)
+        if self.train is None:
+            self.train = default_train_config(self.model)
+        elif isinstance(self.train, dict):
+            self.train = default_train_config(self.model, **self.train)
         if not self.tasks:
             raise HarnessError("harness run needs at least one task")
         for name in ("train_limit", "eval_limit"):
             value = getattr(self, name)
             if value is not None and value <= 0:
                 raise HarnessError(f"--{name.replace('_', '-')} must be positive, got {value}")
+        if self.eval_batch_size < 1:
+            raise HarnessError(f"--eval-batch-size must be positive, got {self.eval_batch_size}")
+        if not self.train.merge_lora:
+            raise HarnessError("harness run evaluates the trained model, so it needs --merge-lora")
 
 
 @dataclass
@@ -79,6 +102,7 @@ class RunOutcome:
     table: list[dict[str, Any]]
     pairs: int
     trained_model: Path | None
+    pairs_dir: Path | None = None
 
 
 def model_fingerprint(path: str | Path) -> str:
@@ -94,24 +118,96 @@ def model_fingerprint(path: str | Path) -> str:
 
 
 def resolve_base_model(spec: str) -> Path:
-    """A local folder for the base model: the tiny model is built and trained (once) when needed."""
-    if spec == "tiny":
-        from harness.models.tiny import ensure_tiny
+    """A local folder for the base model.
 
-        return Path(ensure_tiny())
+    A name in the model registry (``tiny``, ``testbed``, a plugin's) is built on first use by its registry
+    entry, which returns the loaded model; its folder is read off it. ``<family>:<folder>`` and plain
+    folders are used as they are.
+    """
+    from harness.models import MODELS
+
+    if spec in MODELS and spec != "hf":
+        from harness.models import load_model
+
+        model = load_model(spec, device="cpu")
+        folder = getattr(model, "path", None)
+        if not folder or not Path(folder).is_dir():
+            raise HarnessError(f"model '{spec}' has no local folder to train (registry entry gave "
+                               f"{type(model).__name__})")
+        return Path(folder)
     prefix, sep, rest = spec.partition(":")
     candidate = Path(rest if sep and prefix not in ("openai",) else spec).expanduser()
     if not candidate.is_dir():
-        raise HarnessError(f"harness run trains the base model, so it needs a local model folder or 'tiny', got '{spec}'")
+        raise HarnessError(f"harness run trains the base model, so it needs a local model folder or a built-in "
+                           f"model name ({', '.join(n for n in MODELS.names() if n != 'hf')}), got '{spec}'")
     return candidate
 
 
-def run(config: RunConfig, *, run_id: str | None = None) -> RunOutcome:
+def base_model_name(spec: str, base_dir: Path) -> str:
+    """How runs name the base model: registered names with their weights' fingerprint, folders by path."""
+    from harness.models import MODELS
+
+    return f"{spec}@{model_fingerprint(base_dir)}" if spec in MODELS else str(base_dir)
+
+
+def split_options(method_cls, options: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+    """``(loss hyperparameters, pair-builder options)``, validated before any model loads.
+
+    A key must be one of the method's loss hyperparameters (``defaults``) or a declared option of its pair
+    builder; anything else is a one-line error with a suggestion. Values are type-checked too.
+    """
+    from harness.options import check_known
+
+    builder_keys: list[str] = []
+    if method_cls.has_pair_builder():
+        builder_keys = [o["name"] for o in method_cls.builder_options_help()]
+    check_known(f"method '{method_cls.name}'", options, [*method_cls.defaults, *builder_keys])
+    loss = {k: v for k, v in options.items() if k in method_cls.defaults}
+    builder = {k: v for k, v in options.items() if k not in method_cls.defaults}
+    if method_cls.has_pair_builder():
+        method_cls.parse_builder_options(builder)  # values: types, choices, ablation names
+    method_cls(**loss)  # type errors in hyperparameters, now rather than after pair building
+    return loss, builder
+
+
+def method_provenance(method_cls) -> dict[str, Any]:
+    """The method's name, citation, defining module and version (of the distribution that ships it)."""
+    from importlib import metadata
+
+    module = method_cls.__module__
+    top = module.split(".")[0]
+    version = None
+    for dist in metadata.packages_distributions().get(top, []):
+        try:
+            version = metadata.version(dist)
+            break
+        except metadata.PackageNotFoundError:
+            continue
+    if version is None:
+        import sys
+
+        version = getattr(sys.modules.get(top), "__version__", None)
+    return {"name": method_cls.name, "citation": method_cls.citation, "module": module, "version": version}
+
+
+def check_config(config: RunConfig):
+    """Every cheap check of a run, before any model loads: method, options, tasks. Returns the method class."""
     from harness.methods import get_method
+    from harness.tasks import get_task
+
+    method_cls = get_method(config.method)  # unknown names fail with a suggestion
+    split_options(method_cls, config.options)
+    for name in config.tasks:
+        get_task(name)
+    return method_cls
+
+
+def run(config: RunConfig, *, run_id: str | None = None) -> RunOutcome:
     from harness.paths import runs_dir
     from harness.results.store import ResultsStore, new_run_id
 
-    method_cls = get_method(config.method)  # unknown names fail before any work
+    method_cls = check_config(config)
+    loss_options, builder_options = split_options(method_cls, config.options)
     store = ResultsStore(config.store)
     run_id = run_id or new_run_id()
     run_dir = runs_dir() / run_id
@@ -121,31 +217,35 @@ def run(config: RunConfig, *, run_id: str | None = None) -> RunOutcome:
         if saved.get("config", {}).get("method") != config.method:
             raise HarnessError(f"run '{run_id}' is a '{saved['config'].get('method')}' run, not '{config.method}'")
         log.info("resuming run %s", run_id)
-    write_json(manifest, {"run_id": run_id, "config": _jsonable(config)})
+    provenance = method_provenance(method_cls)
+    write_json(manifest, {"run_id": run_id, "config": config_dict(config), "method": provenance})
 
     base_dir = resolve_base_model(config.model)
-    base_name = f"{config.model}@{model_fingerprint(base_dir)}" if config.model == "tiny" else str(base_dir)
+    base_name = base_model_name(config.model, base_dir)
     base_run_id = evaluate_base(config, base_dir, base_name, store)
 
-    method_options = {k: v for k, v in config.options.items() if k in method_cls.defaults}
-    builder_options = {k: v for k, v in config.options.items() if k not in method_cls.defaults}
-    method = method_cls(**method_options)
-    pairs = build_pairs(config, method, base_dir, run_dir, builder_options)
+    method = method_cls(**loss_options)
+    pair_folder = pairs_dir(config, base_name, builder_options)
+    write_json(manifest, {"run_id": run_id, "config": config_dict(config), "method": provenance,
+                          "base_model": base_name, "pairs_dir": str(pair_folder)})
+    pairs = build_pairs(config, method, base_dir, pair_folder, builder_options)
 
     trained = train(config, method, pairs, base_dir, run_dir)
-    eval_trained(config, trained, run_id, run_dir, base_name, store)
+    eval_trained(config, trained, run_id, run_dir, base_name, store, provenance)
     table = comparison_table(store, base_run_id, run_id, config.tasks)
-    return RunOutcome(run_id, run_dir, base_run_id, table, len(pairs), trained)
+    return RunOutcome(run_id, run_dir, base_run_id, table, len(pairs), trained, pair_folder)
 
 
-def _jsonable(config: RunConfig) -> dict[str, Any]:
+def config_dict(config: RunConfig) -> dict[str, Any]:
+    """The run config as JSON-ready data (the training options nested under ``train``)."""
     data = asdict(config)
     data["tasks"] = list(config.tasks)
     return data
 
 
 def _eval_signature(config: RunConfig) -> dict[str, Any]:
-    return {"tasks": sorted(config.tasks), "split": config.eval_split, "limit": config.eval_limit, "seed": config.seed}
+    return {"tasks": sorted(config.tasks), "split": config.eval_split, "limit": config.eval_limit,
+            "seed": config.pair_seed}
 
 
 def evaluate_base(config: RunConfig, base_dir: Path, base_name: str, store) -> str:
@@ -164,49 +264,40 @@ def evaluate_base(config: RunConfig, base_dir: Path, base_name: str, store) -> s
     run_id = new_run_id()
     log.info("evaluating the base model on %s", ", ".join(config.tasks))
     evaluate(model, list(config.tasks), split=config.eval_split, limit=config.eval_limit,
-             batch_size=config.batch_size, data_dir=config.data_dir, store=store, seed=config.seed, run_id=run_id,
-             run_config={"role": "base", "signature": signature, "base_model": base_name})
+             batch_size=config.eval_batch_size, data_dir=config.data_dir, store=store, seed=config.pair_seed,
+             run_id=run_id, run_config={"role": "base", "signature": signature, "base_model": base_name})
     return run_id
 
 
-def default_text_pairs(task, samples, seed: int) -> list[PreferencePair]:
-    """Ground truth preferred over an offline rule-based hallucination (harness.hallucinate), same image.
+def evaluate_base_model(config: RunConfig) -> str:
+    """The base model's evaluation run id for ``config`` (evaluated now unless the store holds one)."""
+    from harness.results.store import ResultsStore
 
-    The pairs every method without a pair builder of its own trains on (DPO and its relatives, as in the
-    paper's DPO baseline: ground truth vs a dispreferred text).
-    """
-    import zlib
-
-    from harness.hallucinate import hallucinate
-
-    images = samples.cast_column("image", _undecoded_image())["image"]
-    pairs = []
-    for index, sample in enumerate(samples.remove_columns([c for c in ("image", "mask") if c in samples.column_names])):
-        image = images[index]
-        path = image.get("path") if isinstance(image, dict) else None
-        if not path:
-            raise HarnessError(f"task '{task.name}': sample {sample['id']} has no image file to train on")
-        answer = str(sample["answer"]).strip()
-        item_seed = zlib.crc32(f"{seed}:{sample['id']}".encode())
-        pairs.append(PreferencePair(
-            id=f"{task.name}-{sample['id']}", image=str(Path(path).resolve()), prompt=task.prompt(sample),
-            chosen=answer, rejected=hallucinate(answer, seed=item_seed, question=str(sample["question"])),
-            kind="text", source="rules-hallucination"))
-    return pairs
+    base_dir = resolve_base_model(config.model)
+    return evaluate_base(config, base_dir, base_model_name(config.model, base_dir), ResultsStore(config.store))
 
 
-def _undecoded_image():
-    import datasets
+def pairs_dir(config: RunConfig, base_name: str, builder_options: dict[str, str]) -> Path:
+    """The pair cache of this method, base model, data and builder options (not the training seed)."""
+    from harness.paths import harness_home
 
-    return datasets.Image(decode=False)
+    key = {"method": config.method, "base_model": base_name, "tasks": list(config.tasks),
+           "train_limit": config.train_limit, "pair_seed": config.pair_seed, "data_dir": config.data_dir,
+           "builder_options": {k: str(v) for k, v in sorted(builder_options.items())}}
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
+    folder = harness_home() / "pairs" / f"{config.method}-{digest}"
+    if not (folder / "key.json").exists():
+        write_json(folder / "key.json", key)
+    return folder
 
 
-def build_pairs(config: RunConfig, method, base_dir: Path, run_dir: Path, options: dict[str, str]) -> list[PreferencePair]:
-    """The method's pairs for every task's train split (cached in ``pairs.jsonl``), image paths absolute."""
-    path = run_dir / "pairs.jsonl"
+def build_pairs(config: RunConfig, method, base_dir: Path, folder: Path,
+                options: dict[str, str]) -> list[PreferencePair]:
+    """The method's pairs for every task's train split (cached in ``folder/pairs.jsonl``), image paths absolute."""
+    path = folder / "pairs.jsonl"
     if path.exists():
         pairs = list(read_pairs(path))
-        log.info("pairs: reusing %d pairs from %s", len(pairs), path.name)
+        log.info("pairs: reusing %d pairs from %s", len(pairs), folder.name)
         return pairs
     from harness.methods import PairContext
     from harness.tasks import get_task
@@ -217,16 +308,16 @@ def build_pairs(config: RunConfig, method, base_dir: Path, run_dir: Path, option
         task = get_task(name)
         samples = task.load("train", data_dir=config.data_dir)
         if config.train_limit is not None and len(samples) > config.train_limit:
-            samples = samples.shuffle(seed=config.seed).select(range(config.train_limit))
+            samples = samples.shuffle(seed=config.pair_seed).select(range(config.train_limit))
         if not method.has_pair_builder():
-            pooled += default_text_pairs(task, samples, config.seed)
+            pooled += default_text_pairs(task, samples, config.pair_seed)
             continue
         if model is None and method.builder_needs_model(options):
             from harness.models.hf import load_hf_model
 
             model = load_hf_model(base_dir, device=config.device)
-        out = run_dir / "pairs" / name
-        context = PairContext(task=task, samples=samples, model=model, output_dir=out, seed=config.seed,
+        out = folder / "pairs" / name
+        context = PairContext(task=task, samples=samples, model=model, output_dir=out, seed=config.pair_seed,
                               options=dict(options))
         for pair in method.build_pairs(context):
             pair.image = str((out / pair.image).resolve())
@@ -243,26 +334,23 @@ def build_pairs(config: RunConfig, method, base_dir: Path, run_dir: Path, option
 
 
 def train(config: RunConfig, method, pairs: list[PreferencePair], base_dir: Path, run_dir: Path) -> Path:
-    from harness.training import TrainConfig, train_preference
     from harness.training import checkpoint as ckpt
+    from harness.training import train_preference
 
     out = run_dir / "train"
     final = out / "model"
     if (final / "config.json").exists():
         log.info("training: reusing the trained model in %s", final.relative_to(run_dir))
         return final
-    train_config = TrainConfig(lr=config.lr, epochs=config.epochs, batch_size=config.train_batch_size,
-                               lora=config.lora, lora_r=config.lora_r, lora_alpha=config.lora_alpha,
-                               precision=config.precision, max_length=config.max_length, seed=config.seed,
-                               save_every=20, warmup_ratio=0.1)
     resume = out.exists() and bool(ckpt.checkpoint_dirs(out))
-    result = train_preference(base_dir, method, pairs, None, out, train_config, resume=resume)
+    result = train_preference(base_dir, method, pairs, None, out, config.train, resume=resume)
     if result.model_path is None:
         raise HarnessError("training saved no full model (merge_lora is off)")
     return Path(result.model_path)
 
 
-def eval_trained(config: RunConfig, model_dir: Path, run_id: str, run_dir: Path, base_name: str, store) -> None:
+def eval_trained(config: RunConfig, model_dir: Path, run_id: str, run_dir: Path, base_name: str, store,
+                 provenance: dict[str, Any] | None = None) -> None:
     from harness.evaluation import evaluate
     from harness.models.hf import load_hf_model
 
@@ -271,15 +359,17 @@ def eval_trained(config: RunConfig, model_dir: Path, run_id: str, run_dir: Path,
         return
     model = load_hf_model(model_dir, device=config.device, name=f"{base_name}+{config.method}")
     evaluate(model, list(config.tasks), split=config.eval_split, limit=config.eval_limit,
-             batch_size=config.batch_size, data_dir=config.data_dir, store=store, seed=config.seed, run_id=run_id,
-             output_dir=run_dir / "eval",
+             batch_size=config.eval_batch_size, data_dir=config.data_dir, store=store, seed=config.pair_seed,
+             run_id=run_id, output_dir=run_dir / "eval",
              run_config={"role": "method", "signature": _eval_signature(config), "method": config.method,
-                         "base_model": base_name, "pipeline": _jsonable(config)})
+                         "base_model": base_name, "pipeline": config_dict(config),
+                         "method_info": provenance or {}, "train_seed": config.train.seed,
+                         "pair_seed": config.pair_seed})
 
 
 def comparison_table(store, base_run_id: str, run_id: str, tasks: tuple[str, ...]) -> list[dict[str, Any]]:
     """Rows: the base model, this run, and earlier runs on the same tasks from the same base model."""
-    from harness.results.compare import display_scale
+    from harness.results.compare import display_scale, headline_metrics
     from harness.tasks import get_task
 
     base = store.get_run(base_run_id)
@@ -291,10 +381,13 @@ def comparison_table(store, base_run_id: str, run_id: str, tasks: tuple[str, ...
     by_run: dict[str, dict[tuple[str, str], dict]] = {}
     for row in results:
         by_run.setdefault(row["run_id"], {})[(row["task"], row["metric"])] = row
-    columns = [(t, m) for t in tasks for m in HEADLINE.get(get_task(t).family, ())]
+    columns = [(t, m) for t in tasks for m in headline_metrics(get_task(t))]
     table = []
     for r in runs:
         label = "base" if r["run_id"] == base_run_id else (r["method"] or "?")
+        seed = r["config"].get("train_seed")
+        if r["run_id"] != base_run_id and seed not in (None, 0):
+            label += f" (seed {seed})"
         if r["run_id"] == run_id:
             label += " (this run)"
         row: dict[str, Any] = {"run": label, "run_id": r["run_id"]}

@@ -4,16 +4,27 @@ from __future__ import annotations
 
 import pytest
 
+from harness.cli import build_parser, main
 from harness.errors import HarnessError
-from harness.pipeline import RunConfig, model_fingerprint, run
+from harness.pipeline import (
+    DEFAULT_MODEL,
+    SMALL_MODEL_TRAIN_DEFAULTS,
+    RunConfig,
+    check_config,
+    model_fingerprint,
+    pairs_dir,
+    resolve_base_model,
+    run,
+)
 from harness.results.store import ResultsStore
+from harness.training.config import TrainConfig
 
 pytestmark = pytest.mark.slow
 
 
 def _config(tmp_path, method: str, **kw) -> RunConfig:
     return RunConfig(method=method, train_limit=12, eval_limit=6, store=str(tmp_path / "store.sqlite"),
-                     train_batch_size=4, **kw)
+                     train={"batch_size": 4}, **kw)
 
 
 @pytest.fixture(scope="module")
@@ -36,13 +47,25 @@ def test_run_stores_base_and_method_and_prints_both(two_runs):
     assert (first.trained_model / "config.json").exists()
 
 
+def test_a_run_records_the_method_citation_version_and_both_seeds(two_runs):
+    tmp, first, _ = two_runs
+    saved = ResultsStore(tmp / "store.sqlite").get_run(first.run_id)["config"]
+    info = saved["method_info"]
+    assert info["name"] == "dpo" and "arXiv" in info["citation"] and info["module"].startswith("baselines.")
+    from importlib.metadata import version
+
+    assert info["version"] == version("medpo-harness")  # the distribution that ships baselines/
+    assert saved["train_seed"] == 0 and saved["pair_seed"] == 0
+    assert saved["pipeline"]["train"]["batch_size"] == 4  # the nested training config is recorded whole
+
+
 def test_second_method_reuses_the_base_evaluation_and_lists_earlier_runs(two_runs):
     tmp, first, second = two_runs
     assert second.base_run_id == first.base_run_id
     assert [row["run"] for row in second.table] == ["base", "dpo", "mmedpo (this run)"]
     store = ResultsStore(tmp / "store.sqlite")
     assert len(store.runs()) == 3  # one base evaluation, two method runs
-    pairs = (second.run_dir / "pairs.jsonl").read_text().splitlines()
+    pairs = (second.pairs_dir / "pairs.jsonl").read_text().splitlines()
     assert any('"kind": "visual"' in line for line in pairs)  # mmedpo's own builder, not the default
 
 
@@ -60,18 +83,77 @@ def test_rerun_with_the_same_id_resumes_without_redoing_stages(two_runs, monkeyp
     assert mine == first.table  # the same stored numbers; the table now also lists the later mmedpo run
 
 
+def test_pairs_are_keyed_by_the_data_seed_not_the_training_seed_or_loss(tmp_path):
+    name = "tiny@abc"
+    seed0 = pairs_dir(_config(tmp_path, "dpo"), name, {})
+    assert pairs_dir(_config(tmp_path, "dpo", train={"seed": 3}), name, {}) == seed0
+    assert pairs_dir(_config(tmp_path, "dpo", options={"beta": "0.5"}), name, {}) == seed0
+    assert pairs_dir(_config(tmp_path, "dpo", pair_seed=1), name, {}) != seed0
+    assert pairs_dir(_config(tmp_path, "mmedpo"), name, {"ablation": "no-visual"}) != \
+        pairs_dir(_config(tmp_path, "mmedpo"), name, {})
+
+
 def test_a_run_id_of_another_method_is_refused(two_runs):
     tmp, first, _ = two_runs
     with pytest.raises(HarnessError, match="is a 'dpo' run"):
         run(_config(tmp, "ipo"), run_id=first.run_id)
 
 
+@pytest.mark.parametrize("method, options, message", [
+    ("dpo", {"lamda": "10"}, "method 'dpo' has no option 'lamda' \\(options: beta\\)"),
+    ("dpo", {"bta": "1"}, "did you mean 'beta'"),
+    ("dpo", {"beta": "high"}, "'beta' expects float"),
+    ("mmedpo", {"ablaton": "no-visual"}, "did you mean 'ablation'"),
+])
+def test_option_keys_are_checked_before_any_model_loads(tmp_path, monkeypatch, method, options, message):
+    import harness.pipeline as pipeline
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("a model was resolved before the options were checked")
+
+    monkeypatch.setattr(pipeline, "resolve_base_model", no_model)
+    with pytest.raises(HarnessError, match=message):
+        run(_config(tmp_path, method, options=options))
+
+
+def test_builder_and_loss_options_together_are_accepted():
+    check_config(RunConfig(method="mmedpo", options={"ablation": "no-visual", "beta": "0.2"}))
+
+
+def test_the_cli_rejects_an_unknown_option_in_one_line(capsys):
+    assert main(["run", "--method", "dpo", "--option", "lamda=10"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "no option 'lamda'" in err
+
+
+def test_every_training_flag_reaches_the_nested_train_config():
+    from harness.cli.commands.run import run_config_from_args
+
+    args = build_parser().parse_args(["run", "--method", "dpo", "--grad-accum", "2", "--gradient-checkpointing",
+                                      "--ref-cache", "refs", "--seed", "3", "--pair-seed", "5", "--lr", "2e-4"])
+    config = run_config_from_args(args, options={})
+    assert (config.train.grad_accum, config.train.gradient_checkpointing, config.train.ref_cache) == (2, True, "refs")
+    assert (config.train.seed, config.pair_seed, config.train.lr) == (3, 5, 2e-4)
+    # flags not given keep the run's defaults for the built-in small models
+    assert DEFAULT_MODEL in ("tiny", "testbed")
+    assert config.train.batch_size == SMALL_MODEL_TRAIN_DEFAULTS["batch_size"] and config.train.save_every == 20
+    other = run_config_from_args(build_parser().parse_args(["run", "--model", "/models/x"]), options={})
+    assert other.train.lr == TrainConfig().lr and other.train.max_length == TrainConfig().max_length
+
+
 def test_bad_settings_are_one_line_errors(tmp_path):
     with pytest.raises(HarnessError, match="eval-limit"):
         RunConfig(eval_limit=0)
-    with pytest.raises(HarnessError, match="local model folder"):
-        pipeline_base = __import__("harness.pipeline", fromlist=["resolve_base_model"])
-        pipeline_base.resolve_base_model(str(tmp_path / "missing"))
+    with pytest.raises(HarnessError, match="merge-lora"):
+        RunConfig(train={"merge_lora": False})
+    with pytest.raises(HarnessError, match="grad_accum"):
+        RunConfig(train={"grad_accum": 0})
+    with pytest.raises(HarnessError, match="local model folder or a built-in model name"):
+        resolve_base_model(str(tmp_path / "missing"))
+
+
+def test_built_in_models_resolve_through_the_registry(tiny_model_dir):
+    assert resolve_base_model("tiny") == tiny_model_dir
 
 
 def test_model_fingerprint_changes_with_the_weights(tmp_path):

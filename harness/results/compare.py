@@ -102,3 +102,25 @@ def export(path: str | Path, runs: Sequence[dict[str, Any]], results: Sequence[d
     with atomic_write(path) as handle:
         handle.write(text)
     return fmt
+
+
+# The columns papers report, per task family; a task may name its own (``Task.headline`` when it has one,
+# else HEADLINE_BY_TASK). Only metrics the task declares are kept.
+HEADLINE_BY_FAMILY = {"vqa": ("closed_accuracy", "open_recall"),
+                      "report": ("bleu", "rouge_l", "meteor", "hallucination_rate")}
+HEADLINE_BY_TASK = {
+    # exact factuality on the synthetic suite: reports are read back into findings (harness/tasks/synth_text.py)
+    "synth_report": ("finding_f1", "finding_precision", "finding_recall", "laterality_accuracy",
+                     "false_finding_rate"),
+}
+
+
+def headline_metrics(task: Any) -> tuple[str, ...]:
+    """The metrics a comparison table shows for ``task``: its own headline, else its family's, else its first 4."""
+    declared = tuple(task.metrics)
+    for candidates in (getattr(task, "headline", None), HEADLINE_BY_TASK.get(task.name),
+                       HEADLINE_BY_FAMILY.get(task.family)):
+        kept = tuple(m for m in candidates or () if m in declared)
+        if kept:
+            return kept
+    return declared[:4]

@@ -5,48 +5,92 @@ Examples::
   harness run --method mmedpo                          # the embedded default: tiny model, synthetic suite
   harness run --method dpo                             # same base model and tasks: the table shows both
   harness run --method mmedpo --option ablation=no-visual --option noise=global
+  harness run --method dpo --seed 1 --grad-accum 2 --gradient-checkpointing --ref-cache refcache/
   harness run --method povid --tasks vqa_rad --data-dir ../shared/data --model llava:/models/llava-med-hf
   harness run --method mmedpo --run-id 20261125-120000-abc123   # resume an interrupted run
+
+Every training option of ``harness train`` is a flag here too (--lr, --batch-size, --grad-accum, --seed...).
+On the built-in small models (tiny, testbed) a run trains with lr 1e-4, batch size 8 and max length 512
+unless told otherwise; on any model it checkpoints every 20 steps (--save-every). --seed is the training
+seed; --pair-seed is the data seed (pairs and the evaluation's bootstrap).
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import typing
 
 from harness.cli.common import add_format_option, emit
-from harness.errors import HarnessError
 
 EPILOG = __doc__.split("Examples::", 1)[1]
+# RunConfig fields that are not plain flags
+_SPECIAL = ("options", "train", "tasks")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from harness.pipeline import RunConfig
-
     parser = subparsers.add_parser(
         "run", help="pairs -> training -> evaluation -> comparison table, for one method",
         description="Run one method end to end on a base model and tasks, store the results, and print the "
                     "base model, this run and earlier runs side by side.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    for f in dataclasses.fields(RunConfig):
-        flag = "--" + f.name.replace("_", "-")
-        help_text = f"{f.metadata['help']} (default: {_show(f.default)})"
-        if f.name == "options":
-            parser.add_argument("--option", dest="options", action="append", default=[], metavar="KEY=VALUE",
-                                help="a method option (repeatable), e.g. ablation=no-visual, beta=0.2")
-        elif f.name == "tasks":
-            parser.add_argument(flag, default=",".join(f.default), help=help_text + "; comma-separated")
-        elif f.type in ("bool",) or isinstance(f.default, bool):
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=f.default, help=help_text)
-        else:
-            kind = {int: int, float: float}.get(type(f.default), str)
-            if f.name in ("train_limit", "eval_limit"):
-                kind = _limit
-            parser.add_argument(flag, type=kind, default=f.default, help=help_text)
+    add_run_arguments(parser)
+    parser.add_argument("--option", dest="options", action="append", default=[], metavar="KEY=VALUE",
+                        help="a method option (repeatable): a loss hyperparameter (beta=0.2) or a pair-builder "
+                             "option (ablation=no-visual)")
     parser.add_argument("--run-id", default=None, help="resume (or name) this run")
     add_format_option(parser)
     parser.set_defaults(func=handle)
+
+
+def add_run_arguments(parser: argparse.ArgumentParser, *, exclude: tuple[str, ...] = ()) -> None:
+    """One flag per ``RunConfig`` field and one per ``TrainConfig`` field (the generator of ``harness train``).
+
+    The training flags whose run default depends on the model (``SMALL_MODEL_TRAIN_DEFAULTS``,
+    ``RUN_TRAIN_DEFAULTS``) parse to None when not given, and ``run_config_from_args`` fills them in.
+    """
+    from harness.cli.commands.train import add_config_arguments
+    from harness.pipeline import RUN_TRAIN_DEFAULTS, SMALL_MODEL_TRAIN_DEFAULTS, RunConfig
+
+    hints = typing.get_type_hints(RunConfig)
+    for f in dataclasses.fields(RunConfig):
+        if f.name in exclude or f.name in ("options", "train"):
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        help_text = f.metadata["help"]
+        if "default" not in help_text:
+            help_text += f" (default: {_show(f.default)})"
+        if f.name == "tasks":
+            parser.add_argument(flag, default=",".join(f.default), help=help_text + "; comma-separated")
+        elif hints[f.name] is bool:
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=f.default, help=help_text)
+        else:
+            kind = _limit if f.name in ("train_limit", "eval_limit") else {int: int}.get(type(f.default), str)
+            parser.add_argument(flag, type=kind, default=f.default, help=help_text)
+    add_config_arguments(parser)
+    parser.set_defaults(**{name: None for name in {**RUN_TRAIN_DEFAULTS, **SMALL_MODEL_TRAIN_DEFAULTS}})
+
+
+def run_config_from_args(args: argparse.Namespace, **fields):
+    """A ``RunConfig`` from the parsed flags; ``fields`` (method, options...) are set directly."""
+    from harness.pipeline import (
+        RUN_TRAIN_DEFAULTS,
+        SMALL_MODEL_TRAIN_DEFAULTS,
+        RunConfig,
+        default_train_config,
+    )
+    from harness.training.config import TrainConfig
+
+    model_dependent = {**RUN_TRAIN_DEFAULTS, **SMALL_MODEL_TRAIN_DEFAULTS}
+    train = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)
+             if not (f.name in model_dependent and getattr(args, f.name) is None)}
+    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(RunConfig)
+              if f.name not in _SPECIAL and hasattr(args, f.name)}
+    values["tasks"] = tuple(t.strip() for t in args.tasks.split(",") if t.strip())
+    values.update(fields)
+    model = values.get("model") or RunConfig.model
+    return RunConfig(**values, train=default_train_config(model, **train))
 
 
 def _show(value) -> str:
@@ -63,18 +107,12 @@ def _limit(value: str) -> int | None:
 
 
 def handle(args: argparse.Namespace) -> int:
-    from harness.pipeline import RunConfig, run
+    from harness.errors import HarnessError
+    from harness.options import parse_key_values
+    from harness.pipeline import check_config, run
 
-    options = {}
-    for item in args.options:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise HarnessError(f"--option expects KEY=VALUE, got {item!r}")
-        options[key.strip()] = value.strip()
-    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(RunConfig)}
-    values["options"] = options
-    values["tasks"] = tuple(t.strip() for t in args.tasks.split(",") if t.strip())
-    config = RunConfig(**values)
+    config = run_config_from_args(args, options=parse_key_values(args.options))
+    check_config(config)  # method, option keys and tasks: one-line errors before any model loads
     try:
         outcome = run(config, run_id=args.run_id)
     except KeyboardInterrupt:
@@ -86,5 +124,5 @@ def handle(args: argparse.Namespace) -> int:
               f"(base evaluation: run {outcome.base_run_id})")
         columns = [c for c in outcome.table[0] if c != "run_id"] if outcome.table else None
         emit(outcome.table, "table", columns)
-        print("values x100 with 95% bootstrap intervals; hallucination_rate: lower is better")
+        print("values x100 with 95% bootstrap intervals; hallucination_rate and false_finding_rate: lower is better")
     return 0

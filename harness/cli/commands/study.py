@@ -1,0 +1,105 @@
+"""``harness study``: several methods x several training seeds, one paired comparison table.
+
+Examples::
+
+  harness study --methods base,dpo,mmedpo --seeds 3
+  harness study --methods base,dpo,mmedpo,mmedpo[ablation=no-visual] --seeds 3 --format md
+  harness study --methods dpo,dpo[beta=0.5] --seed-list 0,7 --reference dpo --train-limit 200 --eval-limit 100
+  harness study --methods base,dpo,mmedpo --seeds 3 --study-id 20261125-120000-abc123   # resume
+  harness study --study-id 20261125-120000-abc123 --report-only                        # table of what is done
+
+A method entry is NAME or NAME[KEY=VALUE,...] (options as in harness run --option); 'base' is the base
+model itself. Each entry is trained with every seed (0..N-1, or --seed-list); the base evaluation and each
+method's pairs are shared across seeds. Every harness run flag (model, tasks, limits, training options) applies
+to every run. The table, results.json and effects.svg are written to $HARNESS_HOME/studies/<study_id>/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+EPILOG = __doc__.split("Examples::", 1)[1]
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    from harness.cli.commands.run import add_run_arguments
+
+    parser = subparsers.add_parser(
+        "study", help="several methods x training seeds: mean ± sd, paired tests vs base and a reference, MDE",
+        description="Run every method entry with several training seeds (sharing the base evaluation and the "
+                    "pairs), store every run, and print per metric the mean ± sd over seeds, the difference "
+                    "from the base model and from a reference method with paired tests, and the minimum "
+                    "detectable effect. Interrupt it any time; rerun with --study-id to resume.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--methods", default=None,
+                        help="comma-separated method entries: base, NAME or NAME[KEY=VALUE,...] (required for a "
+                             "new study)")
+    parser.add_argument("--seeds", type=int, default=3, help="training seeds 0..N-1 per method (default: 3)")
+    parser.add_argument("--seed-list", default=None, help="comma-separated training seeds instead of --seeds")
+    parser.add_argument("--reference", default="dpo",
+                        help="method entry the others are also compared with (default: dpo)")
+    parser.add_argument("--study-id", default=None, help="resume (or name) this study")
+    parser.add_argument("--report-only", action="store_true",
+                        help="train nothing: compare the study's finished runs (needs --study-id)")
+    parser.add_argument("--format", choices=("table", "json", "md"), default="table", help="output format")
+    add_run_arguments(parser, exclude=("method",))
+    parser.set_defaults(func=handle)
+
+
+def _seeds(args: argparse.Namespace) -> list[int]:
+    from harness.errors import HarnessError
+
+    if args.seed != 0:
+        raise HarnessError("harness study sets the training seed of each run: use --seeds N or --seed-list, not --seed")
+    if args.seed_list:
+        try:
+            return [int(s) for s in args.seed_list.split(",") if s.strip()]
+        except ValueError:
+            raise HarnessError(f"--seed-list expects comma-separated integers, got {args.seed_list!r}") from None
+    if args.seeds < 1:
+        raise HarnessError(f"--seeds must be at least 1, got {args.seeds}")
+    return list(range(args.seeds))
+
+
+def handle(args: argparse.Namespace) -> int:
+    from harness.cli.commands.run import run_config_from_args
+    from harness.cli.common import format_table
+    from harness.errors import HarnessError
+    from harness.study import StudyConfig, load_study, parse_methods, report, run_study
+
+    if args.report_only:
+        if not args.study_id:
+            raise HarnessError("--report-only needs --study-id")
+        study = load_study(args.study_id)
+    else:
+        methods = args.methods
+        if methods is None and args.study_id:
+            methods = ",".join(load_study(args.study_id).state["methods"])
+        if not methods:
+            raise HarnessError("harness study needs --methods (e.g. base,dpo,mmedpo)")
+        config = StudyConfig(methods=parse_methods(methods), seeds=_seeds(args), reference=args.reference,
+                             run=run_config_from_args(args, method="dpo", options={}))
+        try:
+            study = run_study(config, study_id=args.study_id)
+        except KeyboardInterrupt:
+            raise HarnessError("interrupted: rerun with the same flags and --study-id to resume") from None
+    result = report(study, args.store)
+    if args.format == "json":
+        json.dump(result["records"], sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return 0
+    if args.format == "md":
+        print(result["files"]["md"].read_text(), end="")
+        return 0
+    state = study.state
+    done = sum(r["state"] == "done" for r in state["runs"])
+    print(f"\nstudy {study.study_id}: {', '.join(state['methods'])} x seeds {state['seeds']} "
+          f"({done}/{len(state['runs'])} runs done; base evaluation: run {state['base_run_id']})")
+    print(format_table(result["rows"]))
+    print("values x100; mean ± sd over training seeds; Δ with paired sign-flip p over items (per-item scores "
+          "averaged over seeds); MDE: alpha 0.05 two-sided, power 0.8, vs base (docs/study.md)")
+    print(f"written: {result['files']['md']}, {result['files']['json'].name}, {result['files']['svg'].name}")
+    return 0

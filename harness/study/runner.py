@@ -1,0 +1,254 @@
+"""Running a study: every method entry x every training seed through ``harness.pipeline``, resumably.
+
+The study's state lives in ``$HARNESS_HOME/studies/<study_id>/study.json`` (written atomically after
+every change): its settings, the base evaluation's run id and one entry per (method entry, seed) with
+its run id and state (``pending``, ``running``, ``done``, ``failed``). A run gets its id before it
+starts, so an interrupted run is resumed by the pipeline under the same id; finished runs are skipped.
+The base evaluation and each method's pairs are shared through the pipeline's own reuse (the base run is
+keyed by model, tasks, split, limit and data seed; the pair cache by everything but the training seed).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from harness.errors import HarnessError
+from harness.io import read_json, write_json
+from harness.pipeline import RunConfig, check_config, config_dict
+
+log = logging.getLogger(__name__)
+
+BASE = "base"  # the method entry that means the base model itself (no training)
+STATES = ("pending", "running", "done", "failed")
+# settings that may differ between invocations of one study without changing its numbers
+_MACHINE_SETTINGS = ("device", "store")
+
+
+@dataclass(frozen=True)
+class MethodEntry:
+    """One row of a study: a registered method with options (``mmedpo[ablation=no-visual]``), or ``base``."""
+
+    label: str
+    method: str
+    options: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def is_base(self) -> bool:
+        return self.method == BASE
+
+
+_ENTRY = re.compile(r"^\s*([A-Za-z0-9_.\-]+)\s*(?:\[(.*)\])?\s*$")
+
+
+def parse_methods(text: str) -> list[MethodEntry]:
+    """``"base,dpo,mmedpo[ablation=no-visual,noise=global]"`` -> entries; commas inside brackets separate
+    options, and a piece without ``=`` continues the previous value (``judges=a,b``)."""
+    entries, depth, current = [], 0, ""
+    for char in text:
+        depth += {"[": 1, "]": -1}.get(char, 0)
+        if depth < 0 or depth > 1:
+            raise HarnessError(f"--methods: unbalanced brackets in {text!r}")
+        if char == "," and depth == 0:
+            entries.append(current)
+            current = ""
+        else:
+            current += char
+    if depth:
+        raise HarnessError(f"--methods: unbalanced brackets in {text!r}")
+    entries.append(current)
+    parsed = [_parse_entry(e) for e in entries if e.strip()]
+    if not parsed:
+        raise HarnessError("--methods names no method")
+    labels = [e.label for e in parsed]
+    duplicates = sorted({label for label in labels if labels.count(label) > 1})
+    if duplicates:
+        raise HarnessError(f"--methods lists {', '.join(duplicates)} twice")
+    return parsed
+
+
+def _parse_entry(text: str) -> MethodEntry:
+    match = _ENTRY.match(text)
+    if not match:
+        raise HarnessError(f"--methods: cannot read the entry {text.strip()!r} (expected NAME or NAME[KEY=VALUE,...])")
+    name, inner = match.group(1), match.group(2)
+    options: dict[str, str] = {}
+    last = None
+    for piece in (inner or "").split(","):
+        key, sep, value = piece.partition("=")
+        if sep and key.strip():
+            last = key.strip()
+            options[last] = value.strip()
+        elif last is not None and piece.strip():
+            options[last] += "," + piece.strip()
+        elif piece.strip():
+            raise HarnessError(f"--methods: option {piece.strip()!r} of '{name}' is not KEY=VALUE")
+    if name == BASE and options:
+        raise HarnessError("--methods: 'base' is the base model itself and takes no options")
+    label = name if not options else f"{name}[{','.join(f'{k}={v}' for k, v in options.items())}]"
+    return MethodEntry(label=label, method=name, options=tuple(options.items()))
+
+
+@dataclass
+class StudyConfig:
+    """A study: method entries x training seeds on one base model and tasks, with shared run settings."""
+
+    methods: list[MethodEntry]
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    reference: str = "dpo"
+    run: RunConfig = field(default_factory=RunConfig)  # method, options and train.seed are set per run
+
+    def __post_init__(self) -> None:
+        if isinstance(self.methods, str):
+            self.methods = parse_methods(self.methods)
+        if not self.seeds:
+            raise HarnessError("a study needs at least one seed")
+        if len(set(self.seeds)) != len(self.seeds):
+            raise HarnessError(f"seeds repeat: {self.seeds}")
+
+    def run_config(self, entry: MethodEntry, seed: int) -> RunConfig:
+        train = dataclasses.replace(self.run.train, seed=seed)
+        return dataclasses.replace(self.run, method=entry.method, options=dict(entry.options), train=train)
+
+    def settings(self) -> dict[str, Any]:
+        """What every run of the study shares (compared when a study is resumed)."""
+        data = config_dict(self.run)
+        for name in ("method", "options", *_MACHINE_SETTINGS):
+            data.pop(name, None)
+        data["train"].pop("seed", None)
+        return data
+
+
+@dataclass
+class Study:
+    study_id: str
+    folder: Path
+    state: dict[str, Any]
+
+    @property
+    def path(self) -> Path:
+        return self.folder / "study.json"
+
+    def save(self) -> None:
+        write_json(self.path, self.state)
+
+    @property
+    def runs(self) -> list[dict[str, Any]]:
+        return self.state["runs"]
+
+    def runs_of(self, label: str, *, done: bool = True) -> list[dict[str, Any]]:
+        return [r for r in self.runs if r["label"] == label and (r["state"] == "done" or not done)]
+
+
+def studies_dir() -> Path:
+    from harness.paths import harness_home
+
+    return harness_home() / "studies"
+
+
+def new_study_id() -> str:
+    import uuid
+
+    return datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+
+
+def validate(config: StudyConfig) -> None:
+    """Every method entry's name, options and the tasks, before any model loads."""
+    for entry in config.methods:
+        if not entry.is_base:
+            check_config(config.run_config(entry, config.seeds[0]))
+    if not any(not e.is_base for e in config.methods):
+        check_config(dataclasses.replace(config.run, method="dpo", options={}))  # tasks are still checked
+
+
+def open_study(config: StudyConfig, study_id: str | None = None) -> Study:
+    """The study folder: created, or reopened (same settings required) with any new (entry, seed) runs added."""
+    study_id = study_id or new_study_id()
+    folder = studies_dir() / study_id
+    path = folder / "study.json"
+    settings = config.settings()
+    if path.exists():
+        state = read_json(path)
+        saved = state.get("settings", {})
+        changed = sorted(k for k in {*saved, *settings} if saved.get(k) != settings.get(k))
+        if changed:
+            detail = "; ".join(f"{k}: {saved.get(k)!r} then, {settings.get(k)!r} now" for k in changed[:3])
+            raise HarnessError(f"study '{study_id}' was run with other settings ({detail}): rerun it with the same "
+                               "flags, or start a new study")
+        log.info("resuming study %s", study_id)
+    else:
+        state = {"study_id": study_id, "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                 "settings": settings, "base_run_id": None, "runs": []}
+    state["methods"] = list(dict.fromkeys([*state.get("methods", []), *(e.label for e in config.methods)]))
+    state["entries"] = {**state.get("entries", {}),
+                        **{e.label: {"method": e.method, "options": dict(e.options)} for e in config.methods}}
+    state["seeds"] = sorted({*state.get("seeds", []), *config.seeds})
+    state["reference"] = config.reference
+    state["store"] = config.run.store
+    known = {(r["label"], r["seed"]) for r in state["runs"]}
+    for entry in config.methods:
+        if entry.is_base:
+            continue
+        for seed in config.seeds:
+            if (entry.label, seed) not in known:
+                state["runs"].append({"label": entry.label, "method": entry.method, "options": dict(entry.options),
+                                      "seed": seed, "run_id": None, "state": "pending"})
+    study = Study(study_id, folder, state)
+    study.save()
+    return study
+
+
+def run_study(config: StudyConfig, *, study_id: str | None = None, progress: bool = True) -> Study:
+    """Run every pending or unfinished run of the study; finished ones are skipped."""
+    from tqdm.auto import tqdm
+
+    from harness.pipeline import evaluate_base_model, run
+    from harness.results.store import new_run_id
+
+    validate(config)
+    study = open_study(config, study_id)
+    entries = {e.label: e for e in config.methods}
+    if not study.state.get("base_run_id"):
+        study.state["base_run_id"] = evaluate_base_model(config.run)
+        study.save()
+    todo = [r for r in study.runs if r["state"] != "done"]
+    done = len(study.runs) - len(todo)
+    with tqdm(total=len(study.runs), initial=done, desc=f"study {study.study_id}", unit="run",
+              disable=not progress) as bar:
+        for record in todo:
+            entry = entries.get(record["label"]) or MethodEntry(
+                record["label"], record["method"], tuple(record["options"].items()))
+            record["run_id"] = record["run_id"] or new_run_id()
+            record["state"] = "running"
+            study.save()
+            bar.set_postfix_str(f"{record['label']} seed {record['seed']}")
+            try:
+                outcome = run(config.run_config(entry, record["seed"]), run_id=record["run_id"])
+            except HarnessError as exc:
+                record["state"], record["error"] = "failed", str(exc)
+                study.save()
+                raise HarnessError(f"study {study.study_id}: {record['label']} seed {record['seed']} failed: {exc} "
+                                   f"(rerun with --study-id {study.study_id} to resume)") from None
+            record["state"] = "done"
+            record.pop("error", None)
+            record["pairs"] = outcome.pairs
+            if outcome.base_run_id != study.state["base_run_id"]:
+                raise HarnessError(f"study {study.study_id}: run {outcome.run_id} was compared with base run "
+                                   f"{outcome.base_run_id}, not the study's {study.state['base_run_id']}")
+            study.save()
+            bar.update(1)
+    return study
+
+
+def load_study(study_id: str) -> Study:
+    folder = studies_dir() / study_id
+    if not (folder / "study.json").exists():
+        known = sorted(p.parent.name for p in studies_dir().glob("*/study.json"))
+        hint = f"; known: {', '.join(known[-5:])}" if known else ""
+        raise HarnessError(f"no study '{study_id}' under {studies_dir()}{hint}")
+    return Study(study_id, folder, read_json(folder / "study.json"))
