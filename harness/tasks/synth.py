@@ -63,7 +63,8 @@ class SynthOptions:
     seed: int = option_field(0, "seed of the whole suite; the same seed gives the same images bit for bit")
     sft_size: int = option_field(2000, "cases in the sft split (the built-in models' supervised training)")
     train_size: int = option_field(2000, "cases (images, and items of each task) in the train split")
-    test_size: int = option_field(200, "cases (images, and items of each task) in the test split")
+    test_size: int = option_field(
+        200, "cases in the test split (synth_vqa defaults to 4000 and synth_report to 1000: the testbed's sizes)")
     image_size: int = option_field(64, "side of the square grayscale images, in pixels (32 to 1024)")
 
 
@@ -470,9 +471,15 @@ class SynthReportTask(SynthTask):
         }
 
 
+# Test splits large enough for paired comparisons of methods to detect 3-point differences (docs/testbed.md):
+# each task's default test size; SynthOptions' generic default stays small for quick looks.
+VQA_TEST_SIZE = 4000
+REPORT_TEST_SIZE = 1000
+
 SYNTH_VQA = SynthVQATask(
     name="synth_vqa",
     family="vqa",
+    options={"test_size": VQA_TEST_SIZE},
     metrics=("closed_accuracy", "closed_accuracy_llava_med", "open_recall", "open_exact_match", "open_f1"),
     description="Generated chest-film cartoons with known lesions: closed and open questions (demands the image).",
 )
@@ -480,6 +487,7 @@ SYNTH_VQA = SynthVQATask(
 SYNTH_REPORT = SynthReportTask(
     name="synth_report",
     family="report",
+    options={"test_size": REPORT_TEST_SIZE},
     metrics=("bleu", "bleu_1", "bleu_2", "bleu_3", "bleu_4", "rouge_l", "meteor", "cider",
              "chexpert_f1_micro", "chexpert_f1_macro", "hallucination_rate",
              "finding_precision", "finding_recall", "finding_f1", "laterality_accuracy", "false_finding_rate"),

@@ -83,7 +83,7 @@ def test_interrupted_build_leaves_no_folder(tmp_path, monkeypatch):
 
     monkeypatch.setattr(sft, "train_sft", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        ensure_tiny(config=SMALL)
+        ensure_tiny(config=TinyConfig(text_hidden=32, vision_hidden=32, heads=2, train_vqa=16, train_report=8))
     models = tmp_path / "models"
     assert not tiny_dir().exists()
     assert list(models.iterdir()) == []
@@ -134,7 +134,7 @@ def test_tiny_model_looks_at_the_image(tiny_model_dir):
     from harness.tasks.synth import SYNTH_VQA
 
     vlm = load_hf_model(tiny_model_dir, device="cpu")
-    closed = SYNTH_VQA.load("test").filter(lambda r: r["answer_type"] == "closed")
+    closed = SYNTH_VQA.load("test", test_size=200).filter(lambda r: r["answer_type"] == "closed")
     with_image = _closed_accuracy(vlm, closed, None)
     blank = _closed_accuracy(vlm, closed, "blank")
     majority = max(closed["answer"].count("no"), closed["answer"].count("yes")) / len(closed)

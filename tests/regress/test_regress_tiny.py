@@ -1,4 +1,4 @@
-"""The issue's acceptance on the REAL trained tiny model (synth_vqa test split: 114 closed + 86 open items).
+"""The issue's acceptance on the REAL trained tiny model (the first 200 synth_vqa test items: 114 closed + 86 open).
 
 Every run goes through ``harness.evaluation.evaluate`` into a temporary results store, and is compared by
 run id through ``harness regress`` (the CLI) or ``compare_sources`` (the library function behind it).
@@ -42,7 +42,7 @@ def lab(tmp_path_factory, tiny_model_dir):
 
     def run(model, run_id, **options):
         result = evaluate(model, [TASK], store=store, run_id=run_id, output_dir=root / "runs" / run_id,
-                          config=EvalConfig(n_boot=100, **options), progress=False)
+                          config=EvalConfig(n_boot=100, limit=200, **options), progress=False)
         return result.tasks[TASK]
 
     trained = load_hf_model(tiny_model_dir, device="cpu", dtype="fp32")
