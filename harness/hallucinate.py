@@ -352,7 +352,7 @@ def _synth_sentence(kind: str, rng: random.Random, *, side: str | None = None, l
 def _real_sentence(observation: str, rng: random.Random) -> str:
     return REAL_TEMPLATES[observation].format(side=rng.choice(SIDES), level=rng.choice(LEVELS),
                                               size=rng.choice(("small", "moderate", "large")),
-                                              mm=rng.choice((6, 8, 12, 15, 22)))
+                                              mm=rng.choice((6, 9, 12, 15, 22)))
 
 
 # -------------------------------------------------------------------------------------------- helpers
