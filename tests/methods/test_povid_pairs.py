@@ -63,7 +63,7 @@ def test_released_mixing_is_half_text_dpo_plus_half_image_dpo(make_logprobs):
     image_term = math.log1p(math.exp(-0.1 * (2 - 0.5)))
     assert batch_loss == pytest.approx(0.5 * text_term + 0.5 * image_term, abs=1e-9)
     assert batch_loss == pytest.approx(0.587656, abs=1e-6)  # the docstring's worked example
-    # not the one-sigmoid form -log sigmoid(beta (2 r_w - r_text - r_image)) / 2 of the paper's equation
+    # not a one-sigmoid form -log sigmoid(beta (2 r_w - r_text - r_image)) / 2
     assert batch_loss != pytest.approx(math.log1p(math.exp(-0.1 * (4 - (-1) - 0.5))) / 2, abs=1e-3)
 
 
