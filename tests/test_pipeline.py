@@ -23,8 +23,9 @@ pytestmark = pytest.mark.slow
 
 
 def _config(tmp_path, method: str, **kw) -> RunConfig:
-    return RunConfig(method=method, train_limit=12, eval_limit=6, store=str(tmp_path / "store.sqlite"),
-                     train={"batch_size": 4}, **kw)
+    kw.setdefault("train", {"batch_size": 4})
+    return RunConfig(method=method, tasks=("synth_vqa",), train_limit=12, eval_limit=6,
+                     store=str(tmp_path / "store.sqlite"), **kw)
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +87,7 @@ def test_rerun_with_the_same_id_resumes_without_redoing_stages(two_runs, monkeyp
 def test_pairs_are_keyed_by_the_data_seed_not_the_training_seed_or_loss(tmp_path):
     name = "tiny@abc"
     seed0 = pairs_dir(_config(tmp_path, "dpo"), name, {})
-    assert pairs_dir(_config(tmp_path, "dpo", train={"seed": 3}), name, {}) == seed0
+    assert pairs_dir(_config(tmp_path, "dpo", train={"batch_size": 4, "seed": 3}), name, {}) == seed0
     assert pairs_dir(_config(tmp_path, "dpo", options={"beta": "0.5"}), name, {}) == seed0
     assert pairs_dir(_config(tmp_path, "dpo", pair_seed=1), name, {}) != seed0
     assert pairs_dir(_config(tmp_path, "mmedpo"), name, {"ablation": "no-visual"}) != \
@@ -154,6 +155,16 @@ def test_bad_settings_are_one_line_errors(tmp_path):
 
 def test_built_in_models_resolve_through_the_registry(tiny_model_dir):
     assert resolve_base_model("tiny") == tiny_model_dir
+
+
+def test_headline_columns_come_from_the_task_then_its_family():
+    from harness.results.compare import headline_metrics
+    from harness.tasks import get_task
+
+    assert headline_metrics(get_task("synth_report"))[0] == "finding_f1"  # exact factuality on synthetic data
+    assert "false_finding_rate" in headline_metrics(get_task("synth_report"))
+    assert headline_metrics(get_task("iu_xray")) == ("bleu", "rouge_l", "meteor", "hallucination_rate")
+    assert headline_metrics(get_task("vqa_rad")) == ("closed_accuracy", "open_recall")
 
 
 def test_model_fingerprint_changes_with_the_weights(tmp_path):
