@@ -106,7 +106,7 @@ class Curator:
         if self.scorer is not None:
             return self.scorer.score(str(sample["question"]), chosen, made.rejected, edits=made.edits)
         if self.config.resolved_relevance() == "heuristic":
-            return Relevance(heuristic_score(chosen, made.rejected, made.edits), "heuristic")
+            return Relevance(heuristic_score(chosen, made.rejected, made.edits, sample=sample), "heuristic")
         from harness.factcheck import contradictions, severity
 
         found = made.contradictions if made.contradictions is not None else contradictions(made.rejected, sample)
