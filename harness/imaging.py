@@ -57,9 +57,9 @@ def diffusion_noise(
     """Forward diffusion ``x_k = sqrt(abar_k) x + sqrt(1 - abar_k) eps`` on pixels scaled to [-1, 1].
 
     With ``region`` (a map in [0, 1]) only pixels where the map is >= 0.5 change (MMedPO's local noise);
-    without it the whole image is noised (POVID; MMedPO's global-noise ablation). The releases noise the
-    processor's normalized tensor instead (CLIP's per-channel std is about 0.27 of the 0-1 range, so their
-    eps is about half as large in pixel terms); the retained signal ``sqrt(abar_k)`` is the same.
+    without it the whole image is noised (POVID; MMedPO's global-noise ablation). POVID's release noises
+    ``ToTensor`` pixels in [0, 1] before the processor and does not clip, so its eps is twice as large in
+    pixel terms as this one on [-1, 1]; the retained signal ``sqrt(abar_k)`` is the same.
     """
     rgb = np.asarray(image.convert("RGB"), dtype=np.float64) / 127.5 - 1.0
     rng = np.random.default_rng(seed)

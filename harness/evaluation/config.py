@@ -21,7 +21,7 @@ class EvalConfig:
         default=None,
         metadata={"help": "also evaluate with the image blanked ('blank') or diffusion-noised ('noise')"},
     )
-    noise_step: int = field(default=500, metadata={"help": "diffusion step of the 'noise' ablation (of 1000)"})
+    noise_step: int = field(default=500, metadata={"help": "diffusion step of the 'noise' ablation (0-999 of 1000, sigmoid schedule)"})
     blank_value: int = field(default=0, metadata={"help": "grey level (0-255) of the 'blank' ablation image"})
     n_boot: int = field(default=1000, metadata={"help": "bootstrap resamples for the 95% intervals"})
     seed: int = field(default=0, metadata={"help": "seed for bootstraps, image noise and sampling"})
@@ -43,8 +43,8 @@ class EvalConfig:
         for kind in ("closed", "open", "report"):
             if self.max_new_tokens(kind) < 1:
                 raise HarnessError(f"max_new_tokens_{kind} must be at least 1")
-        if not 0 <= self.noise_step <= 1000:
-            raise HarnessError(f"noise step must be in [0, 1000], got {self.noise_step}")
+        if not 0 <= self.noise_step <= 999:
+            raise HarnessError(f"noise step must be in [0, 999], got {self.noise_step}")
         if not 0 <= self.blank_value <= 255:
             raise HarnessError(f"blank value must be in [0, 255], got {self.blank_value}")
         if not self.temperature > 0:
