@@ -114,19 +114,24 @@ def _candidates(answer: str, samples: Sequence[str]) -> list[str]:
 
 
 def truth_dispreference(case: Any, answer: str, samples: Sequence[str], *, seed: int) -> TextDispreference | None:
-    """The ground-truth judge: the sample that most contradicts ``case`` (highest severity), else the verified
-    injector's hallucination of it, else None (nothing verifiable: the caller skips the item).
+    """The ground-truth judge: the sample that most contradicts ``case``, else the verified injector's
+    hallucination of it, else None (nothing verifiable: the caller skips the item).
 
+    "Most" ranks by the most severe single contradiction, then by the fewest contradictions: a plausible
+    hallucination makes one pointed error, and summing errors would favour incoherent samples that get
+    everything wrong at once (word salad from a small model). A tie keeps the earlier sample.
     ``case`` is the task's sample (labels, reference answer) as ``harness.factcheck.contradictions`` reads it.
     """
-    from harness.factcheck import contradictions, severity
+    from harness.factcheck import contradictions
 
-    best: tuple[float, str, list[Any]] | None = None
+    best: tuple[tuple[float, int], str, list[Any]] | None = None
     for candidate in _candidates(answer, samples):
         found = contradictions(candidate, case)
-        score = severity(found) if found else 0.0
-        if found and (best is None or score > best[0]):  # strict: a tie keeps the earlier sample
-            best = (score, candidate, list(found))
+        if not found:
+            continue
+        rank = (max(c.severity for c in found), -len(found))
+        if best is None or rank > best[0]:  # strict: a tie keeps the earlier sample
+            best = (rank, candidate, list(found))
     if best is not None:
         return TextDispreference(best[1], "truth-pick", samples=list(samples), judge=GROUND_TRUTH_JUDGE,
                                  contradictions=best[2])

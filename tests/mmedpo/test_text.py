@@ -85,6 +85,16 @@ def test_ground_truth_judge_breaks_ties_by_sample_order(synth_reports):
     assert truth_dispreference(case, case["answer"], [second, first], seed=0).rejected == second
 
 
+def test_ground_truth_judge_prefers_one_pointed_error_to_word_salad(synth_reports):
+    case = _report_with_lesion(synth_reports)
+    salad = "There is no pneumothorax. There is a large right mass. There is a large left effusion. There is a nodule."
+    pointed = "The lungs are clear. There is no pneumothorax."
+    assert len(contradictions(salad, case)) > len(contradictions(pointed, case))
+    assert severity(contradictions(salad, case)) >= severity(contradictions(pointed, case))  # summed, salad first
+    made = truth_dispreference(case, case["answer"], [salad, pointed], seed=0)
+    assert made.rejected == pointed  # same worst error (the denied pneumothorax), fewer of them
+
+
 def test_no_contradicting_sample_falls_back_to_the_verified_injector(synth_reports):
     case = _report_with_lesion(synth_reports)
     reordered = " ".join(reversed([f"{s.strip()}." for s in case["answer"].split(".") if s.strip()]))
