@@ -8,7 +8,7 @@ from typing import Any
 from harness.errors import HarnessError
 from harness.options import parse_bool
 
-CURATION_VERSION = "3"  # bump when the curation's output for the same inputs changes
+CURATION_VERSION = "4"  # bump when the curation's output for the same inputs changes
 RELEVANCE_SCORERS = ("auto", "consensus", "factcheck", "heuristic")
 
 
@@ -40,7 +40,7 @@ class CurationConfig:
     noise_threshold: float | None = _opt(None, "gaussian-replace cut on the blurred map; None = the release's mean - std")
     relevance: str = _opt("auto", "text-pair scorer: 'consensus' (judges), 'factcheck' (offline: severity of what y_l contradicts), 'heuristic' (offline: weight of the edit kind) or 'auto' (consensus when judges are set, else factcheck)")
     weighting: str = _opt("paper", "'paper' (mean 1, variance 0.1, clip [0.75, 1.25]), 'release' (raw 0-1) or 'none' (all 1)")
-    normalize_per_kind: bool = _opt(False, "normalize text and visual scores separately instead of pooled")
+    normalize_per_kind: bool = _opt(True, "normalize text and visual scores separately (their tools score on different scales); false = pooled")
     max_items: int | None = _opt(None, "curate only the first N samples (quick runs)")
     batch_size: int = _opt(8, "questions per sampling batch")
 
