@@ -46,7 +46,7 @@ def testbed_config(**overrides: Any) -> TinyConfig:
     """The testbed's architecture and SFT recipe (measured choices in docs/testbed.md)."""
     defaults: dict[str, Any] = dict(
         image_size=64, patch_size=8, vision_hidden=64, vision_layers=2, text_hidden=96, text_layers=2, heads=4,
-        train_vqa=3000, train_report=1000, mismatch_share=0.25, epochs=4.0, lr=1e-3, batch_size=32,
+        train_vqa=2000, train_report=2000, mismatch_share=0.25, epochs=4.0, lr=1e-3, batch_size=32,
     )
     return TinyConfig(**{**defaults, **overrides})
 

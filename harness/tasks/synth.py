@@ -64,7 +64,7 @@ class SynthOptions:
     sft_size: int = option_field(2000, "cases in the sft split (the built-in models' supervised training)")
     train_size: int = option_field(2000, "cases (images, and items of each task) in the train split")
     test_size: int = option_field(
-        200, "cases in the test split (synth_vqa defaults to 4000 and synth_report to 1000: the testbed's sizes)")
+        200, "cases in the test split (synth_vqa and synth_report default to 3000: the testbed's sizes)")
     image_size: int = option_field(64, "side of the square grayscale images, in pixels (32 to 1024)")
 
 
@@ -473,8 +473,8 @@ class SynthReportTask(SynthTask):
 
 # Test splits large enough for paired comparisons of methods to detect 3-point differences (docs/testbed.md):
 # each task's default test size; SynthOptions' generic default stays small for quick looks.
-VQA_TEST_SIZE = 4000
-REPORT_TEST_SIZE = 1000
+VQA_TEST_SIZE = 3000
+REPORT_TEST_SIZE = 3000
 
 SYNTH_VQA = SynthVQATask(
     name="synth_vqa",

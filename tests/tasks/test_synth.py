@@ -141,9 +141,9 @@ def test_report_dataset_shares_the_images():
 
 def test_sizes_and_no_data_dir_needed():
     # the test splits are the testbed's: large enough for paired comparisons (docs/testbed.md)
-    assert SYNTH_VQA.sizes() == {"sft": 2000, "train": 2000, "test": 4000}
-    assert SYNTH_REPORT.sizes() == {"sft": 2000, "train": 2000, "test": 1000}
-    assert SYNTH_VQA.describe()["sizes"] == {"sft": 2000, "train": 2000, "test": 4000}
+    assert SYNTH_VQA.sizes() == {"sft": 2000, "train": 2000, "test": 3000}
+    assert SYNTH_REPORT.sizes() == {"sft": 2000, "train": 2000, "test": 3000}
+    assert SYNTH_VQA.describe()["sizes"] == {"sft": 2000, "train": 2000, "test": 3000}
     assert SYNTH_VQA.require_data_dir(None).name == "synth"
 
 
