@@ -16,6 +16,9 @@ attributes); each true finding matches at most once.
 - ``false_finding_rate`` (lower is better): the share of reports that assert at least one finding the
   case does not have (no true finding matches it on all four attributes). ``n`` = reports.
 
+A pooled value over an empty denominator (no finding stated at all, e.g. under a blanked image) is 0, as
+in ``harness.metrics.clinical``, so every value is a number.
+
 Per-sample scores (for paired tests) are each report's own value: its F1 / precision / recall (1.0 when
 the report has nothing to find and claims nothing, as in ``harness.metrics.clinical``), its laterality
 share (1.0 when it asserts no finding of a present kind) and its 0/1 false-finding flag.
@@ -62,14 +65,16 @@ def _ratio(num: np.ndarray, den: np.ndarray, empty: float) -> np.ndarray:
 def _aggregate(name: str, sums: np.ndarray, n: int) -> np.ndarray:
     """Metric value(s) from counts summed over reports: ``(..., 6)`` -> ``(...)``."""
     tp, fp, fn = sums[..., _TP], sums[..., _FP], sums[..., _FN]
+    # an empty denominator (nothing stated, nothing to find) scores 0, as the clinical metrics do: a
+    # value is always a number the results store can hold
     if name == "finding_precision":
-        return _ratio(tp, tp + fp, np.nan)
+        return _ratio(tp, tp + fp, 0.0)
     if name == "finding_recall":
-        return _ratio(tp, tp + fn, np.nan)
+        return _ratio(tp, tp + fn, 0.0)
     if name == "finding_f1":
-        return _ratio(2 * tp, 2 * tp + fp + fn, np.nan)
+        return _ratio(2 * tp, 2 * tp + fp + fn, 0.0)
     if name == "laterality_accuracy":
-        return _ratio(sums[..., _LAT_OK], sums[..., _LAT_N], np.nan)
+        return _ratio(sums[..., _LAT_OK], sums[..., _LAT_N], 0.0)
     return sums[..., _FALSE] / max(n, 1)
 
 

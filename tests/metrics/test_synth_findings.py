@@ -64,6 +64,8 @@ def test_reference_reports_score_perfectly_and_a_normal_writer_has_no_recall():
     assert perfect["false_finding_rate"].value == 0.0
     blind = compute_metrics(FINDING_METRICS, [NORMAL] * len(reports), reports, n_boot=200)
     assert blind["finding_recall"].value == 0.0 and blind["false_finding_rate"].value == 0.0
+    # nothing stated anywhere: pooled precision and laterality are 0, a number the results store can hold
+    assert blind["finding_precision"].value == 0.0 and blind["laterality_accuracy"].value == 0.0
     # shuffled reports invent findings and miss others; the interval is narrower than [0, 1]
     shuffled = compute_metrics(FINDING_METRICS, reports[1:] + reports[:1], reports, n_boot=200)
     f1 = shuffled["finding_f1"]
