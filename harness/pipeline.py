@@ -33,7 +33,7 @@ from harness.training.config import TrainConfig
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MODEL = "tiny"  # the embedded default of `harness run` and `harness study`
+DEFAULT_MODEL = "testbed"  # the embedded default of `harness run` and `harness study` (docs/testbed.md)
 DEFAULT_TASKS = ("synth_vqa", "synth_report")
 # Built-in models small enough for a CPU (built on first use through the model registry). The training
 # defaults below were measured on them (docs/run.md); any other model trains with TrainConfig's defaults.
@@ -60,14 +60,14 @@ class RunConfig:
     ``train`` is the shared core's ``TrainConfig``; None gives ``default_train_config(model)``.
     """
 
-    method: str = _opt("mmedpo", "preference method (harness methods lists them)")
+    method: str = _opt("", "preference method, required (harness methods lists them)")
     model: str = _opt(DEFAULT_MODEL, "base model: a built-in name (tiny, testbed), a model folder, llava:<folder>...")
     tasks: tuple[str, ...] = _opt(DEFAULT_TASKS, "tasks: pairs from their train split, evaluation on test")
     data_dir: str | None = _opt(None, "data root for the real datasets (default: $HARNESS_DATA)")
-    train_limit: int | None = _opt(600, "training items per task used to build pairs (None: the whole split)")
+    train_limit: int | None = _opt(500, "training items per task used to build pairs (None: the whole split)")
     eval_limit: int | None = _opt(None, "test items per task (None: the whole split)")
     eval_split: str = _opt("test", "split evaluated")
-    eval_batch_size: int = _opt(16, "generation batch size of the evaluations")
+    eval_batch_size: int = _opt(64, "generation batch size of the evaluations")
     pair_seed: int = _opt(0, "data seed: which training items build pairs, the pair builder's sampling and the "
                              "evaluation's bootstrap (the training seed is --seed)")
     options: dict[str, str] = _opt(None, "method options for its pair builder and loss (KEY=VALUE)")
@@ -195,6 +195,8 @@ def check_config(config: RunConfig):
     from harness.methods import get_method
     from harness.tasks import get_task
 
+    if not config.method:
+        raise HarnessError("a run needs a method (--method NAME; harness methods lists them)")
     method_cls = get_method(config.method)  # unknown names fail with a suggestion
     split_options(method_cls, config.options)
     for name in config.tasks:

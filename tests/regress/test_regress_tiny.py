@@ -42,7 +42,7 @@ def lab(tmp_path_factory, tiny_model_dir):
 
     def run(model, run_id, **options):
         result = evaluate(model, [TASK], store=store, run_id=run_id, output_dir=root / "runs" / run_id,
-                          config=EvalConfig(n_boot=100, limit=200, **options), progress=False)
+                          config=EvalConfig(**{"n_boot": 100, "limit": 200, **options}), progress=False)
         return result.tasks[TASK]
 
     trained = load_hf_model(tiny_model_dir, device="cpu", dtype="fp32")

@@ -2,7 +2,7 @@
 
 Examples::
 
-  harness run --method mmedpo                          # the embedded default: tiny model, synthetic suite
+  harness run --method mmedpo                          # the embedded default: testbed model, synthetic suite
   harness run --method dpo                             # same base model and tasks: the table shows both
   harness run --method mmedpo --option ablation=no-visual --option noise=global
   harness run --method dpo --seed 1 --grad-accum 2 --gradient-checkpointing --ref-cache refcache/
