@@ -24,6 +24,7 @@ pytestmark = pytest.mark.slow
 
 def _config(tmp_path, method: str, **kw) -> RunConfig:
     kw.setdefault("train", {"batch_size": 4})
+    kw.setdefault("model", "tiny")  # the session's tiny model, not the default testbed
     return RunConfig(method=method, tasks=("synth_vqa",), train_limit=12, eval_limit=6,
                      store=str(tmp_path / "store.sqlite"), **kw)
 

@@ -120,7 +120,7 @@ def test_a_study_interrupted_between_runs_resumes_without_redoing_finished_runs(
 
     monkeypatch.setattr(pipeline, "default_text_pairs", counting_pairs)
     monkeypatch.setattr(pipeline, "run", interrupt_third)
-    run_config = RunConfig(tasks=("synth_vqa",), train_limit=8, eval_limit=8, store=str(tmp_path / "s.sqlite"),
+    run_config = RunConfig(model="tiny", tasks=("synth_vqa",), train_limit=8, eval_limit=8, store=str(tmp_path / "s.sqlite"),
                            train={"batch_size": 4, "max_steps": 1})
     config = StudyConfig(methods=parse_methods("base,dpo,ipo"), seeds=[0, 1], run=run_config)
     with pytest.raises(KeyboardInterrupt):
@@ -132,7 +132,8 @@ def test_a_study_interrupted_between_runs_resumes_without_redoing_finished_runs(
     interrupted = saved["runs"][2]["run_id"]
 
     study = run_study(config, study_id="resume-test", progress=False)
-    assert [c[:2] for c in calls] == [("dpo", 0), ("dpo", 1), ("ipo", 0), ("ipo", 0), ("ipo", 1)]
+    # seed-major: every method at seed 0 before any at seed 1; the interrupted (dpo, 1) resumes first
+    assert [c[:2] for c in calls] == [("dpo", 0), ("ipo", 0), ("dpo", 1), ("dpo", 1), ("ipo", 1)]
     assert calls[3][2] == interrupted  # the unfinished run resumed under its own id
     assert pair_builds == ["synth_vqa", "synth_vqa"]  # one build per method, shared by its two seeds
     assert all(r["state"] == "done" for r in study.runs)

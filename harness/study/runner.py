@@ -191,10 +191,12 @@ def open_study(config: StudyConfig, study_id: str | None = None) -> Study:
     state["reference"] = config.reference
     state["store"] = config.run.store
     known = {(r["label"], r["seed"]) for r in state["runs"]}
-    for entry in config.methods:
-        if entry.is_base:
-            continue
-        for seed in config.seeds:
+    # seed-major order: an interrupted study has every method at its first seeds rather than some methods
+    # at every seed and others at none
+    for seed in config.seeds:
+        for entry in config.methods:
+            if entry.is_base:
+                continue
             if (entry.label, seed) not in known:
                 state["runs"].append({"label": entry.label, "method": entry.method, "options": dict(entry.options),
                                       "seed": seed, "run_id": None, "state": "pending"})
