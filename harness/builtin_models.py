@@ -137,6 +137,7 @@ def ensure_builtin(name: str, *, force: bool = False, config: TinyConfig | None 
     an interrupted build leaves nothing that a later call would mistake for a finished model.
     """
     from harness.io import write_json
+    from harness.models.hf import load_hf_model
     from harness.models.tiny import build_tiny_model
     from harness.training import sft
 
@@ -152,7 +153,9 @@ def ensure_builtin(name: str, *, force: bool = False, config: TinyConfig | None 
         log.info("building the %s model in %s (once; later calls reuse it)", name, dest)
         base = build_tiny_model(work / "base", config=config)
         records = sft_records(config)
-        trained = Path(sft.train_sft(base, records, work / "sft", train_config(config)))
+        options = train_config(config)
+        model = load_hf_model(base, dtype=options.precision, device="cpu")
+        trained = Path(sft.train_sft(model, records, work / "sft", options))
         write_json(trained / f"{name}.json", {"version": VERSIONS[name], "config": config.key(),
                                              "records": len(records),
                                              "build_seconds": round(time.perf_counter() - start, 1)})

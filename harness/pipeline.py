@@ -350,7 +350,10 @@ def train(config: RunConfig, method, pairs: list[PreferencePair], base_dir: Path
         log.info("training: reusing the trained model in %s", final.relative_to(run_dir))
         return final
     resume = out.exists() and bool(ckpt.checkpoint_dirs(out))
-    result = train_preference(base_dir, method, pairs, None, out, config.train, resume=resume)
+    from harness.models.hf import load_hf_model
+
+    model = load_hf_model(base_dir, dtype=config.train.precision, device="cpu")  # accelerate places it
+    result = train_preference(model, method, pairs, None, out, config.train, resume=resume)
     if result.model_path is None:
         raise HarnessError("training saved no full model (merge_lora is off)")
     return Path(result.model_path)

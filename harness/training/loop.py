@@ -44,12 +44,12 @@ class TrainResult:
     history: list[dict[str, float]] = field(default_factory=list)
 
 
-def _load(model_dir_or_model: Any, config: TrainConfig):
-    from harness.models.hf import HFVisionLanguageModel, load_hf_model
-
-    if isinstance(model_dir_or_model, HFVisionLanguageModel):
-        return model_dir_or_model
-    return load_hf_model(model_dir_or_model, dtype=config.precision, device="cpu")
+def _check_model(model: Any) -> Any:
+    """Training takes a loaded model (callers load it: ``harness.models.hf.load_hf_model``), never a path."""
+    if isinstance(model, (str, Path)) or not hasattr(model, "processor") or not hasattr(model, "model"):
+        raise HarnessError(f"training takes a loaded vision-language model (harness.models.hf.load_hf_model), "
+                           f"got {type(model).__name__}")
+    return model
 
 
 def _select_pairs(method: Method, pairs: list[PreferencePair]) -> list[PreferencePair]:
@@ -108,7 +108,7 @@ def total_steps(n: int, config: TrainConfig, world: int) -> int:
     return max(1, math.ceil(config.epochs * per_epoch / config.grad_accum))
 
 
-def train_preference(model_dir_or_model: Any, method: Method, pairs: list[PreferencePair],
+def train_preference(model: Any, method: Method, pairs: list[PreferencePair],
                      image_root: Path | None, output_dir: str | Path, config: TrainConfig | None = None,
                      *, resume: bool = False) -> TrainResult:
     """Train ``method`` on ``pairs``; see the module docstring for the exact loss."""
@@ -130,7 +130,7 @@ def train_preference(model_dir_or_model: Any, method: Method, pairs: list[Prefer
         project_dir=str(output_dir),
     )
     set_seed(config.seed)
-    vlm = _load(model_dir_or_model, config)
+    vlm = _check_model(model)
     encoder = RowEncoder(vlm.processor, vlm.format_prompt, config.max_length)
     dataset = PairDataset(pairs, image_root, encoder, with_rejected=not sft, extra_rows=tuple(method.extra_rows),
                           corrupt_image=method.corrupt_image, seed=config.seed)

@@ -30,13 +30,13 @@ def records_to_pairs(records: list[SFTRecord]) -> list[PreferencePair]:
                            kind="sft", source="sft") for i, r in enumerate(records)]
 
 
-def train_sft(model_dir: Any, records: list[SFTRecord], output_dir: Path, config: TrainConfig | None = None,
+def train_sft(model: Any, records: list[SFTRecord], output_dir: Path, config: TrainConfig | None = None,
               *, image_root: Path | None = None, resume: bool = False) -> Path:
     """Fine-tune on ``records``; returns the saved full-model folder (LoRA merged), loadable by ``load_hf_model``."""
     from harness.training.loop import train_preference
 
     config = config or TrainConfig()
-    result = train_preference(model_dir, SFT(), records_to_pairs(records), image_root, output_dir,
+    result = train_preference(model, SFT(), records_to_pairs(records), image_root, output_dir,
                               config, resume=resume)
     if result.model_path is None:
         return Path(output_dir) / "model"

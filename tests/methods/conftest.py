@@ -72,7 +72,10 @@ def train_one_step(model_dir, method, image_root, output_dir):
 
     config = TrainConfig(lr=1e-2, max_steps=1, batch_size=2, warmup_ratio=0.0, lora_r=4, max_length=96,
                          merge_lora=False)
-    return train_preference(model_dir, method, pairs(), image_root, output_dir, config)
+    from harness.models.hf import load_hf_model
+
+    model = load_hf_model(model_dir, device="cpu", dtype=config.precision)
+    return train_preference(model, method, pairs(), image_root, output_dir, config)
 
 
 def assert_one_good_step(result):

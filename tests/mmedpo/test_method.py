@@ -10,6 +10,7 @@ import torch
 from baselines.dpo import DPO
 from harness.methods import PairContext, get_method
 from harness.methods.base import LogProbs
+from harness.models.hf import load_hf_model
 from mmedpo.method import MMedPO
 
 
@@ -87,7 +88,7 @@ def test_training_on_curated_pairs_applies_the_weights(curated, tiny_model_dir, 
 
     pairs = curated.pairs[:4]
     config = TrainConfig(lr=1e-2, max_steps=2, batch_size=4, warmup_ratio=0.0, lora_r=4, merge_lora=False)
-    result = train_preference(tiny_model_dir, MMedPO(), pairs, curated.image_root, tmp_path / "run", config)
+    result = train_preference(load_hf_model(tiny_model_dir, device="cpu", dtype="fp32"), MMedPO(), pairs, curated.image_root, tmp_path / "run", config)
     # under LoRA the policy equals the reference at step 1, so each per-sample loss is log 2
     assert result.history[0]["loss"] == pytest.approx(sum(p.weight for p in pairs) / 4 * math.log(2), rel=1e-5)
     assert math.isfinite(result.history[1]["loss"])
@@ -106,7 +107,7 @@ def test_training_on_the_imported_release_pairs(shared_data, tiny_model_dir, tmp
     few = [p for p in pairs if p.weight > 0][:4]
     config = TrainConfig(lr=1e-2, max_steps=2, batch_size=2, warmup_ratio=0.0, lora_r=4, max_length=192,
                          merge_lora=False)
-    result = train_preference(tiny_model_dir, MMedPO(), few, shared_data / "vqa_rad" / "images",
+    result = train_preference(load_hf_model(tiny_model_dir, device="cpu", dtype="fp32"), MMedPO(), few, shared_data / "vqa_rad" / "images",
                               tmp_path / "run", config)
     assert result.history[0]["loss"] == pytest.approx(sum(p.weight for p in few[:2]) / 2 * math.log(2), rel=1e-5)
     assert all(math.isfinite(h["loss"]) for h in result.history)

@@ -10,6 +10,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from helpers import LocalDPO, make_pairs  # noqa: E402
 
+from harness.models.hf import load_hf_model  # noqa: E402
 from harness.training import TrainConfig, train_preference  # noqa: E402
 
 
@@ -26,4 +27,5 @@ if __name__ == "__main__":
     config = TrainConfig(lr=5e-3, max_steps=8, batch_size=2, grad_accum=2, save_every=1, save_total_limit=2,
                          lora_r=4, lora_dropout=0.1, warmup_ratio=0.25, seed=3)
     method = SlowDPO() if slow == "1" else LocalDPO()
-    train_preference(model, method, make_pairs(6), Path(images), Path(out), config, resume=resume == "1")
+    vlm = load_hf_model(model, device="cpu", dtype="fp32")
+    train_preference(vlm, method, make_pairs(6), Path(images), Path(out), config, resume=resume == "1")

@@ -88,7 +88,7 @@ def test_first_step_loss_is_weighted_mean_of_log2(tiny_model, image_dir, tmp_pat
     batch loss is mean_i(w_i) * log 2 -- which checks both the adapter-disabled reference and the reduction."""
     pairs = make_pairs(4)
     config = TrainConfig(lr=1e-2, max_steps=2, batch_size=4, warmup_ratio=0.0, lora_r=4)
-    result = train_preference(tiny_model, LocalDPO(), pairs, image_dir, tmp_path / "run", config)
+    result = train_preference(load_hf_model(tiny_model, device="cpu", dtype="fp32"), LocalDPO(), pairs, image_dir, tmp_path / "run", config)
     weights = [p.weight for p in pairs]
     assert result.history[0]["loss"] == pytest.approx(sum(weights) / 4 * math.log(2), rel=1e-5)
     assert math.isfinite(result.history[1]["loss"]) and result.history[1]["loss"] != result.history[0]["loss"]
@@ -104,7 +104,7 @@ def test_first_step_loss_is_weighted_mean_of_log2(tiny_model, image_dir, tmp_pat
 def test_full_finetuning_uses_a_frozen_copy_and_skips_the_vision_tower(tiny_model, image_dir, tmp_path):
     pairs = make_pairs(2)
     config = TrainConfig(lr=1e-3, max_steps=2, batch_size=2, lora=False, warmup_ratio=0.0)
-    result = train_preference(tiny_model, LocalDPO(), pairs, image_dir, tmp_path / "run", config)
+    result = train_preference(load_hf_model(tiny_model, device="cpu", dtype="fp32"), LocalDPO(), pairs, image_dir, tmp_path / "run", config)
     assert result.history[0]["loss"] == pytest.approx((0.5 + 0.6) / 2 * math.log(2), rel=1e-5)
     assert result.adapter_path is None
     trained = load_hf_model(result.model_path, device="cpu").model.state_dict()
@@ -118,7 +118,7 @@ def test_reference_free_method_runs_without_reference(tiny_model, image_dir, tmp
 
     monkeypatch.setattr(reference.ModelReference, "groups", lambda *a: pytest.fail("reference was computed"))
     config = TrainConfig(max_steps=1, batch_size=2)
-    result = train_preference(tiny_model, LocalSimPO(), make_pairs(2), image_dir, tmp_path / "run", config)
+    result = train_preference(load_hf_model(tiny_model, device="cpu", dtype="fp32"), LocalSimPO(), make_pairs(2), image_dir, tmp_path / "run", config)
     assert math.isfinite(result.history[0]["loss"])
 
 
@@ -127,10 +127,10 @@ def test_reference_cache_is_computed_once_and_reused(tiny_model, image_dir, tmp_
 
     cache = tmp_path / "cache"
     config = TrainConfig(max_steps=2, batch_size=2, ref_cache=str(cache), lr=1e-2)
-    first = train_preference(tiny_model, LocalDPO(), make_pairs(4), image_dir, tmp_path / "a", config)
+    first = train_preference(load_hf_model(tiny_model, device="cpu", dtype="fp32"), LocalDPO(), make_pairs(4), image_dir, tmp_path / "a", config)
     assert len(list(cache.glob("ref-*.pt"))) == 1
     monkeypatch.setattr(reference.ModelReference, "groups", lambda *a: pytest.fail("cache not reused"))
-    second = train_preference(tiny_model, LocalDPO(), make_pairs(4), image_dir, tmp_path / "b", config)
+    second = train_preference(load_hf_model(tiny_model, device="cpu", dtype="fp32"), LocalDPO(), make_pairs(4), image_dir, tmp_path / "b", config)
     assert [h["loss"] for h in second.history] == pytest.approx([h["loss"] for h in first.history], rel=1e-6)
 
 
@@ -138,14 +138,14 @@ def test_missing_image_names_the_pair(tiny_model, image_dir, tmp_path):
     pairs = make_pairs(2)
     pairs[1].image = "nope.png"
     with pytest.raises(HarnessError, match="record p1, field 'image': image not found"):
-        train_preference(tiny_model, LocalDPO(), pairs, image_dir, tmp_path / "run", TrainConfig(max_steps=1))
+        train_preference(load_hf_model(tiny_model, device="cpu", dtype="fp32"), LocalDPO(), pairs, image_dir, tmp_path / "run", TrainConfig(max_steps=1))
 
 
 def test_existing_checkpoints_need_resume(tiny_model, image_dir, tmp_path):
     config = TrainConfig(max_steps=1, batch_size=2)
-    train_preference(tiny_model, LocalDPO(), make_pairs(2), image_dir, tmp_path / "run", config)
+    train_preference(load_hf_model(tiny_model, device="cpu", dtype="fp32"), LocalDPO(), make_pairs(2), image_dir, tmp_path / "run", config)
     with pytest.raises(HarnessError, match="pass --resume"):
-        train_preference(tiny_model, LocalDPO(), make_pairs(2), image_dir, tmp_path / "run", config)
+        train_preference(load_hf_model(tiny_model, device="cpu", dtype="fp32"), LocalDPO(), make_pairs(2), image_dir, tmp_path / "run", config)
 
 
 def test_gradient_checkpointing_gives_the_same_run(tiny_model, image_dir, tmp_path):
@@ -153,7 +153,7 @@ def test_gradient_checkpointing_gives_the_same_run(tiny_model, image_dir, tmp_pa
     for checkpointing in (False, True):
         config = TrainConfig(lr=5e-3, max_steps=3, batch_size=4, warmup_ratio=0.0, lora_r=4, lora_dropout=0.0,
                              gradient_checkpointing=checkpointing, merge_lora=False)
-        result = train_preference(tiny_model, LocalDPO(), make_pairs(8), image_dir, tmp_path / str(checkpointing),
+        result = train_preference(load_hf_model(tiny_model, device="cpu", dtype="fp32"), LocalDPO(), make_pairs(8), image_dir, tmp_path / str(checkpointing),
                                   config)
         histories.append([h["loss"] for h in result.history])
     assert histories[1] == pytest.approx(histories[0], rel=1e-6)
@@ -166,7 +166,7 @@ def test_report_to_tensorboard_logs_the_training_metrics(tiny_model, image_dir, 
 
     config = TrainConfig(lr=5e-3, max_steps=3, batch_size=4, warmup_ratio=0.0, lora_r=4, merge_lora=False,
                          report_to="tensorboard", run_name="tb-test")
-    result = train_preference(tiny_model, LocalDPO(), make_pairs(8), image_dir, tmp_path / "run", config)
+    result = train_preference(load_hf_model(tiny_model, device="cpu", dtype="fp32"), LocalDPO(), make_pairs(8), image_dir, tmp_path / "run", config)
     events = list((tmp_path / "run").rglob("events.out.tfevents.*"))
     assert events, "no tensorboard event file written"
     accumulator = EventAccumulator(str(events[0].parent))

@@ -142,7 +142,7 @@ def test_training_with_and_without_sharing_gives_the_same_run(tiny_model, image_
                          max_length=256, merge_lora=False)
     runs = []
     for share in (True, False):
-        result = train_preference(tiny_model, LocalDPO(), _mixed_pairs() + make_pairs(5)[4:], image_dir,
+        result = train_preference(load_hf_model(tiny_model, device="cpu", dtype="fp32"), LocalDPO(), _mixed_pairs() + make_pairs(5)[4:], image_dir,
                                   tmp_path / f"share-{share}", dataclasses.replace(config, share_prefix=share))
         runs.append([step["loss"] for step in result.history])
     assert runs[0] == pytest.approx(runs[1], rel=1e-5, abs=1e-6)
@@ -181,7 +181,7 @@ def test_packing_is_checked_once_against_stacked_rows(tiny_model, image_dir, tmp
     config = TrainConfig(lr=5e-3, max_steps=2, batch_size=4, warmup_ratio=0.0, lora_r=4, lora_dropout=0.0,
                          max_length=256, merge_lora=False)
     monkeypatch.setattr(logps, "_PACKING_CHECKED", {})
-    honest = train_preference(tiny_model, LocalDPO(), make_pairs(8), image_dir, tmp_path / "honest", config)
+    honest = train_preference(load_hf_model(tiny_model, device="cpu", dtype="fp32"), LocalDPO(), make_pairs(8), image_dir, tmp_path / "honest", config)
     assert list(logps._PACKING_CHECKED.values()) == [True]
     assert "prefix sharing off" not in caplog.text
 
@@ -195,9 +195,9 @@ def test_packing_is_checked_once_against_stacked_rows(tiny_model, image_dir, tmp
     monkeypatch.setattr(logps, "_PACKING_CHECKED", {})
     monkeypatch.setattr(logps, "packed_forward", leaky)
     with caplog.at_level("WARNING", logger="harness.training.logps"):
-        broken = train_preference(tiny_model, LocalDPO(), make_pairs(8), image_dir, tmp_path / "broken", config)
+        broken = train_preference(load_hf_model(tiny_model, device="cpu", dtype="fp32"), LocalDPO(), make_pairs(8), image_dir, tmp_path / "broken", config)
     assert "prefix sharing off: packed rows differ from stacked rows" in caplog.text
-    stacked = train_preference(tiny_model, LocalDPO(), make_pairs(8), image_dir, tmp_path / "stacked",
+    stacked = train_preference(load_hf_model(tiny_model, device="cpu", dtype="fp32"), LocalDPO(), make_pairs(8), image_dir, tmp_path / "stacked",
                                dataclasses.replace(config, share_prefix=False))
     assert [h["loss"] for h in broken.history] == [h["loss"] for h in stacked.history]
     assert [h["loss"] for h in honest.history] == pytest.approx([h["loss"] for h in stacked.history], rel=1e-5)
