@@ -176,3 +176,8 @@ def test_report_to_tensorboard_logs_the_training_metrics(tiny_model, image_dir, 
             "train/margin"} <= tags
     losses = [event.value for event in accumulator.Scalars("train/loss")]
     assert losses == pytest.approx([h["loss"] for h in result.history], rel=1e-6)
+
+
+def test_training_takes_a_loaded_model_not_a_path(tiny_model, tmp_path, image_dir):
+    with pytest.raises(HarnessError, match="loaded vision-language model"):
+        train_preference(tiny_model, LocalDPO(), make_pairs(2), image_dir, tmp_path / "run", TrainConfig(max_steps=1))
