@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import MISSING, asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from harness.errors import HarnessError
-from harness.options import parse_bool
 
 CURATION_VERSION = "4"  # bump when the curation's output for the same inputs changes
 RELEVANCE_SCORERS = ("auto", "consensus", "factcheck", "heuristic")
@@ -100,39 +99,11 @@ class CurationConfig:
 
     @classmethod
     def from_options(cls, options: dict[str, Any] | None) -> CurationConfig:
-        """Build from a dict (YAML config or ``--option key=value`` strings, coerced to each field's type)."""
-        options = dict(options or {})
-        known = {f.name: f for f in fields(cls)}
-        unknown = sorted(set(options) - set(known))
-        if unknown:
-            raise HarnessError(f"unknown mmedpo option(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})")
-        return cls(**{k: _coerce(k, v, known[k]) for k, v in options.items()})
+        """Build from a dict (YAML config or ``--option key=value`` strings, coerced to each field's type by
+        the shared ``harness.options.parse_options``: unknown keys get a suggestion)."""
+        from harness.options import parse_options
 
-    @classmethod
-    def help(cls) -> dict[str, str]:
-        return {f.name: f.metadata.get("help", "") for f in fields(cls)}
-
-
-def _coerce(name: str, value: Any, spec) -> Any:
-    if not isinstance(value, str):
-        return value
-    default = spec.default if spec.default is not MISSING else spec.default_factory()
-    try:
-        if isinstance(default, bool):
-            return parse_bool(value)
-        if isinstance(default, int) or name == "max_items":
-            return None if value.lower() == "none" else int(value)
-        if isinstance(default, float) or name == "noise_threshold":
-            return None if value.lower() == "none" else float(value)
-        if isinstance(default, list):
-            return [v for v in value.split(",") if v]
-        if isinstance(default, dict):
-            import json
-
-            return json.loads(value)
-    except ValueError:
-        raise HarnessError(f"mmedpo option '{name}': cannot read {value!r} as {type(default).__name__}") from None
-    return value
+        return parse_options("method 'mmedpo'", cls, options)
 
 
 # Named ablations of the paper (Sec. 4.3), as curation options; combine with commas: "no-visual,no-weights".

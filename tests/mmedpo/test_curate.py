@@ -103,8 +103,8 @@ def test_ablation_switches(synth_train, tmp_path):
     ({"text_pairs": "off", "visual_pairs": "no"}, "cannot both be off"),
     ({"text_judge": "llm"}, "needs a judge"),
     ({"text_generator": "sample-and-judge"}, "samples the target model, but none was given"),
-    ({"num_samples": "many"}, "cannot read 'many'"),
-    ({"colour": 1}, "unknown mmedpo option"),
+    ({"num_samples": "many"}, "option 'num_samples' expects int, got 'many'"),
+    ({"colour": 1}, "method 'mmedpo' has no option 'colour'"),
     ({"ablation": "no-everything"}, "unknown mmedpo ablation"),
 ])
 def test_bad_options_are_one_line_errors(synth_train, tmp_path, options, match):
