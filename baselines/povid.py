@@ -52,8 +52,6 @@ D_v layout). It needs no model.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import io
 import logging
 import zlib
 from dataclasses import dataclass
@@ -66,13 +64,13 @@ from harness.errors import HarnessError
 from harness.hallucinate import Hallucination, make_hallucination
 from harness.io import atomic_write
 from harness.methods.base import PairContext
+from harness.methods.pairs import save_sample_image, task_prompt
 from harness.options import option_field
 from harness.preferences import PreferencePair, write_pairs
 from harness.textpairs import item_seed
 
 log = logging.getLogger(__name__)
 
-IMAGES_DIR = "images"
 NOISED_DIR = "povid_noised"
 PAIRS_FILE = "povid_pairs.jsonl"
 KINDS = ("text", "visual")
@@ -185,13 +183,13 @@ class POVID(DPO):
             answer = str(sample.get("answer", "")).strip()
             if not answer:
                 raise HarnessError(f"method '{self.name}': sample {sample_id} has no answer")
-            image_name, image = _save_original(sample.get("image"), output_dir, sample_id)
+            image_name, image = save_sample_image(sample, output_dir, owner="method 'povid'", sample_id=sample_id)
             if "visual" in options.kinds and image_name not in noised:
                 noised[image_name] = _save_noised(image, image_name, output_dir, options, context.seed)
             if "text" in options.kinds:
                 row = {k: v for k, v in sample.items() if k not in ("image", "mask")}
                 texts[sample_id] = make_hallucination({**row, "answer": answer}, seed=item_seed(context.seed, sample_id))
-            samples.append(Sample(sample_id, _prompt(context.task, sample), str(sample.get("question", "")),
+            samples.append(Sample(sample_id, task_prompt(context.task, sample), str(sample.get("question", "")),
                                   answer, str(sample.get("answer_type", "open")), None, image_name))
         return samples, noised, texts
 
@@ -248,43 +246,6 @@ def _seed(seed: int, key: str) -> int:
     return (zlib.crc32(key.encode()) + seed) % 2**31
 
 
-def _prompt(task: Any, sample: dict) -> str:
-    if task is not None and hasattr(task, "prompt"):
-        return task.prompt(sample)
-    return str(sample["question"])
-
-
-def _as_pil(value: Any, sample_id: str):
-    """A sample's image: a PIL image, or ``datasets``' undecoded ``{"path", "bytes"}``, or a path."""
-    from PIL import Image
-
-    if isinstance(value, Image.Image):
-        return value.convert("RGB")
-    if isinstance(value, dict) and (value.get("bytes") or value.get("path")):
-        source = io.BytesIO(value["bytes"]) if value.get("bytes") else value["path"]
-        with Image.open(source) as image:
-            return image.convert("RGB")
-    if isinstance(value, (str, Path)):
-        with Image.open(value) as image:
-            return image.convert("RGB")
-    raise HarnessError(f"method 'povid': sample {sample_id} has no usable image (got {type(value).__name__})")
-
-
-def _save_png(image: Any, path: Path) -> None:
-    with atomic_write(path, "wb") as handle:
-        image.save(handle, format="PNG")
-
-
-def _save_original(value: Any, output_dir: Path, sample_id: str) -> tuple[str, Any]:
-    """Copy the image once per distinct content (many questions share an image); returns (relative name, image)."""
-    image = _as_pil(value, sample_id)
-    digest = hashlib.sha1(image.tobytes() + repr(image.size).encode()).hexdigest()[:16]
-    name = f"{IMAGES_DIR}/{digest}.png"
-    if not (output_dir / name).is_file():
-        _save_png(image, output_dir / name)
-    return name, image
-
-
 def _save_noised(image: Any, image_name: str, output_dir: Path, options: POVIDOptions, seed: int) -> str:
     """The noised copy of an image (relative name), written once; its name carries step, schedule and seed."""
     from harness.imaging import diffusion_noise
@@ -294,5 +255,6 @@ def _save_noised(image: Any, image_name: str, output_dir: Path, options: POVIDOp
     if not (output_dir / name).is_file():
         noised = diffusion_noise(image, step=options.noise_step, num_steps=options.num_steps,
                                  schedule=options.schedule, seed=_seed(seed, image_name))
-        _save_png(noised, output_dir / name)
+        with atomic_write(output_dir / name, "wb") as handle:
+            noised.save(handle, format="PNG")
     return name
