@@ -6,8 +6,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from harness.errors import HarnessError
-from harness.metrics import METRICS
 from harness.metrics.base import MetricResult
+from harness.metrics.registry import METRICS
 
 EVALUATE_DIR = Path(__file__).resolve().parent / "evaluate_modules"
 

@@ -25,8 +25,8 @@ def load_model(spec: str, **options: Any) -> VisionLanguageModel:
 
     Options that are None are dropped, so callers can pass CLI flags through unchanged.
     """
-    from harness.models import MODELS
     from harness.models.hf import FAMILIES
+    from harness.models.registry import MODELS
 
     if not spec or not isinstance(spec, str):
         raise HarnessError(f"model spec must be a non-empty string, got {spec!r}")

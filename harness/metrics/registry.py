@@ -1,0 +1,42 @@
+"""The metric registry: names -> ``Metric`` objects (lazy ``module:attr`` entries; plugins through the
+``harness.metrics`` entry-point group). ``harness.metrics`` re-exports it."""
+
+from __future__ import annotations
+
+from harness.metrics.base import Metric
+from harness.registry import Registry
+
+METRICS: Registry[Metric] = Registry("metric", entry_point_group="harness.metrics")
+
+
+def get_metric(name: str) -> Metric:
+    return METRICS.get(name)
+
+
+# Med-VQA (harness.metrics.vqa)
+METRICS.register_lazy("closed_accuracy", "harness.metrics.vqa:closed_accuracy")
+METRICS.register_lazy("closed_accuracy_llava_med", "harness.metrics.vqa:closed_accuracy_llava_med")
+METRICS.register_lazy("open_recall", "harness.metrics.vqa:open_recall")
+METRICS.register_lazy("open_exact_match", "harness.metrics.vqa:open_exact_match")
+METRICS.register_lazy("open_f1", "harness.metrics.vqa:open_f1")
+# Report generation, pycocoevalcap-exact (harness.metrics.report)
+METRICS.register_lazy("bleu_1", "harness.metrics.report:bleu_1")
+METRICS.register_lazy("bleu_2", "harness.metrics.report:bleu_2")
+METRICS.register_lazy("bleu_3", "harness.metrics.report:bleu_3")
+METRICS.register_lazy("bleu_4", "harness.metrics.report:bleu_4")
+METRICS.register_lazy("bleu", "harness.metrics.report:bleu")
+METRICS.register_lazy("rouge_l", "harness.metrics.report:rouge_l_metric")
+METRICS.register_lazy("meteor", "harness.metrics.report:meteor_metric")
+METRICS.register_lazy("cider", "harness.metrics.report:cider_metric")
+# Clinical efficacy (harness.metrics.clinical)
+METRICS.register_lazy("chexpert_f1_micro", "harness.metrics.clinical:chexpert_f1_micro")
+METRICS.register_lazy("chexpert_f1_macro", "harness.metrics.clinical:chexpert_f1_macro")
+METRICS.register_lazy("chexpert_precision_micro", "harness.metrics.clinical:chexpert_precision_micro")
+METRICS.register_lazy("chexpert_recall_micro", "harness.metrics.clinical:chexpert_recall_micro")
+METRICS.register_lazy("hallucination_rate", "harness.metrics.clinical:hallucination_rate")
+# Exact findings of the synthetic suite's reports (harness.metrics.synth_findings)
+METRICS.register_lazy("finding_precision", "harness.metrics.synth_findings:finding_precision")
+METRICS.register_lazy("finding_recall", "harness.metrics.synth_findings:finding_recall")
+METRICS.register_lazy("finding_f1", "harness.metrics.synth_findings:finding_f1")
+METRICS.register_lazy("laterality_accuracy", "harness.metrics.synth_findings:laterality_accuracy")
+METRICS.register_lazy("false_finding_rate", "harness.metrics.synth_findings:false_finding_rate")
