@@ -50,7 +50,10 @@ def train_one_step(tiny_model_dir, method, pairs, output_dir):
 
     config = TrainConfig(lr=1e-2, max_steps=1, batch_size=4, warmup_ratio=0.0, lora_r=4, max_length=160,
                          merge_lora=False)
-    return train_preference(tiny_model_dir, method, pairs, None, output_dir, config)
+    from harness.models.hf import load_hf_model
+
+    model = load_hf_model(tiny_model_dir, device="cpu", dtype=config.precision)
+    return train_preference(model, method, pairs, None, output_dir, config)
 
 
 def assert_trained(result):

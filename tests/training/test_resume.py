@@ -14,6 +14,7 @@ import torch
 from helpers import LocalDPO, make_pairs, trainable_state
 
 from harness.errors import HarnessError
+from harness.models.hf import load_hf_model
 from harness.training import TrainConfig, train_preference
 from harness.training.checkpoint import latest_checkpoint
 
@@ -65,10 +66,12 @@ class NaNAfter(LocalDPO):
 def test_nan_loss_stops_naming_the_step_and_keeps_the_last_checkpoint(tiny_model, image_dir, tmp_path):
     config = TrainConfig(max_steps=6, batch_size=2, save_every=1, save_total_limit=5)
     with pytest.raises(HarnessError, match=r"loss is nan at step 3 .*last good checkpoint: step-2"):
-        train_preference(tiny_model, NaNAfter(), make_pairs(4), image_dir, tmp_path / "run", config)
+        train_preference(load_hf_model(tiny_model, device="cpu", dtype="fp32"), NaNAfter(), make_pairs(4), image_dir,
+                         tmp_path / "run", config)
     assert latest_checkpoint(tmp_path / "run").name == "step-2"
     assert not (tmp_path / "run" / "model").exists()
     # the kept checkpoint resumes cleanly with a healthy loss
-    result = train_preference(tiny_model, LocalDPO(), make_pairs(4), image_dir, tmp_path / "run",
+    result = train_preference(load_hf_model(tiny_model, device="cpu", dtype="fp32"), LocalDPO(), make_pairs(4),
+                              image_dir, tmp_path / "run",
                               TrainConfig(max_steps=3, batch_size=2, save_every=1), resume=True)
     assert len(result.history) == 3 and all(h["loss"] == h["loss"] for h in result.history)

@@ -11,6 +11,7 @@ from helpers import LocalDPO, make_pairs
 
 from harness.cli import main
 from harness.methods import METHODS
+from harness.models.hf import load_hf_model
 from harness.preferences import read_pairs, write_pairs
 from harness.training import TrainConfig, train_preference
 
@@ -74,7 +75,8 @@ def test_dpo_on_released_vqa_rad_pairs(tiny_model, shared_data, tmp_path):
     except Exception:  # noqa: BLE001 - baselines/ may not be there yet: the core is what is tested
         method = LocalDPO()
     config = TrainConfig(max_steps=2, batch_size=4, lr=1e-3, max_length=512, lora_r=4)
-    result = train_preference(tiny_model, method, subset, images, tmp_path / "run", config)
+    model = load_hf_model(tiny_model, device="cpu", dtype="fp32")
+    result = train_preference(model, method, subset, images, tmp_path / "run", config)
     assert len(result.history) == 2 and all(math.isfinite(h["loss"]) for h in result.history)
     weights = [p.weight for p in subset]
     # LoRA starts at the reference, so step 1 is mean(w_i) * log 2 with the release's weighted_score
