@@ -129,6 +129,25 @@ def test_curate_refuses_options_for_a_method_without_a_builder(capsys):
     assert "has no pair builder" in capsys.readouterr().err
 
 
+def test_curate_gives_a_method_without_a_builder_the_verified_default_text_pairs(tmp_path, capsys):
+    from harness.cli import main
+    from harness.metrics.chexpert_labeler import label_report
+    from harness.preferences import read_pairs
+    from harness.tasks.synth_text import read_report
+
+    assert main(["curate", "--method", "dpo", "--task", "synth_report", "--output-dir", str(tmp_path),
+                 "--format", "json"]) == 0
+    pairs = list(read_pairs(tmp_path / "pairs.jsonl"))
+    assert pairs and all(p.kind == "text" and p.rejected != p.chosen for p in pairs)
+    normal = [p for p in pairs if not read_report(p.chosen).asserted]
+    assert len(normal) > len(pairs) / 2  # most synthetic cases are normal
+    # a rejected report for a normal case must assert a finding, by the exact reader and by the labeler
+    silent = [p for p in normal if not read_report(p.rejected).asserted
+              or not any(v == 1 for k, v in label_report(p.rejected).items() if k not in ("No Finding", "Support Devices"))]
+    assert len(silent) <= 0.02 * len(normal), silent[:3]
+    assert '"skipped": 0' in capsys.readouterr().out
+
+
 def test_mmedpo_ablation_expands_through_the_contract():
     mmedpo = METHODS.get("mmedpo")
     config = mmedpo.parse_builder_options({"ablation": "no-visual,no-weights", "max_items": "4"})

@@ -3,6 +3,7 @@
 Examples::
 
   harness curate --method mmedpo --task synth_vqa                      # offline: rules + ground-truth masks
+  harness curate --method dpo --task synth_report                      # a method without a builder: the default text pairs
   harness curate --method mmedpo --task vqa_rad --model tiny --option localizer=saliency
   harness curate --method mmedpo --task synth_vqa --model tiny --option text_generator=sample-and-judge
   harness curate --method mmedpo --task slake --model llava:/models/llava-med \\
@@ -53,8 +54,10 @@ def handle(args: argparse.Namespace) -> int:
     from harness.paths import harness_home
 
     method_cls = get_method(args.method)
-    if not method_cls.has_pair_builder():
-        raise HarnessError(f"method '{args.method}' has no pair builder (it trains on pairs you give it)")
+    builder = method_cls.has_pair_builder()
+    if args.list_options and not builder:
+        raise HarnessError(f"method '{args.method}' has no pair builder, so no builder options (it trains on "
+                           "the default text pairs, or on pairs you give it)")
     if args.list_options:
         emit([{"option": o["name"], "default": o["default"], "choices": o["choices"], "help": o["help"]}
               for o in method_cls.builder_options_help()], args.format)
@@ -76,13 +79,22 @@ def handle(args: argparse.Namespace) -> int:
     output = Path(args.output_dir) if args.output_dir else harness_home() / "pairs" / args.task
     context = PairContext(task=task, samples=samples, model=model, output_dir=output, seed=args.seed,
                           options=options)
-    pairs = method.build_pairs(context)
+    if builder:
+        pairs = method.build_pairs(context)
+    else:  # what `harness run` trains such a method on: the verified default text pairs
+        from harness.preferences import write_pairs
+        from harness.textpairs import default_text_pairs
+
+        pairs = default_text_pairs(task, samples, args.seed)
+        write_pairs(output / "pairs.jsonl", pairs)
     kinds = {}
     for pair in pairs:
         kinds[pair.kind] = kinds.get(pair.kind, 0) + 1
-    folders = sorted({Path(p.image).parts[0] for p in pairs if Path(p.image).parts})
+    folders = sorted({Path(p.image).parts[0] for p in pairs if Path(p.image).parts}) if builder else []
     row = {"method": args.method, "task": args.task, "split": args.split, "pairs": len(pairs), **kinds,
            "image_root": str(output), "cache": ",".join(folders)}
+    if not builder:
+        row["skipped"] = getattr(pairs, "skipped", 0)  # items with no verified hallucination
     if pairs:
         weights = [p.weight for p in pairs]
         row.update(weight_min=min(weights), weight_max=max(weights))
