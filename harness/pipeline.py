@@ -21,12 +21,13 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError
 from harness.io import read_json, write_json
+from harness.options import option_field
 from harness.preferences import PreferencePair, read_pairs, write_pairs
 from harness.textpairs import default_text_pairs
 from harness.training.config import TrainConfig
@@ -54,10 +55,6 @@ def default_train_config(model: str = DEFAULT_MODEL, **overrides: Any) -> TrainC
     return TrainConfig.from_dict(values)
 
 
-def _opt(default: Any, help: str) -> Any:
-    return field(default=default, metadata={"help": help})
-
-
 @dataclass
 class RunConfig:
     """Everything ``harness run`` does; each field is also a CLI flag, and so is each ``TrainConfig`` field.
@@ -65,20 +62,20 @@ class RunConfig:
     ``train`` is the shared core's ``TrainConfig``; None gives ``default_train_config(model)``.
     """
 
-    method: str = _opt("", "preference method, required (harness methods lists them)")
-    model: str = _opt(DEFAULT_MODEL, "base model: a built-in name (tiny, testbed), a model folder, llava:<folder>...")
-    tasks: tuple[str, ...] = _opt(DEFAULT_TASKS, "tasks: pairs from their train split, evaluation on test")
-    data_dir: str | None = _opt(None, "data root for the real datasets (default: $HARNESS_DATA)")
-    train_limit: int | None = _opt(500, "training items per task used to build pairs (None: the whole split)")
-    eval_limit: int | None = _opt(None, "test items per task (None: the whole split)")
-    eval_split: str = _opt("test", "split evaluated")
-    eval_batch_size: int = _opt(64, "generation batch size of the evaluations")
-    pair_seed: int = _opt(0, "data seed: which training items build pairs, the pair builder's sampling and the "
+    method: str = option_field("", "preference method, required (harness methods lists them)")
+    model: str = option_field(DEFAULT_MODEL, "base model: a built-in name (tiny, testbed), a model folder, llava:<folder>...")
+    tasks: tuple[str, ...] = option_field(DEFAULT_TASKS, "tasks: pairs from their train split, evaluation on test")
+    data_dir: str | None = option_field(None, "data root for the real datasets (default: $HARNESS_DATA)")
+    train_limit: int | None = option_field(500, "training items per task used to build pairs (None: the whole split)")
+    eval_limit: int | None = option_field(None, "test items per task (None: the whole split)")
+    eval_split: str = option_field("test", "split evaluated")
+    eval_batch_size: int = option_field(64, "generation batch size of the evaluations")
+    pair_seed: int = option_field(0, "data seed: which training items build pairs, the pair builder's sampling and the "
                              "evaluation's bootstrap (the training seed is --seed)")
-    options: dict[str, str] = _opt(None, "method options for its pair builder and loss (KEY=VALUE)")
-    device: str | None = _opt(None, "torch device (default: cuda when available)")
-    store: str | None = _opt(None, "results store path (default: $HARNESS_HOME/results.sqlite)")
-    train: TrainConfig | None = _opt(None, "training options (default: default_train_config(model))")
+    options: dict[str, str] = option_field(None, "method options for its pair builder and loss (KEY=VALUE)")
+    device: str | None = option_field(None, "torch device (default: cuda when available)")
+    store: str | None = option_field(None, "results store path (default: $HARNESS_HOME/results.sqlite)")
+    train: TrainConfig | None = option_field(None, "training options (default: default_train_config(model))")
 
     def __post_init__(self) -> None:
         self.options = dict(self.options or {})

@@ -2,46 +2,41 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from harness.errors import HarnessError
+from harness.options import option_field
 
 CURATION_VERSION = "4"  # bump when the curation's output for the same inputs changes
 RELEVANCE_SCORERS = ("auto", "consensus", "factcheck", "heuristic")
 
 
-def _opt(default: Any, help: str, **kwargs: Any) -> Any:
-    if isinstance(default, (list, dict)):
-        return field(default_factory=lambda: type(default)(default), metadata={"help": help}, **kwargs)
-    return field(default=default, metadata={"help": help}, **kwargs)
-
-
 @dataclass
 class CurationConfig:
-    text_pairs: bool = _opt(True, "build textual pairs (same image, hallucinated answer); false = ablation 'no text pairs'")
-    visual_pairs: bool = _opt(True, "build visual pairs (same answer, lesion-noised image); false = ablation 'no visual pairs'")
-    text_generator: str = _opt("auto", "'sample-and-judge' (paper; needs the target model), 'rules' (offline) or 'auto' (sample-and-judge when judges or a text_judge are set, else rules)")
-    text_judge: str = _opt("auto", "who picks among the samples (sample-and-judge): 'llm' (the first of judges), 'ground-truth' (offline fact check against the case's labels / reference) or 'auto' (llm when judges are set, else ground-truth)")
-    judges: list = _opt([], "judge specs, 'openai:<model>' or 'hf:<path>'; the first also picks/writes hallucinations")
-    judge_options: dict = _opt({}, "judge options: flat keys for every judge (e.g. base_url), or {spec: {...}} for one judge")
-    single_judge: bool = _opt(False, "score relevance with the first judge only (ablation 'single judge')")
-    num_samples: int = _opt(4, "k: answers sampled from the target model per question (sample-and-judge)")
-    sample_temperature: float = _opt(1.0, "sampling temperature for the k answers")
-    max_new_tokens: int = _opt(64, "longest sampled answer, in tokens")
-    judge_retries: int = _opt(2, "re-asks after a malformed judge reply before falling back")
-    max_rounds: int = _opt(5, "r: consensus rounds (a round = one turn of every judge)")
-    localizer: str = _opt("ground-truth", "lesion localizer: 'ground-truth', 'saliency' or a harness.localizers plugin")
-    localizer_options: dict = _opt({}, "options passed to the localizer's constructor")
-    noise: str = _opt("diffusion", "'diffusion' (paper), 'gaussian-replace' (release) or 'global' (ablation)")
-    noise_step: int = _opt(500, "diffusion step k in [0, 999] (the paper does not state k; 500 is POVID's released value)")
-    noise_schedule: str = _opt("sigmoid", "diffusion beta schedule: 'sigmoid' (VCD's, as POVID's release: step 500 keeps signal x 0.863) or 'linear' (DDPM's: x 0.279)")
-    noise_threshold: float | None = _opt(None, "gaussian-replace cut on the blurred map; None = the release's mean - std")
-    relevance: str = _opt("auto", "text-pair scorer: 'consensus' (judges), 'factcheck' (offline: severity of what y_l contradicts), 'heuristic' (offline: weight of the edit kind) or 'auto' (consensus when judges are set, else factcheck)")
-    weighting: str = _opt("paper", "'paper' (mean 1, variance 0.1, clip [0.75, 1.25]), 'release' (raw 0-1) or 'none' (all 1)")
-    normalize_per_kind: bool = _opt(True, "normalize text and visual scores separately (their tools score on different scales); false = pooled")
-    max_items: int | None = _opt(None, "curate only the first N samples (quick runs)")
-    batch_size: int = _opt(8, "questions per sampling batch")
+    text_pairs: bool = option_field(True, "build textual pairs (same image, hallucinated answer); false = ablation 'no text pairs'")
+    visual_pairs: bool = option_field(True, "build visual pairs (same answer, lesion-noised image); false = ablation 'no visual pairs'")
+    text_generator: str = option_field("auto", "'sample-and-judge' (paper; needs the target model), 'rules' (offline) or 'auto' (sample-and-judge when judges or a text_judge are set, else rules)")
+    text_judge: str = option_field("auto", "who picks among the samples (sample-and-judge): 'llm' (the first of judges), 'ground-truth' (offline fact check against the case's labels / reference) or 'auto' (llm when judges are set, else ground-truth)")
+    judges: list = option_field([], "judge specs, 'openai:<model>' or 'hf:<path>'; the first also picks/writes hallucinations")
+    judge_options: dict = option_field({}, "judge options: flat keys for every judge (e.g. base_url), or {spec: {...}} for one judge")
+    single_judge: bool = option_field(False, "score relevance with the first judge only (ablation 'single judge')")
+    num_samples: int = option_field(4, "k: answers sampled from the target model per question (sample-and-judge)")
+    sample_temperature: float = option_field(1.0, "sampling temperature for the k answers")
+    max_new_tokens: int = option_field(64, "longest sampled answer, in tokens")
+    judge_retries: int = option_field(2, "re-asks after a malformed judge reply before falling back")
+    max_rounds: int = option_field(5, "r: consensus rounds (a round = one turn of every judge)")
+    localizer: str = option_field("ground-truth", "lesion localizer: 'ground-truth', 'saliency' or a harness.localizers plugin")
+    localizer_options: dict = option_field({}, "options passed to the localizer's constructor")
+    noise: str = option_field("diffusion", "'diffusion' (paper), 'gaussian-replace' (release) or 'global' (ablation)")
+    noise_step: int = option_field(500, "diffusion step k in [0, 999] (the paper does not state k; 500 is POVID's released value)")
+    noise_schedule: str = option_field("sigmoid", "diffusion beta schedule: 'sigmoid' (VCD's, as POVID's release: step 500 keeps signal x 0.863) or 'linear' (DDPM's: x 0.279)")
+    noise_threshold: float | None = option_field(None, "gaussian-replace cut on the blurred map; None = the release's mean - std")
+    relevance: str = option_field("auto", "text-pair scorer: 'consensus' (judges), 'factcheck' (offline: severity of what y_l contradicts), 'heuristic' (offline: weight of the edit kind) or 'auto' (consensus when judges are set, else factcheck)")
+    weighting: str = option_field("paper", "'paper' (mean 1, variance 0.1, clip [0.75, 1.25]), 'release' (raw 0-1) or 'none' (all 1)")
+    normalize_per_kind: bool = option_field(True, "normalize text and visual scores separately (their tools score on different scales); false = pooled")
+    max_items: int | None = option_field(None, "curate only the first N samples (quick runs)")
+    batch_size: int = option_field(8, "questions per sampling batch")
 
     def __post_init__(self) -> None:
         from harness.imaging import SCHEDULES

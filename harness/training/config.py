@@ -7,59 +7,56 @@ Each field carries ``metadata={"help": ...}``; ``__post_init__`` rejects bad val
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from harness.errors import HarnessError
+from harness.options import option_field
 
 SCHEDULES = ("cosine", "linear", "constant")
 PRECISIONS = ("fp32", "bf16")
 REPORTERS = ("none", "tensorboard", "wandb", "mlflow")
 
 
-def _opt(default: Any, help: str, **kw: Any) -> Any:
-    return field(default=default, metadata={"help": help, **kw})
-
-
 @dataclass
 class TrainConfig:
     """Options of the shared training core (SFT and every preference method)."""
 
-    lr: float = _opt(5e-6, "peak learning rate of the trained weights (LoRA adapters or the full model)")
-    epochs: float = _opt(1.0, "passes over the pairs; ignored when max_steps > 0")
-    max_steps: int = _opt(0, "optimizer steps to run; 0 derives them from epochs")
-    batch_size: int = _opt(4, "pairs per device per micro-batch")
-    grad_accum: int = _opt(1, "micro-batches accumulated per optimizer step")
-    schedule: str = _opt("cosine", "learning-rate schedule after warm-up", choices=SCHEDULES)
-    warmup_ratio: float = _opt(0.1, "fraction of the optimizer steps spent warming up linearly from 0")
-    weight_decay: float = _opt(0.0, "AdamW weight decay")
-    max_grad_norm: float = _opt(1.0, "gradient-norm clipping; 0 disables it")
-    seed: int = _opt(0, "seed of the data order, LoRA initialisation and dropout")
-    precision: str = _opt("fp32", "weights and compute: fp32, or bf16 (weights in bf16, autocast)", choices=PRECISIONS)
-    lora: bool = _opt(True, "train LoRA adapters (peft) instead of all weights")
-    lora_r: int = _opt(16, "LoRA rank")
-    lora_alpha: int = _opt(32, "LoRA alpha (scale = alpha / r)")
-    lora_dropout: float = _opt(0.05, "dropout on the LoRA input")
-    lora_target: str | None = _opt(
+    lr: float = option_field(5e-6, "peak learning rate of the trained weights (LoRA adapters or the full model)")
+    epochs: float = option_field(1.0, "passes over the pairs; ignored when max_steps > 0")
+    max_steps: int = option_field(0, "optimizer steps to run; 0 derives them from epochs")
+    batch_size: int = option_field(4, "pairs per device per micro-batch")
+    grad_accum: int = option_field(1, "micro-batches accumulated per optimizer step")
+    schedule: str = option_field("cosine", "learning-rate schedule after warm-up", choices=SCHEDULES)
+    warmup_ratio: float = option_field(0.1, "fraction of the optimizer steps spent warming up linearly from 0")
+    weight_decay: float = option_field(0.0, "AdamW weight decay")
+    max_grad_norm: float = option_field(1.0, "gradient-norm clipping; 0 disables it")
+    seed: int = option_field(0, "seed of the data order, LoRA initialisation and dropout")
+    precision: str = option_field("fp32", "weights and compute: fp32, or bf16 (weights in bf16, autocast)", choices=PRECISIONS)
+    lora: bool = option_field(True, "train LoRA adapters (peft) instead of all weights")
+    lora_r: int = option_field(16, "LoRA rank")
+    lora_alpha: int = option_field(32, "LoRA alpha (scale = alpha / r)")
+    lora_dropout: float = option_field(0.05, "dropout on the LoRA input")
+    lora_target: str | None = option_field(
         None, "regex over module names to adapt; default: the family's language-model linear layers"
     )
-    train_projector: bool = _opt(False, "also train the vision-language projector (fully, with projector_lr)")
-    projector_lr: float | None = _opt(None, "learning rate of the projector; default: lr")
-    gradient_checkpointing: bool = _opt(False, "recompute activations in backward to save memory")
-    share_prefix: bool = _opt(
+    train_projector: bool = option_field(False, "also train the vision-language projector (fully, with projector_lr)")
+    projector_lr: float | None = option_field(None, "learning rate of the projector; default: lr")
+    gradient_checkpointing: bool = option_field(False, "recompute activations in backward to save memory")
+    share_prefix: bool = option_field(
         True, "run a pair's shared image + prompt prefix once (packed rows, 4-D mask) where the family allows it"
     )
-    max_length: int = _opt(1024, "tokens per row (prompt incl. image tokens + response); responses are cut")
-    save_every: int = _opt(0, "checkpoint every N optimizer steps; 0 only at the end")
-    save_total_limit: int = _opt(2, "checkpoints kept (the oldest are deleted)")
-    log_every: int = _opt(1, "log metrics every N optimizer steps")
-    report_to: str = _opt("none", "experiment tracker through accelerate", choices=REPORTERS)
-    run_name: str = _opt("harness-train", "tracker run / project name")
-    num_workers: int = _opt(0, "data-loader worker processes")
-    ref_cache: str | None = _opt(
+    max_length: int = option_field(1024, "tokens per row (prompt incl. image tokens + response); responses are cut")
+    save_every: int = option_field(0, "checkpoint every N optimizer steps; 0 only at the end")
+    save_total_limit: int = option_field(2, "checkpoints kept (the oldest are deleted)")
+    log_every: int = option_field(1, "log metrics every N optimizer steps")
+    report_to: str = option_field("none", "experiment tracker through accelerate", choices=REPORTERS)
+    run_name: str = option_field("harness-train", "tracker run / project name")
+    num_workers: int = option_field(0, "data-loader worker processes")
+    ref_cache: str | None = option_field(
         None, "folder of a reference log-prob cache: computed once (keyed by pairs and model) and reused"
     )
-    merge_lora: bool = _opt(True, "save the LoRA-merged full model besides the adapter")
+    merge_lora: bool = option_field(True, "save the LoRA-merged full model besides the adapter")
 
     def __post_init__(self) -> None:
         checks = [

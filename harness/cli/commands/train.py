@@ -37,7 +37,7 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
             group.add_argument(flag, action=argparse.BooleanOptionalAction, default=f.default, help=help_text)
             continue
         base = next((t for t in typing.get_args(kind) if t is not type(None)), kind)
-        group.add_argument(flag, type=base, default=f.default, choices=f.metadata.get("choices"),
+        group.add_argument(flag, type=base, default=f.default, choices=f.metadata.get("choices") or None,
                            help=help_text, dest=f.name)
 
 
