@@ -70,10 +70,7 @@ def test_dpo_on_released_vqa_rad_pairs(tiny_model, shared_data, tmp_path):
         pytest.skip("MMedPO release VQA-RAD pairs or VQA-RAD images missing")
     pairs = list(read_pairs(release))
     subset = random.Random(0).sample(pairs, 4)
-    try:
-        method = METHODS.get("dpo")()
-    except Exception:  # noqa: BLE001 - baselines/ may not be there yet: the core is what is tested
-        method = LocalDPO()
+    method = METHODS.get("dpo")()
     config = TrainConfig(max_steps=2, batch_size=4, lr=1e-3, max_length=512, lora_r=4)
     model = load_hf_model(tiny_model, device="cpu", dtype="fp32")
     result = train_preference(model, method, subset, images, tmp_path / "run", config)
