@@ -21,6 +21,23 @@ def add_data_dir_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+class _FlattenTasks(argparse.Action):
+    """Collects task names given as ``a,b``, ``a b`` or ``--tasks a --tasks b`` into one flat list."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        names = list(getattr(namespace, self.dest, None) or [])
+        for value in values if isinstance(values, list) else [values]:
+            names.extend(v.strip() for v in str(value).split(",") if v.strip())
+        setattr(namespace, self.dest, list(dict.fromkeys(names)))
+
+
+def add_tasks_option(parser: argparse.ArgumentParser, *, required: bool = False,
+                     help: str = "task names: comma-separated, space-separated or a repeated flag") -> None:
+    """``--tasks``, one syntax for every command: ``--tasks a,b`` = ``--tasks a b`` = ``--tasks a --tasks b``."""
+    parser.add_argument("--tasks", nargs="+", action=_FlattenTasks, required=required, default=None,
+                        metavar="TASK", help=help)
+
+
 def format_table(rows: Sequence[dict[str, Any]], columns: Sequence[str] | None = None) -> str:
     """A plain-text table with aligned columns (no extra dependency)."""
     if not rows:

@@ -14,7 +14,7 @@ import json
 import sys
 from dataclasses import MISSING, fields
 
-from harness.cli.common import add_data_dir_option, add_format_option, format_table
+from harness.cli.common import add_data_dir_option, add_format_option, add_tasks_option, format_table
 from harness.evaluation.config import ABLATIONS, EvalConfig
 
 EXAMPLE = """examples:
@@ -34,7 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--model", required=True,
                         help="registered name (tiny), model folder, 'hf:<hub id>', '<family>:<folder>' or 'openai:<model>'")
-    parser.add_argument("--tasks", required=True, help="comma-separated task names")
+    add_tasks_option(parser, required=True)
     add_data_dir_option(parser)
     _add_config_options(parser)
     parser.add_argument("--run-id", default=None, help="resume (or re-score) this run instead of starting a new one")
@@ -75,7 +75,7 @@ def handle(args: argparse.Namespace) -> int:
     from harness.tasks import get_task
 
     config = EvalConfig(**{f.name: getattr(args, f"cfg_{f.name}") for f in fields(EvalConfig)})
-    tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
+    tasks = args.tasks
     for name in tasks:
         get_task(name)  # unknown names fail (with suggestions) before the model loads
     device = args.device

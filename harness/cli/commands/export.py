@@ -12,7 +12,7 @@ import argparse
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from harness.cli.common import add_data_dir_option
+    from harness.cli.common import add_data_dir_option, add_tasks_option
 
     parser = subparsers.add_parser("export", help="export the harness's tasks for other tools (lm-eval)")
     targets = parser.add_subparsers(dest="target", metavar="TARGET", required=True)
@@ -21,8 +21,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         epilog="example: harness export lm-eval lm_tasks/ --data-dir data/ --prompt-format-from models/tiny",
     )
     lm.add_argument("out_dir", metavar="DIR", help="folder to write (pass it to lm_eval --include_path)")
-    lm.add_argument("--tasks", nargs="+", default=None,
-                    help="harness tasks to export (default: vqa_rad slake iu_xray mimic_cxr synth_vqa synth_report)")
+    add_tasks_option(lm, help="harness tasks to export, a,b or a b (default: vqa_rad slake iu_xray mimic_cxr synth_vqa synth_report)")
     lm.add_argument("--split", default="test", help="split the lm-eval tasks evaluate")
     lm.add_argument("--prompt-format-from", default=None, metavar="MODEL_DIR",
                     help="bake this model's chat template around the prompts (else run lm_eval --apply_chat_template)")

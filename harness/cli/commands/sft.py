@@ -15,6 +15,7 @@ import argparse
 from pathlib import Path
 
 from harness.cli.commands.train import add_config_arguments, config_from_args, default_output, resolve_model
+from harness.cli.common import add_tasks_option
 from harness.errors import DataError, HarnessError
 
 
@@ -24,7 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True, help="model folder or registered model name (e.g. tiny)")
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--tasks", help="comma-separated task names whose train split is used")
+    add_tasks_option(source, help="task names whose train split is used (a,b or a b)")
     source.add_argument("--records", type=Path, help="JSON Lines of {image, prompt, response}")
     parser.add_argument("--image-root", type=Path, default=None, help="folder the records' image paths are relative to")
     parser.add_argument("--data-dir", default=None, help="folder holding one sub-folder per dataset ($HARNESS_DATA)")
@@ -82,7 +83,7 @@ def handle(args: argparse.Namespace) -> int:
     if args.records is not None:
         records = read_records(args.records)[:args.limit]
     else:
-        records = task_records(args.tasks, args.data_dir, Path(output) / "images", args.limit)
+        records = task_records(",".join(args.tasks), args.data_dir, Path(output) / "images", args.limit)
     if not records:
         raise HarnessError("no SFT records")
     model = resolve_model(args.model, config.precision)
