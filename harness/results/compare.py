@@ -3,13 +3,20 @@
 The comparison is a wide table: one row per run, one column per ``task/metric``. Exports keep values in
 natural units (accuracy 0.734) except markdown and the printed table, which show values and 95% intervals
 times the metric's ``display_scale`` (73.4 [70.1, 76.8]), the way papers print them.
+
+Exported files are read by spreadsheets and markdown renderers, and names come from submitters: CSV cells
+that a spreadsheet would run as a formula (``=``, ``+``, ``-``, ``@``, tab, CR) are prefixed with ``'``,
+and markdown cells have HTML and link syntax escaped. Every export carries a ``status`` column, and only
+approved runs are written unless the caller asks for other statuses.
 """
 
 from __future__ import annotations
 
 import csv
+import html
 import io
 import json
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -17,7 +24,10 @@ from typing import Any
 from harness.errors import HarnessError
 from harness.io import atomic_write
 
-RUN_COLUMNS = ("run_id", "model", "method", "created_at")
+RUN_COLUMNS = ("run_id", "model", "method", "status", "created_at")
+PUBLIC_STATUSES = ("approved",)
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_MD_SPECIAL = re.compile(r"([\\`\[\]|])")  # code spans, links and images, cell breaks
 EXPORT_FORMATS = {".csv": "csv", ".json": "json", ".md": "markdown", ".markdown": "markdown"}
 
 
@@ -58,12 +68,20 @@ def display_scale(metric: str) -> float:
         return 1.0
 
 
+def csv_cell(value: Any) -> Any:
+    """A text cell a spreadsheet shows as text: one starting like a formula gets a leading ``'``."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
 def to_csv(results: Sequence[dict[str, Any]]) -> str:
     rows = wide_rows(results)
+    columns = [*RUN_COLUMNS, *metric_columns(results)]
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=[*RUN_COLUMNS, *metric_columns(results)], lineterminator="\n")
+    writer = csv.DictWriter(buffer, fieldnames=[csv_cell(c) for c in columns], lineterminator="\n")
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows({csv_cell(k): csv_cell(v) for k, v in row.items()} for row in rows)
     return buffer.getvalue()
 
 
@@ -80,23 +98,39 @@ def to_json(runs: Sequence[dict[str, Any]], results: Sequence[dict[str, Any]]) -
 def to_markdown(results: Sequence[dict[str, Any]]) -> str:
     rows = wide_rows(results, display=True)
     columns = [*RUN_COLUMNS, *metric_columns(results)]
-    lines = ["| " + " | ".join(columns) + " |", "|" + "|".join(" --- " for _ in columns) + "|"]
+    lines = ["| " + " | ".join(_md(c) for c in columns) + " |", "|" + "|".join(" --- " for _ in columns) + "|"]
     for row in rows:
-        lines.append("| " + " | ".join(_md(row.get(c)) for c in columns) + " |")
+        lines.append("| " + " | ".join(_md(row.get(c)) if c in RUN_COLUMNS else _md_number(row.get(c))
+                                    for c in columns) + " |")
     return "\n".join(lines) + "\n"
 
 
 def _md(value: Any) -> str:
-    return "-" if value is None else str(value).replace("|", "\\|")
+    """A markdown table cell that renders as the literal text: HTML escaped, markdown syntax backslashed."""
+    if value is None:
+        return "-"
+    text = " ".join(str(value).split())  # a newline would end the table row
+    return _MD_SPECIAL.sub(r"\\\1", html.escape(text, quote=False))
 
 
-def export(path: str | Path, runs: Sequence[dict[str, Any]], results: Sequence[dict[str, Any]]) -> str:
-    """Write the comparison to ``path``; the format follows its suffix. Returns the format name."""
+def _md_number(value: Any) -> str:
+    return "-" if value is None else str(value)  # our own formatted numbers: nothing to escape
+
+
+def export(path: str | Path, runs: Sequence[dict[str, Any]], results: Sequence[dict[str, Any]], *,
+           statuses: Sequence[str] | None = PUBLIC_STATUSES) -> str:
+    """Write the comparison to ``path``; the format follows its suffix. Returns the format name.
+
+    Only runs whose moderation status is in ``statuses`` are written (default: approved); ``None`` keeps all.
+    """
     path = Path(path)
     fmt = EXPORT_FORMATS.get(path.suffix.lower())
     if fmt is None:
         raise HarnessError(f"{path.name}: cannot tell the export format from '{path.suffix}' "
                            f"(use {', '.join(EXPORT_FORMATS)})")
+    if statuses is not None:
+        runs = [r for r in runs if (r.get("status") or "approved") in statuses]
+        results = [r for r in results if (r.get("status") or "approved") in statuses]
     text = {"csv": lambda: to_csv(results), "json": lambda: to_json(runs, results),
             "markdown": lambda: to_markdown(results)}[fmt]()
     with atomic_write(path) as handle:

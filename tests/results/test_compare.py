@@ -54,3 +54,45 @@ def test_exports(store, tmp_path):
 def test_unknown_export_format(store, tmp_path):
     with pytest.raises(HarnessError, match="cannot tell the export format"):
         export(tmp_path / "c.xlsx", store.runs(), store.results())
+
+
+PAYLOADS = ("=HYPERLINK(\"http://x\",\"click\")", "+cmd|' /C calc'!A0", "-2+3+cmd|' /C calc'!A0", "@SUM(1)")
+
+
+@pytest.fixture
+def hostile(tmp_path):
+    store = ResultsStore(tmp_path / "h.sqlite")
+    for i, name in enumerate(PAYLOADS):
+        store.add_run(RunRecord(model=name, run_id=f"h{i}", created_at=f"2025-01-0{i + 1}T00:00:00"),
+                      [ResultRow("vqa", "cmp_acc", 0.5 + i / 10)])
+    store.add_run(RunRecord(model="<script>alert(1)</script>", method="[x](javascript:alert(1))", run_id="h8",
+                            created_at="2025-01-08T00:00:00"), [ResultRow("vqa", "cmp_acc", 0.2)])
+    store.add_run(RunRecord(model="waiting", status="pending", run_id="p1", created_at="2025-01-09T00:00:00"),
+                  [ResultRow("vqa", "cmp_acc", 0.9)])
+    store.add_run(RunRecord(model="refused", status="rejected", run_id="p2", created_at="2025-01-09T00:00:01"),
+                  [ResultRow("vqa", "cmp_acc", 0.1)])
+    return store
+
+
+def test_csv_export_neutralizes_formulas_and_keeps_only_approved_runs_with_a_status_column(hostile, tmp_path):
+    export(tmp_path / "h.csv", hostile.runs(), hostile.results())
+    table = list(csv.DictReader((tmp_path / "h.csv").open()))
+    assert {row["status"] for row in table} == {"approved"}
+    assert {row["model"] for row in table} >= {"'" + p for p in PAYLOADS}  # shown as text, never evaluated
+    assert not any(row["model"].startswith(("=", "+", "-", "@")) for row in table)
+    assert "waiting" not in {row["model"] for row in table} and "refused" not in {row["model"] for row in table}
+    assert float(next(r for r in table if r["run_id"] == "h1")["vqa/cmp_acc"]) == 0.6  # numbers stay numbers
+
+    export(tmp_path / "all.csv", hostile.runs(), hostile.results(), statuses=None)
+    every = {row["model"]: row["status"] for row in csv.DictReader((tmp_path / "all.csv").open())}
+    assert every["waiting"] == "pending" and every["refused"] == "rejected"
+
+
+def test_markdown_export_escapes_html_and_link_syntax(hostile, tmp_path):
+    export(tmp_path / "h.md", hostile.runs(), hostile.results())
+    text = (tmp_path / "h.md").read_text()
+    assert "<script>" not in text and "&lt;script&gt;alert(1)&lt;/script&gt;" in text
+    assert "[x](javascript" not in text and "\\[x\\](javascript:alert(1))" in text
+    assert "\\|' /C calc'" in text  # a pipe in a name cannot split the row
+    assert all(line.count(" | ") == text.splitlines()[0].count(" | ") for line in text.splitlines() if line)
+    assert "waiting" not in text

@@ -55,7 +55,7 @@ def handle(args: argparse.Namespace) -> int:
         results = [r for r in results if r["metric"] in metrics]
     if args.export:
         runs = store.runs(run_ids=run_ids, status=args.status)
-        fmt = export(args.export, runs, results)
+        fmt = export(args.export, runs, results, statuses=None if args.status else ("approved",))
         print(f"wrote {fmt} to {args.export}")
     emit(wide_rows(results, display=args.format == "table"), args.format)
     return 0
