@@ -197,8 +197,11 @@ def check_config(config: RunConfig):
     from harness.methods import get_method
     from harness.tasks import get_task
 
+    from harness.secrets import refuse_secret_options
+
     if not config.method:
         raise HarnessError("a run needs a method (--method NAME; harness methods lists them)")
+    refuse_secret_options(config.options, "harness run --option")
     method_cls = get_method(config.method)  # unknown names fail with a suggestion
     split_options(method_cls, config.options)
     for name in config.tasks:
@@ -235,7 +238,7 @@ def run(config: RunConfig, *, run_id: str | None = None) -> RunOutcome:
     pairs = build_pairs(config, method, base_dir, pair_folder, builder_options)
 
     trained = train(config, method, pairs, base_dir, run_dir)
-    eval_trained(config, trained, run_id, run_dir, base_name, store, provenance)
+    eval_trained(config, trained, run_id, run_dir, base_name, store, provenance, base_run_id=base_run_id)
     table = comparison_table(store, base_run_id, run_id, config.tasks)
     return RunOutcome(run_id, run_dir, base_run_id, table, len(pairs), trained, pair_folder)
 
@@ -357,7 +360,7 @@ def train(config: RunConfig, method, pairs: list[PreferencePair], base_dir: Path
 
 
 def eval_trained(config: RunConfig, model_dir: Path, run_id: str, run_dir: Path, base_name: str, store,
-                 provenance: dict[str, Any] | None = None) -> None:
+                 provenance: dict[str, Any] | None = None, *, base_run_id: str | None = None) -> None:
     from harness.evaluation import evaluate
     from harness.models.hf import load_hf_model
 
@@ -371,6 +374,7 @@ def eval_trained(config: RunConfig, model_dir: Path, run_id: str, run_dir: Path,
              run_config={"role": "method", "signature": _eval_signature(config), "method": config.method,
                          "base_model": base_name, "pipeline": config_dict(config),
                          "method_info": provenance or {}, "train_seed": config.train.seed,
+                         "base_run_id": base_run_id,  # the leaderboard's Δ baseline, by id
                          "pair_seed": config.pair_seed})
 
 
