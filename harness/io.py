@@ -1,4 +1,8 @@
-"""Small I/O helpers: atomic writes and JSON reading with one-line errors."""
+"""Small I/O helpers: atomic writes and JSON reading with one-line errors.
+
+The JSON writers pass what they write through ``harness.secrets.redact``, so no file the harness writes
+carries an API key (a value under a secret-looking key, or the value of a key variable in the environment).
+"""
 
 from __future__ import annotations
 
@@ -31,22 +35,30 @@ def atomic_write(path: str | Path, mode: str = "w", encoding: str | None = "utf-
 
 
 def write_json(path: str | Path, obj: Any, indent: int | None = 2) -> None:
+    from harness.secrets import redact
+
+    obj = redact(obj)
     with atomic_write(path) as handle:
         json.dump(obj, handle, indent=indent, ensure_ascii=False)
 
 
 def write_jsonl(path: str | Path, rows: Iterable[dict]) -> None:
+    from harness.secrets import known_secret_values, redact
+
+    secrets = known_secret_values()
     with atomic_write(path) as handle:
         for row in rows:
-            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+            handle.write(json.dumps(redact(row, secrets), ensure_ascii=False) + "\n")
 
 
 def append_jsonl(path: str | Path, row: dict) -> None:
     """Append one record and fsync it: used for resumable outputs (a crash loses at most a partial last line)."""
+    from harness.secrets import redact
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a", encoding="utf-8") as handle:
-        handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+        handle.write(json.dumps(redact(row), ensure_ascii=False) + "\n")
         handle.flush()
         os.fsync(handle.fileno())
 

@@ -8,8 +8,11 @@ enters a curation cache key). ``make_judge(spec)`` builds one from a spec string
   ``base_url``, ``api_key_env`` and whatever that model accepts.
 - ``hf:<path>``: a local Hugging Face causal LM (``AutoModelForCausalLM`` + the tokenizer's chat template).
 
-The parsers never raise on bad output; they return None, and callers retry (``ask``) and then fall back
-(logged). Method-specific parsers live with their methods (``mmedpo.judges.parse_hallucination``).
+The parsers never raise on bad output; they return None, and callers retry (``ask``) and then fall back.
+Every failed attempt (a transport error after the client's own retries, or a malformed reply) is counted in
+``FAILURES``, so a caller can tell an item whose judge failed from one it answered and refuse to treat a
+fallback as a finished result (MMedPO's curation does). Reaching the request cap is never a fallback: it
+raises. Method-specific parsers live with their methods (``mmedpo.judges.parse_hallucination``).
 """
 
 from __future__ import annotations
@@ -21,6 +24,25 @@ from typing import Any, Protocol, runtime_checkable
 from harness.errors import HarnessError
 
 log = logging.getLogger(__name__)
+
+
+class JudgeFailures:
+    """Process-wide tally of failed judge attempts: ``errors`` (transport), ``malformed`` and the last error."""
+
+    def __init__(self) -> None:
+        self.errors = 0
+        self.malformed = 0
+        self.last_error: str | None = None
+
+    @property
+    def total(self) -> int:
+        return self.errors + self.malformed
+
+    def reset(self) -> None:
+        self.__init__()
+
+
+FAILURES = JudgeFailures()
 
 
 @runtime_checkable
@@ -56,7 +78,9 @@ class OpenAIJudge:
         from dataclasses import fields
 
         from harness.models.openai_model import OpenAIChatModel, OpenAIConfig
+        from harness.secrets import refuse_secret_options
 
+        refuse_secret_options(options, f"judge 'openai:{model}'")
         known = {f.name for f in fields(OpenAIConfig)}
         unknown = sorted(set(options) - known)
         if unknown:
@@ -116,16 +140,23 @@ class LocalLMJudge:
 def ask(judge: Judge, prompt: str, parse, *, retries: int = 2, what: str = "reply", **params: Any):
     """Send ``prompt``; parse the reply; on a malformed reply re-ask (with a reminder) up to ``retries`` times.
 
-    Returns ``(parsed or None, raw replies)``. Transport errors (after the client's own retries) are logged
-    and count as a malformed reply, so one flaky judge never stops a curation.
+    Returns ``(parsed or None, raw replies)``. Transport errors (after the client's own retries) are logged,
+    counted in ``FAILURES`` and re-asked like a malformed reply; the caller decides what a None means (MMedPO's
+    curation counts it as a fallback and stops past its threshold). The request cap raises.
     """
+    from harness.models.openai_model import RequestCapError
+
     messages = [{"role": "user", "content": prompt}]
     replies: list[str] = []
     for attempt in range(retries + 1):
         try:
             reply = judge.chat(messages, **params)
+        except RequestCapError:
+            raise
         except HarnessError as exc:
             log.warning("judge %s failed on attempt %d: %s", judge.name, attempt + 1, exc)
+            FAILURES.errors += 1
+            FAILURES.last_error = f"{judge.name}: {exc}"
             replies.append("")
             continue
         replies.append(reply)
@@ -133,6 +164,8 @@ def ask(judge: Judge, prompt: str, parse, *, retries: int = 2, what: str = "repl
         if parsed is not None:
             return parsed, replies
         log.info("judge %s gave a malformed %s (attempt %d): %r", judge.name, what, attempt + 1, reply[:200])
+        FAILURES.malformed += 1
+        FAILURES.last_error = f"{judge.name}: malformed {what} {reply[:80]!r}"
         messages = [*messages[:1], {"role": "assistant", "content": reply},
                     {"role": "user", "content": "Your reply did not follow the required format. "
                                                 "Reply with exactly the one line asked for."}]

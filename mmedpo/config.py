@@ -8,7 +8,7 @@ from typing import Any
 from harness.errors import HarnessError
 from harness.options import option_field
 
-CURATION_VERSION = "4"  # bump when the curation's output for the same inputs changes
+CURATION_VERSION = "5"  # bump when the curation's output for the same inputs changes
 RELEVANCE_SCORERS = ("auto", "consensus", "factcheck", "heuristic")
 
 
@@ -25,6 +25,7 @@ class CurationConfig:
     sample_temperature: float = option_field(1.0, "sampling temperature for the k answers")
     max_new_tokens: int = option_field(64, "longest sampled answer, in tokens")
     judge_retries: int = option_field(2, "re-asks after a malformed judge reply before falling back")
+    max_fallback_share: float = option_field(0.0, "share of judged items (text pairs) that may fall back to the offline rules or heuristic when the judge fails after retries; more stops curation with an error (default 0: none)")
     max_rounds: int = option_field(5, "r: consensus rounds (a round = one turn of every judge)")
     localizer: str = option_field("ground-truth", "lesion localizer: 'ground-truth', 'saliency' or a harness.localizers plugin")
     localizer_options: dict = option_field({}, "options passed to the localizer's constructor")
@@ -40,12 +41,15 @@ class CurationConfig:
 
     def __post_init__(self) -> None:
         from harness.imaging import SCHEDULES
+        from harness.secrets import refuse_secret_options
         from mmedpo.noise import NOISE_MODES
         from mmedpo.relevance import NORMALIZATIONS
 
         if isinstance(self.judges, str):
             self.judges = [j for j in self.judges.split(",") if j]
         self.judges = list(self.judges)
+        refuse_secret_options({"judge_options": self.judge_options, "localizer_options": self.localizer_options},
+                              "mmedpo")
         checks = [
             (self.text_generator in ("auto", "sample-and-judge", "rules"), "text_generator",
              "expected auto, sample-and-judge or rules"),
@@ -59,6 +63,7 @@ class CurationConfig:
             (0 <= self.noise_step <= 999, "noise_step", "must be in [0, 999]"),
             (self.noise_schedule in SCHEDULES, "noise_schedule", f"expected one of {', '.join(SCHEDULES)}"),
             (self.batch_size >= 1, "batch_size", "must be >= 1"),
+            (0.0 <= self.max_fallback_share <= 1.0, "max_fallback_share", "must be in [0, 1]"),
         ]
         for ok, name, problem in checks:
             if not ok:

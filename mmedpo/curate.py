@@ -6,7 +6,11 @@ the project's record format (compatible with the MMedPO release: ``kind``, ``sou
 data (task, ids, questions, answers), the model, the settings, the prompt versions and the seed:
 
 - ``items.jsonl``: one line per finished (sample, kind), appended and fsynced as soon as it is done, so an
-  interrupted curation resumes where it stopped without re-asking (or paying) any judge for finished items;
+  interrupted curation resumes where it stopped without re-asking (or paying) any judge for finished items.
+  An item whose judge failed after retries (it fell back to the offline rules or heuristic) is recorded with
+  ``fallback`` but is not finished: a rerun asks the judge again. With judges configured, curation stops with
+  a one-line error once fallbacks exceed ``max_fallback_share`` of the text items (default 0: none allowed);
+  the request cap always stops it. The manifest counts fallbacks and says what produced each pair;
 - ``images/``: the chosen images and the noised rejected images (PNG);
 - ``pairs.jsonl`` and ``manifest.json``: written atomically once every item is done (weights need the whole
   dataset's scores). A later call with the same key reads them back.
@@ -76,7 +80,7 @@ def cache_key(context: Any, config: CurationConfig, n: int, judges: list[Any]) -
         "version": CURATION_VERSION,
         "data": data_fingerprint(context, n),
         "model": model,
-        "settings": config.to_json(),
+        "settings": {k: v for k, v in config.to_json().items() if k != "max_fallback_share"},  # not a result
         "judges": [j.describe() for j in judges],
         "prompts": prompt_versions(),
         "seed": context.seed,
@@ -98,13 +102,17 @@ def curate(context: Any, config: CurationConfig | None = None) -> CurationResult
     folder = root / f"mmedpo-{key}"
     pairs_path, manifest_path = folder / "pairs.jsonl", folder / "manifest.json"
     if pairs_path.exists() and manifest_path.exists():
-        log.info("mmedpo: reusing curated pairs in %s", folder.name)
-        return CurationResult(list(read_pairs(pairs_path)), root, pairs_path, read_json(manifest_path))
+        manifest = read_json(manifest_path)
+        if not (manifest.get("judges") or {}).get("fallbacks"):
+            log.info("mmedpo: reusing curated pairs in %s", folder.name)
+            return CurationResult(list(read_pairs(pairs_path)), root, pairs_path, manifest)
+        log.info("mmedpo: %s holds judge fallbacks; asking the judges again for those items", folder.name)
     from mmedpo.stages import Curator
 
     curator = Curator(context, config, judges, folder)
     items_path = folder / "items.jsonl"
-    done = {(r["sample"], r["kind"]) for r in read_jsonl(items_path)} if items_path.exists() else set()
+    done = {(r["sample"], r["kind"]) for r in _latest(read_jsonl(items_path)) if not r.get("fallback")} \
+        if items_path.exists() else set()
     if done:
         log.info("mmedpo: resuming %s (%d items already done)", folder.name, len(done))
     kinds = [k for k, on in (("text", config.text_pairs), ("visual", config.visual_pairs)) if on]
@@ -112,14 +120,18 @@ def curate(context: Any, config: CurationConfig | None = None) -> CurationResult
     if len(set(ids)) != len(ids):
         raise HarnessError(f"task '{getattr(context.task, 'name', '?')}': sample ids are not unique; "
                            "curation keys its resumable items by id")
-    with tqdm(total=n, desc="mmedpo curation", unit="sample") as bar:
+    guard = _FallbackGuard(config, n if "text" in kinds else 0, folder.name)
+    if items_path.exists():
+        guard.seed({r["sample"]: r for r in _latest(read_jsonl(items_path)) if r["kind"] == "text"})
+    with tqdm(total=n, desc="mmedpo curation", unit="sample", disable=None if getattr(context, "progress", True) else True) as bar:
         for start in range(0, n, config.batch_size):
             indices = range(start, min(start + config.batch_size, n))
             todo = [(i, k) for i in indices for k in kinds if (ids[i], k) not in done]
             for record in curator.run_batch(todo):
                 append_jsonl(items_path, record)
+                guard.add(record)
             bar.update(len(indices))
-    items = list(read_jsonl(items_path)) if items_path.exists() else []
+    items = list(_latest(read_jsonl(items_path))) if items_path.exists() else []
     pairs, manifest = assemble(items, config, key)
     write_pairs(pairs_path, pairs)
     write_json(manifest_path, manifest)
@@ -138,6 +150,7 @@ def assemble(items: list[dict], config: CurationConfig, key: str) -> tuple[list[
     """Turn finished items into pairs: normalize the raw scores into weights (pooled or per kind)."""
     from mmedpo.relevance import normalize
 
+    items = list(_latest(items))
     usable = [r for r in items if not r.get("skipped")]
     weights: dict[int, float] = {}
     groups = [[r for r in usable if r["kind"] == k] for k in ("text", "visual")] if config.normalize_per_kind \
@@ -162,10 +175,13 @@ def assemble(items: list[dict], config: CurationConfig, key: str) -> tuple[list[
         "text_judge": config.resolved_text_judge(),
         "relevance": config.resolved_relevance(),
         "weighting": config.weighting,
-        "behaviour": _behaviour(config),
+        "behaviour": _behaviour(config, items),
+        "judges": _judge_counts(config, items),
         "counts": {"text": sum(p.kind == "text" for p in pairs), "visual": sum(p.kind == "visual" for p in pairs),
                    "skipped": len(skipped)},
         "sources": {kind: _tally(p.source for p in pairs if p.kind == kind) for kind in ("text", "visual")},
+        "relevance_sources": _tally(p.extra.get("relevance", {}).get("source", "?") for p in pairs
+                                    if p.kind == "text"),
         "skipped": {kind: _tally(r["skipped"] for r in skipped if r["kind"] == kind) for kind in ("text", "visual")},
         "weights": {kind: distribution([p.weight for p in pairs if p.kind == kind]) for kind in ("text", "visual")},
         "raw_scores": {kind: distribution([r["raw_score"] for r in usable if r["kind"] == kind])
@@ -195,8 +211,74 @@ def distribution(values: list[float]) -> dict[str, float] | None:
             "q3": quantile(0.75), "max": ordered[-1], "mean": sum(ordered) / len(ordered)}
 
 
-def _behaviour(config: CurationConfig) -> dict[str, str]:
-    """Which of the paper's and the release's behaviours this curation used (docs/mmedpo.md)."""
+def _latest(records: Any) -> Any:
+    """One record per (sample, kind): the last written (a retried fallback item supersedes its first try)."""
+    latest: dict[tuple[str, str], dict] = {}
+    for record in records:
+        latest.pop((record["sample"], record["kind"]), None)
+        latest[(record["sample"], record["kind"])] = record
+    return latest.values()
+
+
+def _judge_counts(config: CurationConfig, items: list[dict]) -> dict[str, Any]:
+    """How many text items the judges handled, and how many fell back (per stage) after retries."""
+    text = [r for r in items if r["kind"] == "text"]
+    fell = [r for r in text if r.get("fallback")]
+    return {"configured": list(config.judges), "text_items": len(text),
+            "fallbacks": len(fell),
+            "fallback_stages": _tally(stage for r in fell for stage in r["fallback"]),
+            "max_fallback_share": config.max_fallback_share}
+
+
+class _FallbackGuard:
+    """Stops curation (one-line error) once judge fallbacks exceed ``max_fallback_share`` of the text items."""
+
+    def __init__(self, config: CurationConfig, text_items: int, folder: str):
+        import math
+
+        self.active = bool(config.judges) and text_items > 0
+        self.share = config.max_fallback_share
+        self.allowed = math.floor(self.share * text_items + 1e-9)
+        self.text_items = text_items
+        self.folder = folder
+        self.fallbacks: dict[str, dict] = {}
+
+    def seed(self, latest_text: dict[str, dict]) -> None:
+        self.fallbacks = {s: r for s, r in latest_text.items() if r.get("fallback")}
+
+    def add(self, record: dict) -> None:
+        if record["kind"] != "text":
+            return
+        if not record.get("fallback"):
+            self.fallbacks.pop(record["sample"], None)
+            return
+        self.fallbacks[record["sample"]] = record
+        if self.active and len(self.fallbacks) > self.allowed:
+            from harness.judges import FAILURES
+
+            stages = _tally(s for r in self.fallbacks.values() for s in r["fallback"])
+            raise HarnessError(
+                f"mmedpo curation stopped: the judge failed after retries on {len(self.fallbacks)} of "
+                f"{self.text_items} text items (fell back: {', '.join(f'{k} {v}' for k, v in stages.items())}; "
+                f"allowed {self.allowed} by max_fallback_share={self.share:g}); last judge error: "
+                f"{FAILURES.last_error or 'none recorded'}. Finished items are kept in {self.folder}: fix the "
+                f"endpoint and rerun, or allow a share with --option max_fallback_share=0.1")
+
+
+def _behaviour(config: CurationConfig, items: list[dict] | None = None) -> dict[str, str]:
+    """Which of the paper's and the release's behaviours this curation used (docs/mmedpo.md), with the
+    number of items where a judge failed and an offline fallback stood in."""
+    behaviour = _configured_behaviour(config)
+    text = [r for r in (items or []) if r["kind"] == "text" and not r.get("skipped")]
+    for stage in ("text", "relevance"):
+        fell = sum(stage in (r.get("fallback") or ()) for r in text)
+        if fell:
+            offline = "offline-rules" if stage == "text" else "offline-heuristic"
+            behaviour[stage] += f" ({fell} of {len(text)} items fell back to {offline})"
+    return behaviour
+
+
+def _configured_behaviour(config: CurationConfig) -> dict[str, str]:
     return {
         "noise": {"diffusion": "paper", "gaussian-replace": "release", "global": "ablation"}[config.noise],
         "weighting": {"paper": "paper", "release": "release", "none": "ablation"}[config.weighting],

@@ -94,6 +94,11 @@ class Curator:
                 "the injector made no hallucination the fact checker confirms"
             return record
         relevance = self.text_relevance(sample, record["chosen"], made)
+        # what the judge failed to do, so the driver neither counts this item as judged nor caches it as done
+        fallback = [name for name, fell in (("text", made.how == "rules-fallback"),
+                                            ("relevance", relevance.source == "heuristic-fallback")) if fell]
+        if fallback:
+            record["fallback"] = fallback
         record.update(image=self._save(sample["image"], "chosen", record["sample"]), rejected=made.rejected,
                       rejected_image=None, source=f"mmedpo-{made.how}", raw_score=relevance.score,
                       extra={"text": made.to_json(), "relevance": relevance.to_json()})

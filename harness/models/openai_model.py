@@ -1,7 +1,9 @@
 """``openai:<model>``: any OpenAI-compatible chat-completions endpoint, for evaluation and as a judge.
 
 The endpoint comes from the environment: ``HARNESS_OPENAI_BASE_URL`` (else ``OPENAI_BASE_URL``, else
-OpenAI's own) and ``HARNESS_OPENAI_API_KEY`` (else ``OPENAI_API_KEY``; local servers may need none).
+OpenAI's own) and ``HARNESS_OPENAI_API_KEY`` (else ``OPENAI_API_KEY``; local servers may need none), or the
+variable an ``api_key_env`` option names. A key is never an option (``harness.secrets``): ``api_key=`` and
+the like are refused with a one-line error, and key values are redacted from everything the harness writes.
 Images travel as PNG data URLs. Every answer is cached on disk under ``HARNESS_HOME/cache/openai``,
 keyed by a hash of (base URL, model, messages, parameters), so the same request is never paid twice.
 429, 5xx, time-outs and dropped connections are retried with exponential backoff; every request sent
@@ -34,6 +36,12 @@ log = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 RETRYABLE_STATUS = {408, 409, 429, 500, 502, 503, 504}
+
+
+
+class RequestCapError(HarnessError):
+    """The per-process request cap is reached: never retried or swallowed as a judge failure."""
+
 
 _paid_lock = threading.Lock()
 _paid_requests = 0
@@ -69,9 +77,12 @@ class OpenAIConfig:
     )
     api_key: str | None = field(
         default_factory=lambda: _env("HARNESS_OPENAI_API_KEY", "OPENAI_API_KEY"),
-        metadata={"help": "bearer token ($HARNESS_OPENAI_API_KEY, $OPENAI_API_KEY); local servers may need none"},
+        metadata={"help": "bearer token, from the environment only ($HARNESS_OPENAI_API_KEY, $OPENAI_API_KEY, "
+                          "or the variable api_key_env names); local servers may need none"},
         repr=False,
     )
+    api_key_env: str | None = field(
+        default=None, metadata={"help": "name of the environment variable holding this endpoint's key"})
     timeout: float = field(default=60.0, metadata={"help": "seconds to wait for one answer"})
     max_retries: int = field(default=5, metadata={"help": "retries after a 429, 5xx, time-out or dropped connection"})
     backoff: float = field(default=1.0, metadata={"help": "first retry delay in seconds; doubles on each retry"})
@@ -85,7 +96,11 @@ class OpenAIConfig:
     concurrency: int = field(default=4, metadata={"help": "requests in flight at once during generate()"})
 
     def __post_init__(self):
+        from harness.secrets import secret_from_env
+
         self.base_url = self.base_url.rstrip("/")
+        if self.api_key_env is not None:
+            self.api_key = secret_from_env(self.api_key_env, where="openai options")
         if self.max_retries < 0 or self.max_requests < 0 or self.concurrency < 1 or self.timeout <= 0:
             raise HarnessError("openai options: max_retries and max_requests must be >= 0, concurrency >= 1, "
                                "timeout > 0")
@@ -183,7 +198,7 @@ class OpenAIChatModel(VisionLanguageModel):
         global _paid_requests
         with _paid_lock:
             if _paid_requests >= self.config.max_requests:
-                raise HarnessError(
+                raise RequestCapError(
                     f"request cap reached: this process already sent {_paid_requests} requests to OpenAI-compatible "
                     f"endpoints (raise HARNESS_OPENAI_MAX_REQUESTS or the max_requests option)"
                 )
@@ -279,6 +294,9 @@ _IGNORED_OPTIONS = {"device", "dtype", "attn_implementation", "name"}
 
 def load_openai_model(model_name: str, **options: Any) -> OpenAIChatModel:
     """Factory behind ``openai:<model>``: ``options`` set ``OpenAIConfig`` fields (local-model options are ignored)."""
+    from harness.secrets import refuse_secret_options
+
+    refuse_secret_options(options, f"openai:{model_name}")
     known = {f.name for f in fields(OpenAIConfig)}
     if options.get("adapter") is not None:
         raise HarnessError(f"openai:{model_name}: a LoRA adapter cannot be applied to a remote endpoint")

@@ -52,7 +52,16 @@ CREATE TABLE IF NOT EXISTS results (
     PRIMARY KEY (run_id, task, metric)
 );
 CREATE INDEX IF NOT EXISTS results_task ON results(task, metric);
+CREATE TABLE IF NOT EXISTS pins (
+    name TEXT PRIMARY KEY,
+    run_id TEXT NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,
+    pinned_at TEXT NOT NULL
+);
 """
+# The regression gate's review state, separate from ``status`` (leaderboard moderation): every run starts a
+# candidate; ``harness results approve`` makes it an approved baseline. Added to older databases on open.
+REVIEW_STATES = ("candidate", "approved")
+_MIGRATIONS = (("review", "ALTER TABLE runs ADD COLUMN review TEXT NOT NULL DEFAULT 'candidate'"),)
 
 
 def new_run_id() -> str:
@@ -103,6 +112,10 @@ class ResultsStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._connect() as conn:
             conn.executescript(SCHEMA)
+            columns = {row[1] for row in conn.execute("PRAGMA table_info(runs)")}
+            for column, statement in _MIGRATIONS:
+                if column not in columns:
+                    conn.execute(statement)
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
@@ -118,9 +131,11 @@ class ResultsStore:
         With ``replace`` an existing run of the same id is swapped out in the same transaction (a resumed
         or re-scored evaluation), so readers see either the old run or the new one, never neither.
         """
+        from harness.secrets import redact
+
         rows = list(results)
-        data = asdict(run)
-        data["config"] = json.dumps(run.config, sort_keys=True, default=str)
+        data = redact(asdict(run))  # no API key reaches the store, its exports or the Space
+        data["config"] = json.dumps(data["config"], sort_keys=True, default=str)
         data["versions"] = json.dumps(run.versions, sort_keys=True)
         conn = self._connect()
         try:
@@ -156,6 +171,44 @@ class ResultsStore:
             updated = conn.execute("UPDATE runs SET status = ? WHERE run_id = ?", (status, run_id)).rowcount
         if not updated:
             raise HarnessError(f"no run '{run_id}' in {self.path.name}")
+
+    def approve(self, run_id: str) -> str:
+        """Mark a run as an approved baseline for the regression gate (its review state); returns the full id."""
+        run_id = self.get_run(run_id)["run_id"]
+        with self._connect() as conn:
+            conn.execute("UPDATE runs SET review = 'approved' WHERE run_id = ?", (run_id,))
+        return run_id
+
+    def pin(self, run_id: str, name: str) -> str:
+        """Name an approved run (``harness regress --baseline NAME``); a name already pinned moves to this run."""
+        if not name or not name.replace("-", "").replace("_", "").replace(".", "").isalnum():
+            raise HarnessError(f"pin name '{name}' must be letters, digits, '-', '_' or '.'")
+        run = self.get_run(run_id)
+        if run.get("review") != "approved":
+            raise HarnessError(f"run '{run['run_id']}' is a candidate: approve it first (harness results approve "
+                               f"{run['run_id']})")
+        with self._connect() as conn:
+            conn.execute("INSERT INTO pins (name, run_id, pinned_at) VALUES (?, ?, ?) ON CONFLICT(name) DO UPDATE "
+                         "SET run_id = excluded.run_id, pinned_at = excluded.pinned_at",
+                         (name, run["run_id"], datetime.now(timezone.utc).isoformat(timespec="seconds")))
+        return run["run_id"]
+
+    def pins(self) -> dict[str, dict[str, str]]:
+        with self._connect() as conn:
+            return {r["name"]: {"run_id": r["run_id"], "pinned_at": r["pinned_at"]}
+                    for r in conn.execute("SELECT * FROM pins ORDER BY name")}
+
+    def baselines(self) -> list[dict[str, Any]]:
+        """Approved runs, each with the names pinned to it."""
+        pinned: dict[str, list[str]] = {}
+        for name, pin in self.pins().items():
+            pinned.setdefault(pin["run_id"], []).append(name)
+        return [{**run, "pins": pinned.get(run["run_id"], [])} for run in self.runs() if run.get("review") == "approved"]
+
+    def resolve(self, name_or_id: str) -> str:
+        """A pin name's run id, else the run id (or unique prefix) itself."""
+        pin = self.pins().get(name_or_id)
+        return pin["run_id"] if pin else self.get_run(name_or_id)["run_id"]
 
     def delete_run(self, run_id: str) -> None:
         with self._connect() as conn:

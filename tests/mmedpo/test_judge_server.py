@@ -125,7 +125,9 @@ def test_single_judge_ablation_and_disagreement(synth_train, server, tmp_path):
 
 
 def test_malformed_judge_output_is_retried_then_falls_back(synth_train, server, tmp_path):
-    result = _curate(synth_train, tmp_path / "m", server, "openai:broken", tmp_path, judge_retries=1)
+    # fallbacks stop curation unless a share is allowed (tests/mmedpo/test_judge_outage.py)
+    result = _curate(synth_train, tmp_path / "m", server, "openai:broken", tmp_path, judge_retries=1,
+                     max_fallback_share=1.0)
     for pair in result.pairs:
         assert pair.source == "mmedpo-rules-fallback" and pair.rejected != pair.chosen
         assert pair.extra["relevance"]["source"] == "heuristic-fallback"

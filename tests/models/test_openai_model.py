@@ -20,15 +20,16 @@ def server():
 
 
 @pytest.fixture
-def fresh(server, tmp_path):
+def fresh(server, tmp_path, monkeypatch):
     """Reset the server's log and script and the process-wide request count; a private cache folder."""
+    monkeypatch.setenv("FAKE_OPENAI_TEST_KEY", "test-key")  # keys come from the environment only
     server.requests.clear()
     server.script.clear()
     openai_model.reset_paid_requests()
 
     def make(**options) -> OpenAIChatModel:
         options.setdefault("base_url", server.base_url)
-        options.setdefault("api_key", "test-key")
+        options.setdefault("api_key_env", "FAKE_OPENAI_TEST_KEY")
         options.setdefault("cache_dir", str(tmp_path / "cache"))
         options.setdefault("backoff", 0.01)
         return load_openai_model("fake-vlm", **options)
