@@ -1,19 +1,21 @@
-"""Paired regression comparison of a candidate against a baseline, per task and metric.
+"""Paired regression comparison of a candidate against a baseline, per task and gated metric.
 
-Both sides are matched on ``(task, id)``; only items both answered are compared (a mismatch is logged
-and reported). For each metric the task declares (or those asked for), the metric is recomputed on the
-shared items of its answer type, on both sides, keeping per-sample scores in the same item order, and:
+Both sides are matched on ``(task, id)``. Before anything is computed the two runs must be comparable
+(:func:`check_comparable`): the candidate answered every baseline item (else ``allow_partial``), on the same
+references and questions, with the same decoding, token budgets, split, task versions and harness version
+where both runs recorded them (else ``allow_diff``).
 
-- ``p_exact``: exact McNemar test when both sides' per-sample scores are 0/1 (accuracies);
-- ``p_bootstrap``, ``ci_low``/``ci_high``: paired bootstrap of the per-sample score difference.
+The gated metrics (``DEFAULT_GATE``, or ``metrics``) are few on purpose: Holm's correction is taken over
+them only, so a real drop in a headline metric is not diluted by twenty n-gram variants. For each one the
+metric is expressed as per-item statistics (:mod:`harness.regress.paired`) and one paired bootstrap gives
+the delta (on the full set), its percentile interval and its p-value, on the metric's own scale, so the
+delta always comes with the interval and test of the same quantity. A metric *regressed* when its Holm-
+adjusted p < alpha and it got worse by more than ``max_drop`` (display points, as ``harness eval`` shows);
+*improved* when p < alpha and it got better; else *no significant change*.
 
-The verdict's p-value is the exact test for 0/1 metrics, the bootstrap otherwise, adjusted across all
-compared metrics with Holm's method by default (``correction="none"`` tests each at alpha). A metric
-*regressed* when its adjusted p < alpha AND it got worse by more than ``max_drop`` (natural units, in the
-metric's bad direction); *improved* when p < alpha and it got better; else *no significant change*.
-
-Corpus-level metrics (BLEU, CIDEr, micro-F1) have per-sample scores whose mean is not the corpus value;
-their test is on the per-sample scores while ``delta`` and ``max_drop`` use the corpus values.
+Silence cannot pass: ``hallucination_rate`` (pooled over claimed findings) is always gated with a coverage
+metric of the same task (``finding_recall`` or ``chexpert_recall_micro``), so a model that stops claiming
+findings fails on coverage, and its lower hallucination rate is *not credited* while coverage fell.
 """
 
 from __future__ import annotations
@@ -22,31 +24,53 @@ import logging
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
 
 from harness.errors import HarnessError
-from harness.regress import stats
-from harness.regress.sources import Predictions, load_source
+from harness.regress import paired, stats
+from harness.regress.sources import Predictions, Source, open_source
 
 log = logging.getLogger(__name__)
 
 REGRESSED, IMPROVED, NO_CHANGE = "regressed", "improved", "no significant change"
+NOT_CREDITED, REPORTED = "not credited: coverage fell", "reported, not gated"
 CORRECTIONS = ("holm", "none")
+# The keys ``allow_diff`` may name; each is compared only when both runs recorded it.
+COMPARABILITY_KEYS = ("decoding", "token_budgets", "prompts", "split", "image_ablation", "task_versions",
+                      "harness_version")
+# The headline metrics gated by default, per kind of task (docs/regression.md gives the reasons).
+DEFAULT_GATE = {
+    "vqa": ("closed_accuracy", "open_recall"),
+    "probe": ("pope_f1",),
+    "report_findings": ("finding_f1", "finding_recall", "hallucination_rate"),
+    "report": ("chexpert_f1_micro", "chexpert_recall_micro", "hallucination_rate"),
+}
+# Shown next to the gate, never tested: they have no good direction.
+INFORMATIONAL = {"probe": ("pope_yes_ratio",)}
+COVERAGE = ("finding_recall", "chexpert_recall_micro")  # what a hallucination rate is gated together with
+POWER = 0.8  # of the minimum detectable drop
 
 
 @dataclass
 class RegressConfig:
     """Options of a regression comparison (the CLI and the pytest plugin read these defaults)."""
 
-    metrics: Sequence[str] | None = field(default=None, metadata={"help": "metrics to compare (default: each task's)"})
-    tasks: Sequence[str] | None = field(default=None, metadata={"help": "tasks to compare (default: all shared)"})
-    alpha: float = field(default=0.05, metadata={"help": "significance level of the family of tests"})
-    max_drop: float = field(default=0.0, metadata={"help": "tolerated drop in natural units (0.02 = 2 points)"})
+    metrics: Sequence[str] | None = field(default=None, metadata={
+        "help": "metrics to gate, a,b (default: the headline set of each task, see docs/regression.md)"})
+    tasks: Sequence[str] | None = field(default=None, metadata={"help": "tasks to compare (default: all the baseline's)"})
+    alpha: float = field(default=0.05, metadata={"help": "significance level of the family of gated tests"})
+    max_drop: float = field(default=0.0, metadata={
+        "help": "tolerated drop in display points, as harness eval shows them (2 = 2 points of accuracy)"})
     correction: str = field(default="holm", metadata={"help": "multiple-testing correction: holm or none"})
     n_boot: int = field(default=10000, metadata={"help": "paired bootstrap resamples"})
     seed: int = field(default=0, metadata={"help": "seed of the paired bootstrap"})
+    allow_partial: bool = field(default=False, metadata={
+        "help": "compare even when the candidate misses baseline items (only the shared items are tested)"})
+    allow_diff: Sequence[str] = field(default=(), metadata={
+        "help": "settings allowed to differ between the runs: " + ", ".join(COMPARABILITY_KEYS)})
 
     def __post_init__(self) -> None:
         if not 0 < self.alpha < 1:
@@ -57,6 +81,9 @@ class RegressConfig:
             raise HarnessError(f"correction must be one of {', '.join(CORRECTIONS)}, got '{self.correction}'")
         if self.n_boot < 100:
             raise HarnessError(f"n_boot must be at least 100, got {self.n_boot}")
+        unknown = [k for k in self.allow_diff if k not in COMPARABILITY_KEYS]
+        if unknown:
+            raise HarnessError(f"unknown --allow-diff key '{unknown[0]}' (keys: {', '.join(COMPARABILITY_KEYS)})")
 
 
 @dataclass
@@ -65,25 +92,51 @@ class MetricComparison:
     metric: str
     n: int
     higher_is_better: bool
-    baseline: float
+    baseline: float  # natural units, like the metric functions
     candidate: float
-    delta: float  # candidate - baseline, in the metric's own direction
-    ci_low: float  # paired bootstrap 95% interval of the per-sample difference
+    delta: float  # candidate - baseline on the full shared item set
+    ci_low: float  # percentile interval of the paired bootstrap delta
     ci_high: float
-    p_bootstrap: float
-    p_exact: float | None
-    p_value: float  # the test used for the verdict, before correction
+    p_value: float  # paired bootstrap, two-sided
     p_adjusted: float
+    kind: str = "mean"  # mean, corpus or macro
+    scale: float = 100.0  # display units = natural units x scale (as harness eval shows the metric)
+    mde: float = float("nan")  # minimum detectable drop, natural units
+    gated: bool = True
     verdict: str = NO_CHANGE
-    discordant: tuple[int, int] | None = None  # (baseline only right, candidate only right)
+    mcnemar: dict[str, Any] | None = None  # for 0/1 per-item metrics: discordant pairs and exact p (a cross-check)
+    support: tuple[float, float] | None = None  # what a pooled rate rests on (claimed findings), both sides
+    note: str = ""
 
     @property
     def worse_by(self) -> float:
         """How much worse the candidate is (positive: worse), whatever the metric's direction."""
         return -self.delta if self.higher_is_better else self.delta
 
+    def display(self) -> dict[str, Any]:
+        """The row in display units (numbers, the interval as two numbers)."""
+        s = self.scale
+        row = {"task": self.task, "metric": self.metric, "n": self.n, "baseline": _r(self.baseline * s),
+               "candidate": _r(self.candidate * s), "delta": _r(self.delta * s),
+               "ci": [_r(self.ci_low * s), _r(self.ci_high * s)], "p": _sig(self.p_value),
+               "p_adj": _sig(self.p_adjusted) if self.gated else None, "mde": _r(self.mde * s),
+               "verdict": self.verdict}
+        if self.support is not None:
+            row["claimed"] = [int(self.support[0]), int(self.support[1])]
+        if self.note:
+            row["note"] = self.note
+        return row
+
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "worse_by": self.worse_by}
+
+
+def _r(value: float) -> float | None:
+    return None if value is None or np.isnan(value) else round(float(value), 2)
+
+
+def _sig(value: float) -> float:
+    return float(f"{value:.3g}")
 
 
 @dataclass
@@ -97,6 +150,10 @@ class Comparison:
     warnings: list[str] = field(default_factory=list)
 
     @property
+    def gated(self) -> list[MetricComparison]:
+        return [r for r in self.rows if r.gated]
+
+    @property
     def regressed(self) -> list[MetricComparison]:
         return [r for r in self.rows if r.verdict == REGRESSED]
 
@@ -104,98 +161,225 @@ class Comparison:
     def ok(self) -> bool:
         return not self.regressed
 
+    def verdict_line(self) -> str:
+        if self.regressed:
+            names = ", ".join(f"{r.task}/{r.metric}" for r in self.regressed)
+            return f"REGRESSION in {len(self.regressed)} of {len(self.gated)} metrics: {names}"
+        return f"PASS ({len(self.gated)} metrics gated, none regressed)"
+
+    def to_json(self) -> dict[str, Any]:
+        cfg = self.config
+        return {"verdict": "REGRESSION" if self.regressed else "PASS", "regressed": len(self.regressed),
+                "gated": len(self.gated), "baseline": self.baseline, "candidate": self.candidate,
+                "units": "display (natural value x scale, as harness eval prints)",
+                "config": {"alpha": cfg.alpha, "max_drop": cfg.max_drop, "correction": cfg.correction,
+                           "n_boot": cfg.n_boot, "seed": cfg.seed, "allow_partial": cfg.allow_partial,
+                           "allow_diff": list(cfg.allow_diff)},
+                "only_baseline": self.only_baseline, "only_candidate": self.only_candidate,
+                "warnings": list(self.warnings), "rows": [r.display() for r in self.rows]}
+
 
 def compare_sources(baseline: str | Path, candidate: str | Path, config: RegressConfig | None = None, *,
                     store: Any = None) -> Comparison:
-    """Load both sides (run ids, run directories or predictions files) and compare them."""
-    base_label, base = load_source(baseline, store=store)
-    cand_label, cand = load_source(candidate, store=store)
-    return compare(base, cand, config, baseline_label=base_label, candidate_label=cand_label)
+    """Load both sides (pin names, run ids, run directories or predictions files) and compare them."""
+    config = config or RegressConfig()
+    base, cand = open_source(baseline, store=store), open_source(candidate, store=store)
+    warnings = check_comparable(base, cand, config)
+    return compare(base.records, cand.records, config, baseline_label=base.label, candidate_label=cand.label,
+                   warnings=warnings)
+
+
+def check_comparable(base: Source, cand: Source, config: RegressConfig) -> list[str]:
+    """Raise (one line) when the runs differ in a setting not allowed to differ; return warnings."""
+    warnings = []
+    for key in COMPARABILITY_KEYS:
+        if key == "prompts":
+            continue  # checked item by item in compare()
+        if key not in base.settings or key not in cand.settings:
+            if key in ("decoding", "token_budgets"):
+                warnings.append(f"{key} not recorded for {'the baseline' if key not in base.settings else 'the candidate'}"
+                                ": not checked")
+            continue
+        b, c = base.settings[key], cand.settings[key]
+        if key == "task_versions":  # only the tasks both ran
+            b = {t: v for t, v in b.items() if t in c}
+            c = {t: v for t, v in c.items() if t in b}
+        if b != c:
+            if key in config.allow_diff:
+                warnings.append(f"{key} differ (allowed): baseline {b}, candidate {c}")
+                continue
+            raise HarnessError(f"the runs are not comparable: {key} differ (baseline {b}, candidate {c}); "
+                               f"pass --allow-diff {key} if that is intended")
+    return warnings
 
 
 def compare(baseline: Predictions, candidate: Predictions, config: RegressConfig | None = None, *,
-            baseline_label: str = "baseline", candidate_label: str = "candidate") -> Comparison:
+            baseline_label: str = "baseline", candidate_label: str = "candidate",
+            warnings: list[str] | None = None) -> Comparison:
     config = config or RegressConfig()
-    shared = [key for key in baseline if key in candidate]
-    if config.tasks:
-        shared = [key for key in shared if key[0] in set(config.tasks)]
-    only_base = sum(1 for k in baseline if k not in candidate)
-    only_cand = sum(1 for k in candidate if k not in baseline)
-    warnings = []
-    if only_base or only_cand:
-        msg = (f"item sets differ: {only_base} item(s) only in the baseline, {only_cand} only in the candidate; "
-               f"comparing the {len(shared)} shared")
-        log.warning(msg)
-        warnings.append(msg)
+    warnings = list(warnings or [])
+    wanted = set(config.tasks) if config.tasks else None
+    base_keys = [k for k in baseline if wanted is None or k[0] in wanted]
+    if wanted:
+        missing_tasks = sorted(wanted - {k[0] for k in baseline})
+        if missing_tasks:
+            raise HarnessError(f"the baseline '{baseline_label}' has no task {', '.join(missing_tasks)}")
+    shared = [k for k in base_keys if k in candidate]
+    only_base = len(base_keys) - len(shared)
+    only_cand = sum(1 for k in candidate if k not in baseline and (wanted is None or k[0] in wanted))
+    if only_base:
+        per_task: dict[str, int] = {}
+        for k in base_keys:
+            if k not in candidate:
+                per_task[k[0]] = per_task.get(k[0], 0) + 1
+        detail = ", ".join(f"{t} {n}" for t, n in sorted(per_task.items()))
+        msg = f"the candidate misses {only_base} of {len(base_keys)} baseline items ({detail})"
+        if not config.allow_partial:
+            raise HarnessError(f"{msg}: evaluate the same tasks and items (no --limit), or pass --allow-partial")
+        warnings.append(msg + "; comparing the shared items (--allow-partial)")
+    if only_cand:
+        warnings.append(f"{only_cand} candidate item(s) are not in the baseline: left out")
     if not shared:
         raise HarnessError(f"'{baseline_label}' and '{candidate_label}' share no (task, id) items to compare")
+    _check_items(baseline, candidate, shared, config, warnings)
     rows = []
     for task in sorted({key[0] for key in shared}):
         keys = [k for k in shared if k[0] == task]
-        for metric in _metrics_for(task, config.metrics):
-            row = _compare_metric(task, metric, [baseline[k] for k in keys], [candidate[k] for k in keys], config)
-            if row is not None:
-                rows.append(row)
-    if not rows:
-        raise HarnessError("no metric could be compared: name metrics with --metrics that fit the items' answer types")
+        rows += _compare_task(task, [baseline[k] for k in keys], [candidate[k] for k in keys], config, warnings)
+    if not any(r.gated for r in rows):
+        raise HarnessError("no metric could be gated: name metrics with --metrics that fit the items' answer types")
     _apply_verdicts(rows, config)
+    for msg in warnings:
+        log.warning(msg)
     return Comparison(baseline_label, candidate_label, config, rows, only_base, only_cand, warnings)
 
 
-def _metrics_for(task: str, requested: Sequence[str] | None) -> list[str]:
+def _check_items(baseline: Predictions, candidate: Predictions, shared, config: RegressConfig,
+                 warnings: list[str]) -> None:
+    changed = [k for k in shared if str(baseline[k]["reference"]) != str(candidate[k]["reference"])]
+    if changed:
+        raise HarnessError(f"{len(changed)} shared item(s) have different references in the two runs (first "
+                           f"{changed[0][0]}/{changed[0][1]}): they were not evaluated on the same data")
+    asked = [k for k in shared if "question" in baseline[k] and "question" in candidate[k]
+             and str(baseline[k]["question"]) != str(candidate[k]["question"])]
+    if asked:
+        msg = (f"prompts differ: {len(asked)} shared item(s) were asked differently (first {asked[0][0]}/{asked[0][1]})")
+        if "prompts" not in config.allow_diff:
+            raise HarnessError(f"the runs are not comparable: {msg}; pass --allow-diff prompts if that is intended")
+        warnings.append(msg + " (allowed)")
+
+
+def task_kind(task: str, records: Sequence[dict]) -> str:
+    """``vqa``, ``probe``, ``report_findings`` or ``report`` (decides the default gate)."""
     from harness.tasks import TASKS
 
-    if requested:
-        return list(requested)
-    base_task = task.split("@")[0]
-    if base_task not in TASKS:
-        raise HarnessError(f"task '{task}' is not registered: name the metrics to compare with --metrics")
-    return list(TASKS.get(base_task).metrics)
+    declared: tuple[str, ...] = ()
+    base = task.split("@")[0]
+    if base in TASKS:
+        declared = tuple(TASKS.get(base).metrics)
+    if "pope_f1" in declared:
+        return "probe"
+    types = {str(r["answer_type"]) for r in records}
+    if "report" in types:
+        return "report_findings" if "finding_f1" in declared else "report"
+    return "vqa"
 
 
-def _compare_metric(task: str, name: str, base: list[dict], cand: list[dict],
-                    config: RegressConfig) -> MetricComparison | None:
+def metrics_for(task: str, records: Sequence[dict], requested: Sequence[str] | None) -> tuple[list[str], list[str]]:
+    """(gated metrics, informational metrics) for one task; a hallucination rate brings its coverage metric."""
+    kind = task_kind(task, records)
+    if not requested:
+        return list(DEFAULT_GATE[kind]), list(INFORMATIONAL.get(kind, ()))
+    gated = [m for m in requested if m != "pope_yes_ratio"]
+    info = [m for m in requested if m == "pope_yes_ratio"]
+    if "hallucination_rate" in gated and not any(m in gated for m in COVERAGE):
+        gated.append("finding_recall" if kind == "report_findings" else "chexpert_recall_micro")
+    return gated, info
+
+
+def _compare_task(task: str, base: list[dict], cand: list[dict], config: RegressConfig,
+                  warnings: list[str]) -> list[MetricComparison]:
     from harness.metrics import get_metric
 
-    metric = get_metric(name)
-    pairs = [(b, c) for b, c in zip(base, cand) if metric.subset is None or b["answer_type"] == metric.subset]
-    if not pairs:
-        log.info("%s/%s: no '%s' items, skipped", task, name, metric.subset)
+    gated, info = metrics_for(task, base, config.metrics)
+    if config.metrics and "hallucination_rate" in gated and gated[-1] in COVERAGE and gated[-1] not in config.metrics:
+        warnings.append(f"{task}: hallucination_rate is gated together with its coverage metric {gated[-1]}")
+    rows = []
+    caches: tuple[dict, dict] = ({}, {})  # per side: labelled reports shared by the metrics of one subset
+    texts: dict[str | None, tuple[list[int], list[str], list[str], list[str]]] = {}
+    for name in gated + info:
+        metric = get_metric(name)
+        if metric.subset not in texts:  # one list object per subset, so the caches can key on it
+            idx = [i for i, r in enumerate(base) if metric.subset is None or r["answer_type"] == metric.subset]
+            texts[metric.subset] = (idx, [str(base[i]["reference"]) for i in idx],
+                                    [str(base[i]["prediction"]) for i in idx], [str(cand[i]["prediction"]) for i in idx])
+        idx, refs, base_preds, cand_preds = texts[metric.subset]
+        if not idx:
+            log.info("%s/%s: no '%s' items, skipped", task, name, metric.subset)
+            continue
+        sides = []
+        for preds, cache, label in ((base_preds, caches[0], "baseline"), (cand_preds, caches[1], "candidate")):
+            side = paired.item_statistics(name, preds, refs, cache=cache)
+            if side.kind != "mean":
+                paired.check(name, side, metric(preds, refs, seed=0, n_boot=0).value, label)
+            sides.append(side)
+        result = paired.paired_bootstrap(sides[0], sides[1], seed=config.seed, n_boot=config.n_boot)
+        rows.append(MetricComparison(
+            task=task, metric=name, n=len(idx), higher_is_better=metric.higher_is_better,
+            baseline=result.baseline, candidate=result.candidate, delta=result.delta, ci_low=result.ci_low,
+            ci_high=result.ci_high, p_value=result.p_value, p_adjusted=result.p_value, kind=sides[0].kind,
+            scale=metric.display_scale, gated=name in gated, verdict=NO_CHANGE if name in gated else REPORTED,
+            mcnemar=_mcnemar(sides[0], sides[1]),
+            support=(sides[0].support(sides[0].stats.sum(0)), sides[1].support(sides[1].stats.sum(0)))
+            if sides[0].support else None,
+        ))
+        rows[-1].mde = _mde(result.se_baseline, config, len(gated))
+    return rows
+
+
+def _mcnemar(base: paired.ItemStatistics, cand: paired.ItemStatistics) -> dict[str, Any] | None:
+    if base.kind != "mean":
         return None
-    refs = [str(b["reference"]) for b, _ in pairs]
-    changed = sum(1 for b, c in pairs if str(c["reference"]) != str(b["reference"]))
-    if changed:
-        raise HarnessError(f"{task}/{name}: {changed} shared item(s) have different references in the two runs "
-                           f"(first id {next(b['id'] for b, c in pairs if b['reference'] != c['reference'])}): "
-                           "they were not evaluated on the same data")
-    # n_boot=0: the per-metric intervals are not needed here, the paired bootstrap replaces them
-    b_res = metric([str(b["prediction"]) for b, _ in pairs], refs, seed=config.seed, n_boot=0)
-    c_res = metric([str(c["prediction"]) for _, c in pairs], refs, seed=config.seed, n_boot=0)
-    b_scores, c_scores = np.asarray(b_res.per_sample, float), np.asarray(c_res.per_sample, float)
-    if b_scores.size != len(pairs) or c_scores.size != len(pairs):
-        raise HarnessError(f"metric '{name}' gives no per-sample scores: it cannot be compared item by item")
-    boot = stats.paired_bootstrap(b_scores, c_scores, seed=config.seed, n_boot=config.n_boot)
-    p_exact, discordant = None, None
-    if np.isin(b_scores, (0.0, 1.0)).all() and np.isin(c_scores, (0.0, 1.0)).all():
-        mc = stats.mcnemar_exact(b_scores, c_scores)
-        p_exact, discordant = mc.p_value, (mc.baseline_only, mc.candidate_only)
-    p_value = p_exact if p_exact is not None else boot.p_value
-    return MetricComparison(
-        task=task, metric=name, n=len(pairs), higher_is_better=metric.higher_is_better,
-        baseline=b_res.value, candidate=c_res.value, delta=c_res.value - b_res.value,
-        ci_low=boot.ci_low, ci_high=boot.ci_high, p_bootstrap=boot.p_value, p_exact=p_exact,
-        p_value=p_value, p_adjusted=p_value, discordant=discordant,
-    )
+    b, c = base.stats[:, 0], cand.stats[:, 0]
+    if not (np.isin(b, (0.0, 1.0)).all() and np.isin(c, (0.0, 1.0)).all()):
+        return None
+    valid = (base.stats[:, 1] > 0) & (cand.stats[:, 1] > 0)
+    result = stats.mcnemar_exact(b[valid], c[valid])
+    return {"baseline_only": result.baseline_only, "candidate_only": result.candidate_only, "p": result.p_value}
+
+
+def _mde(se_baseline: float, config: RegressConfig, n_gated: int) -> float:
+    """The drop detected with probability ``POWER`` at the strictest Holm level alpha / k, two-sided.
+
+    The standard error of a paired difference is taken as sqrt(2) x the baseline's bootstrap standard error,
+    i.e. a candidate whose errors are independent of the baseline's: a planning number at the run's size. A
+    candidate that changes few answers (correlated errors) has a smaller standard error and smaller drops are
+    detected (docs/regression.md).
+    """
+    level = config.alpha / max(n_gated, 1) if config.correction == "holm" else config.alpha
+    z = NormalDist().inv_cdf(1 - level / 2) + NormalDist().inv_cdf(POWER)
+    return float(z * np.sqrt(2.0) * se_baseline)
 
 
 def _apply_verdicts(rows: list[MetricComparison], config: RegressConfig) -> None:
-    adjusted = stats.holm([r.p_value for r in rows]) if config.correction == "holm" else [r.p_value for r in rows]
-    for row, p in zip(rows, adjusted):
+    gated = [r for r in rows if r.gated]
+    p_values = [r.p_value for r in gated]
+    adjusted = stats.holm(p_values) if config.correction == "holm" else p_values
+    for row, p in zip(gated, adjusted):
         row.p_adjusted = p
         significant = p < config.alpha
-        if significant and row.worse_by > config.max_drop:
+        if significant and row.worse_by * row.scale > config.max_drop:
             row.verdict = REGRESSED
         elif significant and row.worse_by < 0:
             row.verdict = IMPROVED
         else:
             row.verdict = NO_CHANGE
+    for row in gated:
+        if row.metric != "hallucination_rate":
+            continue
+        coverage = [r for r in gated if r.task == row.task and r.metric in COVERAGE]
+        if row.support is not None and row.support[1] == 0:
+            row.note = "the candidate claims no finding: its rate is empty, not zero hallucinations"
+        if row.worse_by < 0 and any(c.worse_by > 0 for c in coverage):
+            row.verdict = NOT_CREDITED if row.verdict != REGRESSED else row.verdict
+            row.note = (row.note + "; " if row.note else "") + f"coverage ({coverage[0].metric}) fell"

@@ -1,6 +1,7 @@
-"""Regression reports: a markdown summary (for a pull request comment) and JUnit XML (for CI test views).
+"""Regression reports: table rows, a markdown summary (for a pull request comment) and JUnit XML (for CI).
 
-JUnit: one ``<testcase>`` per task and metric (``classname`` = ``harness.regress.<task>``, ``name`` = the
+Every number is in display units, as ``harness eval`` prints the metric (accuracy 73.5, not 0.735). JUnit:
+one ``<testcase>`` per gated task and metric (``classname`` = ``harness.regress.<task>``, ``name`` = the
 metric), with a ``<failure>`` when the metric regressed, so CI systems show a gate failure like a test.
 """
 
@@ -10,71 +11,95 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from harness.io import atomic_write
-from harness.regress.compare import REGRESSED, Comparison, MetricComparison
+from harness.regress.compare import IMPROVED, NO_CHANGE, REGRESSED, Comparison, MetricComparison
 
-_MARK = {"regressed": "❌ regressed", "improved": "✅ improved", "no significant change": "➖ no significant change"}
+_MARK = {REGRESSED: "❌ regressed", IMPROVED: "✅ improved", NO_CHANGE: "➖ no significant change"}
 
 
-def _fmt(value: float | None, digits: int = 4) -> str:
-    return "-" if value is None else f"{value:.{digits}g}"
+def _num(value: float | None, sign: bool = False) -> str:
+    if value is None:
+        return "-"
+    return f"{value:+.2f}" if sign else f"{value:.2f}"
 
 
 def summary_rows(comparison: Comparison) -> list[dict]:
-    """Plain rows for printing (``harness.cli.common.emit``)."""
-    return [{"task": r.task, "metric": r.metric, "n": r.n, "baseline": round(r.baseline, 4),
-             "candidate": round(r.candidate, 4), "delta": round(r.delta, 4),
-             "95% CI": f"[{r.ci_low:.4f}, {r.ci_high:.4f}]", "p": float(f"{r.p_value:.3g}"),
-             "p_adj": float(f"{r.p_adjusted:.3g}"), "verdict": r.verdict} for r in comparison.rows]
+    """Plain rows for the terminal table (display units; ``harness.cli.common.emit``)."""
+    rows = []
+    for r in comparison.rows:
+        d = r.display()
+        rows.append({"task": d["task"], "metric": d["metric"], "n": d["n"], "baseline": _num(d["baseline"]),
+                     "candidate": _num(d["candidate"]), "delta": _num(d["delta"], True),
+                     "95% CI": f"[{_num(d['ci'][0], True)}, {_num(d['ci'][1], True)}]", "p_adj": d["p_adj"],
+                     "mde": _num(d["mde"]), "verdict": d["verdict"] + (f" ({d['note']})" if d.get("note") else "")})
+    return rows
+
+
+def mde_warnings(comparison: Comparison) -> list[str]:
+    """One line per gated metric whose minimum detectable drop exceeds ``--max-drop``."""
+    out = []
+    for r in comparison.gated:
+        mde = r.mde * r.scale
+        if mde == mde and comparison.config.max_drop < mde:
+            out.append(f"{r.task}/{r.metric}: --max-drop {comparison.config.max_drop:g} is below the minimum "
+                       f"detectable drop {mde:.2f} at n = {r.n}: smaller drops may pass unnoticed")
+    return out
 
 
 def markdown(comparison: Comparison) -> str:
     cfg = comparison.config
-    status = "FAILED: regression detected" if comparison.regressed else "passed: no regression"
     lines = [
         "# Factuality regression report",
         "",
+        f"**{comparison.verdict_line()}**",
+        "",
         f"- baseline: `{comparison.baseline}`",
         f"- candidate: `{comparison.candidate}`",
-        f"- alpha {cfg.alpha}, correction {cfg.correction}, max drop {cfg.max_drop}, "
-        f"paired bootstrap {cfg.n_boot} resamples (seed {cfg.seed})",
-        f"- **{status}** ({len(comparison.regressed)} of {len(comparison.rows)} metrics regressed)",
+        f"- alpha {cfg.alpha}, correction {cfg.correction} over the {len(comparison.gated)} gated metrics, "
+        f"max drop {cfg.max_drop:g} points, paired bootstrap of each metric ({cfg.n_boot} resamples, seed {cfg.seed})",
     ]
-    lines += [f"- warning: {w}" for w in comparison.warnings]
+    lines += [f"- warning: {w}" for w in comparison.warnings + mde_warnings(comparison)]
     lines += [
         "",
-        "| task | metric | n | baseline | candidate | delta | 95% CI of delta | p (test) | p adjusted | verdict |",
-        "|---|---|---:|---:|---:|---:|---|---:|---:|---|",
+        "Values in display units (as `harness eval` prints them); mde: the minimum detectable drop (80% power).",
+        "",
+        "| task | metric | n | baseline | candidate | delta | 95% CI of delta | p | p adjusted | mde | verdict |",
+        "|---|---|---:|---:|---:|---:|---|---:|---:|---:|---|",
     ]
     for r in comparison.rows:
-        test = "McNemar exact" if r.p_exact is not None else "paired bootstrap"
+        d = r.display()
+        note = f" ({d['note']})" if d.get("note") else ""
+        claimed = f" claimed {d['claimed'][0]} → {d['claimed'][1]}" if "claimed" in d else ""
         lines.append(
-            f"| {r.task} | {r.metric} | {r.n} | {_fmt(r.baseline)} | {_fmt(r.candidate)} | {r.delta:+.4f} | "
-            f"[{r.ci_low:+.4f}, {r.ci_high:+.4f}] | {r.p_value:.3g} ({test}) | {r.p_adjusted:.3g} | "
-            f"{_MARK.get(r.verdict, r.verdict)} |"
+            f"| {r.task} | {r.metric} | {r.n}{claimed} | {_num(d['baseline'])} | {_num(d['candidate'])} | "
+            f"{_num(d['delta'], True)} | [{_num(d['ci'][0], True)}, {_num(d['ci'][1], True)}] | {d['p']} | "
+            f"{'-' if d['p_adj'] is None else d['p_adj']} | {_num(d['mde'])} | {_MARK.get(r.verdict, r.verdict)}{note} |"
         )
     return "\n".join(lines) + "\n"
 
 
 def _failure_text(r: MetricComparison, comparison: Comparison) -> str:
-    disc = f", discordant pairs baseline-only {r.discordant[0]} / candidate-only {r.discordant[1]}" if r.discordant else ""
-    return (f"{r.task}/{r.metric} regressed: {r.baseline:.4f} -> {r.candidate:.4f} (worse by {r.worse_by:.4f} > "
-            f"max drop {comparison.config.max_drop}), adjusted p = {r.p_adjusted:.3g} < alpha "
-            f"{comparison.config.alpha}{disc}; n = {r.n}")
+    d = r.display()
+    return (f"{r.task}/{r.metric} regressed: {_num(d['baseline'])} -> {_num(d['candidate'])} (delta "
+            f"{_num(d['delta'], True)}, 95% CI [{_num(d['ci'][0], True)}, {_num(d['ci'][1], True)}], beyond max drop "
+            f"{comparison.config.max_drop:g}), adjusted p = {r.p_adjusted:.3g} < alpha {comparison.config.alpha}; n = {r.n}")
 
 
 def junit_xml(comparison: Comparison) -> str:
+    gated = comparison.gated
     suites = ET.Element("testsuites")
-    suite = ET.SubElement(suites, "testsuite", name="harness.regress", tests=str(len(comparison.rows)),
+    suite = ET.SubElement(suites, "testsuite", name="harness.regress", tests=str(len(gated)),
                           failures=str(len(comparison.regressed)), errors="0", skipped="0")
     props = ET.SubElement(suite, "properties")
     for key, value in (("baseline", comparison.baseline), ("candidate", comparison.candidate),
                        ("alpha", comparison.config.alpha), ("max_drop", comparison.config.max_drop),
-                       ("correction", comparison.config.correction)):
+                       ("correction", comparison.config.correction), ("verdict", comparison.verdict_line())):
         ET.SubElement(props, "property", name=key, value=str(value))
-    for r in comparison.rows:
+    for r in gated:
+        d = r.display()
         case = ET.SubElement(suite, "testcase", classname=f"harness.regress.{r.task}", name=r.metric, time="0")
-        detail = (f"baseline {r.baseline:.4f}, candidate {r.candidate:.4f}, delta {r.delta:+.4f}, "
-                  f"p {r.p_value:.3g}, adjusted {r.p_adjusted:.3g}: {r.verdict}")
+        detail = (f"baseline {_num(d['baseline'])}, candidate {_num(d['candidate'])}, delta {_num(d['delta'], True)} "
+                  f"[{_num(d['ci'][0], True)}, {_num(d['ci'][1], True)}], p {d['p']}, adjusted {d['p_adj']}: "
+                  f"{r.verdict}")
         if r.verdict == REGRESSED:
             failure = ET.SubElement(case, "failure", message=_failure_text(r, comparison), type="regression")
             failure.text = detail
@@ -91,3 +116,22 @@ def write_reports(comparison: Comparison, *, markdown_path: str | Path | None = 
             Path(path).parent.mkdir(parents=True, exist_ok=True)
             with atomic_write(path) as handle:
                 handle.write(text(comparison))
+
+
+def write_refusal(message: str, *, markdown_path: str | Path | None = None,
+                  junit_path: str | Path | None = None) -> None:
+    """Reports for a comparison that was refused (exit 2), so the CI report step still has something to show."""
+    if markdown_path is not None:
+        Path(markdown_path).parent.mkdir(parents=True, exist_ok=True)
+        with atomic_write(markdown_path) as handle:
+            handle.write(f"# Factuality regression report\n\n**REFUSED**: {message}\n")
+    if junit_path is not None:
+        suites = ET.Element("testsuites")
+        suite = ET.SubElement(suites, "testsuite", name="harness.regress", tests="1", failures="0", errors="1",
+                              skipped="0")
+        case = ET.SubElement(suite, "testcase", classname="harness.regress", name="comparable", time="0")
+        ET.SubElement(case, "error", message=message, type="not-comparable")
+        ET.indent(suites)
+        Path(junit_path).parent.mkdir(parents=True, exist_ok=True)
+        with atomic_write(junit_path) as handle:
+            handle.write('<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n")

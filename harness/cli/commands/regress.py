@@ -1,9 +1,10 @@
-"""``harness regress``: fail (exit 1) when a candidate's per-sample results regress against a baseline.
+"""``harness regress``: the factuality gate: exit 1 when a candidate regresses against a baseline, 2 when the
+two runs are not comparable.
 
 Example::
 
-    harness regress --baseline 20250101-120000-abc123 --candidate runs/new/ \\
-        --metrics closed_accuracy --max-drop 0.02 --report-md regress.md --junit regress.xml
+    harness results pin 20250101-120000-abc123 --name release     # after harness results approve
+    harness regress --baseline release --candidate runs/new/ --max-drop 2 --report-md regress.md --junit regress.xml
 """
 
 from __future__ import annotations
@@ -11,51 +12,84 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
+EXAMPLE = """examples:
+  harness regress --baseline release --candidate RUN_B                  # the default headline gate
+  harness regress --baseline release --candidate RUN_B --tasks synth_vqa,synth_probe --max-drop 2
+  harness regress --baseline RUN_A --candidate RUN_B --allow-diff token_budgets --format json
+exit status: 0 PASS, 1 REGRESSION, 2 not comparable or bad input (one line on stderr)
+"""
+
+
+def _split(value: str) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()]
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from harness.cli.common import add_format_option
+    from harness.cli.common import add_format_option, add_tasks_option
     from harness.regress.compare import CORRECTIONS, RegressConfig
 
     defaults = {f.name: f for f in dataclasses.fields(RegressConfig)}
     parser = subparsers.add_parser(
         "regress",
-        help="paired regression test of a candidate run against a baseline (exit 1 on a regression)",
+        help="paired factuality gate of a candidate run against a baseline (exit 1 regression, 2 not comparable)",
         description=__doc__.split("\n\n")[0].split(": ", 1)[1],
-        epilog="example: harness regress --baseline RUN_A --candidate RUN_B --max-drop 0.02 --junit regress.xml",
+        epilog=EXAMPLE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--baseline", required=True, help="run id in the store, run directory or predictions JSONL")
-    parser.add_argument("--candidate", required=True, help="run id in the store, run directory or predictions JSONL")
-    parser.add_argument("--metrics", nargs="+", default=None, help=defaults["metrics"].metadata["help"])
-    parser.add_argument("--tasks", nargs="+", default=None, help=defaults["tasks"].metadata["help"])
+    parser.add_argument("--baseline", required=True,
+                        help="pinned baseline name, run id, run directory or predictions JSONL")
+    parser.add_argument("--candidate", required=True, help="run id, run directory or predictions JSONL")
+    parser.add_argument("--metrics", nargs="+", action=_Flatten, default=None, metavar="METRIC",
+                        help=defaults["metrics"].metadata["help"])
+    add_tasks_option(parser, help=defaults["tasks"].metadata["help"] + "; a,b or a b")
     parser.add_argument("--max-drop", type=float, default=0.0, help=defaults["max_drop"].metadata["help"])
     parser.add_argument("--alpha", type=float, default=0.05, help=defaults["alpha"].metadata["help"])
     parser.add_argument("--correction", choices=CORRECTIONS, default="holm",
                         help=defaults["correction"].metadata["help"] + " (default holm)")
     parser.add_argument("--n-boot", type=int, default=10000, help=defaults["n_boot"].metadata["help"])
     parser.add_argument("--seed", type=int, default=0, help=defaults["seed"].metadata["help"])
+    parser.add_argument("--allow-partial", action="store_true", help=defaults["allow_partial"].metadata["help"])
+    parser.add_argument("--allow-diff", type=_split, default=[], metavar="KEY,...",
+                        help=defaults["allow_diff"].metadata["help"])
     parser.add_argument("--report-md", default=None, help="write a markdown report here")
-    parser.add_argument("--junit", default=None, help="write a JUnit XML report here (one testcase per task/metric)")
+    parser.add_argument("--junit", default=None, help="write a JUnit XML report here (one testcase per gated metric)")
     parser.add_argument("--store", default=None, help="results database (default: $HARNESS_STORE or $HARNESS_HOME)")
     add_format_option(parser)
     parser.set_defaults(func=handle)
 
 
+class _Flatten(argparse.Action):
+    def __call__(self, parser, namespace, values, option_string=None):
+        names = list(getattr(namespace, self.dest, None) or [])
+        for value in values:
+            names.extend(_split(value))
+        setattr(namespace, self.dest, list(dict.fromkeys(names)))
+
+
 def handle(args: argparse.Namespace) -> int:
+    import json
     import sys
 
     from harness.cli.common import emit
+    from harness.errors import HarnessError
     from harness.regress.compare import RegressConfig, compare_sources
-    from harness.regress.report import summary_rows, write_reports
+    from harness.regress.report import mde_warnings, summary_rows, write_refusal, write_reports
 
-    config = RegressConfig(metrics=args.metrics, tasks=args.tasks, alpha=args.alpha, max_drop=args.max_drop,
-                           correction=args.correction, n_boot=args.n_boot, seed=args.seed)
-    comparison = compare_sources(args.baseline, args.candidate, config, store=args.store)
+    try:
+        config = RegressConfig(metrics=args.metrics, tasks=args.tasks, alpha=args.alpha, max_drop=args.max_drop,
+                               correction=args.correction, n_boot=args.n_boot, seed=args.seed,
+                               allow_partial=args.allow_partial, allow_diff=tuple(args.allow_diff))
+        comparison = compare_sources(args.baseline, args.candidate, config, store=args.store)
+    except HarnessError as exc:
+        write_refusal(str(exc), markdown_path=args.report_md, junit_path=args.junit)  # the CI report step shows it
+        raise
     write_reports(comparison, markdown_path=args.report_md, junit_path=args.junit)
-    emit(summary_rows(comparison), args.format)
-    for warning in comparison.warnings:
+    for warning in comparison.warnings + mde_warnings(comparison):
         print(f"warning: {warning}", file=sys.stderr)
-    if comparison.regressed:
-        names = ", ".join(f"{r.task}/{r.metric}" for r in comparison.regressed)
-        print(f"REGRESSION: {names}", file=sys.stderr)
-        return 1
-    return 0
+    if args.format == "json":
+        json.dump(comparison.to_json(), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        emit(summary_rows(comparison), "table")
+        print(comparison.verdict_line())
+    return 1 if comparison.regressed else 0
