@@ -323,7 +323,8 @@ def _compare_task(task: str, base: list[dict], cand: list[dict], config: Regress
             if side.kind != "mean":
                 paired.check(name, side, metric(preds, refs, seed=0, n_boot=0).value, label)
             sides.append(side)
-        result = paired.paired_bootstrap(sides[0], sides[1], seed=config.seed, n_boot=config.n_boot)
+        result = paired.paired_bootstrap(sides[0], sides[1], seed=config.seed, n_boot=config.n_boot,
+                                         clusters=_clusters([base[i] for i in idx]))
         rows.append(MetricComparison(
             task=task, metric=name, n=len(idx), higher_is_better=metric.higher_is_better,
             baseline=result.baseline, candidate=result.candidate, delta=result.delta, ci_low=result.ci_low,
@@ -335,6 +336,14 @@ def _compare_task(task: str, base: list[dict], cand: list[dict], config: Regress
         ))
         rows[-1].mde = _mde(result.se_baseline, config, len(gated))
     return rows
+
+
+def _clusters(records: Sequence[dict]) -> list[str] | None:
+    """The resampling unit: the source image of probe items (``metadata.source_id``), else each item."""
+    keys = [(r.get("metadata") or {}).get("source_id") for r in records]
+    if not any(keys):
+        return None
+    return [str(k) if k else f"item:{r['id']}" for k, r in zip(keys, records)]
 
 
 def _mcnemar(base: paired.ItemStatistics, cand: paired.ItemStatistics) -> dict[str, Any] | None:

@@ -179,8 +179,13 @@ def check(name: str, stats: ItemStatistics, metric_value: float, side: str) -> N
 
 
 def paired_bootstrap(base: ItemStatistics, cand: ItemStatistics, *, seed: int = 0, n_boot: int = 10000,
-                     ci_level: float = 0.95) -> PairedResult:
-    """Resample items with replacement (same draws for both sides) and recompute both metrics each time."""
+                     ci_level: float = 0.95, clusters: Sequence[object] | None = None) -> PairedResult:
+    """Resample items with replacement (same draws for both sides) and recompute both metrics each time.
+
+    ``clusters`` (one key per item) makes the resampled unit a cluster: items asked about one image (a probe
+    set asks several questions per image) are drawn together, so their correlation widens the interval
+    instead of passing for independent evidence. Statistics are sums, so a cluster's are its items' summed.
+    """
     from harness.metrics.bootstrap import resample_counts
 
     n = base.stats.shape[0]
@@ -192,6 +197,10 @@ def paired_bootstrap(base: ItemStatistics, cand: ItemStatistics, *, seed: int = 
         nan = float("nan")
         return PairedResult(b_value, c_value, nan, nan, nan, 1.0, nan, nan, n_boot)
     b_flat, c_flat = base.stats.reshape(n, -1), cand.stats.reshape(n, -1)
+    if clusters is not None:
+        _, index = np.unique(np.asarray([str(c) for c in clusters]), return_inverse=True)
+        b_flat, c_flat = _sum_by(index, b_flat), _sum_by(index, c_flat)
+        n = b_flat.shape[0]
     shape = base.stats.shape[1:]
     b_boot, c_boot = [], []
     for counts in resample_counts(n, seed=seed, n_boot=n_boot):
@@ -210,3 +219,9 @@ def paired_bootstrap(base: ItemStatistics, cand: ItemStatistics, *, seed: int = 
     return PairedResult(b_value, c_value, delta, float(low), float(high), p, float(diffs.std()),
                         float(np.nanstd(b_all)), int(diffs.size))
 
+
+
+def _sum_by(index: np.ndarray, flat: np.ndarray) -> np.ndarray:
+    out = np.zeros((int(index.max()) + 1, flat.shape[1]))
+    np.add.at(out, index, flat)
+    return out

@@ -1,62 +1,187 @@
-"""Factuality probes: hallucination questions with a known "no", and lesion-ablation consistency.
+"""Factuality probes: POPE-style probe sets of present and absent findings, and lesion-ablation consistency.
 
-- ``synth_probe`` (a task, so ``harness eval``/``regress`` treat it like any other): for every case of the
-  synthetic suite one closed question about a lesion kind the image does NOT show, generated from the
-  ground truth ("Is there a pneumothorax?" on a film with only a nodule); the right answer is always "no",
-  so its ``closed_accuracy`` is one minus the model's hallucination rate on absent findings.
+- Probe sets (:func:`build_probes`, ``harness probes build``, and the registered ``synth_probe`` task):
+  from any task whose rows carry labelled findings (a ``boxes`` column of ``{label, bbox[, finding]}``:
+  the synthetic suite's lesions, SLAKE's detection boxes, where only ``finding`` boxes count), POPE's
+  recipe (Li et al., 2023): for each image with at least one finding, up to ``per_image`` "Is there a X?"
+  questions about findings it shows (answer "yes") and as many about findings it does not show (answer
+  "no"), under three negative samplings, each balanced on its own:
+  ``random`` (absent labels drawn uniformly), ``popular`` (the most frequent labels of the set that the
+  image lacks) and ``adversarial`` (the labels that co-occur most often with the image's own findings).
+  Scored with ``pope_accuracy``, ``pope_precision``, ``pope_recall``, ``pope_f1`` and ``pope_yes_ratio``
+  (:mod:`harness.regress.pope`), so a model answering "no" to everything scores F1 0, and one answering
+  "yes" to everything a yes-ratio of 1.
 - ``lesion_ablation_consistency``: the lesion region (the task's ``mask``) is diffusion-noised
   (``harness.imaging.diffusion_noise`` on the linear DDPM schedule, which keeps 28% of the signal at step
   500, so the lesion is all but erased) and each lesion-dependent question is asked
   again. Lesion-dependent: a closed question whose reference is "yes" about a finding inside the mask. The
   score is the share of those the model answered right on the intact image whose yes/no answer changes
   when the lesion is destroyed (1.0: every right answer came from the lesion; 0.0: none did).
-- For reports the factuality metrics are the task metrics ``chexpert_f1_*`` (clinical efficacy) and
-  ``hallucination_rate`` (findings asserted that the reference does not hold).
+- For reports the factuality metrics are the task metrics ``chexpert_f1_*`` / ``finding_*`` and
+  ``hallucination_rate``, gated with a coverage metric (``harness.regress.compare``).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import zlib
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from harness.tasks.synth import KINDS, SynthTask, _article, _lesion_columns
+from harness.errors import DataError, HarnessError
+from harness.tasks.base import Task
 
 log = logging.getLogger(__name__)
 
 LESION_QUESTION_TYPES = ("presence", "side", "abnormality")
+SETTINGS = ("random", "popular", "adversarial")
+POPE_METRIC_NAMES = ("pope_f1", "pope_accuracy", "pope_precision", "pope_recall", "pope_yes_ratio")
+
+
+def finding_labels(boxes: object, *, where: str = "") -> list[str]:
+    """The distinct finding labels of one row's ``boxes`` JSON (boxes flagged ``finding: false`` are organs)."""
+    try:
+        items = json.loads(boxes) if isinstance(boxes, str) else (boxes or [])
+    except json.JSONDecodeError as exc:
+        raise DataError(where or "boxes", f"not JSON: {exc.msg}", field="boxes") from None
+    if not isinstance(items, list):
+        raise DataError(where or "boxes", "expected a JSON list of {label, bbox}", field="boxes")
+    labels = [str(b["label"]).strip().lower() for b in items if isinstance(b, dict) and b.get("label")
+              and b.get("finding", True)]
+    return sorted(set(labels))
+
+
+def _question(label: str) -> str:
+    return f"Is there {'an' if label[0] in 'aeiou' else 'a'} {label}?"
+
+
+def build_probes(rows: Iterable[dict[str, Any]], *, per_image: int = 3, seed: int = 0,
+                 settings: Sequence[str] = SETTINGS) -> list[dict[str, Any]]:
+    """Balanced present/absent probes per image and negative setting (rows need ``id``, ``image``, ``boxes``).
+
+    ``image`` is passed through (a path or an image); the output rows carry ``probe_setting``,
+    ``probe_label`` and ``source_id``. Deterministic: the same rows and seed give the same probes.
+    """
+    unknown = [s for s in settings if s not in SETTINGS]
+    if unknown:
+        raise HarnessError(f"unknown probe setting '{unknown[0]}' (settings: {', '.join(SETTINGS)})")
+    images = [(row, finding_labels(row.get("boxes"), where=f"row {row.get('id')}")) for row in rows]
+    frequency = Counter(label for _, labels in images for label in labels)
+    if len(frequency) < 2:
+        raise HarnessError("a probe set needs at least two distinct finding labels in the task's boxes "
+                           f"(found {len(frequency)}): nothing to ask about as absent")
+    cooccur: dict[str, Counter] = {label: Counter() for label in frequency}
+    for _, labels in images:
+        for a in labels:
+            cooccur[a].update(b for b in labels if b != a)
+    vocabulary = sorted(frequency)
+    probes = []
+    for row, present in images:
+        if not present:
+            continue
+        absent = [label for label in vocabulary if label not in present]
+        rng = np.random.default_rng([seed, zlib.crc32(str(row["id"]).encode())])
+        chosen = sorted(present, key=lambda lab: (-frequency[lab], lab))[:per_image]
+        k = min(len(chosen), len(absent))
+        negatives = {
+            "random": [absent[i] for i in sorted(rng.choice(len(absent), size=k, replace=False))],
+            "popular": sorted(absent, key=lambda lab: (-frequency[lab], lab))[:k],
+            "adversarial": sorted(absent, key=lambda lab: (-sum(cooccur[p][lab] for p in present),
+                                                           -frequency[lab], lab))[:k],
+        }
+        for setting in settings:
+            for answer, labels in (("yes", chosen[:k]), ("no", negatives[setting])):
+                for label in labels:
+                    probes.append({"id": f"{row['id']}:{setting}:{label}", "source_id": str(row["id"]),
+                                   "image": row["image"], "question": _question(label), "answer": answer,
+                                   "answer_type": "closed", "question_type": f"pope_{setting}",
+                                   "probe_setting": setting, "probe_label": label})
+    if not probes:
+        raise HarnessError("no image has a labelled finding: nothing to probe")
+    return probes
+
+
+def source_rows(task: str, split: str = "test", *, data_dir: str | Path | None = None, limit: int | None = None,
+                **options: Any) -> list[dict[str, Any]]:
+    """``id``, image path and ``boxes`` of each row of a labelled task (images are not decoded)."""
+    import datasets
+
+    from harness.tasks import get_task
+
+    dataset = get_task(task).load(split, data_dir=data_dir, **options)
+    if "boxes" not in dataset.column_names:
+        raise HarnessError(f"task '{task}' has no labelled findings (no 'boxes' column): it cannot give a probe set")
+    if limit is not None:
+        dataset = dataset.select(range(min(limit, len(dataset))))
+    raw = dataset.cast_column("image", datasets.Image(decode=False))
+    rows, seen = [], set()
+    for row in raw.select_columns(["id", "image", "boxes"]):
+        path = (row["image"] or {}).get("path")
+        if not path:
+            raise DataError(task, "an image has no file path: probe sets refer to images by path", record=row["id"],
+                            field="image")
+        if path in seen:  # several questions on one image: one image, one set of probes
+            continue
+        seen.add(path)
+        rows.append({"id": row["id"], "image": path, "boxes": row["boxes"]})
+    return rows
 
 
 @dataclass
-class SynthProbeTask(SynthTask):
-    """One hallucination probe per synthetic case: a question about an absent lesion kind (answer "no")."""
+class ProbeTask(Task):
+    """A POPE-style probe set built at load time from a labelled ``source`` task (see the module doc)."""
 
-    def _row(self, folder: Path, case) -> dict[str, Any]:
-        present = {lesion.kind for lesion in case.lesions}
-        absent = [kind for kind in KINDS if kind not in present]
-        kind = absent[zlib.crc32(case.id.encode()) % len(absent)]  # stable across runs and platforms
-        return {
-            "id": case.id,
-            "image": str(folder / case.image),
-            "image_path": case.image,
-            "question": f"Is there {_article(kind)} {kind}?",
-            "answer": "no",
-            "answer_type": "closed",
-            "mask": str(folder / case.mask),
-            "question_type": "hallucination_probe",
-            **_lesion_columns(case),
-        }
+    source: str = ""
+    per_image: int = 3
+    probe_seed: int = 0
+
+    def data_dir(self, data_dir: str | Path | None = None) -> Path | None:
+        from harness.tasks import get_task
+
+        return get_task(self.source).data_dir(data_dir)
+
+    def require_data_dir(self, data_dir: str | Path | None = None) -> Path:
+        from harness.tasks import get_task
+
+        return get_task(self.source).require_data_dir(data_dir)
+
+    def _load(self, split: str, data_dir: str | Path | None, **options: Any):
+        import datasets
+
+        probes = build_probes(source_rows(self.source, split, data_dir=data_dir, **options),
+                              per_image=self.per_image, seed=self.probe_seed)
+        features = datasets.Features({name: datasets.Value("string") for name in probes[0] if name != "image"})
+        features["image"] = datasets.Image()
+        columns = {name: [p[name] for p in probes] for name in features}
+        return datasets.Dataset.from_dict(columns, features=features)
 
 
-SYNTH_PROBE = SynthProbeTask(
+SYNTH_PROBE = ProbeTask(
     name="synth_probe",
     family="vqa",
-    metrics=("closed_accuracy",),
-    description="Hallucination probes: closed questions about lesion kinds the synthetic film does not show (answer no).",
+    version="2.0",  # 1.0 asked about absent findings only
+    source="synth_vqa",
+    splits=("train", "test"),
+    options={"test_size": 200},  # the synthetic suite's cases probed (about 600 probes per setting pass)
+    metrics=POPE_METRIC_NAMES,
+    description="POPE-style probes on the synthetic suite: present and absent lesion kinds, balanced, "
+                "random/popular/adversarial negatives.",
+)
+SLAKE_PROBE = ProbeTask(
+    name="slake_probe",
+    family="vqa",
+    version="1.0",
+    source="slake",
+    folder="slake",
+    splits=("train", "test"),
+    metrics=POPE_METRIC_NAMES,
+    description="POPE-style probes from SLAKE's detection boxes (finding boxes only).",
 )
 
 
@@ -83,7 +208,6 @@ def lesion_ablation_consistency(model, task: str = "synth_vqa", *, split: str = 
     """Ask each lesion-dependent question on the intact and the lesion-noised image; count changed answers."""
     from tqdm.auto import tqdm
 
-    from harness.errors import HarnessError
     from harness.imaging import diffusion_noise
     from harness.metrics.vqa import read_yes_no
     from harness.models.base import GenerationConfig

@@ -14,6 +14,7 @@ TASKS.register_lazy("mimic_cxr", "harness.tasks.mimic_cxr:TASK")
 TASKS.register_lazy("synth_vqa", "harness.tasks.synth:SYNTH_VQA")
 TASKS.register_lazy("synth_report", "harness.tasks.synth:SYNTH_REPORT")
 TASKS.register_lazy("synth_probe", "harness.regress.probes:SYNTH_PROBE")
+TASKS.register_lazy("slake_probe", "harness.regress.probes:SLAKE_PROBE")
 
 
 def get_task(name: str) -> Task:
