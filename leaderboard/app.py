@@ -1,14 +1,15 @@
-"""The Gradio leaderboard: comparison tabs, plots, a run page and (over a store) submissions.
+"""The Gradio leaderboard: comparison tabs, methods, studies, a run page, an About tab and submissions.
 
-``build_app(store=PATH)`` reads the SQLite results store and accepts uploads (stored as pending);
-``build_app(snapshot=PATH)`` reads a JSON snapshot read-only (an exported Space). Submitter strings are
-only ever shown in text cells (Dataframe ``str`` columns, textboxes, JSON) or escaped SVG, never as HTML
-or markdown.
+``build_app(store=PATH)`` reads the SQLite results store (and ``studies=DIR``, the studies ``harness study``
+wrote) and accepts uploads (stored as pending); ``build_app(snapshot=PATH)`` reads a JSON snapshot
+read-only (an exported Space). Submitter strings are only ever shown in text cells (Dataframe ``str``
+columns, textboxes, JSON) or escaped SVG, never as HTML or markdown.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import os
 import threading
 from pathlib import Path
@@ -24,14 +25,22 @@ from leaderboard import predictions as preds  # noqa: E402
 from leaderboard.data import (  # noqa: E402
     AVERAGE,
     ID_COLUMNS,
+    PERCENT,
+    RANK,
     RUN_ID,
     TABS,
     Board,
     Filters,
+    averaged_columns,
     choices,
+    delta_direction,
+    forest_rows,
     method_deltas,
     pending_table,
     run_results,
+    study_label,
+    study_metrics,
+    study_table,
     wide_table,
 )
 
@@ -42,23 +51,34 @@ INTRO = (
     f"# {TITLE}\n"
     "Models aligned with MMedPO, DPO and their peers, scored by the harness on Med-VQA and report "
     "generation. Values are shown in display units (percent for rates) with bootstrap 95% intervals; "
-    "**Δ** columns compare each run with its base model's own run on the same task. "
+    "**Δ** columns compare each run with the base run recorded in its provenance, green when the change "
+    "is an improvement for that metric (for hallucination and false-finding rates lower is better). "
+    "Runs on part of a test set are marked and ranked after the full runs. "
     "Submissions appear after a maintainer approves them."
 )
 ORDERS = ("best first", "descending", "ascending")
 MAX_UPLOAD_BYTES = 1_000_000  # the schema's cap (leaderboard.schema.MAX_BYTES); checked again there
-CSS = ".lb-plot svg {background: white; border-radius: 6px}"
+BETTER_CSS, WORSE_CSS = "color: #1a7f37; font-weight: 600", "color: #cf222e; font-weight: 600"
+CSS = f"""
+.lb-plot svg {{background: white; border-radius: 6px}}
+body, .gradio-container {{font-family: {plots.FONTS}}}
+/* a long name wraps inside a bounded cell instead of pushing the metrics off screen */
+.lb-table td:nth-child(-n+5) {{max-width: 14rem; overflow-wrap: anywhere; word-break: break-word}}
+/* headers wrap between words (task/metric breaks after the slash), never inside one */
+.lb-table th, .lb-table th * {{word-break: normal !important; overflow-wrap: normal !important; hyphens: none}}
+"""
 
 
 class BoardSource:
     """Loads the board from a store or a snapshot; keeps the last load for cheap filter changes."""
 
-    def __init__(self, store: str | Path | None = None, snapshot: str | Path | None = None):
+    def __init__(self, store: str | Path | None = None, snapshot: str | Path | None = None,
+                 studies: str | Path | None = None):
         if (store is None) == (snapshot is None):
             raise ValueError("give exactly one of store or snapshot")
-        self.store_path, self.snapshot = store, snapshot
+        self.store_path, self.snapshot, self.studies = store, snapshot, studies
         self._lock = threading.Lock()
-        self._meta: tuple[dict, dict] | None = None
+        self._meta: tuple[dict, dict, list] | None = None
         self._board = self.reload()
 
     @property
@@ -74,19 +94,18 @@ class BoardSource:
         if self.snapshot is not None:
             board = Board.from_snapshot(self.snapshot)
         else:
+            from leaderboard.data import _harness_metadata, _metric_info, benchmark_cards, load_studies
+
             store = self.store()
             runs = [r for r in store.runs() if r.get("status") != "rejected"]
             results = store.results()
             board = Board(runs, results)
             if self._meta is None:  # registries do not change while the app runs; method imports are slow
-                from leaderboard.data import _harness_metadata
-
                 families, _, citations = _harness_metadata([])
-                self._meta = (families, citations)
-            from leaderboard.data import _metric_info
-
-            board.task_families, board.citations = self._meta
+                self._meta = (families, citations, benchmark_cards(results))
+            board.task_families, board.citations, board.cards = self._meta
             board.metrics = {m: _metric_info(m, results) for m in {r["metric"] for r in results}}
+            board.studies = load_studies(self.studies)
         with self._lock:
             self._board = board
         return board
@@ -101,10 +120,46 @@ def _datatypes(frame: pd.DataFrame) -> list[str]:
     return ["number" if pd.api.types.is_numeric_dtype(frame[c]) else "str" for c in frame.columns]
 
 
-def _frame_update(frame: pd.DataFrame) -> dict[str, Any]:
-    # NaN shows as an empty cell; every submitter string stays a 'str' cell (rendered as text)
+def _cell_text(value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if isinstance(value, float):
+        return f"{int(value)}" if value.is_integer() and abs(value) >= 1000 else f"{value:.2f}"
+    return str(value)
+
+
+def _delta_styles(frame: pd.DataFrame, board: Board | None) -> pd.DataFrame:
+    styles = pd.DataFrame("", index=frame.index, columns=frame.columns)
+    if board is None:
+        return styles
+    for column in frame.columns:
+        if not str(column).endswith(" Δ") and not str(column).startswith(("Mean Δ", "Δ ")):
+            continue
+        if str(column).startswith("Mean Δ"):
+            better = board.metric(str(column).removeprefix("Mean Δ ")).higher_is_better
+        elif str(column).startswith("Δ ") and "Task/metric" in frame.columns:
+            better = None
+        else:
+            better = delta_direction(board, column)
+        for index, value in frame[column].items():
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or math.isnan(value) or value == 0:
+                continue
+            row_better = better
+            if row_better is None:  # a study table: each row names its own metric's direction
+                row_better = "(lower better)" not in str(frame.at[index, "Task/metric"])
+            styles.at[index, column] = BETTER_CSS if (value > 0) == row_better else WORSE_CSS
+    return styles
+
+
+def _frame_update(frame: pd.DataFrame, board: Board | None = None) -> dict[str, Any]:
+    """The table as Gradio shows it: blank for NaN, whole numbers for ranks and n, two decimals for values,
+    and each Δ green or red by the metric's direction. Every submitter string stays a text cell."""
     shown = frame.astype(object).where(frame.notna(), None)
-    return gr.update(value=shown, headers=list(frame.columns), datatype=_datatypes(frame))
+    for column in shown.columns:
+        if column == RANK or str(column).endswith(" n") or column in ("n", "Runs", "Comparisons", "Seeds", "Items"):
+            shown[column] = [None if v is None else int(v) for v in shown[column]]
+    styler = shown.style.apply(lambda _: _delta_styles(frame, board), axis=None).format(_cell_text)
+    return gr.update(value=styler, headers=list(frame.columns), datatype=_datatypes(frame))
 
 
 def _ci_map(board: Board, frame: pd.DataFrame, columns: list[str]) -> dict[tuple[str, str], tuple[float, float]]:
@@ -120,17 +175,31 @@ def _ci_map(board: Board, frame: pd.DataFrame, columns: list[str]) -> dict[tuple
 
 def render_tab(board: Board, tab_index: int, filters: Filters, columns: list[str] | None, sort_by: str | None,
                order: str, show_ci: bool, show_delta: bool) -> tuple[pd.DataFrame, str]:
+    """The tab's table and its charts: one chart per unit (rates in percent; CIDEr on its own axis)."""
     tab = TABS[tab_index]
     descending = None if order == ORDERS[0] else order == "descending"
     frame = wide_table(board, tab, filters, columns, show_ci=show_ci, show_delta=show_delta, sort_by=sort_by,
                        descending=descending)
     shown = [c for c in frame.columns if "/" in c and not c.endswith((" CI", " Δ"))]
-    svg = plots.task_bars(frame, shown, _ci_map(board, frame, shown), f"{tab.title}: top runs, 95% intervals")
-    return frame, svg
+    ranked = frame[frame[RANK].notna()] if not frame.empty else frame
+    units: dict[str, list[str]] = {}
+    for column in shown:
+        units.setdefault(board.metric(column.split("/", 1)[1]).unit, []).append(column)
+    ci = _ci_map(board, ranked, shown)
+    svgs = [plots.task_bars(ranked, cols, ci, f"{tab.title}: top full-test-set runs, 95% intervals"
+                            + ("" if unit == PERCENT else f" ({unit}, own axis)"))
+            for unit, cols in sorted(units.items(), key=lambda kv: kv[0] != PERCENT)]
+    note = ""
+    if shown:
+        averaged = averaged_columns(board, shown)
+        note = ("<p class='lb-note'>Average: mean of " + (", ".join(averaged) if averaged else "no column")
+                + " (higher-is-better rates only)</p>")
+    return frame, note + "".join(svgs or [plots.task_bars(frame, [], {}, tab.title)])
 
 
-def build_app(store: str | Path | None = None, snapshot: str | Path | None = None) -> gr.Blocks:
-    source = BoardSource(store=store, snapshot=snapshot)
+def build_app(store: str | Path | None = None, snapshot: str | Path | None = None,
+              studies: str | Path | None = None) -> gr.Blocks:
+    source = BoardSource(store=store, snapshot=snapshot, studies=studies)
     board = source.board
     opts = choices(board)
     with gr.Blocks(title=TITLE) as demo:
@@ -144,11 +213,11 @@ def build_app(store: str | Path | None = None, snapshot: str | Path | None = Non
             type_dd = gr.Dropdown(opts["model_types"], multiselect=True, label="Model type", elem_id="lb-type")
         with gr.Row():
             show_ci = gr.Checkbox(False, label="Show 95% intervals")
-            show_delta = gr.Checkbox(True, label="Show Δ vs base model")
+            show_delta = gr.Checkbox(True, label="Show Δ vs base run")
             refresh = gr.Button("Refresh", elem_id="lb-refresh", scale=0)
         filter_inputs = [search, base_dd, method_dd, task_dd, type_dd, show_ci, show_delta]
         tab_widgets = []
-        with gr.Tabs():
+        with gr.Tabs(elem_id="lb-tabs") as tabs:
             for i, tab in enumerate(TABS):
                 with gr.Tab(tab.title, id=tab.key):
                     cols = gr.CheckboxGroup(board.columns(tab), value=board.default_columns(tab), label="Columns")
@@ -156,36 +225,60 @@ def build_app(store: str | Path | None = None, snapshot: str | Path | None = Non
                         sort = gr.Dropdown([AVERAGE, *board.columns(tab)], value=AVERAGE, label="Sort by")
                         order = gr.Radio(list(ORDERS), value=ORDERS[0], label="Order")
                     frame, svg = render_tab(board, i, Filters(), None, AVERAGE, ORDERS[0], False, True)
-                    table = gr.Dataframe(frame, datatype=_datatypes(frame), interactive=False, wrap=True,
-                                         elem_id=f"lb-table-{tab.key}", label=f"{tab.title} (approved runs)",
+                    table = gr.Dataframe(_frame_update(frame, board)["value"], datatype=_datatypes(frame),
+                                         interactive=False, wrap=True, elem_id=f"lb-table-{tab.key}",
+                                         elem_classes="lb-table", label=f"{tab.title} (approved runs)",
                                          max_height=520)
-                    plot = gr.HTML(svg, elem_classes="lb-plot")
+                    plot = gr.HTML(svg, elem_classes="lb-plot", elem_id=f"lb-plot-{tab.key}")
                     tab_widgets.append((cols, sort, order, table, plot))
             with gr.Tab("Methods", id="methods"):
                 metric_names = sorted({r["metric"] for r in board.results if "@" not in r["metric"]})
                 first = "closed_accuracy" if "closed_accuracy" in metric_names else (metric_names or [None])[0]
                 delta_metric = gr.Dropdown(metric_names, value=first, label="Δ on metric")
                 methods_table = gr.Dataframe(interactive=False, wrap=True, elem_id="lb-methods",
-                                             label="Methods, their citations and mean Δ vs base model")
-                methods_plot = gr.HTML(elem_classes="lb-plot")
-            with gr.Tab("Run", id="run"):
-                run_dd = gr.Dropdown(_run_choices(board), label="Run", elem_id="lb-run")
-                run_results_df = gr.Dataframe(interactive=False, label="Results")
-                run_config = gr.JSON(label="Config and provenance")
+                                             elem_classes="lb-table",
+                                             label="Methods with approved full-test-set runs: mean Δ vs base run")
+                methods_plot = gr.HTML(elem_classes="lb-plot", elem_id="lb-methods-plot")
+            with gr.Tab("Studies", id="studies"):
+                gr.Markdown("Multi-seed studies (`harness study`): mean ± sd over training seeds, Δ against the "
+                            "base model and the reference method with a paired sign-flip test over items "
+                            "(`*` p < 0.05, `**` p < 0.01, no multiple-testing correction), and each method's "
+                            "effect with its 95% interval. A study on part of a test set says so in its name.")
+                study_choices = [(study_label(s), s["study_id"]) for s in board.studies]
                 with gr.Row():
-                    pass_dd = gr.Dropdown([], label="Predictions", scale=2)
-                    wrong_only = gr.Checkbox(True, label="Wrong answers only")
+                    study_dd = gr.Dropdown(study_choices, value=study_choices[0][1] if study_choices else None,
+                                           label="Study", elem_id="lb-study", scale=3)
+                    study_metric = gr.Dropdown([], label="Forest plot metric", elem_id="lb-study-metric", scale=2)
+                study_df = gr.Dataframe(interactive=False, wrap=True, elem_id="lb-study-table",
+                                        elem_classes="lb-table", label="Study results (display units)")
+                study_plot = gr.HTML(elem_classes="lb-plot", elem_id="lb-forest")
+            with gr.Tab("Run", id="run"):
+                run_options = _run_choices(board)
+                first_run = run_options[0][1] if run_options else None
+                run_dd = gr.Dropdown(run_options, value=first_run, label="Run", elem_id="lb-run")
+                results0, info0, passes0 = _run_view(board, first_run)
+                run_results_df = gr.Dataframe(_frame_update(results0)["value"], interactive=False, label="Results",
+                                              elem_id="lb-run-results")
+                run_config = gr.JSON(info0, label="Config and provenance", elem_id="lb-run-config")
+                with gr.Row():
+                    pass_dd = gr.Dropdown(passes0, value=passes0[0] if passes0 else None, label="Predictions",
+                                          scale=2, elem_id="lb-pass")
+                    wrong_only = gr.Checkbox(True, label="Wrong answers only", elem_id="lb-wrong")
                 pred_df = gr.Dataframe(interactive=False, wrap=True, label="Per-sample predictions (select a row)",
-                                       max_height=400)
+                                       max_height=400, elem_id="lb-preds")
+                pred_note = gr.Markdown(elem_id="lb-pred-note")
                 records_state = gr.State([])
                 with gr.Row():
                     sample_image = gr.Image(label="Image", type="pil", height=300, interactive=False,
                                             elem_id="lb-sample-image")
                     sample_text = gr.Textbox(label="Sample", lines=10, interactive=False, elem_id="lb-sample")
+            with gr.Tab("About", id="about"):
+                about = gr.Markdown(about_markdown(board), elem_id="lb-about")
             with gr.Tab("Submit", id="submit"):
                 if source.writable:
                     gr.Markdown("Upload a `harness-results/1` JSON file (see the docs for the schema). "
-                                "It is validated, then held as **pending** until a maintainer approves it.")
+                                "It is validated, then held as **pending** until a maintainer approves it. "
+                                "Names stay hidden until then; keep the run id you are given.")
                     upload = gr.File(label="Results file", file_types=[".json"], type="filepath",
                                      elem_id="lb-upload")
                     submit_btn = gr.Button("Submit", variant="primary", elem_id="lb-submit")
@@ -194,7 +287,7 @@ def build_app(store: str | Path | None = None, snapshot: str | Path | None = Non
                     gr.Markdown("This copy is a read-only snapshot. Submit with `harness submit FILE` "
                                 "against the maintainers' store.")
                 pending_df = gr.Dataframe(pending_table(board), interactive=False, elem_id="lb-pending",
-                                          label="Pending submissions", datatype="str")
+                                          label="Pending submissions (names hidden until approved)", datatype="str")
 
         def filters_of(values: list[Any]) -> Filters:
             q, bases, methods, tasks, types = values[:5]
@@ -208,27 +301,46 @@ def build_app(store: str | Path | None = None, snapshot: str | Path | None = Non
             for i in range(len(TABS)):
                 cols, sort, order = values[7 + 3 * i: 10 + 3 * i]
                 frame, svg = render_tab(current, i, filters, cols, sort, order, ci, delta)
-                out += [_frame_update(frame), svg]
+                out += [_frame_update(frame, current), svg]
             return out
 
         tab_inputs = [w for cols, sort, order, _, _ in tab_widgets for w in (cols, sort, order)]
         tab_outputs = [w for *_, table, plot in tab_widgets for w in (table, plot)]
         for widget in [*filter_inputs, *tab_inputs]:
-            event = widget.change
             # always_last: while typing, the last keystroke's query wins even if an update is running
-            event(update_tables, [*filter_inputs, *tab_inputs], tab_outputs, show_progress="hidden",
-                  trigger_mode="always_last")
+            widget.change(update_tables, [*filter_inputs, *tab_inputs], tab_outputs, show_progress="hidden",
+                          trigger_mode="always_last")
 
         def update_methods(metric: str | None) -> list[Any]:
             current = source.board
             if not metric:
                 return [_frame_update(method_deltas(current, "")), plots.delta_bars([], [], "Method deltas")]
             frame = method_deltas(current, metric)
+            better = current.metric(metric).higher_is_better
             svg = plots.delta_bars(frame["Method"].tolist(), frame[frame.columns[1]].tolist(),
-                                   f"Mean Δ {metric} against the base model (display units)")
-            return [_frame_update(frame), svg]
+                                   f"Mean Δ {metric} against the base run ({'higher' if better else 'lower'} is "
+                                   "better; green = improvement)", higher_is_better=better)
+            return [_frame_update(frame, current), svg]
 
         delta_metric.change(update_methods, delta_metric, [methods_table, methods_plot])
+
+        def show_study(study_id: str | None, metric: str | None) -> list[Any]:
+            current = source.board
+            study = next((s for s in current.studies if s["study_id"] == study_id), None)
+            if study is None:
+                return [_frame_update(pd.DataFrame()), gr.update(choices=[], value=None),
+                        plots.forest([], "No study")]
+            metrics = study_metrics(study)
+            metric = metric if metric in metrics else (metrics[0] if metrics else None)
+            better = current.metric(metric.split("/", 1)[1]).higher_is_better if metric else True
+            svg = plots.forest(forest_rows(current, study, metric or ""),
+                               f"{metric}: effect vs base, 95% interval ({'higher' if better else 'lower'} is better)",
+                               higher_is_better=better)
+            return [_frame_update(study_table(current, study), current), gr.update(choices=metrics, value=metric),
+                    svg]
+
+        study_dd.change(show_study, [study_dd, study_metric], [study_df, study_metric, study_plot])
+        study_metric.input(show_study, [study_dd, study_metric], [study_df, study_metric, study_plot])
 
         def reload(*values: Any) -> list[Any]:
             current = source.reload()
@@ -241,38 +353,47 @@ def build_app(store: str | Path | None = None, snapshot: str | Path | None = Non
                 keep = [c for c in (cols or []) if c in available] or current.default_columns(tab)
                 col_updates += [gr.update(choices=available, value=keep),
                                 gr.update(choices=[AVERAGE, *available])]
+            study_ids = [(study_label(s), s["study_id"]) for s in current.studies]
             return [*updates, *col_updates, _frame_update(pending_table(current)),
-                    gr.update(choices=_run_choices(current))]
+                    gr.update(choices=_run_choices(current)), gr.update(choices=study_ids), about_markdown(current)]
 
         reload_outputs = [base_dd, method_dd, task_dd, type_dd,
-                          *[w for cols, sort, *_ in tab_widgets for w in (cols, sort)], pending_df, run_dd]
+                          *[w for cols, sort, *_ in tab_widgets for w in (cols, sort)], pending_df, run_dd, study_dd,
+                          about]
+        run_outputs = [run_results_df, run_config, pass_dd]
+        pred_outputs = [pred_df, records_state, pred_note]
         for trigger in (refresh.click, demo.load):
             trigger(reload, [*filter_inputs, *tab_inputs], reload_outputs, show_progress="hidden").then(
                 update_tables, [*filter_inputs, *tab_inputs], tab_outputs, show_progress="hidden").then(
-                update_methods, delta_metric, [methods_table, methods_plot], show_progress="hidden")
+                update_methods, delta_metric, [methods_table, methods_plot], show_progress="hidden").then(
+                show_study, [study_dd, study_metric], [study_df, study_metric, study_plot], show_progress="hidden")
 
         def show_run(run_id: str | None) -> list[Any]:
-            current = source.board
-            run = current.run(run_id) if run_id else None
-            if run is None:
-                return [_frame_update(run_results(current, "")), None, gr.update(choices=[], value=None)]
-            info = {k: v for k, v in run.items() if k not in ("predictions_dir",)}
-            passes = list(preds.prediction_files(run))
-            return [_frame_update(run_results(current, run["run_id"])), info,
-                    gr.update(choices=passes, value=passes[0] if passes else None)]
-
-        run_dd.change(show_run, run_dd, [run_results_df, run_config, pass_dd])
+            results, info, passes = _run_view(source.board, run_id)
+            return [_frame_update(results), info, gr.update(choices=passes, value=passes[0] if passes else None)]
 
         def show_predictions(run_id: str | None, pass_name: str | None, wrong: bool) -> list[Any]:
             run = source.board.run(run_id) if run_id else None
             path = preds.prediction_files(run).get(pass_name or "")
             records = preds.read_records(path) if path else []
-            if wrong:
-                records = [r for r in records if preds.is_correct(r) is False]
-            return [_frame_update(preds.table(records)), records]
+            marks = preds.mark_correct(records, pass_name or "")
+            note = ""
+            if wrong and records and all(m is None for m in marks):
+                note = "These answers have no right or wrong (free-text reports): showing every sample."
+            elif wrong:
+                keep = [i for i, m in enumerate(marks) if m is False]
+                records, marks = [records[i] for i in keep], [marks[i] for i in keep]
+            elif not records and run is not None:
+                note = "No per-sample predictions were stored for this run."
+            return [_frame_update(preds.table(records, marks=marks)), records, note]
 
-        for trigger in (pass_dd.change, wrong_only.change):
-            trigger(show_predictions, [run_dd, pass_dd, wrong_only], [pred_df, records_state])
+        # the selected run's page renders on load too (the dropdown starts on the newest run)
+        demo.load(show_run, run_dd, run_outputs, show_progress="hidden").then(
+            show_predictions, [run_dd, pass_dd, wrong_only], pred_outputs, show_progress="hidden")
+        run_dd.input(show_run, run_dd, run_outputs).then(show_predictions, [run_dd, pass_dd, wrong_only],
+                                                         pred_outputs)
+        for trigger in (pass_dd.input, wrong_only.input):
+            trigger(show_predictions, [run_dd, pass_dd, wrong_only], pred_outputs)
 
         def show_sample(run_id: str | None, pass_name: str | None, records: list[dict], evt: gr.SelectData):
             row = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
@@ -280,40 +401,41 @@ def build_app(store: str | Path | None = None, snapshot: str | Path | None = Non
                 return None, ""
             record = records[row]
             run = source.board.run(run_id) or {}
-            path = preds.image_path(record, run, pass_name or "")
-            image = None
-            if path is not None:
-                from PIL import Image
-
-                try:
-                    image = Image.open(path).convert("RGB")
-                except OSError:
-                    image = None
+            image, where = preds.load_image(record, run, pass_name or "")
             text = (f"id: {record.get('id', '')}\nquestion: {record.get('question', '')}\n"
                     f"prediction: {record.get('prediction', '')}\nreference: {record.get('reference', '')}\n"
-                    f"image: {path.name if path else 'not found'}")
+                    f"image: {where}")
             return image, text
 
         pred_df.select(show_sample, [run_dd, pass_dd, records_state], [sample_image, sample_text])
 
-        def pick_run(evt: gr.SelectData) -> Any:
+        def pick_run(evt: gr.SelectData) -> list[Any]:
             row = evt.row_value or []
-            return gr.update(value=row[-1]) if row else gr.update()
+            run_id = row[-1] if row else None
+            if not run_id or source.board.run(run_id) is None:
+                return [gr.update(), gr.update()]
+            return [gr.update(value=run_id), gr.Tabs(selected="run")]
 
         for *_, table, _ in tab_widgets:
-            table.select(pick_run, None, run_dd)
+            # the row's run page opens and renders even when that run is already the selected one
+            table.select(pick_run, None, [run_dd, tabs]).then(show_run, run_dd, run_outputs).then(
+                show_predictions, [run_dd, pass_dd, wrong_only], pred_outputs)
 
         if source.writable:
-            def on_submit(path: str | None) -> list[Any]:
+            def on_submit(path: str | None, request: gr.Request) -> list[Any]:
                 from harness.errors import HarnessError
                 from leaderboard.submit import read_submission, submit_bytes
 
                 if not path:
                     return ["Choose a results file first.", gr.update()]
                 try:
-                    outcome = submit_bytes(read_submission(path), source.store(), source=Path(path).name)
+                    outcome = submit_bytes(read_submission(path), source.store(), source=Path(path).name,
+                                           submitter=_submitter(request))
                 except HarnessError as exc:
                     return [f"Rejected: {exc}", gr.update()]
+                except Exception as exc:  # never a bare "Error" or a lost pending table
+                    log.exception("submission failed")
+                    return [f"Rejected: {Path(path).name}: could not be read ({type(exc).__name__})", gr.update()]
                 current = source.reload()
                 lines = [f"Pending approval: run {run_id}" for run_id in outcome.stored]
                 lines += [f"Rejected: {line}" for line in outcome.rejected]
@@ -323,15 +445,88 @@ def build_app(store: str | Path | None = None, snapshot: str | Path | None = Non
     return demo
 
 
+def _submitter(request: gr.Request | None) -> str:
+    """Who submits, for the rate limit: the signed-in user on a Space, else the client address."""
+    if request is None:
+        return "unknown"
+    user = getattr(request, "username", None)
+    if user:
+        return f"user:{user}"
+    client = getattr(request, "client", None)
+    return f"ip:{getattr(client, 'host', None) or 'unknown'}"
+
+
+def _run_view(board: Board, run_id: str | None) -> tuple[pd.DataFrame, dict[str, Any] | None, list[str]]:
+    run = board.run(run_id) if run_id else None
+    if run is None:
+        return run_results(board, ""), None, []
+    info = {k: v for k, v in run.items() if k not in ("predictions_dir", "fingerprint")}
+    return run_results(board, run["run_id"]), info, list(preds.prediction_files(run))
+
+
 def _run_choices(board: Board) -> list[tuple[str, str]]:
     runs = sorted(board.approved_runs(), key=lambda r: str(r.get("created_at") or ""), reverse=True)
     return [(f"{r.get('model')} · {r.get('method') or 'base'} · {r['run_id']}", r["run_id"]) for r in runs]
 
 
+def _md_text(value: Any) -> str:
+    """Registry text as literal markdown (descriptions are ours, but stay inert anyway)."""
+    import html
+
+    return html.escape(str(value or ""), quote=False).replace("|", "\\|").replace("[", "\\[").replace("]", "\\]")
+
+
+CITATION = """@software{medpo_harness,
+  title  = {medpo-harness: a harness for preference optimization of medical vision-language models},
+  note   = {Leaderboard of MMedPO, DPO and related methods on Med-VQA and report generation},
+  year   = {2026}
+}"""
+
+
+def about_markdown(board: Board) -> str:
+    """Benchmark cards (from the task and metric registries), the models on the board, a last-updated
+    stamp and how to cite."""
+    runs = board.approved_runs()
+    stamp = max((str(r.get("created_at") or "") for r in runs), default="") or "no runs yet"
+    lines = ["## About", f"Last updated: **{_md_text(stamp)}** (newest approved run). "
+             f"{len(runs)} approved runs.", "", "### Benchmarks"]
+    if not board.cards:
+        lines.append("No benchmark cards in this copy.")
+    for card in board.cards:
+        n = card.get("test_n")
+        lines += ["", f"#### {_md_text(card['task'])} ({_md_text(card['family'])}, version {_md_text(card['version'])})",
+                  _md_text(card["description"]), "",
+                  f"- Splits: {', '.join(card['splits'])}; test n: {n if n else 'unknown'}"
+                  + (f" (from {card['n_source']})" if n else ""),
+                  f"- Loader: `{_md_text(card['loader'])}`",
+                  f"- Source: {_md_text(card['citation'])}", "", "| metric | scoring rule | better | unit | code |",
+                  "| --- | --- | --- | --- | --- |"]
+        for metric in card["metrics"]:
+            lines.append(f"| {_md_text(metric['name'])} | {_md_text(metric['description'])} | "
+                         f"{'higher' if metric['higher_is_better'] else 'lower'} | {metric['unit']} | "
+                         f"`{_md_text(metric['code'])}` |")
+    lines += ["", "### Models", "| model | method | base run | params | precision | licence | link | submitted |",
+              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for run in sorted(runs, key=lambda r: str(r.get("created_at") or ""), reverse=True):
+        config = run.get("config") if isinstance(run.get("config"), dict) else {}
+        card = config.get("card") if isinstance(config.get("card"), dict) else {}
+        url = str(card.get("model_url") or "")
+        link = f"[model card]({url})" if url.startswith("https://") and not any(c in url for c in " ()<>[]") else ""
+        params = card.get("params")
+        lines.append(
+            f"| {_md_text(run.get('model'))} | {_md_text(run.get('method') or 'base')} | "
+            f"{_md_text(config.get('base_run_id') or '')} | {f'{params / 1e9:.1f}B' if params else ''} | "
+            f"{_md_text(card.get('precision') or config.get('precision') or '')} | {_md_text(card.get('license') or '')} "
+            f"| {link} | {_md_text(str(run.get('created_at') or '')[:10])} |")
+    lines += ["", "### Citation", "```bibtex", CITATION, "```"]
+    return "\n".join(lines)
+
+
 def launch(demo: gr.Blocks, host: str = "127.0.0.1", port: int | None = None, *, block: bool = True) -> Any:
-    """Start the server (``block=False`` returns at once; close with ``demo.close()``)."""
+    """Start the server (``block=False`` returns at once; close with ``demo.close()``); ``demo.server_port``
+    is the port it took."""
     return demo.launch(server_name=host, server_port=port, prevent_thread_lock=not block, quiet=True,
                        css=CSS, max_file_size=MAX_UPLOAD_BYTES, footer_links=[], show_error=False)
 
 
-__all__ = ["ID_COLUMNS", "BoardSource", "build_app", "launch", "render_tab"]
+__all__ = ["ID_COLUMNS", "BoardSource", "about_markdown", "build_app", "launch", "render_tab"]

@@ -56,10 +56,15 @@ RUN_ID = "Run ID"
 AVERAGE = "Average"
 
 
+PERCENT = "percent"  # a rate in [0, 1], shown x100: the only unit the Average column mixes
+SCORE = "score"  # an unbounded score (CIDEr, 0..10): never averaged with rates
+
+
 @dataclass(frozen=True)
 class MetricInfo:
     higher_is_better: bool = True
     display_scale: float = 1.0
+    unit: str = PERCENT
 
 
 @dataclass
@@ -71,12 +76,16 @@ class Board:
     task_families: dict[str, str] = field(default_factory=dict)
     metrics: dict[str, MetricInfo] = field(default_factory=dict)
     citations: dict[str, str] = field(default_factory=dict)
+    studies: list[dict[str, Any]] = field(default_factory=list)
+    cards: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
-    def from_store(cls, store: Any) -> Board:
+    def from_store(cls, store: Any, studies_dir: str | Path | None = None) -> Board:
         runs = [r for r in store.runs() if r.get("status") != "rejected"]
         results = store.results()
-        return cls(runs, results, *_harness_metadata(results))
+        board = cls(runs, results, *_harness_metadata(results))
+        board.studies = load_studies(studies_dir) if studies_dir else []
+        return board
 
     @classmethod
     def from_snapshot(cls, path: str | Path) -> Board:
@@ -89,18 +98,20 @@ class Board:
             results += [{**row, **{k: run.get(k) for k in ("run_id", "model", "base_model", "method", "model_type",
                                                             "created_at", "status", "source")}} for row in rows]
         metrics = {k: MetricInfo(**v) for k, v in payload.get("metrics", {}).items()}
-        return cls(runs, results, payload.get("tasks", {}), metrics, payload.get("methods", {}))
+        return cls(runs, results, payload.get("tasks", {}), metrics, payload.get("methods", {}),
+                   payload.get("studies", []), payload.get("cards", []))
 
     def to_snapshot(self, status: str = "approved") -> dict[str, Any]:
-        """A JSON-able snapshot of the runs with ``status`` (and their metadata), for an exported Space."""
+        """A JSON-able snapshot of the runs with ``status`` (and their metadata), for an exported Space.
+
+        Only public fields travel (``public_run``): no predictions folder, no local paths, no fingerprints.
+        """
         keep = ("task", "task_version", "metric", "value", "ci_low", "ci_high", "n", "higher_is_better")
         by_run: dict[str, list[dict[str, Any]]] = {}
         for row in self.results:
             by_run.setdefault(row["run_id"], []).append({k: row.get(k) for k in keep})
-        runs = [
-            {**{k: v for k, v in run.items() if k != "predictions_dir"}, "results": by_run.get(run["run_id"], [])}
-            for run in self.runs if run.get("status") == status
-        ]
+        runs = [{**public_run(run), "results": by_run.get(run["run_id"], [])}
+                for run in self.runs if run.get("status") == status]
         used = {r["metric"] for run in runs for r in run["results"]}
         return {
             "format": SNAPSHOT_FORMAT,
@@ -108,6 +119,8 @@ class Board:
             "tasks": self.task_families,
             "metrics": {m: vars(self.metric(m)) for m in sorted(used)},
             "methods": self.citations,
+            "studies": [public_study(s) for s in self.studies],
+            "cards": scrub_paths(self.cards),
         }
 
     def metric(self, name: str) -> MetricInfo:
@@ -171,10 +184,17 @@ def _metric_info(name: str, results: Sequence[dict[str, Any]]) -> MetricInfo:
     if base in METRICS:
         try:
             metric = METRICS.get(base)
-            return MetricInfo(bool(metric.higher_is_better), float(metric.display_scale))
+            return MetricInfo(bool(metric.higher_is_better), float(metric.display_scale), metric_unit(base))
         except Exception:
             pass
-    return MetricInfo(stored, 1.0)
+    return MetricInfo(stored, 1.0, metric_unit(base))
+
+
+def metric_unit(metric: str) -> str:
+    """``percent`` for a rate in [0, 1] (the submission schema's range), ``score`` for anything else."""
+    from leaderboard.schema import DEFAULT_RANGE, METRIC_RANGES
+
+    return PERCENT if METRIC_RANGES.get(metric.split("@")[0], DEFAULT_RANGE) == (0.0, 1.0) else SCORE
 
 
 def method_citations() -> dict[str, str]:
@@ -226,68 +246,111 @@ def choices(board: Board) -> dict[str, list[str]]:
             "tasks": tasks}
 
 
-def base_run_values(board: Board) -> dict[tuple[str, str, str], float]:
-    """(model, task, metric) -> value of that model's own (method-less) approved run, the latest one."""
-    out: dict[tuple[str, str, str], tuple[str, float]] = {}
+# ------------------------------------------------------------------------------------------ provenance
+
+
+def base_run_id(board: Board, run: dict[str, Any]) -> str | None:
+    """The run the Δ columns compare ``run`` with: the base evaluation its provenance names, by run id.
+
+    ``harness run`` records ``config.base_run_id``. Runs stored before it did fall back to what the
+    pipeline itself reused: the local ``role: base`` evaluation of the same base model with the same
+    evaluation signature (tasks, split, limit, seed), never a submission. A display name alone never
+    makes a run anyone's baseline, so a submission named like a base model changes no Δ.
+    """
+    config = run.get("config") if isinstance(run.get("config"), dict) else {}
     approved = {r["run_id"]: r for r in board.approved_runs()}
+    named = config.get("base_run_id")
+    if named:
+        base = approved.get(str(named))
+        return base["run_id"] if base is not None and base["run_id"] != run["run_id"] else None
+    if run.get("source", "local") != "local" or config.get("role") != "method" or not config.get("signature"):
+        return None
+    candidates = [
+        r for r in approved.values()
+        if r.get("source", "local") == "local" and isinstance(r.get("config"), dict)
+        and r["config"].get("role") == "base" and r["config"].get("signature") == config["signature"]
+        and r.get("model") == run.get("base_model") and str(r.get("created_at")) <= str(run.get("created_at"))
+    ]
+    return max(candidates, key=lambda r: str(r.get("created_at")))["run_id"] if candidates else None
+
+
+def partial_reason(run: dict[str, Any]) -> str:
+    """Why a run covers only part of its test sets ('' for a full run): an evaluation limit, or lm-eval's."""
+    config = run.get("config") if isinstance(run.get("config"), dict) else {}
+    limits = [(config.get("signature") or {}).get("limit"), config.get("limit"),
+              (config.get("lm_eval") or {}).get("limit"), (config.get("pipeline") or {}).get("eval_limit"),
+              config.get("lm_eval_limit"), config.get("eval_limit")]  # the last two: a public snapshot's
+    limit = next((v for v in limits if v not in (None, "", 0)), None)
+    return "" if limit is None else f"limit {limit}"
+
+
+def _values_by_run(board: Board) -> dict[str, dict[str, dict[str, Any]]]:
+    cells: dict[str, dict[str, dict[str, Any]]] = {}
     for row in board.results:
-        run = approved.get(row["run_id"])
-        if run is None or run.get("method") not in BASE_METHODS:
-            continue
-        key = (run["model"], row["task"], row["metric"])
-        stamp = str(run.get("created_at") or "")
-        if key not in out or stamp >= out[key][0]:
-            out[key] = (stamp, row["value"])
-    return {k: v for k, (_, v) in out.items()}
+        cells.setdefault(row["run_id"], {})[f"{row['task']}/{row['metric']}"] = row
+    return cells
+
+
+# ------------------------------------------------------------------------------------------ tables
+
+RANK = "Rank"
+TEST_SET = "Test set"
 
 
 def wide_table(board: Board, tab: Tab, filters: Filters | None = None, columns: Sequence[str] | None = None, *,
                show_ci: bool = False, show_delta: bool = True, sort_by: str | None = None,
                descending: bool | None = None) -> pd.DataFrame:
-    """One row per approved run: identity, the chosen ``task/metric`` columns (display units), the average,
-    and optionally each cell's 95% interval and its delta against the run's base model."""
+    """One row per approved run: rank, identity, the chosen ``task/metric`` columns (display units), the
+    average, n per task, and optionally each cell's 95% interval and its Δ against the run's base run.
+
+    Runs on part of a test set are marked in ``Test set``, get no rank and sort after every full run.
+    """
     filters = filters or Filters()
     columns = [c for c in (columns if columns is not None else board.default_columns(tab)) if c in board.columns(tab)]
     if filters.tasks:
         columns = [c for c in columns if c.split("/", 1)[0] in filters.tasks]
-    cells: dict[str, dict[str, dict[str, Any]]] = {}
-    for row in board.results:
-        cells.setdefault(row["run_id"], {})[f"{row['task']}/{row['metric']}"] = row
-    bases = base_run_values(board) if show_delta else {}
+    cells = _values_by_run(board)
+    tasks = list(dict.fromkeys(c.split("/", 1)[0] for c in columns))
     records = []
     for run in board.approved_runs():
         mine = cells.get(run["run_id"], {})
         if not filters.keep(run) or not any(c in mine for c in columns):
             continue
+        partial = partial_reason(run)
         record: dict[str, Any] = {
-            "Model": run.get("model") or "", "Method": run.get("method") or "",
+            RANK: math.nan, "Model": run.get("model") or "", "Method": run.get("method") or "",
             "Base model": run.get("base_model") or "", "Type": run.get("model_type") or "",
+            TEST_SET: f"partial ({partial})" if partial else "full",
         }
         for col in columns:
             record[col] = _scaled(board, mine.get(col), "value")
         record[AVERAGE] = _average(board, columns, record)
+        for task in tasks:
+            ns = [mine[c]["n"] for c in columns if c.startswith(task + "/") and c in mine and mine[c].get("n")]
+            record[f"{task} n"] = max(ns) if ns else math.nan
         for col in columns if show_ci else ():
             record[f"{col} CI"] = _ci_text(board, mine.get(col))
+        base_cells = cells.get(base_run_id(board, run) or "", {}) if show_delta else {}
         for col in columns if show_delta else ():
-            task, metric = col.split("/", 1)
-            base = bases.get((run.get("base_model") or "", task, metric))
-            value = mine.get(col)
-            has_base = base is not None and value is not None and run.get("base_model") != run.get("model")
-            scale = board.metric(metric).display_scale
-            record[f"{col} Δ"] = round((value["value"] - base) * scale, 2) if has_base else math.nan
+            base, value = base_cells.get(col), mine.get(col)
+            scale = board.metric(col.split("/", 1)[1]).display_scale
+            record[f"{col} Δ"] = (round((value["value"] - base["value"]) * scale, 2)
+                                  if base is not None and value is not None else math.nan)
         record[RUN_ID] = run["run_id"]
         records.append(record)
-    frame = pd.DataFrame.from_records(records, columns=table_columns(columns, show_ci, show_delta))
+    frame = pd.DataFrame.from_records(records, columns=table_columns(columns, show_ci, show_delta, tasks))
     return sort_table(board, frame, sort_by, descending)
 
 
-def table_columns(columns: Sequence[str], show_ci: bool, show_delta: bool) -> list[str]:
-    return [*ID_COLUMNS, *columns, AVERAGE, *(f"{c} CI" for c in columns if show_ci),
-            *(f"{c} Δ" for c in columns if show_delta), RUN_ID]
+def table_columns(columns: Sequence[str], show_ci: bool, show_delta: bool,
+                  tasks: Sequence[str] = ()) -> list[str]:
+    return [RANK, *ID_COLUMNS, TEST_SET, *columns, AVERAGE, *(f"{t} n" for t in tasks),
+            *(f"{c} CI" for c in columns if show_ci), *(f"{c} Δ" for c in columns if show_delta), RUN_ID]
 
 
 def sort_table(board: Board, frame: pd.DataFrame, sort_by: str | None, descending: bool | None) -> pd.DataFrame:
-    """Sort by a column; by default the best first (the metric's direction decides what best means)."""
+    """Sort by a column, best first by default (the metric's direction decides what best means); runs on a
+    partial test set always come after the full ones and get no rank."""
     if frame.empty:
         return frame.reset_index(drop=True)
     sort_by = sort_by if sort_by in frame.columns else AVERAGE
@@ -295,6 +358,11 @@ def sort_table(board: Board, frame: pd.DataFrame, sort_by: str | None, descendin
         metric = sort_by.split("/", 1)[1].split(" ")[0] if "/" in sort_by else None
         descending = board.metric(metric).higher_is_better if metric else sort_by == AVERAGE
     frame = frame.sort_values(sort_by, ascending=not descending, na_position="last", kind="stable")
+    if TEST_SET in frame.columns:
+        frame = frame.sort_values(TEST_SET, key=lambda s: s != "full", kind="stable")
+        full = (frame[TEST_SET] == "full") & frame[sort_by].notna()
+        frame[RANK] = math.nan
+        frame.loc[full, RANK] = range(1, int(full.sum()) + 1)
     return frame.reset_index(drop=True)
 
 
@@ -310,63 +378,71 @@ def _ci_text(board: Board, row: dict[str, Any] | None) -> str:
     return f"[{_scaled(board, row, 'ci_low'):.2f}, {_scaled(board, row, 'ci_high'):.2f}]"
 
 
-def _average(board: Board, columns: Sequence[str], record: dict[str, Any]) -> float:
-    """Mean of the higher-is-better columns (all columns when none is); blank when a run lacks one.
+def averaged_columns(board: Board, columns: Sequence[str]) -> list[str]:
+    """The columns the Average takes: higher-is-better rates (percent). CIDEr (a 0-10 score shown x100)
+    and lower-is-better rates such as hallucination rate are left out: averaging them with accuracies
+    would let one unbounded score dominate, or reward hallucinating."""
+    return [c for c in columns if board.metric(c.split("/", 1)[1]).higher_is_better
+            and board.metric(c.split("/", 1)[1]).unit == PERCENT]
 
-    Averaging a lower-is-better rate (hallucination rate) with accuracies would reward hallucinating.
-    """
-    usable = [c for c in columns if board.metric(c.split("/", 1)[1]).higher_is_better] or list(columns)
-    values = [record[c] for c in usable]
+
+def _average(board: Board, columns: Sequence[str], record: dict[str, Any]) -> float:
+    """Mean of ``averaged_columns``; blank when a run lacks one of them or none qualifies."""
+    values = [record[c] for c in averaged_columns(board, columns)]
     if not values or any(isinstance(v, float) and math.isnan(v) for v in values):
         return math.nan
     return round(sum(values) / len(values), 2)
 
 
+def delta_direction(board: Board, column: str) -> bool:
+    """True when a positive Δ in ``column`` (``task/metric Δ`` or ``task/metric``) is an improvement."""
+    metric = column.removesuffix(" Δ").split("/", 1)[-1]
+    return board.metric(metric).higher_is_better
+
+
 def pending_table(board: Board) -> pd.DataFrame:
-    """Submissions waiting for ``harness leaderboard approve``: identity and what they report."""
+    """Submissions waiting for ``harness leaderboard approve``, as the public sees them: when, what tasks,
+    and the run id the submitter was given. Names stay hidden until a maintainer approves the run
+    (``harness leaderboard pending`` lists them for maintainers)."""
     counts: dict[str, set[str]] = {}
     for row in board.results:
         counts.setdefault(row["run_id"], set()).add(row["task"])
     records = [
-        {"Model": r.get("model") or "", "Method": r.get("method") or "", "Base model": r.get("base_model") or "",
-         "Tasks": ", ".join(sorted(counts.get(r["run_id"], ()))), "Submitted": str(r.get("created_at") or ""),
-         "Status": "pending", RUN_ID: r["run_id"]}
+        {"Submitted": str(r.get("created_at") or ""), "Tasks": ", ".join(sorted(counts.get(r["run_id"], ()))),
+         "Status": "pending review", RUN_ID: r["run_id"]}
         for r in board.pending_runs()
     ]
-    return pd.DataFrame.from_records(
-        records, columns=["Model", "Method", "Base model", "Tasks", "Submitted", "Status", RUN_ID])
+    return pd.DataFrame.from_records(records, columns=["Submitted", "Tasks", "Status", RUN_ID])
 
 
 def method_deltas(board: Board, metric: str) -> pd.DataFrame:
-    """Per method: mean delta against the base model on ``metric`` (display units) over runs and tasks."""
-    bases = base_run_values(board)
-    approved = {r["run_id"]: r for r in board.approved_runs()}
+    """Per method with approved runs: mean Δ against each run's base run on ``metric`` (display units) over
+    runs and tasks, and whether that is better or worse given the metric's direction."""
+    cells = _values_by_run(board)
     deltas: dict[str, list[float]] = {}
     runs_per_method: dict[str, set[str]] = {}
-    for row in board.results:
-        run = approved.get(row["run_id"])
-        if run is None or row["metric"] != metric or run.get("method") in BASE_METHODS:
+    for run in board.approved_runs():
+        if run.get("method") in BASE_METHODS or partial_reason(run):
+            runs_per_method.setdefault(run.get("method") or "", set())
             continue
-        base = bases.get((run.get("base_model") or "", row["task"], metric))
-        if base is None:
-            continue
-        scale = board.metric(metric).display_scale
-        deltas.setdefault(run["method"], []).append((row["value"] - base) * scale)
+        base = cells.get(base_run_id(board, run) or "", {})
         runs_per_method.setdefault(run["method"], set()).add(run["run_id"])
-    methods = sorted(set(board.citations) | {r.get("method") for r in approved.values()} - BASE_METHODS)
+        for key, row in cells.get(run["run_id"], {}).items():
+            if row["metric"] == metric and key in base:
+                deltas.setdefault(run["method"], []).append(
+                    (row["value"] - base[key]["value"]) * board.metric(metric).display_scale)
+    better = board.metric(metric).higher_is_better if metric else True
+    column = f"Mean Δ {metric}"
     records = []
-    for name in methods:
+    for name in sorted(m for m, ids in runs_per_method.items() if ids):
         values = deltas.get(name, [])
-        records.append({
-            "Method": name,
-            f"Mean Δ {metric}": round(sum(values) / len(values), 2) if values else math.nan,
-            "Comparisons": len(values),
-            "Runs": len(runs_per_method.get(name, ())),
-            "Citation": board.citations.get(name, ""),
-        })
-    frame = pd.DataFrame.from_records(records, columns=["Method", f"Mean Δ {metric}", "Comparisons", "Runs",
+        mean = round(sum(values) / len(values), 2) if values else math.nan
+        verdict = "" if not values or mean == 0 else ("better" if (mean > 0) == better else "worse")
+        records.append({"Method": name, column: mean, "Effect": verdict, "Comparisons": len(values),
+                        "Runs": len(runs_per_method[name]), "Citation": board.citations.get(name, "")})
+    frame = pd.DataFrame.from_records(records, columns=["Method", column, "Effect", "Comparisons", "Runs",
                                                         "Citation"])
-    return frame.sort_values(f"Mean Δ {metric}", ascending=False, na_position="last", kind="stable").reset_index(
+    return frame.sort_values(column, ascending=not better, na_position="last", kind="stable").reset_index(
         drop=True)
 
 
@@ -379,3 +455,188 @@ def run_results(board: Board, run_id: str) -> pd.DataFrame:
         for r in rows
     ]
     return pd.DataFrame.from_records(records, columns=["Task", "Metric", "Value", "CI low", "CI high", "n"])
+
+
+# ------------------------------------------------------------------------------------------ studies
+
+
+def load_studies(folder: str | Path | None) -> list[dict[str, Any]]:
+    """Studies written by ``harness study`` (``<folder>/<id>/study.json`` and its ``results.json``
+    records); a study without records yet, or with unreadable files, is skipped."""
+    out = []
+    root = Path(folder) if folder else None
+    if root is None or not root.is_dir():
+        return out
+    for state_path in sorted(root.glob("*/study.json")):
+        try:
+            state = json.loads(state_path.read_text(encoding="utf-8"))
+            records = json.loads((state_path.parent / "results.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if not isinstance(state, dict) or not isinstance(records, list) or not records:
+            continue
+        settings = state.get("settings") or {}
+        out.append({
+            "study_id": str(state.get("study_id") or state_path.parent.name),
+            "created_at": str(state.get("created_at") or ""), "model": settings.get("model"),
+            "tasks": list(settings.get("tasks") or []), "split": settings.get("eval_split"),
+            "eval_limit": settings.get("eval_limit"), "train_limit": settings.get("train_limit"),
+            "seeds": list(state.get("seeds") or []), "reference": state.get("reference"),
+            "methods": list(state.get("methods") or []), "base_run_id": state.get("base_run_id"),
+            "records": [r for r in records if isinstance(r, dict)],
+        })
+    return sorted(out, key=lambda s: s["created_at"], reverse=True)
+
+
+def public_study(study: dict[str, Any]) -> dict[str, Any]:
+    return scrub_paths(study)
+
+
+def study_label(study: dict[str, Any]) -> str:
+    partial = f", partial test set (first {study['eval_limit']} items)" if study.get("eval_limit") else ""
+    return (f"{study['study_id']} · {public_name(study.get('model'))} · {', '.join(study['methods'])} x "
+            f"{len(study['seeds'])} seeds{partial}")
+
+
+def significance(p: float | None) -> str:
+    """``**`` p < 0.01, ``*`` p < 0.05, blank otherwise (two-sided paired sign-flip test; no correction)."""
+    if p is None or (isinstance(p, float) and math.isnan(p)):
+        return ""
+    return "**" if p < 0.01 else "*" if p < 0.05 else ""
+
+
+def study_table(board: Board, study: dict[str, Any], metric_filter: str | None = None) -> pd.DataFrame:
+    """One row per (task/metric, method entry): mean ± sd over seeds, Δ vs base and vs the reference with
+    p and significance marks, MDE, seeds and items. Values in display units."""
+    reference = study.get("reference") or "reference"
+    rows = []
+    for r in study["records"]:
+        key = f"{r['task']}/{r['metric']}"
+        if metric_filter and key != metric_filter:
+            continue
+        info = board.metric(r["metric"])
+        scale = info.display_scale
+        mean = r.get("mean")
+        sd = r.get("sd")
+        rows.append({
+            "Task/metric": key + ("" if info.higher_is_better else " (lower better)"),
+            "Method": r["method"],
+            "Mean ± sd": "-" if mean is None else f"{mean * scale:.1f}" + ("" if sd is None else f" ± {sd * scale:.1f}"),
+            "Δ base": _delta_num(r.get("delta_vs_base"), scale),
+            "p base": _p(r.get("p_vs_base")),
+            "Sig. base": significance(r.get("p_vs_base")),
+            f"Δ {reference}": _delta_num(r.get("delta_vs_ref"), scale),
+            f"p {reference}": _p(r.get("p_vs_ref")),
+            f"Sig. {reference}": significance(r.get("p_vs_ref")),
+            "MDE": math.nan if r.get("mde") is None else round(r["mde"] * scale, 2),
+            "Seeds": r.get("n_seeds"), "Items": r.get("n_items"),
+        })
+    return pd.DataFrame.from_records(rows)
+
+
+def _delta_num(value: float | None, scale: float) -> float:
+    return math.nan if value is None else round(value * scale, 2)
+
+
+def _p(value: float | None) -> str:
+    return "" if value is None else f"{value:.3g}"
+
+
+def study_metrics(study: dict[str, Any]) -> list[str]:
+    return list(dict.fromkeys(f"{r['task']}/{r['metric']}" for r in study["records"]))
+
+
+def forest_rows(board: Board, study: dict[str, Any], metric_key: str) -> list[dict[str, Any]]:
+    """Each non-base method's effect vs base on one metric with its 95% interval, in display units."""
+    out = []
+    for r in study["records"]:
+        if f"{r['task']}/{r['metric']}" != metric_key or r.get("delta_vs_base") is None:
+            continue
+        scale = board.metric(r["metric"]).display_scale
+        low = r.get("ci_low")
+        high = r.get("ci_high")
+        out.append({"label": r["method"], "effect": r["delta_vs_base"] * scale,
+                    "low": None if low is None else low * scale, "high": None if high is None else high * scale,
+                    "mark": significance(r.get("p_vs_base"))})
+    return out
+
+
+# ------------------------------------------------------------------------------------------ public export
+
+_PUBLIC_RUN = ("run_id", "created_at", "model", "base_model", "method", "model_type", "seed", "status", "source",
+               "harness_version", "git_commit", "versions")
+_PUBLIC_CONFIG = ("role", "base_run_id", "signature", "train_seed", "pair_seed", "method", "card", "tasks",
+                  "limit", "lm_eval_limit")
+
+
+def public_name(value: Any) -> Any:
+    """A local path (``/home/me/models/llava+dpo``) becomes its last part (``llava+dpo``)."""
+    if isinstance(value, str) and (value.startswith(("/", "~", "\\\\")) or (len(value) > 2 and value[1:3] in
+                                                                             (":\\", ":/"))):
+        return value.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
+    return value
+
+
+def scrub_paths(value: Any) -> Any:
+    """Every string that is a local absolute path replaced by its last part, recursively."""
+    if isinstance(value, dict):
+        return {k: scrub_paths(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [scrub_paths(v) for v in value]
+    if isinstance(value, str):
+        head, sep, tail = value.partition("@")  # "<folder>@<fingerprint>" names keep their fingerprint
+        return public_name(value) if not sep or not head.startswith("/") else f"{public_name(head)}@{tail}"
+    return value
+
+
+def public_run(run: dict[str, Any]) -> dict[str, Any]:
+    """The fields of a run a public Space may show: identity, provenance ids, versions; no folders, no
+    fingerprints, no submitter identity, and only the config keys that say what was compared."""
+    config = run.get("config") if isinstance(run.get("config"), dict) else {}
+    public = {k: run.get(k) for k in _PUBLIC_RUN if k in run}
+    kept = {k: config[k] for k in _PUBLIC_CONFIG if k in config}
+    if isinstance(config.get("lm_eval"), dict) and config["lm_eval"].get("limit") is not None:
+        kept["lm_eval_limit"] = config["lm_eval"]["limit"]
+    if isinstance(config.get("pipeline"), dict):
+        train = config["pipeline"].get("train") or {}
+        kept["precision"] = train.get("precision")
+        kept["eval_limit"] = config["pipeline"].get("eval_limit")
+    public["config"] = kept
+    return scrub_paths(public)
+
+
+def benchmark_cards(results: Sequence[dict[str, Any]] = ()) -> list[dict[str, Any]]:
+    """One card per registered task, built from the task and metric registries: what the benchmark is,
+    its splits and test-set size, its metrics with their scoring rule and direction, and the code that
+    scores it. ``n`` comes from the data when present, else from the largest n stored for the task."""
+    from harness.metrics import METRICS
+    from harness.tasks import TASKS, get_task
+
+    stored_n: dict[str, int] = {}
+    for row in results:
+        if row.get("n"):
+            stored_n[row["task"]] = max(stored_n.get(row["task"], 0), int(row["n"]))
+    cards = []
+    for name in TASKS.names():
+        try:
+            task = get_task(name)
+            sizes = task.sizes()
+        except Exception:  # a broken plugin or missing data: the card says what is known
+            task, sizes = None, None
+        if task is None:
+            continue
+        metrics = []
+        for metric in task.metrics:
+            try:
+                entry = METRICS.get(metric)
+            except Exception:
+                continue
+            metrics.append({"name": metric, "description": entry.description,
+                            "higher_is_better": bool(entry.higher_is_better), "unit": metric_unit(metric),
+                            "code": getattr(entry.compute, "__module__", "")})
+        test_n = (sizes or {}).get("test") or stored_n.get(name)
+        cards.append({"task": name, "family": task.family, "version": str(task.version),
+                      "description": task.description, "citation": task.citation, "splits": list(task.splits),
+                      "test_n": test_n, "n_source": "data" if (sizes or {}).get("test") else "stored runs",
+                      "loader": type(task).__module__, "metrics": metrics})
+    return cards

@@ -4,6 +4,11 @@ The evaluation engine writes ``<predictions_dir>/predictions/<pass>.jsonl`` (``v
 ``vqa_rad@blank``...) with ``id, question, answer_type, prediction, reference, metadata``. Files may be
 partial, hand-edited or from an older layout: bad lines are skipped, missing fields are blank. Only
 runs made on this machine have predictions; submissions never point at files.
+
+Reports are right when the task can say so: on the synthetic report task a report is right when its
+stated findings are exactly the case's (per-report finding F1 of 1); real report tasks have no right or
+wrong. Images are looked up by path when the record names one, else in the task's own dataset (the
+synthetic suite's generated images, a data folder the run's config or ``HARNESS_DATA`` names).
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import json
 import logging
 import os
 import re
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -76,10 +82,42 @@ def is_correct(record: dict[str, Any]) -> bool | None:
     return ref == pred or f" {ref} " in f" {pred} "
 
 
-def table(records: list[dict[str, Any]], wrong_only: bool = False) -> pd.DataFrame:
+EXACT_REPORT_METRIC = "finding_f1"  # a per-report score where 1 means every finding stated exactly
+
+
+def mark_correct(records: list[dict[str, Any]], task: str) -> list[bool | None]:
+    """``is_correct`` for each record, with reports scored by the task's exact-findings metric when it has one."""
+    marks = [is_correct(r) for r in records]
+    reports = [i for i, r in enumerate(records) if marks[i] is None
+               and str(r.get("answer_type") or "").lower() == "report" and r.get("reference")]
+    if reports:
+        scores = _report_scores(task, [records[i] for i in reports])
+        for i, score in zip(reports, scores or ()):
+            marks[i] = None if score is None else score >= 1.0 - 1e-9
+    return marks
+
+
+def _report_scores(task: str, records: list[dict[str, Any]]) -> list[float | None] | None:
+    try:
+        from harness.metrics import compute_metrics
+        from harness.tasks import get_task
+
+        if EXACT_REPORT_METRIC not in get_task(task.split("@")[0]).metrics:
+            return None
+        result = compute_metrics([EXACT_REPORT_METRIC], [str(r.get("prediction", "")) for r in records],
+                                 [str(r.get("reference", "")) for r in records], n_boot=0)[EXACT_REPORT_METRIC]
+    except Exception as exc:  # no harness (an exported Space) or a broken plugin: no marks
+        log.info("no per-report correctness for %s: %s", task, exc)
+        return None
+    scores = list(result.per_sample)
+    return scores if len(scores) == len(records) else None
+
+
+def table(records: list[dict[str, Any]], wrong_only: bool = False,
+          marks: list[bool | None] | None = None) -> pd.DataFrame:
     rows = []
-    for record in records:
-        correct = is_correct(record)
+    for i, record in enumerate(records):
+        correct = marks[i] if marks is not None else is_correct(record)
         if wrong_only and correct is not False:
             continue
         rows.append({
@@ -117,3 +155,43 @@ def image_path(record: dict[str, Any], run: dict[str, Any], task: str) -> Path |
             if path.is_file():
                 return path
     return None
+
+
+def load_image(record: dict[str, Any], run: dict[str, Any], task: str) -> tuple[Any, str]:
+    """(PIL image or None, where it came from) for a prediction: by path, else from the task's dataset."""
+    path = image_path(record, run, task)
+    if path is not None:
+        from PIL import Image
+
+        try:
+            return Image.open(path).convert("RGB"), path.name
+        except OSError:
+            pass
+    config = run.get("config") if isinstance(run.get("config"), dict) else {}
+    pipeline = config.get("pipeline") if isinstance(config.get("pipeline"), dict) else {}
+    split = str((config.get("signature") or {}).get("split") or pipeline.get("eval_split") or "test")
+    data_dir = pipeline.get("data_dir") or config.get("data_dir")
+    index = _dataset_index(task.split("@")[0], split, str(data_dir) if data_dir else None)
+    if index is None:
+        return None, "not found"
+    dataset, rows = index
+    row = rows.get(str(record.get("id", "")))
+    if row is None:
+        return None, "not found"
+    try:
+        return dataset[row]["image"].convert("RGB"), f"{task.split('@')[0]} {split} item {record.get('id')}"
+    except Exception as exc:
+        log.warning("cannot read the image of %s: %s", record.get("id"), exc)
+        return None, "not found"
+
+
+@lru_cache(maxsize=4)
+def _dataset_index(task: str, split: str, data_dir: str | None) -> tuple[Any, dict[str, int]] | None:
+    try:
+        from harness.tasks import get_task
+
+        dataset = get_task(task).load(split, data_dir=data_dir)
+    except Exception as exc:  # no harness, no data: the sample shows without its image
+        log.info("no dataset for %s/%s: %s", task, split, exc)
+        return None
+    return dataset, {str(item_id): i for i, item_id in enumerate(dataset["id"])}

@@ -37,6 +37,7 @@ MAX_RESULTS_PER_RUN = 500
 MAX_NAME = 200
 MAX_CONFIG_BYTES = 32_000
 MAX_N = 10_000_000
+MAX_DEPTH = 32  # nesting of a results file; a deeper file is not a results file (and can exhaust the parser)
 
 # Natural-unit ranges. Every built-in metric is a rate in [0, 1] except CIDEr (0..10 by construction).
 METRIC_RANGES: dict[str, tuple[float, float]] = {"cider": (0.0, 10.0)}
@@ -111,6 +112,21 @@ def parse_bytes(data: bytes, source: str) -> Any:
         raise DataError(source, f"malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
     except ValueError as exc:
         raise DataError(source, str(exc)) from None
+    except RecursionError:
+        raise DataError(source, f"JSON nested too deeply; a results file nests at most {MAX_DEPTH} levels") from None
+
+
+def _depth(value: Any, limit: int = MAX_DEPTH) -> int:
+    """Nesting depth of parsed JSON, without recursion (stops counting past ``limit``)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, (dict, list)):
+            deepest = max(deepest, level)
+            if deepest > limit:
+                return deepest
+            stack.extend((child, level + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
 
 
 def _reject_constant(name: str) -> None:
@@ -119,6 +135,8 @@ def _reject_constant(name: str) -> None:
 
 def validate(payload: Any, source: str) -> list[Submission]:
     """Check a parsed results file; return the runs to store or raise a one-line ``DataError``."""
+    if _depth(payload) > MAX_DEPTH:
+        raise DataError(source, f"JSON nested more than {MAX_DEPTH} levels deep; a results file is flat")
     if isinstance(payload, dict):
         if payload.get("format") != FORMAT:
             raise DataError(source, f"expected \"format\": \"{FORMAT}\"", field="format")
@@ -165,6 +183,9 @@ def _validate_run(run: Any, source: str, i: int, known: dict[str, set[str]]) -> 
         raise DataError(source, "expected an object of package name -> version strings", record=where,
                         field="versions")
     versions = {clean_text(k, 100): clean_text(v, 100) for k, v in versions.items()}
+    card = _card(run, source, where)
+    if card:
+        config = {**config, "card": card}
     if isinstance(run.get("run_id"), str):  # keep the submitter's own id for reference, as text
         config = {**config, "submitted_run_id": clean_text(run["run_id"], 100)}
     rows = run.get("results")
@@ -183,6 +204,32 @@ def _validate_run(run: Any, source: str, i: int, known: dict[str, set[str]]) -> 
         predictions_dir=None, fingerprint=fingerprint(fields, results),
     )
     return Submission(record, [ResultRow(**r) for r in results])
+
+
+CARD_TEXT_FIELDS = ("license", "precision")
+
+
+def _card(run: dict[str, Any], source: str, where: str) -> dict[str, Any]:
+    """The model card fields the About tab shows: ``model_url`` (https only), ``params`` (a positive
+    integer), ``license`` and ``precision`` (short text). All optional."""
+    card: dict[str, Any] = {}
+    url = run.get("model_url")
+    if url is not None:
+        if not isinstance(url, str) or not re.match(r"^https://[^\s<>\"']{1,300}$", url):
+            raise DataError(source, "expected an https:// URL", record=where, field="model_url")
+        card["model_url"] = url
+    params = run.get("params")
+    if params is not None:
+        if not isinstance(params, int) or isinstance(params, bool) or not 0 < params < 10**13:
+            raise DataError(source, "expected a positive integer (parameter count)", record=where, field="params")
+        card["params"] = params
+    for key in CARD_TEXT_FIELDS:
+        value = run.get(key)
+        if value is not None:
+            if not isinstance(value, str):
+                raise DataError(source, "expected a string or null", record=where, field=key)
+            card[key] = clean_text(value, 60)
+    return card
 
 
 def _json_object(value: Any, source: str, where: str, key: str) -> dict[str, Any]:

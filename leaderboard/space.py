@@ -8,9 +8,10 @@ method metadata the display needs. ``python app.py`` in the folder serves it (``
 
 from __future__ import annotations
 
-import json
 import logging
+import os
 import shutil
+import sys
 from importlib import metadata
 from pathlib import Path
 
@@ -41,40 +42,62 @@ if __name__ == "__main__":
     launch(demo, host=host, port=port)
 '''
 
-README = """---
-title: {title}
-emoji: 🩻
-colorFrom: blue
-colorTo: green
-sdk: gradio
-sdk_version: {gradio}
-app_file: app.py
-pinned: false
-license: apache-2.0
----
+FRONT_MATTER = {"emoji": "🩻", "colorFrom": "blue", "colorTo": "green", "sdk": "gradio", "app_file": "app.py",
+                "pinned": False, "license": "apache-2.0"}
+# what the vendored display code imports; pinned to the versions this export was made (and tested) with
+REQUIREMENTS = ("gradio", "pandas", "pillow")
 
-# {title}
+README_BODY = """
+# {heading}
 
 A read-only snapshot of the approved runs of the medical VLM preference-optimization harness
 ({runs} runs, exported {stamp}). Values are in display units with bootstrap 95% intervals; Δ columns
-compare each run with its base model's own run.
+compare each run with the base run recorded in its provenance.
 
-Run locally with `pip install -r requirements.txt && python app.py`. New results are submitted with
-`harness submit FILE` against the maintainers' store and appear here after approval and a new export.
+Run locally with `pip install -r requirements.txt && python app.py` (Python {python}). New results are
+submitted with `harness submit FILE` against the maintainers' store and appear here after approval and a
+new export.
 """
 
 
-def export_space(directory: str | Path, store, title: str = "MedPO leaderboard") -> Path:
-    """Write the Space folder from the store's approved runs; returns the folder."""
+def python_version() -> str:
+    """The Space's Python: the exporting interpreter's major.minor, which the pins below install on."""
+    return f"{sys.version_info.major}.{sys.version_info.minor}"
+
+
+def requirements() -> str:
+    return "".join(f"{name}=={metadata.version(name)}\n" for name in REQUIREMENTS)
+
+
+def front_matter(title: str, gradio: str) -> str:
+    """The Space's YAML header, written by a YAML library so any title (``#``, ``:``, quotes) stays a string."""
+    import yaml
+
+    data = {"title": title, **FRONT_MATTER, "sdk_version": gradio, "python_version": python_version()}
+    return "---\n" + yaml.safe_dump(data, allow_unicode=True, sort_keys=False) + "---\n"
+
+
+def export_space(directory: str | Path, store, title: str = "MedPO leaderboard",
+                 studies: str | Path | None = None) -> Path:
+    """Write the Space folder from the store's approved runs (and the studies in ``studies``); returns it.
+
+    Every file is world-readable (0644, folders 0755): a Space's server user must read them.
+    """
     from datetime import datetime, timezone
 
     from leaderboard.app import BoardSource
+    from leaderboard.data import benchmark_cards
 
+    title = " ".join(str(title).split())
+    if not title:
+        raise HarnessError("--title is empty")
     directory = Path(directory)
     if directory.exists() and any(directory.iterdir()) and not (directory / SNAPSHOT).exists():
         raise HarnessError(f"{directory} exists and is not an exported Space: choose an empty folder")
-    board = BoardSource(store=store.path).board
+    board = BoardSource(store=store.path, studies=studies).board
+    board.cards = benchmark_cards(board.results)
     snapshot = board.to_snapshot("approved")
+    snapshot["exported_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     package = directory / "leaderboard"
     package.mkdir(parents=True, exist_ok=True)
     source = Path(__file__).resolve().parent
@@ -82,14 +105,20 @@ def export_space(directory: str | Path, store, title: str = "MedPO leaderboard")
         shutil.copyfile(source / name, package / name)
     write_json(directory / SNAPSHOT, snapshot)
     gradio = metadata.version("gradio")
-    pandas = metadata.version("pandas")
     with atomic_write(directory / "requirements.txt") as handle:
-        handle.write(f"gradio=={gradio}\npandas>={pandas.split('.')[0]}.0\npillow\n")
+        handle.write(requirements())
     with atomic_write(directory / "app.py") as handle:
         handle.write(APP_PY)
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d")
     with atomic_write(directory / "README.md") as handle:
-        handle.write(README.format(title=json.dumps(title)[1:-1], gradio=gradio, runs=len(snapshot["runs"]),
-                                   stamp=stamp))
+        handle.write(front_matter(title, gradio) + README_BODY.format(
+            heading=title.replace("<", "&lt;"), runs=len(snapshot["runs"]), stamp=stamp, python=python_version()))
+    _world_readable(directory)
     log.info("exported %d approved runs to %s", len(snapshot["runs"]), directory)
     return directory
+
+
+def _world_readable(directory: Path) -> None:
+    os.chmod(directory, 0o755)
+    for path in directory.rglob("*"):
+        os.chmod(path, 0o755 if path.is_dir() else 0o644)

@@ -7,8 +7,12 @@ fingerprint rejects a run whose content is already there even when two identical
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
+import sqlite3
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from harness.errors import DataError, HarnessError
@@ -18,6 +22,32 @@ from leaderboard.schema import MAX_BYTES, parse_bytes, validate
 log = logging.getLogger(__name__)
 
 STATUSES = ("approved", "pending", "rejected")
+RUNS_PER_HOUR = 20  # per submitter; HARNESS_SUBMIT_LIMIT overrides (0 turns the limit off)
+
+
+def submitter_key(identity: str) -> str:
+    """What the store keeps about a submitter: a hash of their identity (an IP address or a user name)."""
+    return "sha256:" + hashlib.sha256(identity.encode("utf-8")).hexdigest()[:16]
+
+
+def runs_per_hour() -> int:
+    value = os.environ.get("HARNESS_SUBMIT_LIMIT", "")
+    try:
+        return int(value) if value.strip() else RUNS_PER_HOUR
+    except ValueError:
+        raise HarnessError(f"HARNESS_SUBMIT_LIMIT must be an integer, got {value!r}") from None
+
+
+def recent_runs(store: ResultsStore, key: str, hours: float = 1.0) -> int:
+    """Submitted runs stored for ``key`` in the last ``hours`` (whatever their status now)."""
+    since = (datetime.now(timezone.utc) - timedelta(hours=hours)).isoformat(timespec="seconds")
+    conn = sqlite3.connect(store.path, timeout=30.0)
+    try:
+        return conn.execute(
+            "SELECT COUNT(*) FROM runs WHERE source = 'submission' AND created_at >= ?"
+            " AND json_extract(config, '$.submitted_by') = ?", (since, key)).fetchone()[0]
+    finally:
+        conn.close()
 
 
 @dataclass
@@ -38,9 +68,24 @@ def read_submission(path: str | Path) -> bytes:
         return handle.read(MAX_BYTES + 1)
 
 
-def submit_bytes(data: bytes, store: ResultsStore, source: str = "submission") -> SubmitOutcome:
-    """Validate a whole file first (nothing is stored if any run is malformed), then store each run."""
+def submit_bytes(data: bytes, store: ResultsStore, source: str = "submission", *,
+                 submitter: str | None = None) -> SubmitOutcome:
+    """Validate a whole file first (nothing is stored if any run is malformed), then store each run.
+
+    With ``submitter`` (the app passes the visitor's address or user name) at most ``runs_per_hour()``
+    runs per submitter are taken per hour; a file that would pass the limit is refused whole.
+    """
     subs = validate(parse_bytes(data, source), source)
+    if submitter is not None:
+        key = submitter_key(submitter)
+        limit = runs_per_hour()
+        if limit > 0:
+            used = recent_runs(store, key)
+            if used + len(subs) > limit:
+                raise DataError(source, f"rate limit: {used} run(s) submitted in the last hour, at most {limit} "
+                                        "per submitter per hour; try again later")
+        for sub in subs:
+            sub.run.config = {**sub.run.config, "submitted_by": key}
     outcome = SubmitOutcome()
     for i, sub in enumerate(subs):
         try:
@@ -55,13 +100,42 @@ def submit_file(path: str | Path, store: ResultsStore) -> SubmitOutcome:
     return submit_bytes(read_submission(path), store, source=Path(path).name)
 
 
-def approve(store: ResultsStore, run_ids: list[str] | None = None) -> list[str]:
-    """Approve the given runs (ids or unique prefixes), or every pending run when ``run_ids`` is None."""
-    ids = [r["run_id"] for r in store.runs(status="pending")] if run_ids is None else [
-        store.get_run(r)["run_id"] for r in run_ids
-    ]
-    for run_id in ids:
-        store.set_status(run_id, "approved")
+def name_flags(store: ResultsStore, run: dict) -> list[str]:
+    """Why a maintainer should look twice before approving ``run``: a submission whose model name is
+    already an approved run's model or base model (it would read as that model's own result)."""
+    if run.get("source") != "submission":
+        return []
+    flags = []
+    for other in store.runs(status="approved"):
+        if other["run_id"] == run["run_id"]:
+            continue
+        for key, what in (("model", "model"), ("base_model", "base model")):
+            if run.get("model") and other.get(key) == run["model"]:
+                flags.append(f"run {run['run_id']} claims the name '{run['model']}', already the {what} of "
+                             f"approved run {other['run_id']}")
+                break
+        if len(flags) >= 3:
+            break
+    return flags
+
+
+def approve(store: ResultsStore, run_ids: list[str] | None = None, *, force: bool = False,
+            flagged: list[str] | None = None) -> list[str]:
+    """Approve the given runs (ids or unique prefixes), or every pending run when ``run_ids`` is None.
+
+    A run with ``name_flags`` is approved only with ``force``; otherwise its flags are appended to
+    ``flagged`` (when given) and it stays pending.
+    """
+    runs = store.runs(status="pending") if run_ids is None else [store.get_run(r) for r in run_ids]
+    ids = []
+    for run in runs:
+        flags = name_flags(store, run)
+        if flags and not force:
+            if flagged is not None:
+                flagged.extend(flags)
+            continue
+        store.set_status(run["run_id"], "approved")
+        ids.append(run["run_id"])
     return ids
 
 

@@ -52,9 +52,11 @@ FAKE_RUNS = (
 def seed_store(path: Path, predictions_root: Path | None = None) -> ResultsStore:
     store = ResultsStore(path)
     rng = random.Random(0)
+    base_ids = {m: f"fake-run-{i}" for i, (m, _, method, _, _) in enumerate(FAKE_RUNS) if method is None}
     for i, (model, base, method, kind, shift) in enumerate(FAKE_RUNS):
+        provenance = {"role": "base"} if method is None else {"role": "method", "base_run_id": base_ids[base]}
         record = RunRecord(model=model, base_model=base, method=method, model_type=kind,
-                           config={"note": "synthetic test data", "seed": i}, seed=i,
+                           config={"note": "synthetic test data", "seed": i, **provenance}, seed=i,
                            run_id=f"fake-run-{i}", created_at=f"2025-01-0{i + 1}T00:00:00+00:00")
         if predictions_root is not None and i == 2:
             record.predictions_dir = str(write_fake_predictions(predictions_root / record.run_id))

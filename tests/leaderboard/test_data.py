@@ -113,3 +113,115 @@ def test_predictions_are_read_defensively(tmp_path):
     assert preds.image_path(records[1], run, "vqa_rad").name == "fake_scan.png"
     assert preds.image_path(records[2], run, "vqa_rad") is None
     assert preds.prediction_files({**run, "source": "submission"}) == {}
+
+
+# ---------------------------------------------------------------- the defects of issue 15, one test each
+
+
+def test_a_submission_named_like_a_base_model_changes_no_delta_and_is_flagged_at_approval(store):
+    import json
+
+    from lb_fakes import submission
+
+    from leaderboard.submit import approve, name_flags, submit_bytes
+
+    before = wide_table(_board(store), TAB_BY_KEY["vqa"]).set_index(RUN_ID)
+    impostor = submission("fake-base-7b", value=0.05, method=None, base="fake-base-7b")
+    (run_id,) = submit_bytes(json.dumps(impostor).encode(), store).stored
+    flags = name_flags(store, store.get_run(run_id))
+    assert flags and "fake-base-7b" in flags[0] and "fake-run-0" in flags[0]
+    flagged: list[str] = []
+    assert approve(store, [run_id], flagged=flagged) == [] and flagged == flags  # held back, maintainer told
+    assert store.get_run(run_id)["status"] == "pending"
+    assert approve(store, [run_id], force=True) == [run_id]
+    after = wide_table(_board(store), TAB_BY_KEY["vqa"]).set_index(RUN_ID)
+    col = "vqa_rad/closed_accuracy Δ"
+    # newer and named like the base model, yet no run's Δ moves: the baseline is the run id in provenance
+    assert after.loc["fake-run-2", col] == before.loc["fake-run-2", col]
+    assert math.isnan(after.loc[run_id, col])
+
+
+def test_average_is_over_rates_only_and_cider_gets_its_own_chart(store):
+    from leaderboard.app import render_tab
+    from leaderboard.data import averaged_columns
+
+    board = _board(store)
+    tab = TAB_BY_KEY["report"]
+    frame = wide_table(board, tab)
+    row = frame.iloc[0]
+    assert averaged_columns(board, board.default_columns(tab)) == ["iu_xray/bleu", "iu_xray/rouge_l"]
+    assert row[AVERAGE] == round((row["iu_xray/bleu"] + row["iu_xray/rouge_l"]) / 2, 2)  # CIDEr x100 left out
+    _, svg = render_tab(board, 1, Filters(), None, None, "best first", False, True)
+    charts = svg.split("<svg")[1:]
+    assert len(charts) == 2 and "iu_xray/cider" not in charts[0] and "own axis" in charts[1]
+
+
+def test_partial_test_set_runs_are_marked_and_never_ranked_with_full_runs(store):
+    from harness.results.store import ResultRow, RunRecord
+    from leaderboard.data import RANK, TEST_SET
+
+    store.add_run(RunRecord(model="fake-limit-10", base_model="fake-base-7b", method="dpo", run_id="fake-limit",
+                            config={"role": "method", "base_run_id": "fake-run-0", "signature": {"limit": 10}}),
+                  [ResultRow("vqa_rad", "closed_accuracy", 0.99, 0.9, 1.0, 10)])
+    frame = wide_table(_board(store), TAB_BY_KEY["vqa"], columns=["vqa_rad/closed_accuracy"])
+    last = frame.iloc[-1]
+    assert last[RUN_ID] == "fake-limit" and last[TEST_SET] == "partial (limit 10)" and math.isnan(last[RANK])
+    assert list(frame[RANK].dropna()) == list(range(1, len(frame)))  # the best value, but ranked nowhere
+    assert "fake-limit-10" not in set(method_deltas(_board(store), "closed_accuracy")["Method"])
+
+
+def test_deltas_follow_each_metrics_direction_and_methods_without_runs_are_left_out(store):
+    from leaderboard.data import delta_direction
+
+    board = _board(store)
+    assert delta_direction(board, "iu_xray/hallucination_rate Δ") is False
+    assert delta_direction(board, "iu_xray/bleu Δ") is True
+    rates = method_deltas(board, "hallucination_rate").set_index("Method")
+    assert rates.loc["mmedpo", "Mean Δ hallucination_rate"] < 0 and rates.loc["mmedpo", "Effect"] == "better"
+    assert set(rates.index) == {"dpo", "mmedpo"}  # registered methods without a run stay off the table
+    svg = plots.delta_bars(["worse-rate"], [27.0], "d", higher_is_better=False)
+    assert plots.WORSE in svg and plots.BETTER not in svg  # +27 in a lower-is-better rate is red
+
+
+def test_pending_names_are_hidden_from_the_public_table(store):
+    import json
+
+    from lb_fakes import submission
+
+    from leaderboard.submit import submit_bytes
+    (run_id,) = submit_bytes(json.dumps(submission("fake-secret-name")).encode(), store).stored
+    table = pending_table(_board(store))
+    assert list(table[RUN_ID]) == [run_id]
+    assert "fake-secret-name" not in table.to_string() and "Model" not in table.columns
+
+
+def test_snapshot_holds_no_local_paths_fingerprints_or_submitter_ids(store, tmp_path):
+    import json
+
+    from harness.results.store import ResultRow, RunRecord
+    store.add_run(RunRecord(model="/home/someone/models/llava-7b+dpo", base_model="/home/someone/models/llava-7b",
+                            method="dpo", predictions_dir="/home/someone/runs/x", fingerprint="sha256:abc",
+                            config={"role": "method", "base_run_id": "fake-run-0", "submitted_by": "sha256:me",
+                                    "pipeline": {"data_dir": "/home/someone/data", "eval_limit": None,
+                                                 "train": {"precision": "bf16"}}}),
+                  [ResultRow("vqa_rad", "closed_accuracy", 0.5)])
+    text = json.dumps(_board(store).to_snapshot())
+    assert "/home/" not in text and "sha256:abc" not in text and "sha256:me" not in text
+    snap = json.loads(text)
+    run = next(r for r in snap["runs"] if r["model"] == "llava-7b+dpo")
+    assert run["base_model"] == "llava-7b" and run["config"]["precision"] == "bf16"
+    assert run["config"]["base_run_id"] == "fake-run-0"
+
+
+def test_charts_use_round_ticks_distinct_legends_and_a_cjk_font_fallback():
+    import pandas as pd
+
+    assert plots.nice_ticks(0, 94.6) == [0, 25, 50, 75, 100]  # never 94.6, 70.95 ...
+    assert plots.nice_ticks(0, 70.9) == [0, 20, 40, 60, 80]
+    assert plots.nice_ticks(-3.2, 7.9) == [-5, 0, 5, 10]
+    names = ["fake-" + "x" * 40 + "-dpo", "fake-" + "x" * 40 + "-simpo", "dup" * 20, "dup" * 20]
+    labels = plots.short_labels(names)
+    assert len(set(labels)) == 4 and labels[0].endswith("-dpo") and labels[1].endswith("simpo")
+    frame = pd.DataFrame({"Model": ["医学模型-七号"], "t/m": [50.0], RUN_ID: ["r"]})
+    svg = plots.task_bars(frame, ["t/m"], {}, "title")
+    assert "医学模型-七号" in svg and "Noto Sans CJK" in svg and "rotate(" not in svg

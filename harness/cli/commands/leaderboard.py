@@ -14,6 +14,7 @@ EXAMPLE = """examples:
   harness leaderboard serve --host 127.0.0.1 --port 7860   # browse the store at http://127.0.0.1:7860
   harness leaderboard approve 20250101-120000-abc123        # publish one pending submission
   harness leaderboard approve --all                         # publish every pending submission
+  harness leaderboard pending                               # what waits for review, with names and flags
   harness leaderboard reject 20250101-120000-abc123         # keep it off the board
   harness leaderboard export-space space/                   # app.py, requirements.txt, README.md, snapshot
 """
@@ -36,6 +37,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     serve = sub.add_parser("serve", help="start the Gradio app over the results store")
     serve.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: 127.0.0.1)")
     serve.add_argument("--port", type=int, default=None, help="port (default: Gradio's, 7860 or the next free)")
+    serve.add_argument("--studies", default=None,
+                       help="folder of harness study outputs for the Studies tab (default: $HARNESS_HOME/studies)")
     _store_option(serve)
     serve.set_defaults(func=handle_serve)
 
@@ -43,8 +46,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     target = approve.add_mutually_exclusive_group(required=True)
     target.add_argument("run_id", nargs="?", help="run id (or a unique prefix) of a pending submission")
     target.add_argument("--all", action="store_true", help="approve every pending submission")
+    approve.add_argument("--force", action="store_true",
+                         help="also approve submissions flagged for claiming an existing model's name")
     _store_option(approve)
     approve.set_defaults(func=handle_approve)
+
+    pending = sub.add_parser("pending", help="list pending submissions with their names and flags (maintainers)")
+    _store_option(pending)
+    pending.set_defaults(func=handle_pending)
 
     reject = sub.add_parser("reject", help="keep a submission off the board (it stays stored as 'rejected')")
     reject.add_argument("run_id", help="run id or a unique prefix")
@@ -54,6 +63,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     export = sub.add_parser("export-space", help="write a Hugging Face Space folder with the approved runs")
     export.add_argument("directory", help="output folder (created; an earlier export there is overwritten)")
     export.add_argument("--title", default="MedPO leaderboard", help="the Space's title")
+    export.add_argument("--studies", default=None,
+                        help="folder of harness study outputs to include (default: $HARNESS_HOME/studies)")
     _store_option(export)
     export.set_defaults(func=handle_export)
 
@@ -63,18 +74,48 @@ def handle_serve(args: argparse.Namespace) -> int:
     from leaderboard.app import build_app, launch
 
     store = ResultsStore(args.store)
-    demo = build_app(store=store.path)
-    print(f"serving {store.path.name} on http://{args.host}:{args.port or 7860} (Ctrl-C stops)")
-    launch(demo, host=args.host, port=args.port)
+    demo = build_app(store=store.path, studies=args.studies or _default_studies())
+    launch(demo, host=args.host, port=args.port, block=False)
+    # the port Gradio actually bound (7860 may be taken, and then it moves on)
+    print(f"serving {store.path.name} on http://{args.host}:{demo.server_port} (Ctrl-C stops)", flush=True)
+    try:
+        demo.block_thread()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        demo.close()
     return 0
+
+
+def _default_studies() -> str:
+    from harness.paths import harness_home
+
+    return str(harness_home() / "studies")
 
 
 def handle_approve(args: argparse.Namespace) -> int:
     from harness.results import ResultsStore
     from leaderboard.submit import approve
 
-    ids = approve(ResultsStore(args.store), None if args.all else [args.run_id])
+    flagged: list[str] = []
+    ids = approve(ResultsStore(args.store), None if args.all else [args.run_id], force=args.force, flagged=flagged)
     print(f"approved {len(ids)} run(s)" + (": " + ", ".join(ids) if ids else ""))
+    for flag in flagged:
+        print(f"flagged, left pending: {flag} (check it, then approve with --force or reject it)")
+    return 0 if not flagged or ids or args.all else 2
+
+
+def handle_pending(args: argparse.Namespace) -> int:
+    from harness.results import ResultsStore
+    from leaderboard.submit import name_flags
+
+    store = ResultsStore(args.store)
+    runs = store.runs(status="pending")
+    for run in runs:
+        flags = name_flags(store, run)
+        print(f"{run['run_id']}  {run['created_at']}  model={run['model']!r} method={run.get('method')!r} "
+              f"base={run.get('base_model')!r}" + ("  FLAG: " + "; ".join(flags) if flags else ""))
+    print(f"{len(runs)} pending run(s)")
     return 0
 
 
@@ -90,6 +131,7 @@ def handle_export(args: argparse.Namespace) -> int:
     from harness.results import ResultsStore
     from leaderboard.space import export_space
 
-    folder = export_space(args.directory, ResultsStore(args.store), title=args.title)
+    folder = export_space(args.directory, ResultsStore(args.store), title=args.title,
+                          studies=args.studies or _default_studies())
     print(f"wrote a Space to {folder}: run it with 'python app.py' inside the folder")
     return 0
