@@ -89,7 +89,8 @@ class EvalResult:
                 scale = _display_scale(name)
                 row: dict[str, Any] = {
                     "task": result.task, "metric": name, "value": round(m.value * scale, 2),
-                    "95% CI": f"[{m.ci_low * scale:.2f}, {m.ci_high * scale:.2f}]", "n": m.n,
+                    "95% CI": f"[{m.ci_low * scale:.2f}, {m.ci_high * scale:.2f}]" if m.ci_low == m.ci_low else "n/a",
+                    "n": m.n,
                 }
                 if result.ablation:
                     ablated = result.ablated_metrics.get(name)
@@ -117,15 +118,19 @@ def evaluate(
     config: EvalConfig | None = None,
     process: ProcessGroup | None = None,
     progress: bool = True,
+    task_data: dict[str, _TaskData] | None = None,
 ) -> EvalResult:
     """Evaluate ``model`` on ``tasks``; rerunning with the same ``run_id`` resumes where it stopped.
+
+    ``task_data``: the splits already loaded and checked by ``load_task_data`` (the CLI checks the data
+    before it loads the model). A failed evaluation that saved no prediction removes the run folder it
+    created; one that saved some keeps them, to resume with the same ``run_id``.
 
     ``store``: a ``ResultsStore`` or its path; None uses the default store under ``HARNESS_HOME``; False
     stores nothing. ``run_config`` is extra context recorded with the run (the model spec, method,
     base model...). ``config`` overrides the keyword options wholesale. ``process`` defaults to the
     ``accelerate`` process group.
     """
-    from harness.provenance import set_seed
 
     config = config or EvalConfig(split=split, limit=limit, batch_size=batch_size,
                                   image_ablation=image_ablation, seed=seed)
@@ -136,8 +141,54 @@ def evaluate(
     for task in task_objects:
         for metric in task.metrics:
             get_metric(metric)
-    run_id = process.broadcast(run_id or new_run_id())
+    from harness.paths import check_run_id
+
+    run_id = process.broadcast(check_run_id(run_id) or new_run_id())
     run_dir = Path(output_dir) if output_dir is not None else _runs_dir() / run_id
+    if output_dir is None and (run_dir / "pipeline.json").exists():
+        raise HarnessError(f"--run-id {run_id} is a harness run, not an evaluation: resume it with harness run "
+                           "--run-id, or pick another id")
+    task_data = task_data if task_data is not None else load_task_data(task_objects, config, data_dir)
+    created = not run_dir.exists()
+    try:
+        return _evaluate(model, task_objects, tasks, task_data, config, run_id, run_dir, store, run_config,
+                         process, progress)
+    except BaseException:
+        if process.is_main:
+            _clean_failed(run_dir, run_id, created)
+        raise
+
+
+def load_task_data(tasks: Sequence[Task | str], config: EvalConfig, data_dir: str | Path | None = None
+                   ) -> dict[str, _TaskData]:
+    """Every task's split loaded and checked (columns, answer types, unique ids): one-line errors, cheap
+    enough to run before a model loads."""
+    loaded = {}
+    for task in tasks:
+        task = get_task(task) if isinstance(task, str) else task
+        loaded[task.name] = _TaskData.load(task, config.split, data_dir, config.limit)
+    return loaded
+
+
+def _clean_failed(run_dir: Path, run_id: str, created: bool) -> None:
+    """Remove the folder of a failed run that saved no prediction; else say how to resume it."""
+    pred_dir = run_dir / "predictions"
+    saved = sum(1 for part in pred_dir.glob("*.part-*.jsonl") for line in part.open(encoding="utf-8")
+                if line.strip()) if pred_dir.is_dir() else 0
+    if created and not saved:
+        import shutil
+
+        shutil.rmtree(run_dir, ignore_errors=True)
+    elif saved:
+        log.warning("run %s failed with %d predictions saved: fix the cause and resume with --run-id %s",
+                    run_id, saved, run_id)
+
+
+def _evaluate(model: VisionLanguageModel, task_objects: list[Task], tasks: Sequence[str],
+              task_data: dict[str, _TaskData], config: EvalConfig, run_id: str, run_dir: Path, store: Any,
+              run_config: dict[str, Any] | None, process: ProcessGroup, progress: bool) -> EvalResult:
+    from harness.provenance import set_seed
+
     pred_dir = run_dir / "predictions"
     pred_dir.mkdir(parents=True, exist_ok=True)
     if process.is_main:
@@ -146,7 +197,7 @@ def evaluate(
 
     results: dict[str, TaskResult] = {}
     for task in task_objects:
-        data = _TaskData.load(task, config.split, data_dir, config.limit)
+        data = task_data[task.name]
         records = _run_pass(model, data, task.name, None, config, pred_dir, process, progress)
         ablated = []
         if config.image_ablation:
@@ -221,8 +272,19 @@ class _TaskData:
         metadata = [c for c in text_columns if c not in NON_METADATA_COLUMNS]
         return cls(task, rows, dataset.select_columns(["image"]), metadata)
 
-    def image(self, index: int):
-        return self.images[index]["image"]
+    def image(self, index: int, where: str = ""):
+        """The decoded image of row ``index``; an unreadable file is a one-line error naming it and the item."""
+        from harness.errors import DataError
+
+        try:
+            return self.images[index]["image"]
+        except (OSError, ValueError, SyntaxError) as exc:  # PIL.UnidentifiedImageError is an OSError
+            import datasets
+
+            raw = self.images.cast_column("image", datasets.Image(decode=False))[index]["image"] or {}
+            source = raw.get("path") or f"task '{self.task.name}'"
+            raise DataError(source, f"image cannot be decoded ({' '.join(str(exc).split())[:120]})",
+                            record=self.rows[index]["id"], field="image") from None
 
 
 def _batches(data: _TaskData, indices: Sequence[int], batch_size: int) -> list[tuple[str, list[int]]]:
@@ -251,7 +313,7 @@ def _run_pass(model: VisionLanguageModel, data: _TaskData, pass_name: str, ablat
     with tqdm(total=len(mine), desc=pass_name, unit="sample", disable=not (progress and process.is_main)) as bar:
         for kind, batch in _batches(data, mine, config.batch_size):
             rows = [data.rows[i] for i in batch]
-            images = [data.image(i) for i in batch]
+            images = [data.image(i, pass_name) for i in batch]
             if ablation:
                 images = [ablate_image(img, ablation, sample_id=row["id"], seed=config.seed,
                                        noise_step=config.noise_step, blank_value=config.blank_value)

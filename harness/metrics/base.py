@@ -46,6 +46,8 @@ class Metric:
     subset: str | None = None
     display_scale: float = 100.0
     description: str = ""
+    # The public code whose numbers this metric reproduces (file and function), or "" when it is our own rule.
+    reference: str = ""
 
     def __call__(self, predictions: Sequence[str], references: Sequence[str], **kwargs) -> MetricResult:
         if len(predictions) != len(references):

@@ -6,6 +6,17 @@ resamples (Efron & Tibshirani, 1993, ch. 13). Mean-type metrics resample their p
 corpus-level metrics (BLEU, METEOR, micro F1, ...) resample the per-sample *sufficient statistics*
 (matched n-gram counts, lengths, TP/FP/FN) and recompute the corpus formula on each resample, so the
 interval is for the same quantity as the reported value.
+
+A percentile bootstrap of constant scores is the single point [x, x], which claims a certainty n items
+cannot give. So a mean-type metric whose per-sample scores are all equal gets instead:
+
+- the Wilson score interval (Wilson, 1927) when the scores are 0/1 hits, i.e. the metric is a
+  proportion: k hits of n give center (p + z²/2n) / (1 + z²/n) and half-width
+  z·sqrt(p(1-p)/n + z²/4n²) / (1 + z²/n), z = 1.96; all 645 hits give [0.994, 1.0], none [0, 0.006];
+- no interval (NaN, shown as n/a) for any other constant score.
+
+The same NaN replaces any bootstrap interval whose resamples all give one value (a corpus metric such as
+a hallucination rate of 0 on every report).
 """
 
 from __future__ import annotations
@@ -17,6 +28,7 @@ import numpy as np
 from harness.metrics.base import MetricResult
 
 CI_LEVEL = 0.95
+_Z = 1.959963984540054  # the normal quantile for CI_LEVEL
 # Resamples drawn per block: bounds memory at block * n resample counts.
 _BLOCK = 100
 
@@ -59,8 +71,22 @@ def bootstrap_ci(
         [statistic((counts @ flat).reshape(-1, *stats.shape[1:])) for counts in resample_counts(n, seed=seed, n_boot=n_boot)]
     )
     alpha = (1.0 - CI_LEVEL) / 2.0
+    finite = values[np.isfinite(values)]
+    if finite.size == 0 or finite.min() == finite.max():
+        return float("nan"), float("nan")  # one value in every resample: no interval (see the module doc)
     low, high = np.nanpercentile(values, [100 * alpha, 100 * (1 - alpha)])
     return float(low), float(high)
+
+
+def wilson_interval(hits: float, n: int, z: float = _Z) -> tuple[float, float]:
+    """The Wilson score interval for ``hits`` successes of ``n`` trials; (nan, nan) when n is 0."""
+    if n <= 0:
+        return float("nan"), float("nan")
+    p = hits / n
+    denom = 1.0 + z * z / n
+    center = (p + z * z / (2 * n)) / denom
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return float(max(0.0, center - half)), float(min(1.0, center + half))
 
 
 def mean_result(
@@ -74,7 +100,12 @@ def mean_result(
     """The result for a metric whose value is the mean of its per-sample scores."""
     scores = np.asarray(per_sample, dtype=np.float64)
     value = float(scores.mean()) if scores.size else float("nan")
-    low, high = bootstrap_ci(scores, lambda sums: sums / scores.size, seed=seed, n_boot=n_boot)
+    if scores.size and n_boot > 0 and scores.min() == scores.max():
+        # Constant scores: Wilson for a proportion, else no interval (see the module doc).
+        binary = value in (0.0, 1.0)
+        low, high = wilson_interval(value * scores.size, scores.size) if binary else (float("nan"), float("nan"))
+    else:
+        low, high = bootstrap_ci(scores, lambda sums: sums / scores.size, seed=seed, n_boot=n_boot)
     return MetricResult(
         name=name,
         value=value,

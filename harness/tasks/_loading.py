@@ -23,7 +23,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-VQA_METRICS = ("closed_accuracy", "closed_accuracy_llava_med", "open_recall", "open_exact_match", "open_f1")
+VQA_METRICS = (
+    "closed_accuracy", "closed_accuracy_llava_med", "open_recall", "open_recall_llava_med", "open_exact_match",
+    "open_f1",
+)
 REPORT_METRICS = (
     "bleu", "bleu_1", "bleu_2", "bleu_3", "bleu_4", "rouge_l", "meteor", "cider",
     "chexpert_f1_micro", "chexpert_f1_macro", "hallucination_rate",

@@ -480,7 +480,8 @@ SYNTH_VQA = SynthVQATask(
     name="synth_vqa",
     family="vqa",
     options={"test_size": VQA_TEST_SIZE},
-    metrics=("closed_accuracy", "closed_accuracy_llava_med", "open_recall", "open_exact_match", "open_f1"),
+    metrics=("closed_accuracy", "closed_accuracy_llava_med", "open_recall", "open_recall_llava_med",
+             "open_exact_match", "open_f1"),
     description="Generated chest-film cartoons with known lesions: closed and open questions (demands the image).",
 )
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 
 from harness.metrics import get_metric
-from harness.metrics.bootstrap import bootstrap_ci, mean_result
+from harness.metrics.bootstrap import bootstrap_ci, mean_result, wilson_interval
 
 
 def test_same_seed_same_interval_and_contains_value():
@@ -41,3 +42,27 @@ def test_metric_ci_is_seeded():
     a, b = metric(preds, refs, seed=3), metric(preds, refs, seed=3)
     assert (a.ci_low, a.ci_high) == (b.ci_low, b.ci_high)
     assert a.ci_low <= a.value <= a.ci_high
+
+
+def test_constant_hits_get_a_wilson_interval_not_a_point():
+    # 645 of 645: Wilson with z = 1.96 -> center (1 + z²/2n) / (1 + z²/n), half-width (z²/2n) / (1 + z²/n).
+    z2, n = 1.959963984540054 ** 2, 645
+    half = (z2 / (2 * n)) / (1 + z2 / n)
+    center = (1 + z2 / (2 * n)) / (1 + z2 / n)
+    hits = get_metric("closed_accuracy")(["yes"] * n, ["yes"] * n, n_boot=200)
+    assert hits.value == 1.0 and hits.ci_low == pytest.approx(center - half) and hits.ci_high == 1.0
+    assert hits.ci_low == pytest.approx(0.99408, abs=1e-5)
+    misses = get_metric("closed_accuracy")(["no"] * n, ["yes"] * n, n_boot=200)
+    assert misses.ci_low == pytest.approx(0.0, abs=1e-12) and misses.ci_high == pytest.approx(1 - (center - half))
+    assert wilson_interval(3, 10) == pytest.approx((0.1078, 0.6032), abs=1e-4)  # textbook value for 3/10
+
+
+def test_constant_non_binary_scores_get_no_interval():
+    result = mean_result("m", [0.5] * 40, n_boot=200)
+    assert result.value == 0.5 and math.isnan(result.ci_low) and math.isnan(result.ci_high)
+
+
+def test_a_bootstrap_with_one_value_in_every_resample_gives_no_interval():
+    # No report claims a finding: hallucination rate 0 in every resample.
+    result = get_metric("hallucination_rate")(["No acute disease."] * 5, ["Normal chest."] * 5, n_boot=100)
+    assert result.value == 0.0 and math.isnan(result.ci_low)
