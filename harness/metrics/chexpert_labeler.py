@@ -11,6 +11,23 @@ These rules are our own and simpler: mentions are regular expressions; a mention
 semicolons and contrast words such as "but", "however", "although"), by a cue inside the mention
 itself ("heart is not enlarged"), or by a post-cue right after it ("... is not seen", "... cannot be
 excluded"). Uncertainty wins over negation when both are nearest-equal ("cannot exclude").
+
+Refinements, each checked against the hand-labelled IU-Xray sentences in
+``tests/data/labeler_validation`` (rules in its RULES.md; ``scripts/validate_labeler.py`` scores them):
+
+- Heart and mediastinum *size statements* ("heart size is normal", "the heart is slightly large", "heart
+  size upper limits of normal", "normal cardiomediastinal silhouette", "heart and mediastinum normal") label
+  Cardiomegaly / Enlarged Cardiomediastinum negative, positive or uncertain from their state word; a
+  subject called only "stable" gets no label (:func:`_size_mentions`).
+- A hedge inside a negation's scope is negated: "no focal consolidation to suggest pneumonia", "no
+  suspicious pulmonary opacity" are negative, not uncertain.
+- Findings offered as alternatives ("atelectasis or scarring", "scarring/atelectasis", "atelectasis versus
+  scarring") are uncertain, unless negated.
+- "consistent with" / "compatible with" state a conclusion (positive); "no (significant) change in" and
+  "no progression of" do not negate; "... have cleared / has resolved" does.
+- Costophrenic blunting alone is not an effusion mention (CheXpert lists it among other findings);
+  parenchymal scarring and interstitial markings / changes / disease are Lung Opacity, pleural scarring is
+  Pleural Other; "nodular opacity" is a Lung Lesion only; "evaluation for X is limited" says nothing about X.
 """
 
 from __future__ import annotations
@@ -27,58 +44,67 @@ POSITIVE, NEGATIVE, UNCERTAIN = 1, 0, -1
 
 _HEART = r"(?:heart|cardiac silhouette|cardiac shadow|heart size|cardiac size)"
 _MEDIASTINUM = r"(?:cardiomediastinal (?:silhouette|contours?)|mediastin(?:um|al (?:silhouette|contours?)))"
-_VERB = r"(?:is|are|appears?|remains?|seems?|looks?)"
-_DEGREE = r"(?:(?:mildly|moderately|markedly|severely|slightly|minimally|borderline|significantly|somewhat)\s+)?"
+_SCAR = r"scar(?:s|ring|red)?"
 
 MENTIONS: dict[str, str] = {
-    "Atelectasis": r"atelecta\w*|(?:lung|lobar|lobe) collapse|collapse of the \w+ (?:lung|lobe)",
-    "Cardiomegaly": (
-        rf"cardiomegaly|(?:enlarged|enlargement of the) {_HEART}|cardiac enlargement|"
-        rf"{_HEART} {_VERB}(?: not)? {_DEGREE}(?:enlarged|increased)"
-    ),
+    "Atelectasis": r"atelecta\w*|collapse",
+    "Cardiomegaly": rf"cardiomegaly|(?:enlarged|enlargement of the) {_HEART}|cardiac enlargement",
     "Consolidation": r"consolidat\w*",
     "Edema": r"edema|oedema|(?:pulmonary )?vascular congestion|fluid overload",
     "Enlarged Cardiomediastinum": (
-        rf"(?:enlarged|widened|widening of the) {_MEDIASTINUM}|mediastinal (?:widening|enlargement)|"
-        rf"{_MEDIASTINUM} {_VERB}(?: not)? {_DEGREE}(?:enlarged|widened|wide)"
+        rf"(?:enlarged|widened|widening of the) {_MEDIASTINUM}|mediastinal (?:widening|enlargement)"
     ),
     "Fracture": r"fractur\w*",
-    "Lung Lesion": r"nodul\w*|mass(?:es)?|(?:lung|pulmonary|cavitary) lesions?|tumou?rs?|neoplasm\w*|carcinoma",
-    "Lung Opacity": (
-        r"opaci\w*|infiltrat\w*|air ?space (?:disease|process)|haziness|hazy|(?:increased|interstitial) "
-        r"(?:density|densities|markings)|reticular\w*"
+    "Lung Lesion": (
+        r"nodules?|nodular (?:like )?(?:opacit\w*|densit\w*)|mass(?:es)?|(?:lung|pulmonary|cavitary) lesions?|"
+        r"tumou?rs?|neoplasm\w*|carcinoma"
     ),
-    "Pleural Effusion": r"(?<!pericardial )effusions?|pleural fluid|(?:blunting|blunted) (?:of )?the costophrenic",
-    "Pleural Other": r"pleural (?:thickening|scarring|plaques?|calcifications?)|fibrothorax",
+    "Lung Opacity": (
+        rf"opaci\w*|infiltrat\w*|air ?space (?:disease|process|opacit\w*)|haziness|hazy|(?:increased|interstitial) "
+        r"(?:density|densities)|interstitial (?:lung )?(?:markings|changes|disease|prominence|pattern)|reticular\w*|"
+        rf"{_SCAR}"
+    ),
+    "Pleural Effusion": r"(?<!pericardial )effusions?|pleural fluid",
+    "Pleural Other": (
+        r"pleural (?:thickening|scarring|plaques?|calcifications?)|fibrothorax|pleural[- ]parenchymal|"
+        r"pleuro-?parenchymal"
+    ),
     "Pneumonia": r"pneumonia|pneumonitis|infectio\w*",
-    "Pneumothorax": r"pneumothora\w*",
+    "Pneumothorax": r"pneumothora\w*|deep sulcus sign",
     "Support Devices": (
         r"pacemaker|pacer|picc|catheter|(?:endotracheal|nasogastric|enteric|feeding|chest|tracheostomy|et|ng) "
-        r"tubes?|(?:central|venous) (?:venous )?line|(?:sternotomy|sternal) wires?|surgical clips?|stents?|"
+        r"tubes?|(?:central|venous) (?:venous )?line|(?:sternotomy|sternal) wires?|sternotomy|stents?|"
         r"port-?a-?cath|(?:support|monitoring|cardiac) devices?|hardware|prosthe\w*|defibrillator|aicd|"
-        r"valve replacement"
+        r"valve replacement|generator|leads(?! to)|tips? (?:\w+ ){0,3}(?:svc|atri\w+|cavoatrial|caval)"
     ),
 }
 _MENTION_RE = {obs: re.compile(rf"\b(?:{pattern})\b") for obs, pattern in MENTIONS.items()}
 
 _NEGATION_PRE = re.compile(
-    r"\b(?:no|not|without|negative for|free of|absence of|absent|resolution of|resolved|clear of|"
-    r"rather than|removed|removal of|nor|neither|never)\b"
+    r"\b(?:no(?! (?:significant |interval |appreciable |definite )?(?:change|progression))|not|without|"
+    r"negative for|free of|absence of|absent|resolution of|resolved|clear of|rather than|removed|removal of|"
+    r"nor|neither|never)\b"
 )
 _UNCERTAIN_PRE = re.compile(
     r"\b(?:may|might|could|possibl[ey]|probabl[ey]|likely|suspicious|suspect(?:ed)?|questionabl[ey]|"
-    r"question of|cannot (?:be )?exclude[sd]?|can not (?:be )?exclude[sd]?|cannot (?:be )?rule[sd]? out|"
-    r"not (?:be )?excluded|rule out|concern(?:ing)? for|suggest\w*|consider\w*|borderline|equivocal|"
-    r"indeterminate|versus|vs|differential|worrisome for|compatible with|consistent with)\b"
+    r"question of|cannot (?:\w+ )?(?:be )?(?:\w+ )?exclude[sd]?|can not (?:be )?exclude[sd]?|"
+    r"cannot (?:be )?rule[sd]? out|not (?:be )?excluded|rule out|concern(?:ing)? for|suggest\w*|consider\w*|"
+    r"borderline|equivocal|(?<!age-)(?<!age )indeterminate|versus|vs|differential|worrisome for|correlat\w* for)\b"
 )
 _NEGATION_POST = re.compile(
     r"^\W*(?:\w+\s+){0,2}?(?:is|are|was|were|has|have)?\s*(?:not (?:seen|identified|present|visualized|"
-    r"demonstrated|evident|appreciated|noted)|absent|resolved|been removed|removed|ruled out)\b"
+    r"demonstrated|evident|appreciated|noted)|absent|resolved|been removed|removed|ruled out|cleared)\b"
 )
 _UNCERTAIN_POST = re.compile(
-    r"^\W*(?:\w+\s+){0,2}?(?:(?:is|are) )?(?:cannot (?:be )?excluded|can not (?:be )?excluded|"
+    r"^\W*(?:\w+\s+){0,2}?(?:(?:is|are) )?(?:cannot (?:\w+ )?(?:be )?(?:\w+ )?excluded|can not (?:be )?excluded|"
     r"not (?:be )?excluded|(?:is|are) (?:possible|suspected|questioned|likely)|versus|vs|\?)"
 )
+# A clause whose predicate says its findings are gone: "consolidation and atelectasis have cleared".
+_GONE = re.compile(r"\b(?:has|have) (?:\w+ )?(?:cleared|resolved)\b")
+# "evaluation for pneumothorax is limited" states a limitation, not a finding.
+_LIMITED = re.compile(r"\b(?:evaluation|assessment) (?:of|for) .*\b(?:is|are) (?:\w+ )?limited\b")
+# Findings offered as alternatives: the text between two mentions.
+_ALTERNATIVE_GAP = re.compile(r"^\s*(?:or|and/or|versus|vs\.?|/)\s*(?:\w+\s+){0,2}$")
 _CLAUSE_BREAK = re.compile(
     r"\b(?:but|however|although|though|whereas|except|which|otherwise)\b|;|\b(?=there (?:is|are)\b)"
 )
@@ -88,6 +114,23 @@ _ASSERTION = re.compile(
     r"minimal|trace|there|is|are|with|again|chronic|old|healed|residual|bilateral|left|right)\b"
 )
 _SENTENCE = re.compile(r"(?<!\d)\.(?!\d)|\n|\?")
+
+# Size statements about the heart and the mediastinum (see _size_mentions).
+_SIZE_SUBJECT = re.compile(
+    r"\b(?:(?P<both>cardiac and mediastinal (?:contours?|silhouettes?))|"
+    r"(?P<ec>cardio ?mediastinal (?:silhouette|contours?)|mediastin(?:um|al (?:silhouette|contours?)))|"
+    r"(?P<cm>heart(?: size)?|cardiac (?:silhouette|size|contours?|shadow)))\b"
+)
+_SIZE_STATES = (  # checked in this order: the first that matches names the state
+    ("borderline", re.compile(r"\b(?:upper limits?(?: of)? normal|borderline|top (?:of )?normal)\b")),
+    ("normal", re.compile(r"\b(?:normal|within (?:the )?normal limits|unremarkable|not (?:significantly )?"
+                          r"(?:enlarged|widened|large))\b")),
+    ("enlarged", re.compile(r"\b(?:enlarged|enlargement|large|widened|wide|increased|prominen\w*)\b")),
+    ("stable", re.compile(r"\b(?:stable|unchanged)\b")),
+)
+_SIZE_LABEL = {"normal": NEGATIVE, "enlarged": POSITIVE, "borderline": UNCERTAIN}
+_SIZE_OBS = {"cm": ("Cardiomegaly",), "ec": ("Enlarged Cardiomediastinum",),
+             "both": ("Cardiomegaly", "Enlarged Cardiomediastinum")}
 
 
 @dataclass(frozen=True)
@@ -109,16 +152,21 @@ def _in_scope(clause: str, cue_end: int, start: int) -> bool:
 
 def _classify(clause: str, start: int, end: int) -> int:
     before = clause[:end]  # includes the mention itself: "heart is not enlarged"
-    cues = [(m.end(), UNCERTAIN) for m in _UNCERTAIN_PRE.finditer(before)]
-    cues += [(m.end(), NEGATIVE) for m in _NEGATION_PRE.finditer(before)]
+    uncertain = [(m.start(), m.end()) for m in _UNCERTAIN_PRE.finditer(before)]
+    negations = [(m.start(), m.end()) for m in _NEGATION_PRE.finditer(before)
+                 if not any(u0 <= m.start() < u1 for u0, u1 in uncertain)]  # "not" inside "can not exclude"
+    cues = [(e, UNCERTAIN, b) for b, e in uncertain] + [(e, NEGATIVE, b) for b, e in negations]
     cues = [c for c in cues if _in_scope(clause, c[0], start)]
     if cues:
         # Nearest cue (by where it ends) wins: "can not exclude" ends after "not"; on a tie, uncertainty.
-        return max(cues, key=lambda c: (c[0], c[1] == UNCERTAIN))[1]
+        end_at, label, begin = max(cues, key=lambda c: (c[0], c[1] == UNCERTAIN))
+        if label == UNCERTAIN and any(c[1] == NEGATIVE and c[0] <= begin for c in cues):
+            return NEGATIVE  # a negated hedge: "no consolidation to suggest pneumonia", "no suspicious opacity"
+        return label
     after = clause[end:]
     if _UNCERTAIN_POST.match(after):
         return UNCERTAIN
-    if _NEGATION_POST.match(after):
+    if _NEGATION_POST.match(after) or _GONE.search(after):
         return NEGATIVE
     return POSITIVE
 
@@ -128,13 +176,102 @@ def _clauses(text: str):
         yield from (c for c in _CLAUSE_BREAK.split(sentence) if c.strip())
 
 
+def _reassign(obs: str, clause: str, m: re.Match) -> str | None:
+    """The observation a raw match stands for in context, or None to drop it."""
+    before = clause[max(0, m.start() - 40):m.start()]
+    words_before = before.split()[-3:]
+    if obs == "Lung Opacity":
+        if re.search(r"\bnodular (?:like )?$", before) or re.search(r"\b(?:bony|osseous)\s+$", before):
+            return None  # "nodular opacity" is a Lung Lesion; "bony opacity" is not in the lung
+        if m.group(0).startswith("scar") and any("pleur" in w for w in words_before):
+            return "Pleural Other"  # "pleural thickening and scarring", "pleural-parenchymal scarring"
+    if obs == "Pneumonia" and m.group(0).startswith("infectio") and re.search(
+        r"\b(?:granulomatous|histoplasmosis|prior|previous|old)\s+(?:\w+\s+)?$", before
+    ):
+        return None  # a healed granulomatous infection is not pneumonia
+    if obs == "Atelectasis" and m.group(0) == "collapse" and re.search(
+        r"\b(?:vertebra\w*|compression|body|bodies|t\d+|l\d+)\b", clause[max(0, m.start() - 30):m.end() + 30]
+    ):
+        return None  # a vertebral collapse is not atelectasis
+    if obs == "Lung Lesion" and re.search(r"\b(?:thyroid|breast|soft tissue|neck)\s+$", before):
+        return None
+    if obs == "Edema" and re.search(r"\b(?:laryngeal|soft tissue|subcutaneous|extremity)\s+$", before):
+        return None
+    return obs
+
+
+def _size_state(text: str) -> str | None:
+    for state, pattern in _SIZE_STATES:
+        if pattern.search(text):
+            return state
+    return None
+
+
+def _size_mentions(clause: str) -> list[Mention]:
+    """Cardiomegaly / Enlarged Cardiomediastinum from statements about the heart's or mediastinum's size.
+
+    Each subject ("heart size", "cardiac silhouette", "mediastinum", "cardiomediastinal silhouette", ...)
+    takes its state from the words just before it ("normal heart size", "borderline enlarged heart"),
+    else from the first state word after it, skipping over other subjects that have no state of their own
+    ("heart and mediastinum normal"), else from the previous subject of a list ("normal cardiac size,
+    mediastinum, and ..."). States: borderline / upper limits of normal -> uncertain, normal / within normal
+    limits / unremarkable / not enlarged -> negative, enlarged / large / widened -> positive, stable or
+    unchanged alone -> no label.
+    """
+    subjects = list(_SIZE_SUBJECT.finditer(clause))
+    if not subjects:
+        return []
+    states: list[str | None] = []
+    for i, m in enumerate(subjects):
+        lo = subjects[i - 1].end() if i else 0
+        prefix = clause[lo:m.start()]
+        prefix = prefix[prefix.rfind(",") + 1:]  # prefix words end at a comma ("stable, normal heart")
+        # "normal heart size", "borderline enlarged heart"; through "of the": "prominence of the superior
+        # mediastinum", "normal size and configuration of the cardiac silhouette"
+        words = prefix.split()
+        reach = 6 if re.search(r"\bof (?:the )?(?:\w+ )?$", prefix) else 3
+        state = _size_state(" ".join(words[-reach:]))
+        if state is None:
+            # the predicate: the text after this subject up to the next subject that has its own prefix state
+            hi = len(clause)
+            for n in subjects[i + 1:]:
+                between = clause[m.end():n.start()]
+                if _size_state(" ".join(between.split()[-3:])) and "," not in between.split()[-1:]:
+                    hi = n.start()
+                    break
+            state = _size_state(clause[m.end():hi])
+        if state is None and i and re.fullmatch(r"[\s,]*(?:and\s+)?", clause[subjects[i - 1].end():m.start()]):
+            state = states[i - 1]
+        states.append(state)
+    found = []
+    for m, state in zip(subjects, states):
+        if state in _SIZE_LABEL:
+            kind = next(k for k in ("both", "ec", "cm") if m.group(k))
+            found += [Mention(obs, _SIZE_LABEL[state], m.group(0)) for obs in _SIZE_OBS[kind]]
+    return found
+
+
 def mentions(report: str) -> list[Mention]:
     """Every observation mention in ``report`` with its label (1, 0 or -1)."""
     found = []
     for clause in _clauses(str(report)):
+        if _LIMITED.search(clause):
+            continue
+        raw = []
         for obs, pattern in _MENTION_RE.items():
             for m in pattern.finditer(clause):
-                found.append(Mention(obs, _classify(clause, m.start(), m.end()), m.group(0)))
+                target = _reassign(obs, clause, m)
+                if target is not None:
+                    raw.append((m.start(), m.end(), target, _classify(clause, m.start(), m.end()), m.group(0)))
+        raw.sort()
+        for i, (start, end, obs, label, text) in enumerate(raw):
+            if label == POSITIVE:
+                neighbours = [(raw[i - 1][1], start)] if i else []
+                neighbours += [(end, raw[i + 1][0])] if i + 1 < len(raw) else []
+                if any(a <= b and _ALTERNATIVE_GAP.match(clause[a:b]) for a, b in neighbours):
+                    label = UNCERTAIN  # "atelectasis or scarring": neither is asserted
+            found.append(Mention(obs, label, text))
+        found += _size_mentions(clause)
     return found
 
 

@@ -10,7 +10,7 @@ from harness.metrics.chexpert_labeler import OBSERVATIONS, label_report
 # (report, the non-blank labels a radiologist would give: 1 positive, 0 negative, -1 uncertain)
 HAND_LABELLED = [
     ("No focal consolidation, pleural effusion, or pneumothorax. Heart size is normal.",
-     {"Consolidation": 0, "Pleural Effusion": 0, "Pneumothorax": 0, "No Finding": 1}),
+     {"Consolidation": 0, "Pleural Effusion": 0, "Pneumothorax": 0, "Cardiomegaly": 0, "No Finding": 1}),
     ("Mild cardiomegaly. No pneumothorax, small left pleural effusion.",
      {"Cardiomegaly": 1, "Pneumothorax": 0, "Pleural Effusion": 1}),
     ("Cannot exclude pneumonia in the right lower lobe.", {"Pneumonia": -1}),
