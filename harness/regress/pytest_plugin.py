@@ -4,7 +4,7 @@ Enable it with ``-p harness.regress.pytest_plugin`` (or through the ``pytest11``
 ``harness_regress`` once the package declares it). It gives:
 
 - the ``factuality_gate`` fixture: ``factuality_gate(candidate, baseline=None, metrics=None, max_drop=0.0,
-  alpha=0.05, tasks=None, correction="holm")`` compares the two (run ids, run directories or predictions
+  alpha=0.05, tasks=None, correction="holm", allow_partial=False, allow_diff=())`` compares the two (run ids, run directories or predictions
   files, as ``harness regress`` takes) and calls ``pytest.fail`` with the regressed metrics; it returns the
   ``Comparison`` otherwise, so a test can assert more;
 - options ``--factuality-baseline`` (the default baseline, e.g. the run id of the last release, so CI can
@@ -14,7 +14,7 @@ Enable it with ``-p harness.regress.pytest_plugin`` (or through the ``pytest11``
 Example::
 
     def test_checkpoint_keeps_its_factuality(factuality_gate):
-        factuality_gate("runs/candidate", metrics=["closed_accuracy"], max_drop=0.02)
+        factuality_gate("runs/candidate", metrics=["closed_accuracy"], max_drop=2)  # display points
 """
 
 from __future__ import annotations
@@ -43,7 +43,8 @@ def factuality_gate(request: pytest.FixtureRequest):
 
     def gate(candidate: str | Path, baseline: str | Path | None = None, *, metrics: Sequence[str] | None = None,
              max_drop: float = 0.0, alpha: float = 0.05, tasks: Sequence[str] | None = None,
-             correction: str = "holm", n_boot: int = 10000, seed: int = 0) -> Any:
+             correction: str = "holm", n_boot: int = 10000, seed: int = 0, allow_partial: bool = False,
+             allow_diff: Sequence[str] = ()) -> Any:
         from harness.errors import HarnessError
         from harness.regress.compare import RegressConfig, compare_sources
         from harness.regress.report import markdown, write_reports
@@ -54,7 +55,8 @@ def factuality_gate(request: pytest.FixtureRequest):
                         pytrace=False)
         try:
             settings = RegressConfig(metrics=metrics, tasks=tasks, alpha=alpha, max_drop=max_drop,
-                                     correction=correction, n_boot=n_boot, seed=seed)
+                                     correction=correction, n_boot=n_boot, seed=seed,
+                                     allow_partial=allow_partial, allow_diff=tuple(allow_diff))
             comparison = compare_sources(baseline, candidate, settings, store=config.getoption("--factuality-store"))
         except HarnessError as exc:
             pytest.fail(f"factuality gate could not compare: {exc}", pytrace=False)
@@ -65,8 +67,8 @@ def factuality_gate(request: pytest.FixtureRequest):
                           junit_path=Path(report_dir) / f"{stem}.xml")
         request.node.user_properties.append(("factuality_regressed", len(comparison.regressed)))
         if comparison.regressed:
-            lines = [f"{r.task}/{r.metric}: {r.baseline:.4f} -> {r.candidate:.4f} (adjusted p {r.p_adjusted:.3g})"
-                     for r in comparison.regressed]
+            lines = [f"{r.task}/{r.metric}: {r.baseline * r.scale:.2f} -> {r.candidate * r.scale:.2f} "
+                     f"(adjusted p {r.p_adjusted:.3g})" for r in comparison.regressed]
             pytest.fail("factuality regressed against the baseline:\n  " + "\n  ".join(lines)
                         + "\n\n" + markdown(comparison), pytrace=False)
         return comparison

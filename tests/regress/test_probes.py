@@ -1,4 +1,4 @@
-"""Factuality probes on the synthetic suite: absent-finding questions and lesion-ablation consistency."""
+"""Factuality probes on the synthetic suite: POPE-style probe sets and lesion-ablation consistency."""
 
 import numpy as np
 
@@ -9,14 +9,20 @@ from harness.tasks import get_task
 LIMIT = 40
 
 
-def test_synth_probe_asks_about_a_lesion_kind_the_image_does_not_show():
+def test_synth_probe_asks_about_present_and_absent_lesion_kinds_in_balance():
     data = get_task("synth_probe").load("test")
-    rows = data.select(range(LIMIT)).select_columns(["question", "answer", "answer_type", "lesion_kind"]).to_list()
-    assert {r["answer"] for r in rows} == {"no"} and {r["answer_type"] for r in rows} == {"closed"}
-    for row in rows:
+    rows = data.select_columns(["question", "answer", "answer_type", "probe_setting", "source_id"]).to_list()
+    kinds = {}
+    for case in get_task("synth_vqa").load("test", test_size=200).select_columns(["id", "lesion_kind"]).to_list():
+        kinds[case["id"]] = set(case["lesion_kind"].split(","))
+    assert {r["answer_type"] for r in rows} == {"closed"}
+    for setting in ("random", "popular", "adversarial"):
+        answers = [r["answer"] for r in rows if r["probe_setting"] == setting]
+        assert answers.count("yes") == answers.count("no") > 20
+    for row in rows:  # "yes" exactly when the film shows the kind asked about
         asked = row["question"].removeprefix("Is there ").removesuffix("?").split(" ", 1)[1]
-        assert asked not in row["lesion_kind"].split(",")
-    again = get_task("synth_probe").load("test").select(range(LIMIT))["question"]
+        assert (asked in kinds[row["source_id"]]) == (row["answer"] == "yes")
+    again = get_task("synth_probe").load("test")["question"]
     assert again == [r["question"] for r in rows]  # the same probes every run
 
 

@@ -30,7 +30,7 @@ def test_gate_fails_a_regressed_candidate_and_passes_the_baseline_itself(pyteste
     assert len(reports) == 4  # a markdown and a JUnit file per test
     bad_md = next(text for name, text in reports.items() if name.endswith("test_bad.py_test_gate.md"))
     good_md = next(text for name, text in reports.items() if name.endswith("test_good.py_test_gate.md"))
-    assert "FAILED: regression detected" in bad_md and "passed: no regression" in good_md
+    assert "**REGRESSION in 1 of 1 metrics" in bad_md and "**PASS" in good_md
 
 
 def test_gate_without_a_baseline_fails_with_a_clear_message(pytester, gate_files):
