@@ -16,6 +16,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from harness.training.distributed import is_sharded
+
 log = logging.getLogger(__name__)
 PREFIX = "step-"
 
@@ -54,10 +56,6 @@ def _set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def _sharded(accelerator: Any) -> bool:
-    return accelerator.distributed_type.name in ("FSDP", "DEEPSPEED")
-
-
 def save_checkpoint(output_dir: Path, step: int, *, accelerator: Any, model: Any, optimizer: Any,
                     scheduler: Any, state: dict[str, Any], keep: int) -> Path:
     import torch
@@ -71,7 +69,7 @@ def save_checkpoint(output_dir: Path, step: int, *, accelerator: Any, model: Any
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
     accelerator.wait_for_everyone()
-    if _sharded(accelerator):
+    if is_sharded(accelerator):
         accelerator.save_state(str(tmp / "accelerate"))
     elif accelerator.is_main_process:
         unwrapped = accelerator.unwrap_model(model)
@@ -94,7 +92,7 @@ def save_checkpoint(output_dir: Path, step: int, *, accelerator: Any, model: Any
 def load_checkpoint(path: Path, *, accelerator: Any, model: Any, optimizer: Any, scheduler: Any) -> dict[str, Any]:
     import torch
 
-    if _sharded(accelerator):
+    if is_sharded(accelerator):
         accelerator.load_state(str(path / "accelerate"))
     else:
         trainable = torch.load(path / "trainable.pt", weights_only=True)

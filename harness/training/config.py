@@ -49,7 +49,9 @@ class TrainConfig:
     max_length: int = option_field(1024, "tokens per row (prompt incl. image tokens + response); responses are cut")
     save_every: int = option_field(0, "checkpoint every N optimizer steps; 0 only at the end")
     save_total_limit: int = option_field(2, "checkpoints kept (the oldest are deleted)")
-    log_every: int = option_field(1, "log metrics every N optimizer steps")
+    log_every: int = option_field(
+        0, "a step line every N optimizer steps (and the first and last); 0: at most about 50 lines per run"
+    )
     report_to: str = option_field("none", "experiment tracker through accelerate", choices=REPORTERS)
     run_name: str = option_field("harness-train", "tracker run / project name")
     num_workers: int = option_field(0, "data-loader worker processes")
@@ -74,7 +76,7 @@ class TrainConfig:
             (self.max_length >= 8, "max_length must be >= 8"),
             (self.save_every >= 0, "save_every must be >= 0"),
             (self.save_total_limit >= 1, "save_total_limit must be >= 1"),
-            (self.log_every >= 1, "log_every must be >= 1"),
+            (self.log_every >= 0, "log_every must be >= 0"),
             (self.report_to in REPORTERS, f"report_to must be one of {', '.join(REPORTERS)}"),
             (self.num_workers >= 0, "num_workers must be >= 0"),
             (self.max_grad_norm >= 0, "max_grad_norm must be >= 0"),

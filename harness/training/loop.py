@@ -28,12 +28,14 @@ from harness.preferences import PreferencePair
 from harness.training import checkpoint as ckpt
 from harness.training.batch import Collator, PairDataset
 from harness.training.config import TrainConfig
+from harness.training.distributed import is_sharded, make_accelerator, set_wrap_classes, shard_frozen
 from harness.training.encoding import RowEncoder
 from harness.training.logps import batch_shares_prefix, can_pack, packing_matches, sequence_logps, to_logprobs
 from harness.training.reference import ModelReference, cache_key, load_or_build_cache
 from harness.training.setup import build_optimizer, build_scheduler, prepare_model
 
 log = logging.getLogger(__name__)
+MAX_STEP_LINES = 50  # step lines per run with the default log_every (plus the first and the last step)
 
 
 @dataclass
@@ -68,17 +70,6 @@ def _select_pairs(method: Method, pairs: list[PreferencePair]) -> list[Preferenc
     return chosen
 
 
-def _has_accelerator() -> bool:
-    """A GPU (or other torch accelerator) is present; ``torch.accelerator`` exists from torch 2.6."""
-    import torch
-
-    accelerator = getattr(torch, "accelerator", None)
-    if accelerator is not None:
-        return bool(accelerator.is_available())
-    mps = getattr(torch.backends, "mps", None)
-    return torch.cuda.is_available() or bool(mps is not None and mps.is_available())
-
-
 def _packing_sample(dataset: PairDataset, collate: Collator, size: int = 2):
     """A batch of the first pairs without a distinct rejected image (the ones that pack), two so that rows of
     different lengths exercise the padding; None if none pack."""
@@ -100,6 +91,18 @@ def micro_batches(n: int, config: TrainConfig, world: int, rank: int, start: int
         yield chunk[rank::world]
 
 
+def log_interval(steps: int, every: int = 0) -> int:
+    """Steps between step lines: ``every``, or with 0 (the default) the smallest interval that gives at most
+    ``MAX_STEP_LINES`` lines besides the first and the last step."""
+    return every if every > 0 else max(1, math.ceil(steps / MAX_STEP_LINES))
+
+
+def logs_step(step: int, steps: int, every: int = 0) -> bool:
+    """Whether optimizer step ``step`` (1-based) of ``steps`` gets a step line: the first, the last, and
+    every ``log_interval`` steps."""
+    return step == 1 or step == steps or step % log_interval(steps, every) == 0
+
+
 def total_steps(n: int, config: TrainConfig, world: int) -> int:
     if config.max_steps:
         return config.max_steps
@@ -113,7 +116,6 @@ def train_preference(model: Any, method: Method, pairs: list[PreferencePair],
                      *, resume: bool = False) -> TrainResult:
     """Train ``method`` on ``pairs``; see the module docstring for the exact loss."""
     import torch
-    from accelerate import Accelerator
     from accelerate.utils import set_seed
     from tqdm.auto import tqdm
 
@@ -122,9 +124,7 @@ def train_preference(model: Any, method: Method, pairs: list[PreferencePair],
     image_root = Path(image_root) if image_root is not None else None
     pairs = _select_pairs(method, pairs)
     sft = "sft" in method.pair_kinds
-    accelerator = Accelerator(
-        # without a GPU, say so: otherwise processes started by torch.distributed.run each train alone
-        cpu=not _has_accelerator(),
+    accelerator = make_accelerator(
         mixed_precision="bf16" if config.precision == "bf16" else "no",
         log_with=None if config.report_to == "none" else config.report_to,
         project_dir=str(output_dir),
@@ -152,9 +152,10 @@ def train_preference(model: Any, method: Method, pairs: list[PreferencePair],
     if config.share_prefix and not pack:
         log.info("prefix sharing off: the %s family or its attention implementation does not take packed rows",
                  vlm.family.name)
+    set_wrap_classes(accelerator, model)
     model, optimizer = accelerator.prepare(model, optimizer)
     if frozen is not None:
-        frozen = accelerator.prepare_model(frozen, evaluation_mode=True)
+        frozen = shard_frozen(accelerator, frozen)
     if pack:
         sample = _packing_sample(dataset, collate)
         if sample is not None:
@@ -224,7 +225,7 @@ def train_preference(model: Any, method: Method, pairs: list[PreferencePair],
                     raise HarnessError(f"training stopped: the loss is {value} at step {step + 1} "
                                        f"(micro-batch {micro + 1}); last good checkpoint: {where}")
                 accelerator.backward(loss / ga)
-            _accumulate(sums, value, out)
+            _accumulate(sums, value, out, accelerator.gather)
         if config.max_grad_norm > 0:
             accelerator.clip_grad_norm_(model.parameters(), config.max_grad_norm)
         optimizer.step()
@@ -234,7 +235,7 @@ def train_preference(model: Any, method: Method, pairs: list[PreferencePair],
         history.append(metrics)
         progress.update(1)
         progress.set_postfix(loss=f"{metrics['loss']:.4f}", acc=f"{metrics.get('reward_accuracy', 0):.2f}")
-        if (step + 1) % config.log_every == 0:
+        if logs_step(step + 1, steps, config.log_every) and accelerator.is_main_process:
             log.info("step %d/%d %s", step + 1, steps,
                      " ".join(f"{k}={v:.4g}" for k, v in metrics.items() if k != "step"))
             if config.report_to != "none":
@@ -254,8 +255,10 @@ def train_preference(model: Any, method: Method, pairs: list[PreferencePair],
     return TrainResult(output_dir, model_path, adapter_path, history)
 
 
-def _accumulate(sums: dict[str, float], loss: float, out: Any) -> None:
-    chosen, rejected = out.chosen_rewards.detach().float(), out.rejected_rewards.detach().float()
+def _accumulate(sums: dict[str, float], loss: float, out: Any, gather: Any) -> None:
+    """Add one micro-batch's metrics over every process's pairs (``gather``: ``accelerator.gather``; each
+    process holds the same number of pairs, so a mean of per-process means is the mean over all pairs)."""
+    chosen, rejected = gather(out.chosen_rewards.detach().float()), gather(out.rejected_rewards.detach().float())
     values = {
         "loss": loss,
         "rewards/chosen": float(chosen.mean()),
@@ -264,7 +267,7 @@ def _accumulate(sums: dict[str, float], loss: float, out: Any) -> None:
         "margin": float((chosen - rejected).mean()),
     }
     for key, value in out.metrics.items():
-        values[key] = float(value.detach().float().mean())
+        values[key] = float(gather(value.detach().float().mean().reshape(1)).mean())
     for key, value in values.items():
         sums[key] = sums.get(key, 0.0) + value
 
@@ -276,17 +279,58 @@ def save_final(output_dir: Path, accelerator: Any, model: Any, vlm: Any, config:
     if not accelerator.is_main_process:
         return None, None
     unwrapped = accelerator.unwrap_model(model)
+    if is_sharded(accelerator):
+        _drop_tied_copies(unwrapped, state)
     adapter_path = model_path = None
     if config.lora:
         adapter_path = _atomic_dir(output_dir / "adapter", lambda d: unwrapped.save_pretrained(d, state_dict=state))
         if config.merge_lora:
-            merged = unwrapped.merge_and_unload()
+            merged = _merged_from_state(unwrapped, state) if is_sharded(accelerator) else unwrapped.merge_and_unload()
             model_path = _atomic_dir(output_dir / "model", lambda d: (merged.save_pretrained(d),
                                                                        vlm.processor.save_pretrained(d)))
     else:
         model_path = _atomic_dir(output_dir / "model", lambda d: (unwrapped.save_pretrained(d, state_dict=state),
                                                                    vlm.processor.save_pretrained(d)))
     return model_path, adapter_path
+
+
+def _drop_tied_copies(model: Any, state: dict[str, Any]) -> None:
+    """A gathered state dict holds a tied weight (lm_head = embed_tokens) twice, as separate tensors, so
+    ``save_pretrained`` cannot see the tie and saves both; keep the first name, as an unsharded save does."""
+    seen: set[int] = set()
+    for name, param in model.named_parameters(remove_duplicate=False):
+        if id(param) in seen:
+            state.pop(name, None)
+        seen.add(id(param))
+
+
+def _merged_from_state(peft_model: Any, state: dict[str, Any]) -> Any:
+    """The LoRA-merged model when the trained model is sharded (FSDP, DeepSpeed ZeRO-3).
+
+    The sharded model's own weights are shards (merging them on one process would need the others), so
+    the merge happens on a copy built on the meta device and filled with the gathered full state dict.
+    """
+    import torch
+    from peft import get_peft_model
+
+    base = peft_model.get_base_model()
+    # FSDP2 turns a module's class into a subclass of FSDPModule and the original; build the original
+    cls = next(c for c in type(base).__mro__ if not c.__name__.startswith("FSDP"))
+    with torch.device("meta"):
+        fresh = get_peft_model(cls(base.config), peft_model.peft_config[peft_model.active_adapter])
+    _, unexpected = fresh.load_state_dict(state, strict=False, assign=True)
+    if hasattr(fresh, "tie_weights"):
+        fresh.tie_weights()
+    missing = [name for name, p in fresh.named_parameters() if p.is_meta]
+    if unexpected or missing:
+        raise HarnessError(f"cannot merge the LoRA adapter from the gathered weights: missing {missing[:3]}, "
+                           f"unexpected {unexpected[:3]}")
+    buffers = dict(peft_model.named_buffers())
+    for name, buffer in fresh.named_buffers():  # non-persistent buffers (rotary tables) are not in a state dict
+        if buffer.is_meta:
+            module, _, attr = name.rpartition(".")
+            fresh.get_submodule(module).register_buffer(attr, buffers[name].detach().cpu().clone(), persistent=False)
+    return fresh.merge_and_unload()
 
 
 def _atomic_dir(final: Path, write) -> Path:
