@@ -94,7 +94,13 @@ class BoardSource:
         if self.snapshot is not None:
             board = Board.from_snapshot(self.snapshot)
         else:
-            from leaderboard.data import _harness_metadata, _metric_info, benchmark_cards, load_studies
+            from leaderboard.data import (
+                _harness_metadata,
+                _metric_info,
+                add_study_metrics,
+                benchmark_cards,
+                load_studies,
+            )
 
             store = self.store()
             runs = [r for r in store.runs() if r.get("status") != "rejected"]
@@ -106,6 +112,7 @@ class BoardSource:
             board.task_families, board.citations, board.cards = self._meta
             board.metrics = {m: _metric_info(m, results) for m in {r["metric"] for r in results}}
             board.studies = load_studies(self.studies)
+            add_study_metrics(board)
         with self._lock:
             self._board = board
         return board
@@ -332,7 +339,8 @@ def build_app(store: str | Path | None = None, snapshot: str | Path | None = Non
                         plots.forest([], "No study")]
             metrics = study_metrics(study)
             metric = metric if metric in metrics else (metrics[0] if metrics else None)
-            better = current.metric(metric.split("/", 1)[1]).higher_is_better if metric else True
+            better = next((bool(r.get("higher_is_better", True)) for r in study["records"]
+                           if f"{r['task']}/{r['metric']}" == metric), True)
             svg = plots.forest(forest_rows(current, study, metric or ""),
                                f"{metric}: effect vs base, 95% interval ({'higher' if better else 'lower'} is better)",
                                higher_is_better=better)

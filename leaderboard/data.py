@@ -85,6 +85,7 @@ class Board:
         results = store.results()
         board = cls(runs, results, *_harness_metadata(results))
         board.studies = load_studies(studies_dir) if studies_dir else []
+        add_study_metrics(board)
         return board
 
     @classmethod
@@ -113,6 +114,7 @@ class Board:
         runs = [{**public_run(run), "results": by_run.get(run["run_id"], [])}
                 for run in self.runs if run.get("status") == status]
         used = {r["metric"] for run in runs for r in run["results"]}
+        used |= {r["metric"] for study in self.studies for r in study["records"]}
         return {
             "format": SNAPSHOT_FORMAT,
             "runs": runs,
@@ -488,6 +490,12 @@ def load_studies(folder: str | Path | None) -> list[dict[str, Any]]:
     return sorted(out, key=lambda s: s["created_at"], reverse=True)
 
 
+def add_study_metrics(board: Board) -> None:
+    """Registry metadata (direction, scale, unit) for metrics that only studies report."""
+    for name in {r["metric"] for study in board.studies for r in study["records"]} - set(board.metrics):
+        board.metrics[name] = _metric_info(name, [])
+
+
 def public_study(study: dict[str, Any]) -> dict[str, Any]:
     return scrub_paths(study)
 
@@ -514,12 +522,12 @@ def study_table(board: Board, study: dict[str, Any], metric_filter: str | None =
         key = f"{r['task']}/{r['metric']}"
         if metric_filter and key != metric_filter:
             continue
-        info = board.metric(r["metric"])
-        scale = info.display_scale
+        scale = board.metric(r["metric"]).display_scale
+        better = bool(r.get("higher_is_better", board.metric(r["metric"]).higher_is_better))
         mean = r.get("mean")
         sd = r.get("sd")
         rows.append({
-            "Task/metric": key + ("" if info.higher_is_better else " (lower better)"),
+            "Task/metric": key + ("" if better else " (lower better)"),
             "Method": r["method"],
             "Mean ± sd": "-" if mean is None else f"{mean * scale:.1f}" + ("" if sd is None else f" ± {sd * scale:.1f}"),
             "Δ base": _delta_num(r.get("delta_vs_base"), scale),

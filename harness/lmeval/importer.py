@@ -6,10 +6,16 @@ exported by ``harness export lm-eval`` the harness task name comes from the conf
 (``vqa_rad_closed`` -> ``vqa_rad``). When the run logged samples (``--log_samples``), they are converted
 into harness predictions files under a run directory, so ``harness regress`` can compare the imported run
 with any harness run item by item.
+
+An imported run is stored ``pending``: it reaches the leaderboard only after ``harness leaderboard approve``.
+Its fingerprint is the results file's hash, so importing the same file twice is refused. A metric without
+an lm-eval stderr gets a bootstrap 95% interval from the logged per-sample values when they are means.
+A ``--limit`` run keeps its limit in the config, and the leaderboard marks it partial.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 from pathlib import Path
@@ -54,6 +60,36 @@ def result_rows(payload: dict[str, Any], path: Path) -> list:
     if not rows:
         raise DataError(path, "no numeric metric values in 'results'", field="results")
     return rows
+
+
+def sample_intervals(path: Path, payload: dict[str, Any], rows: list) -> int:
+    """Fill missing intervals from the logged samples: a metric whose per-sample values (0/1 or scores)
+    average to the reported value gets a percentile bootstrap interval. Returns the rows filled."""
+    from harness.io import read_jsonl
+    from harness.metrics.bootstrap import mean_result
+
+    tasks = _task_map(payload)
+    filled = 0
+    files = _sample_files(path, payload)
+    for lm_task, sample_path in files.items():
+        task = tasks.get(lm_task, lm_task)
+        wanted = [r for r in rows if r.task == task and r.ci_low is None and "@" not in r.metric]
+        if not wanted:
+            continue
+        samples = list(read_jsonl(sample_path))
+        for row in wanted:
+            values = [s.get(row.metric) for s in samples]
+            if not values or not all(isinstance(v, (int, float)) for v in values):  # bools count as 0/1
+                continue
+            numbers = [float(v) for v in values]
+            if abs(sum(numbers) / len(numbers) - row.value) > 1e-6:  # not a mean of per-sample values
+                continue
+            result = mean_result(row.metric, numbers, higher_is_better=row.higher_is_better)
+            if math.isfinite(result.ci_low) and math.isfinite(result.ci_high):
+                row.ci_low, row.ci_high = float(result.ci_low), float(result.ci_high)
+                row.n = row.n or len(numbers)
+                filled += 1
+    return filled
 
 
 def _sample_files(path: Path, payload: dict[str, Any]) -> dict[str, Path]:
@@ -105,6 +141,12 @@ def import_lm_eval(results_path: str | Path, *, store: Any = None, model: str | 
     if not isinstance(payload, dict):
         raise DataError(path, "not an lm-eval results object")
     rows = result_rows(payload, path)
+    store = store if isinstance(store, ResultsStore) else ResultsStore(store)
+    fingerprint = "lm-eval:sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
+    earlier = next((r["run_id"] for r in store.runs() if r.get("fingerprint") == fingerprint), None)
+    if earlier:
+        raise DataError(path, f"already imported as run {earlier}")
+    sample_intervals(path, payload, rows)
     config = payload.get("config") or {}
     model_args = config.get("model_args") or {}
     name = model or payload.get("model_name") or (model_args.get("pretrained") if isinstance(model_args, dict)
@@ -121,9 +163,9 @@ def import_lm_eval(results_path: str | Path, *, store: Any = None, model: str | 
         versions={"lm_eval": str(payload.get("lm_eval_version", "")),
                   "transformers": str(payload.get("transformers_version", ""))},
         git_commit=payload.get("git_hash"), seed=config.get("random_seed"), source="lm-eval",
-        predictions_dir=str(run_dir) if written else None, run_id=run_id,
+        predictions_dir=str(run_dir) if written else None, run_id=run_id, status="pending",
+        fingerprint=fingerprint,
     )
-    store = store if isinstance(store, ResultsStore) else ResultsStore(store)
     store.add_run(record, rows)
     log.info("imported %d result rows and %d predictions as run %s", len(rows), written, run_id)
     return run_id

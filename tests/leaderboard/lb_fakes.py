@@ -99,3 +99,33 @@ def submission(model: str, *, value: float = 0.6, method: str = "dpo", base: str
 @pytest.fixture
 def store(tmp_path) -> ResultsStore:
     return seed_store(tmp_path / "results.sqlite", tmp_path / "runs")
+
+
+def write_fake_study(root: Path, study_id: str = "fake-study-1", eval_limit: int | None = None) -> Path:
+    """A study folder as ``harness study`` writes it (study.json + results.json records); synthetic numbers."""
+    folder = root / study_id
+    folder.mkdir(parents=True)
+    state = {"study_id": study_id, "created_at": "2025-02-01T00:00:00+00:00",
+             "settings": {"model": "/home/someone/models/fake-base", "tasks": ["synth_vqa", "synth_report"],
+                          "eval_split": "test", "eval_limit": eval_limit, "train_limit": None},
+             "base_run_id": "fake-run-0", "methods": ["base", "dpo", "mmedpo"], "seeds": [0, 1, 2],
+             "reference": "dpo", "runs": []}
+
+    def record(method, task, metric, mean, sd, d_base, p_base, d_ref, p_ref, better=True):
+        ci = None if d_base is None else (d_base - 0.02, d_base + 0.02)
+        return {"method": method, "task": task, "metric": metric, "mean": mean, "sd": sd,
+                "n_seeds": 1 if method == "base" else 3, "n_items": 500, "delta_vs_base": d_base,
+                "p_vs_base": p_base, "delta_vs_ref": d_ref, "p_vs_ref": p_ref, "mde": None if d_base is None else 0.03,
+                "ci_low": ci and ci[0], "ci_high": ci and ci[1], "higher_is_better": better}
+
+    records = [
+        record("base", "synth_vqa", "closed_accuracy", 0.70, None, None, None, -0.05, 0.001),
+        record("dpo", "synth_vqa", "closed_accuracy", 0.75, 0.01, 0.05, 0.001, None, None),
+        record("mmedpo", "synth_vqa", "closed_accuracy", 0.74, 0.02, 0.04, 0.03, -0.01, 0.4),
+        record("base", "synth_report", "false_finding_rate", 0.20, None, None, None, None, None, better=False),
+        record("dpo", "synth_report", "false_finding_rate", 0.27, 0.01, 0.07, 0.002, None, None, better=False),
+        record("mmedpo", "synth_report", "false_finding_rate", 0.15, 0.01, -0.05, 0.004, -0.12, 0.001, better=False),
+    ]
+    (folder / "study.json").write_text(json.dumps(state), "utf-8")
+    (folder / "results.json").write_text(json.dumps(records), "utf-8")
+    return folder

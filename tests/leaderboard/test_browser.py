@@ -12,12 +12,13 @@ import time
 from pathlib import Path
 
 import pytest
-from lb_fakes import free_port, seed_store, submission
+from lb_fakes import free_port, seed_store, submission, write_fake_study
 
 CHROMIUM = os.environ.get("HARNESS_CHROMIUM", "/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 XSS = "<img src=x onerror=alert(1)>"
+LONG_NAME = "fake-" + "very-long-model-name-" * 9 + "end"  # 200 characters
 
 pytestmark = [
     pytest.mark.browser,
@@ -28,11 +29,24 @@ pytestmark = [
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    from harness.results.store import ResultRow, RunRecord
     from leaderboard.app import build_app, launch
 
     root = tmp_path_factory.mktemp("board")
     store = seed_store(root / "results.sqlite", root / "runs")
-    demo = build_app(store=store.path)
+    # a run that got worse: +27 points of hallucination rate (red) with a small F1 gain (green)
+    store.add_run(RunRecord(model="fake-base-7b-worse", base_model="fake-base-7b", method="simpo",
+                            model_type="llava", config={"role": "method", "base_run_id": "fake-run-0"},
+                            run_id="fake-run-worse", created_at="2024-12-01T00:00:00+00:00"),
+                  [ResultRow("iu_xray", "hallucination_rate", 0.57, 0.55, 0.59, 100, False),
+                   ResultRow("iu_xray", "chexpert_f1_micro", 0.35, 0.33, 0.37, 100),
+                   ResultRow("vqa_rad", "closed_accuracy", 0.5, 0.47, 0.53, 200)])
+    store.add_run(RunRecord(model=LONG_NAME, base_model="fake-base-7b", method="dpo", model_type="llava",
+                            config={"role": "method", "base_run_id": "fake-run-0"}, run_id="fake-run-long",
+                            created_at="2024-12-02T00:00:00+00:00"),
+                  [ResultRow("vqa_rad", "closed_accuracy", 0.52, 0.49, 0.55, 200)])
+    write_fake_study(root / "studies")
+    demo = build_app(store=store.path, studies=root / "studies")
     port = free_port()
     launch(demo, port=port, block=False)
     try:
@@ -127,7 +141,7 @@ def test_upload_is_pending_until_approved_and_a_script_name_stays_text(page, ser
     assert message.startswith("Pending approval: run "), message
     run_id = message.split()[-1]
     pending = page.locator("#lb-pending").inner_text()
-    assert XSS in pending and run_id in pending
+    assert run_id in pending and XSS not in pending  # names stay hidden until a maintainer approves
     assert XSS not in table_text(page)
     shot(page, tmp_path, "submit-pending")
 
@@ -157,3 +171,74 @@ def test_run_page_shows_config_and_wrong_answers_with_their_image(page, tmp_path
     assert wait_for(lambda: "image: fake_scan.png" in sample.input_value(), 20)
     assert wait_for(lambda: page.locator("#lb-sample-image img").count() == 1, 20)
     shot(page, tmp_path, "run-page")
+
+
+def _cell_color(page, table_id: str, row_text: str, header: str) -> str:
+    """The computed text color of the cell in ``header``'s column on the row containing ``row_text``."""
+    return page.evaluate(
+        """([tableId, rowText, header]) => {
+            const table = document.querySelector(`#${tableId} table`);
+            const heads = [...table.querySelectorAll('thead th')].map(th => th.innerText.trim());
+            const col = heads.indexOf(header);
+            if (col < 0) return 'no column ' + header + ' in ' + heads.join('|');
+            const row = [...table.querySelectorAll('tbody tr')].find(tr => tr.innerText.includes(rowText));
+            if (!row) return 'no row';
+            return getComputedStyle(row.querySelectorAll('td')[col].querySelector('span, div') || row.querySelectorAll('td')[col]).color;
+        }""", [table_id, row_text, header])
+
+
+def test_run_page_renders_the_preselected_run_and_a_table_row_opens_its_run(page, tmp_path):
+    page.get_by_role("tab", name="Run").click()
+    results = page.locator("#lb-run-results")
+    assert wait_for(lambda: "vqa_rad" in results.inner_text(), 20)  # no empty "1 2 3" table
+    assert "closed_accuracy" in results.inner_text()
+    assert wait_for(lambda: "fake-run-4" in page.locator("#lb-run-config").inner_text(), 10)
+    page.get_by_role("tab", name="Med-VQA").click()
+    page.locator("#lb-table-vqa td", has_text="fake-base-7b-mmedpo").first.click()
+    assert wait_for(lambda: "Is the fake heart enlarged?" in page.content(), 20)  # its wrong answer, on its page
+    assert "fake-run-2" in page.locator("#lb-run-config").inner_text()
+
+
+def test_a_long_model_name_wraps_and_leaves_the_metrics_on_screen(page, tmp_path):
+    table = page.locator("#lb-table-vqa")
+    assert wait_for(lambda: "very-long-model-name" in table.inner_text(), 20)
+    header = table.locator("th", has_text="vqa_rad/closed_accuracy").first
+    box = header.bounding_box()
+    assert box is not None and box["x"] + box["width"] <= 1280, box
+    cell = table.locator("td", has_text="very-long-model-name").first.bounding_box()
+    assert cell["width"] < 400, cell  # the name wraps inside its cell
+    shot(page, tmp_path, "long-name", table)
+
+
+def test_delta_colors_follow_each_metrics_direction(page, tmp_path):
+    page.get_by_role("tab", name="Factuality & clinical efficacy").click()
+    table = page.locator("#lb-table-factuality")
+    assert wait_for(lambda: "fake-base-7b-worse" in table.inner_text(), 20)
+    red, green = "rgb(207, 34, 46)", "rgb(26, 127, 55)"
+    assert _cell_color(page, "lb-table-factuality", "fake-base-7b-worse", "iu_xray/hallucination_rate Δ") == red
+    assert _cell_color(page, "lb-table-factuality", "fake-base-7b-worse", "iu_xray/chexpert_f1_micro Δ") == green
+    # the mmedpo run lowered its hallucination rate: a negative Δ, shown as the improvement it is
+    assert _cell_color(page, "lb-table-factuality", "fake-base-7b-mmedpo", "iu_xray/hallucination_rate Δ") == green
+    shot(page, tmp_path, "tab-factuality")
+
+
+def test_studies_tab_shows_a_study_with_its_forest_plot(page, tmp_path):
+    page.get_by_role("tab", name="Studies").click()
+    study = page.locator("#lb-study-table")
+    assert wait_for(lambda: "75.0 ± 1.0" in study.inner_text(), 20)
+    assert "synth_report/false_finding_rate (lower better)" in study.inner_text()
+    forest = page.locator("#lb-forest svg")
+    assert wait_for(lambda: forest.count() == 1 and page.locator("#lb-forest circle").count() == 2, 20)
+    assert _cell_color(page, "lb-study-table", "synth_report/false_finding_rate (lower better)", "Δ base") in (
+        "rgb(207, 34, 46)", "rgb(26, 127, 55)")
+    shot(page, tmp_path, "tab-studies")
+
+
+def test_screenshots_of_every_tab(page, tmp_path):
+    """One picture per tab for docs/leaderboard.md (LEADERBOARD_SCREENSHOTS=docs/img keeps them)."""
+    for name, key in (("Med-VQA", "vqa"), ("Report generation", "report"), ("Methods", "methods"),
+                      ("Run", "run"), ("About", "about"), ("Submit", "submit")):
+        page.get_by_role("tab", name=name, exact=True).click()
+        page.wait_for_timeout(1200)
+        shot(page, tmp_path, f"tab-{key}")
+    assert "Benchmarks" in page.content() and "vqa_rad" in page.content()

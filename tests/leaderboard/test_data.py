@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 from lb_fakes import seed_store
@@ -225,3 +226,50 @@ def test_charts_use_round_ticks_distinct_legends_and_a_cjk_font_fallback():
     frame = pd.DataFrame({"Model": ["医学模型-七号"], "t/m": [50.0], RUN_ID: ["r"]})
     svg = plots.task_bars(frame, ["t/m"], {}, "title")
     assert "医学模型-七号" in svg and "Noto Sans CJK" in svg and "rotate(" not in svg
+
+
+def test_study_table_and_forest_plot_show_seeds_deltas_significance_and_direction(store, tmp_path):
+    from lb_fakes import write_fake_study
+
+    from leaderboard.data import forest_rows, load_studies, study_label, study_table
+
+    write_fake_study(tmp_path / "studies")
+    write_fake_study(tmp_path / "studies", "fake-study-2", eval_limit=20)
+    board = Board.from_store(store, tmp_path / "studies")
+    full, partial = sorted(board.studies, key=lambda s: s["study_id"])
+    assert "partial test set (first 20 items)" in study_label(partial) and "partial" not in study_label(full)
+    assert "/home/" not in study_label(full)
+    table = {(r["Task/metric"], r["Method"]): r for r in study_table(board, full).to_dict("records")}
+    dpo = table[("synth_vqa/closed_accuracy", "dpo")]
+    assert dpo["Mean ± sd"] == "75.0 ± 1.0" and dpo["Δ base"] == 5.0 and dpo["Sig. base"] == "**"
+    mmedpo = table[("synth_report/false_finding_rate (lower better)", "mmedpo")]
+    assert mmedpo["Δ dpo"] == -12.0 and mmedpo["Sig. dpo"] == "**" and mmedpo["Seeds"] == 3
+    assert table[("synth_vqa/closed_accuracy", "mmedpo")]["Sig. dpo"] == ""  # p = 0.4
+    rows = forest_rows(board, full, "synth_report/false_finding_rate")
+    assert [(r["label"], round(r["effect"], 1)) for r in rows] == [("dpo", 7.0), ("mmedpo", -5.0)]
+    svg = plots.forest(rows, "t", higher_is_better=False)
+    dpo_dot = svg.split("<circle")[1]
+    assert plots.WORSE in dpo_dot and plots.BETTER in svg.split("<circle")[2]  # a rate going up is worse
+    assert load_studies(tmp_path / "nowhere") == []
+    snap = board.to_snapshot()
+    assert len(snap["studies"]) == 2 and "/home/" not in json.dumps(snap["studies"])
+
+
+def test_about_cards_come_from_the_task_and_metric_registries(store):
+    from harness.metrics import METRICS
+    from harness.tasks import TASKS, get_task
+    from leaderboard.app import about_markdown
+    from leaderboard.data import benchmark_cards
+
+    cards = {c["task"]: c for c in benchmark_cards(store.results())}
+    assert set(cards) == set(TASKS.names())
+    vqa = cards["vqa_rad"]
+    assert vqa["description"] == get_task("vqa_rad").description
+    assert [m["name"] for m in vqa["metrics"]] == list(get_task("vqa_rad").metrics)
+    closed = next(m for m in vqa["metrics"] if m["name"] == "closed_accuracy")
+    assert closed["description"] == METRICS.get("closed_accuracy").description and closed["code"]
+    assert cards["synth_report"]["test_n"] == get_task("synth_report").sizes()["test"]
+    board = _board(store)
+    board.cards = list(cards.values())
+    text = about_markdown(board)
+    assert "Last updated: **2025-01-05" in text and "@software" in text and "fake-base-7b-mmedpo" in text

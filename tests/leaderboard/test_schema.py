@@ -86,3 +86,36 @@ def test_clean_text_drops_control_and_bidi_characters_but_keeps_markup_as_text()
     assert clean_text("a\x00b\u202ec  d\n") == "abc d"
     assert clean_text("<img src=x onerror=alert(1)>") == "<img src=x onerror=alert(1)>"
     assert len(clean_text("x" * 1000)) == 200
+
+
+def test_a_deeply_nested_file_under_the_size_cap_is_a_one_line_error(tmp_path, capsys):
+    from harness.cli import main
+    from harness.results.store import ResultsStore
+
+    data = b"[" * 200_000 + b"]" * 200_000  # 400 KB, under the cap: the JSON parser would recurse to death
+    assert len(data) < MAX_BYTES
+    with pytest.raises(DataError, match="nested too deeply"):
+        parse_bytes(data, "deep.json")
+    shallow_but_deep = submission("fake-deep")
+    config: dict = {}
+    node = config
+    for _ in range(40):
+        node["x"] = {}
+        node = node["x"]
+    shallow_but_deep["runs"][0]["config"] = config
+    with pytest.raises(DataError, match="nested more than 32 levels"):
+        validate(shallow_but_deep, "deep2.json")
+    path = tmp_path / "deep.json"
+    path.write_bytes(data)
+    assert main(["submit", str(path), "--store", str(ResultsStore(tmp_path / "s.sqlite").path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: deep.json") and "nested too deeply" in err and "Traceback" not in err
+
+
+def test_card_fields_are_checked_and_kept():
+    run = validate(submission("fake-card", extra={"model_url": "https://example.org/m", "params": 7_000_000_000,
+                                                  "license": "apache-2.0", "precision": "bf16"}), "c.json")[0].run
+    assert run.config["card"] == {"model_url": "https://example.org/m", "params": 7_000_000_000,
+                                  "license": "apache-2.0", "precision": "bf16"}
+    with pytest.raises(DataError, match="field 'model_url'"):
+        validate(submission("fake-card", extra={"model_url": "javascript:alert(1)"}), "c.json")

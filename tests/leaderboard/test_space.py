@@ -67,3 +67,65 @@ def test_export_refuses_a_folder_that_is_not_a_space(store, tmp_path, capsys):
     (tmp_path / "notes.txt").write_text("mine", "utf-8")
     assert main(["leaderboard", "export-space", str(tmp_path), "--store", str(store.path)]) == 2
     assert "not an exported Space" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("title", ["MedVQA: board", "#1 board", "it's \"quoted\" — 医学"])
+def test_front_matter_is_yaml_that_keeps_any_title_and_names_the_python(title):
+    import yaml
+
+    from leaderboard.space import front_matter, python_version
+
+    text = front_matter(title, "6.0.0")
+    assert text.startswith("---\n") and text.endswith("---\n")
+    data = yaml.safe_load(text.strip().strip("-"))
+    assert data["title"] == title and data["sdk"] == "gradio" and data["sdk_version"] == "6.0.0"
+    assert data["python_version"] == python_version() == f"{sys.version_info.major}.{sys.version_info.minor}"
+
+
+def test_exported_files_are_world_readable_and_hold_no_local_paths(store, tmp_path):
+    import stat
+
+    from lb_fakes import write_fake_study
+
+    from harness.results.store import ResultRow, RunRecord
+
+    local = str(tmp_path / "models" / "llava-7b")
+    store.add_run(RunRecord(model=f"{local}+dpo", base_model=local, method="dpo", predictions_dir=str(tmp_path),
+                            config={"role": "method", "base_run_id": "fake-run-0",
+                                    "pipeline": {"data_dir": str(tmp_path / "data")}}),
+                  [ResultRow("vqa_rad", "closed_accuracy", 0.5)])
+    write_fake_study(tmp_path / "studies")
+    out = tmp_path / "space"
+    assert main(["leaderboard", "export-space", str(out), "--store", str(store.path), "--title", "#1 board",
+                 "--studies", str(tmp_path / "studies")]) == 0
+    for path in [out, *out.rglob("*")]:
+        mode = stat.S_IMODE(path.stat().st_mode)
+        assert mode == (0o755 if path.is_dir() else 0o644), (path.name, oct(mode))
+    text = (out / "results.json").read_text("utf-8")
+    assert str(tmp_path) not in text and "/home/" not in text and "sha256:" not in text
+    snapshot = json.loads(text)
+    assert snapshot["studies"][0]["study_id"] == "fake-study-1" and snapshot["cards"]
+    assert "llava-7b+dpo" in {r["model"] for r in snapshot["runs"]}
+    readme = (out / "README.md").read_text("utf-8")
+    assert "title: '#1 board'" in readme and "python_version:" in readme
+
+
+def test_requirements_resolve_for_the_front_matters_python(tmp_path):
+    """pip's own resolver, for the Space's Python and wheels only (needs the package registry)."""
+    from leaderboard.space import python_version, requirements
+
+    reqs = tmp_path / "requirements.txt"
+    reqs.write_text(requirements(), "utf-8")
+    assert {line.split("==")[0] for line in requirements().splitlines()} == {"gradio", "pandas", "pillow"}
+    cmd = [sys.executable, "-m", "pip", "install", "--dry-run", "--quiet", "--disable-pip-version-check",
+           "--python-version", python_version(), "--only-binary=:all:", "-r", str(reqs),
+           "--target", str(tmp_path / "target")]
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=240)
+    except subprocess.TimeoutExpired:
+        pytest.skip("the package registry did not answer within 240 s")
+    unreachable = ("Could not fetch URL", "Failed to establish a new connection", "Temporary failure in name",
+                   "Network is unreachable", "connection error")
+    if done.returncode and any(s in done.stderr for s in unreachable):
+        pytest.skip(f"the package registry is unreachable: {done.stderr.strip().splitlines()[-1][:200]}")
+    assert done.returncode == 0, done.stderr[-2000:]

@@ -91,3 +91,29 @@ def test_cli_errors_are_one_line(store, tmp_path, capsys):
     assert main(["leaderboard", "approve", "no-such-run", "--store", str(store.path)]) == 2
     with pytest.raises(HarnessError):
         reject(store, "no-such-run")
+
+
+def test_submissions_are_rate_limited_per_submitter_per_hour(store, monkeypatch):
+    monkeypatch.setenv("HARNESS_SUBMIT_LIMIT", "2")
+    for i in range(2):
+        submit_bytes(json.dumps(submission(f"fake-rl-{i}", value=0.5 + i / 100)).encode(), store, submitter="ip:1")
+    with pytest.raises(DataError, match="rate limit: 2 run"):
+        submit_bytes(json.dumps(submission("fake-rl-3", value=0.6)).encode(), store, submitter="ip:1")
+    # another submitter is not affected, and the store keeps only a hash of who submitted
+    (run_id,) = submit_bytes(json.dumps(submission("fake-rl-4", value=0.61)).encode(), store,
+                             submitter="ip:2").stored
+    assert store.get_run(run_id)["config"]["submitted_by"].startswith("sha256:")
+    assert "ip:2" not in json.dumps(store.get_run(run_id))
+
+
+def test_approve_cli_holds_back_a_name_claim_until_forced(store, tmp_path, capsys):
+    path = _write(tmp_path / "claim.json", submission("fake-base-7b-dpo", value=0.31))
+    assert main(["submit", str(path), "--store", str(store.path)]) == 0
+    run_id = capsys.readouterr().out.split()[1]
+    assert main(["leaderboard", "pending", "--store", str(store.path)]) == 0
+    listing = capsys.readouterr().out
+    assert "FLAG" in listing and "fake-run-1" in listing
+    assert main(["leaderboard", "approve", run_id, "--store", str(store.path)]) == 2
+    assert "flagged, left pending" in capsys.readouterr().out and store.get_run(run_id)["status"] == "pending"
+    assert main(["leaderboard", "approve", run_id, "--force", "--store", str(store.path)]) == 0
+    assert store.get_run(run_id)["status"] == "approved"

@@ -29,5 +29,5 @@ def handle(args: argparse.Namespace) -> int:
 
     run_id = import_lm_eval(args.results, store=args.store, model=args.model, method=args.method,
                             base_model=args.base_model)
-    print(f"imported run {run_id}")
+    print(f"imported as pending ('harness leaderboard approve' puts it on the board): run {run_id}")
     return 0
