@@ -1,7 +1,15 @@
 """Helpers shared by the dataset loaders: typed options, record checks, image checks, dataset building.
 
 Every check here turns bad data into a one-line ``DataError`` naming the file, the record and the field,
-so a user sees what to fix instead of a traceback. Nothing in this module imports ``datasets`` or torch at
+so a user sees what to fix instead of a traceback.
+
+One policy for bad *records* (a missing, empty or mistyped field in one record of an otherwise good file,
+such as the English SLAKE train record with an empty answer): the loader skips the record, logs one
+warning per split with the count and the first record's error, and ``harness tasks`` shows the count
+(``train 4918 (1 skipped: empty answer)``). With the task option ``strict=True``, ``harness tasks --strict``
+or the environment variable ``HARNESS_STRICT=1`` (which every command that loads a task honours) the first
+bad record stops the load with its one-line error instead. Bad *files* (not JSON, wrong layout, missing
+images) always stop the load. Nothing in this module imports ``datasets`` or torch at
 import time: ``harness tasks`` imports the task modules only to count items.
 """
 
@@ -9,13 +17,15 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.errors import DataError
 from harness.io import read_json
-from harness.options import option_field, options_help  # noqa: F401  (re-exported for the loaders)
+from harness.options import TRUE, option_field, options_help  # noqa: F401  (re-exported for the loaders)
 from harness.options import parse_options as _parse_options
 
 if TYPE_CHECKING:
@@ -48,12 +58,93 @@ class LoadOptions:
         "'none' (no check; True/False mean 'exists'/'none')",
         CHECK_IMAGES,
     )
+    strict: bool = option_field(
+        False,
+        "refuse a split with a bad record (missing, empty or mistyped field) instead of skipping it with a "
+        "warning and a count; the environment variable HARNESS_STRICT=1 turns this on everywhere",
+    )
 
     def __post_init__(self) -> None:
+        self.strict = bool(self.strict) or strict_from_env()
         if self.check_images is True:
             self.check_images = "exists"
         elif self.check_images is False or self.check_images is None:
             self.check_images = "none"
+
+
+STRICT_ENV = "HARNESS_STRICT"
+
+
+def strict_from_env() -> bool:
+    return os.environ.get(STRICT_ENV, "").strip().lower() in TRUE
+
+
+class BadRecords:
+    """Bad records of one split: skipped and counted, or (``strict``) the first one raised.
+
+    Use ``with bad.record():`` around the parsing of one record; a ``DataError`` inside is counted and
+    swallowed (the caller then drops the record: check :attr:`failed`), or re-raised when strict.
+    """
+
+    def __init__(self, path: Path, strict: bool) -> None:
+        self.path = Path(path)
+        self.strict = strict
+        self.counts: Counter[str] = Counter()
+        self.first: DataError | None = None
+        self.failed = False
+
+    def record(self) -> _RecordGuard:
+        self.failed = False
+        return _RecordGuard(self)
+
+    def add(self, error: DataError) -> None:
+        if self.strict:
+            raise error
+        self.failed = True
+        self.counts[reason(error)] += 1
+        if self.first is None:
+            self.first = error
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    def summary(self) -> str:
+        """``"1 skipped: empty answer"`` (reasons by count), or ``""``."""
+        if not self.counts:
+            return ""
+        reasons = ", ".join(f"{n} {r}" if len(self.counts) > 1 else r for r, n in self.counts.most_common())
+        return f"{self.total} skipped: {reasons}"
+
+    def warn(self, task: str, split: str) -> None:
+        if self.counts:
+            log.warning("%s %s: %s (first: %s); strict=True or %s=1 refuses them instead",
+                        task, split, self.summary(), self.first, STRICT_ENV)
+
+
+class _RecordGuard:
+    def __init__(self, bad: BadRecords) -> None:
+        self.bad = bad
+
+    def __enter__(self) -> BadRecords:
+        return self.bad
+
+    def __exit__(self, kind, error, traceback) -> bool:
+        if isinstance(error, DataError):
+            self.bad.add(error)
+            return True
+        return False
+
+
+def reason(error: DataError) -> str:
+    """A short reason for counting: ``"empty answer"``, ``"missing qid"``, ``"bad answer_type"``."""
+    text = str(error)
+    name = error.field or "record"
+    if text.endswith(": empty value"):
+        return f"empty {name}"
+    if text.endswith(": missing field"):
+        return f"missing {name}"
+    return f"bad {name}"
 
 
 def parse_options(task: str, cls: type, options: dict[str, Any]):

@@ -77,6 +77,12 @@ class Task:
         """Items per split when the data is present (cheap: no image decoding, no torch); else None."""
         return None
 
+    def size_report(self, data_dir: str | Path | None = None) -> tuple[dict[str, int], dict[str, str]] | None:
+        """``(items per split, {split: "N skipped: reason"})``: sizes after skipping bad records, and what was
+        skipped (see ``harness.tasks._loading.BadRecords``); None when the data is absent."""
+        sizes = self.sizes(data_dir)
+        return None if sizes is None else (sizes, {})
+
     def prompt(self, sample: dict) -> str:
         """The user prompt for one sample (without the image token; the model adapter places the image)."""
         kind = sample["answer_type"]

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from harness.errors import DataError
+from harness.io import read_json
 from harness.tasks import _loading as L
 from harness.tasks.base import DEFAULT_REPORT_INSTRUCTION, Task
 
@@ -48,33 +49,59 @@ def annotation_path(root: Path, annotation: str) -> Path:
 
 
 def r2gen_columns(
-    path: Path, records: list[dict], split_key: str, image_root: Path, views: str, extra: tuple[str, ...] = ()
+    path: Path, records: list[dict], split_key: str, image_root: Path, views: str, extra: tuple[str, ...] = (),
+    bad: L.BadRecords | None = None,
 ) -> tuple[dict[str, list], list[list[tuple[object, Path]]]]:
-    """Columns of one R2Gen split, and per row the ``(record, image)`` pairs of the images it uses."""
+    """Columns of one R2Gen split, and per row the ``(record, image)`` pairs of the images it uses.
+
+    A bad record goes to ``bad`` (skipped and counted, or raised when strict); without ``bad`` it raises.
+    """
+    bad = bad or L.BadRecords(path, strict=True)
     names = ["id", "image", "question", "answer", "answer_type", "image_path", *extra]
     if views != "first":
         names.append("images")
     columns: dict[str, list] = {name: [] for name in names}
     images = []
     for index, record in enumerate(records):
-        rid = L.get_field(path, record, "id", f"{split_key}[{index}]", kind=(str, int))
-        where = f"{split_key}[{index}] (id {rid})"
-        paths = L.get_field(path, record, "image_path", where, kind=list)
-        if not paths or not all(isinstance(p, str) and p.strip() for p in paths):
-            raise DataError(path, f"expected a non-empty list of image paths, found {paths!r}", record=where, field="image_path")
+        with bad.record():
+            rid = L.get_field(path, record, "id", f"{split_key}[{index}]", kind=(str, int))
+            where = f"{split_key}[{index}] (id {rid})"
+            paths = L.get_field(path, record, "image_path", where, kind=list)
+            if not paths or not all(isinstance(p, str) and p.strip() for p in paths):
+                raise DataError(path, f"expected a non-empty list of image paths, found {paths!r}", record=where,
+                                field="image_path")
+            report = L.get_field(path, record, "report", where).strip()
+            extras = [L.text(L.get_field(path, record, name, where, kind=(str, int))) for name in extra]
+        if bad.failed:
+            continue
         used = paths if views != "first" else paths[:1]
         images.append([(where, image_root / p) for p in used])
         columns["id"].append(str(rid))
         columns["image"].append(str(image_root / paths[0]))
         columns["question"].append(DEFAULT_REPORT_INSTRUCTION)
-        columns["answer"].append(L.get_field(path, record, "report", where).strip())
+        columns["answer"].append(report)
         columns["answer_type"].append("report")
         columns["image_path"].append(paths[0])
-        for name in extra:
-            columns[name].append(L.text(L.get_field(path, record, name, where, kind=(str, int))))
+        for name, value in zip(extra, extras):
+            columns[name].append(value)
         if views != "first":
             columns["images"].append([str(image_root / p) for p in paths])
     return columns, images
+
+
+def r2gen_size_report(path: Path, image_root: Path, strict: bool, extra: tuple[str, ...] = ()
+                      ) -> tuple[dict[str, int], dict[str, str]]:
+    """Usable records per split of an R2Gen annotation file, and what the bad-record policy skipped."""
+    data = read_json(path)
+    sizes, skipped = {}, {}
+    for split, key in R2GEN_SPLIT_KEYS.items():
+        records = L.read_split_dict(path, key, list(R2GEN_SPLIT_KEYS.values()), data)
+        bad = L.BadRecords(path, strict)
+        columns, _ = r2gen_columns(path, records, key, image_root, "first", extra, bad=bad)
+        sizes[split] = len(columns["id"])
+        if bad.counts:
+            skipped[split] = bad.summary()
+    return sizes, skipped
 
 
 @dataclasses.dataclass
@@ -89,11 +116,15 @@ class IUXrayTask(Task):
         records = L.read_split_dict(path, key, list(R2GEN_SPLIT_KEYS.values()))
         if not records:
             raise DataError(path, f"split '{key}' is empty")
-        columns, images = r2gen_columns(path, records, key, root / IMAGE_FOLDER, opts.views)
+        bad = L.BadRecords(path, opts.strict)
+        columns, images = r2gen_columns(path, records, key, root / IMAGE_FOLDER, opts.views, bad=bad)
+        if not columns["id"]:
+            raise DataError(path, f"split '{key}' has no usable records ({bad.summary()})")
+        bad.warn(self.name, split)
         L.check_image_files([i for row in images for i in row], opts.check_images, path, "image_path")
         return L.build_dataset(columns, image_list_columns=("images",), source=path)
 
-    def sizes(self, data_dir: str | Path | None = None, **options: Any) -> dict[str, int] | None:
+    def size_report(self, data_dir: str | Path | None = None, **options: Any) -> tuple[dict[str, int], dict[str, str]] | None:
         opts = L.parse_options(self.name, self.options_class, {**self.options, **options})
         root = self.data_dir(data_dir)
         if root is None:
@@ -101,7 +132,11 @@ class IUXrayTask(Task):
         path = annotation_path(root, opts.annotation)
         if not path.is_file():
             return None
-        return L.split_dict_sizes(path, R2GEN_SPLIT_KEYS)
+        return r2gen_size_report(path, root / IMAGE_FOLDER, opts.strict)
+
+    def sizes(self, data_dir: str | Path | None = None, **options: Any) -> dict[str, int] | None:
+        report = self.size_report(data_dir, **options)
+        return None if report is None else report[0]
 
 
 TASK = IUXrayTask(

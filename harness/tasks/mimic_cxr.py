@@ -28,7 +28,7 @@ from typing import Any, ClassVar
 from harness.errors import DataError, HarnessError
 from harness.tasks import _loading as L
 from harness.tasks.base import DEFAULT_REPORT_INSTRUCTION, Task
-from harness.tasks.iu_xray import R2GEN_SPLIT_KEYS, annotation_path, r2gen_columns
+from harness.tasks.iu_xray import R2GEN_SPLIT_KEYS, annotation_path, r2gen_columns, r2gen_size_report
 
 log = logging.getLogger(__name__)
 
@@ -160,7 +160,10 @@ class MimicCXRTask(Task):
             path = annotation_path(root, opts.annotation)
             key = R2GEN_SPLIT_KEYS[split]
             records = L.read_split_dict(path, key, list(R2GEN_SPLIT_KEYS.values()))
-            columns, images = r2gen_columns(path, records, key, root / "images", opts.views, ("subject_id", "study_id"))
+            bad = L.BadRecords(path, opts.strict)
+            columns, images = r2gen_columns(path, records, key, root / "images", opts.views, ("subject_id", "study_id"),
+                                            bad=bad)
+            bad.warn(self.name, split)
         else:
             path = root / SPLIT_CSV
             columns, images = self._jpg_columns(root, JPG_SPLITS[split], opts)
@@ -208,7 +211,12 @@ class MimicCXRTask(Task):
         return columns, images
 
     def sizes(self, data_dir: str | Path | None = None, **options: Any) -> dict[str, int] | None:
-        """Items per split; for the jpg layout, studies in the split CSV before skipping those lacking the section."""
+        report = self.size_report(data_dir, **options)
+        return None if report is None else report[0]
+
+    def size_report(self, data_dir: str | Path | None = None, **options: Any) -> tuple[dict[str, int], dict[str, str]] | None:
+        """Items per split and what the bad-record policy skipped; for the jpg layout, studies in the split CSV
+        before skipping those lacking the section."""
         opts = L.parse_options(self.name, self.options_class, {**self.options, **options})
         root = self.data_dir(data_dir)
         if root is None or not root.is_dir():
@@ -217,12 +225,14 @@ class MimicCXRTask(Task):
             layout = self.layout(root, opts)
         except DataError:
             return None
+        skipped: dict[str, str] = {}
         if layout == "r2gen":
-            counts = L.split_dict_sizes(annotation_path(root, opts.annotation), R2GEN_SPLIT_KEYS)
+            counts, skipped = r2gen_size_report(annotation_path(root, opts.annotation), root / "images", opts.strict,
+                                                ("subject_id", "study_id"))
         else:
             studies = _studies(root / SPLIT_CSV)
             counts = {name: sum(s["split"] == key for s in studies.values()) for name, key in JPG_SPLITS.items()}
-        return {k: min(v, opts.sample) if opts.sample else v for k, v in counts.items()}
+        return {k: min(v, opts.sample) if opts.sample else v for k, v in counts.items()}, skipped
 
 
 def _sample(columns: dict[str, list], images: list, opts: MimicOptions, split: str):

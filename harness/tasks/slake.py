@@ -88,10 +88,38 @@ def read_boxes(path: Path) -> str:
 class SlakeTask(Task):
     options_class: ClassVar[type] = SlakeOptions
 
+    def _rows(self, path: Path, opts: SlakeOptions) -> tuple[list[dict[str, str]], L.BadRecords]:
+        """The good records of one split file in the chosen language, and the bad ones counted (or raised)."""
+        rows = []
+        bad = L.BadRecords(path, opts.strict)
+        for index, record in enumerate(L.read_records(path)):
+            if not _wanted(record, opts.language):
+                continue
+            with bad.record():
+                qid = L.get_field(path, record, "qid", index, kind=(int, str))
+                where = f"{index} (qid {qid})"
+                row = {
+                    "id": str(qid).strip(),
+                    "where": where,
+                    "image_path": L.get_field(path, record, "img_name", where),
+                    "question": L.get_field(path, record, "question", where).strip(),
+                    "answer": str(L.get_field(path, record, "answer", where, kind=(str, int, float))).strip(),
+                    "answer_type": L.answer_type(path, record, where),
+                    **{name: L.text(record.get(name))
+                       for name in ("q_lang", "modality", "location", "content_type", "base_type", "img_id")},
+                }
+            if not bad.failed:
+                rows.append(row)
+        return rows, bad
+
     def _load(self, split: str, data_dir: str | Path | None, **options: Any):
         opts = L.parse_options(self.name, self.options_class, options)
         root = self.require_data_dir(data_dir)
         path = root / SPLIT_FILES[split]
+        rows, bad = self._rows(path, opts)
+        if not rows:
+            raise DataError(path, f"no usable records with q_lang '{opts.language}'", field="q_lang")
+        bad.warn(self.name, split)
         names = (
             "id", "image", "question", "answer", "answer_type", "boxes", "image_path",
             "q_lang", "modality", "location", "content_type", "base_type", "img_id",
@@ -99,40 +127,37 @@ class SlakeTask(Task):
         columns: dict[str, list] = {name: [] for name in names}
         images = []
         boxes_by_folder: dict[Path, str] = {}
-        for index, record in enumerate(L.read_records(path)):
-            if not _wanted(record, opts.language):
-                continue
-            qid = L.get_field(path, record, "qid", index, kind=(int, str))
-            where = f"{index} (qid {qid})"
-            img_name = L.get_field(path, record, "img_name", where)
-            image = root / IMAGE_FOLDER / img_name
-            images.append((where, image))
+        for row in rows:
+            image = root / IMAGE_FOLDER / row["image_path"]
+            images.append((row["where"], image))
             folder = image.parent
             if folder not in boxes_by_folder:
                 boxes_by_folder[folder] = read_boxes(folder / DETECTION_FILE)
-            columns["id"].append(str(qid).strip())
             columns["image"].append(str(image))
-            columns["question"].append(L.get_field(path, record, "question", where).strip())
-            columns["answer"].append(str(L.get_field(path, record, "answer", where, kind=(str, int, float))).strip())
-            columns["answer_type"].append(L.answer_type(path, record, where))
             columns["boxes"].append(boxes_by_folder[folder])
-            columns["image_path"].append(img_name)
-            for name in ("q_lang", "modality", "location", "content_type", "base_type", "img_id"):
-                columns[name].append(L.text(record.get(name)))
-        if not columns["id"]:
-            raise DataError(path, f"no records with q_lang '{opts.language}'", field="q_lang")
+            for name in names:
+                if name not in ("image", "boxes"):
+                    columns[name].append(row[name])
         L.check_image_files(images, opts.check_images, path, "img_name")
         return L.build_dataset(columns, image_columns=("image",), source=path)
 
-    def sizes(self, data_dir: str | Path | None = None, **options: Any) -> dict[str, int] | None:
+    def size_report(self, data_dir: str | Path | None = None, **options: Any) -> tuple[dict[str, int], dict[str, str]] | None:
+        """``(items per split, {split: "1 skipped: empty answer"})`` after the bad-record policy; None without data."""
         opts = L.parse_options(self.name, self.options_class, {**self.options, **options})
         root = self.data_dir(data_dir)
         if root is None or not all((root / f).is_file() for f in SPLIT_FILES.values()):
             return None
-        return {
-            split: sum(_wanted(r, opts.language) for r in L.read_records(root / name))
-            for split, name in SPLIT_FILES.items()
-        }
+        sizes, skipped = {}, {}
+        for split, name in SPLIT_FILES.items():
+            rows, bad = self._rows(root / name, opts)
+            sizes[split] = len(rows)
+            if bad.counts:
+                skipped[split] = bad.summary()
+        return sizes, skipped
+
+    def sizes(self, data_dir: str | Path | None = None, **options: Any) -> dict[str, int] | None:
+        report = self.size_report(data_dir, **options)
+        return None if report is None else report[0]
 
 
 TASK = SlakeTask(

@@ -45,52 +45,69 @@ class VQARADOptions(L.LoadOptions):
 class VQARADTask(Task):
     options_class: ClassVar[type] = VQARADOptions
 
-    def _source_records(self, root: Path, split: str, source: str) -> tuple[Path, list[tuple[int, dict]]]:
-        """``(file, [(index in file, record)])`` for one split."""
+    def _source_records(self, root: Path, split: str, source: str, bad: L.BadRecords | None = None
+                        ) -> tuple[Path, list[tuple[int, dict]]]:
+        """``(file, [(index in file, record)])`` for one split; OSF records without a phrase_type go to ``bad``."""
         if source == "split":
             path = root / SPLIT_FILES[split]
             return path, list(enumerate(L.read_records(path)))
         path = root / OSF_FILE
+        bad = bad or L.BadRecords(path, strict=True)
         chosen = []
         for index, record in enumerate(L.read_records(path)):
-            phrase = L.get_field(path, record, "phrase_type", index)
-            if (phrase in OSF_TEST_PHRASES) == (split == "test"):
+            with bad.record():
+                phrase = L.get_field(path, record, "phrase_type", index)
+            if not bad.failed and (phrase in OSF_TEST_PHRASES) == (split == "test"):
                 chosen.append((index, record))
         return path, chosen
+
+    def _rows(self, root: Path, split: str, opts: VQARADOptions) -> tuple[Path, list[dict[str, str]], L.BadRecords]:
+        """The good records of one split, and the bad ones counted (or raised, when strict)."""
+        file = root / (OSF_FILE if opts.source == "osf" else SPLIT_FILES[split])
+        bad = L.BadRecords(file, opts.strict)
+        path, records = self._source_records(root, split, opts.source, bad)
+        rows = []
+        for index, record in records:
+            with bad.record():
+                qid = L.get_field(path, record, "qid", index, kind=(int, str))
+                where = f"{index} (qid {qid})"
+                row = {
+                    "id": str(qid).strip(),
+                    "where": where,
+                    "image_path": L.get_field(path, record, "image_name", where),
+                    "question": L.get_field(path, record, "question", where).strip(),
+                    "answer": str(L.get_field(path, record, "answer", where, kind=(str, int, float))).strip(),
+                    "answer_type": L.answer_type(path, record, where),
+                    "image_organ": L.text(record.get("image_organ")),
+                    "question_type": L.text(record.get("question_type")),
+                    "phrase_type": L.text(record.get("phrase_type")).removeprefix("test_"),
+                }
+            if not bad.failed:
+                rows.append(row)
+        return path, rows, bad
 
     def _load(self, split: str, data_dir: str | Path | None, **options: Any):
         opts = L.parse_options(self.name, self.options_class, options)
         root = self.require_data_dir(data_dir)
-        path, records = self._source_records(root, split, opts.source)
-        columns: dict[str, list] = {
-            name: []
-            for name in (
-                "id", "image", "question", "answer", "answer_type",
-                "image_path", "image_organ", "question_type", "phrase_type",
-            )
-        }
+        path, rows, bad = self._rows(root, split, opts)
+        if not rows:
+            raise DataError(path, f"no usable records for split '{split}'")
+        bad.warn(self.name, split)
+        names = ("id", "image", "question", "answer", "answer_type", "image_path", "image_organ", "question_type",
+                 "phrase_type")
+        columns: dict[str, list] = {name: [] for name in names}
         images = []
-        for index, record in records:
-            qid = L.get_field(path, record, "qid", index, kind=(int, str))
-            where = f"{index} (qid {qid})"
-            image_name = L.get_field(path, record, "image_name", where)
-            image = root / IMAGE_FOLDER / image_name
-            images.append((where, image))
-            columns["id"].append(str(qid).strip())
+        for row in rows:
+            image = root / IMAGE_FOLDER / row["image_path"]
+            images.append((row["where"], image))
             columns["image"].append(str(image))
-            columns["question"].append(L.get_field(path, record, "question", where).strip())
-            columns["answer"].append(str(L.get_field(path, record, "answer", where, kind=(str, int, float))).strip())
-            columns["answer_type"].append(L.answer_type(path, record, where))
-            columns["image_path"].append(image_name)
-            columns["image_organ"].append(L.text(record.get("image_organ")))
-            columns["question_type"].append(L.text(record.get("question_type")))
-            columns["phrase_type"].append(L.text(record.get("phrase_type")).removeprefix("test_"))
-        if not records:
-            raise DataError(path, f"no records for split '{split}'")
+            for name in names:
+                if name != "image":
+                    columns[name].append(row[name])
         L.check_image_files(images, opts.check_images, path, "image_name")
         return L.build_dataset(columns, source=path)
 
-    def sizes(self, data_dir: str | Path | None = None, **options: Any) -> dict[str, int] | None:
+    def size_report(self, data_dir: str | Path | None = None, **options: Any) -> tuple[dict[str, int], dict[str, str]] | None:
         opts = L.parse_options(self.name, self.options_class, {**self.options, **options})
         root = self.data_dir(data_dir)
         if root is None:
@@ -98,7 +115,17 @@ class VQARADTask(Task):
         needed = [root / OSF_FILE] if opts.source == "osf" else [root / f for f in SPLIT_FILES.values()]
         if not all(p.is_file() for p in needed):
             return None
-        return {split: len(self._source_records(root, split, opts.source)[1]) for split in self.splits}
+        sizes, skipped = {}, {}
+        for split in self.splits:
+            _, rows, bad = self._rows(root, split, opts)
+            sizes[split] = len(rows)
+            if bad.counts:
+                skipped[split] = bad.summary()
+        return sizes, skipped
+
+    def sizes(self, data_dir: str | Path | None = None, **options: Any) -> dict[str, int] | None:
+        report = self.size_report(data_dir, **options)
+        return None if report is None else report[0]
 
 
 TASK = VQARADTask(

@@ -88,8 +88,11 @@ def test_missing_field(iu_xray_dir, field):
     del data["test"][1][field]
     write_json(iu_xray_dir / "annotation.json", data)
     with pytest.raises(DataError) as exc:
-        TASK.load("test", iu_xray_dir.parent)
+        TASK.load("test", iu_xray_dir.parent, strict=True)
     one_line_error(exc, "annotation.json", "record test[1]", f"field '{field}'")
+    # without strict the record is skipped and counted
+    assert len(TASK.load("test", iu_xray_dir.parent, check_images="none")) == len(data["test"]) - 1
+    assert TASK.size_report(iu_xray_dir.parent)[1] == {"test": f"1 skipped: missing {field}"}
 
 
 def test_empty_image_list(iu_xray_dir):
@@ -97,7 +100,7 @@ def test_empty_image_list(iu_xray_dir):
     data["test"][0]["image_path"] = []
     write_json(iu_xray_dir / "annotation.json", data)
     with pytest.raises(DataError) as exc:
-        TASK.load("test", iu_xray_dir.parent)
+        TASK.load("test", iu_xray_dir.parent, strict=True)
     one_line_error(exc, "record test[0] (id CXR3_IM-3)", "field 'image_path'", "non-empty list")
 
 

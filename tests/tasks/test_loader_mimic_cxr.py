@@ -42,7 +42,7 @@ def test_r2gen_missing_field_and_wrong_split_key(mimic_r2gen_dir):
     del data["test"][2]["study_id"]
     write_json(mimic_r2gen_dir / "annotation.json", data)
     with pytest.raises(DataError) as exc:
-        TASK.load("test", mimic_r2gen_dir.parent)
+        TASK.load("test", mimic_r2gen_dir.parent, strict=True)
     one_line_error(exc, "annotation.json", "record test[2] (id dicom-4)", "field 'study_id'")
     data["Test"] = data.pop("test")
     write_json(mimic_r2gen_dir / "annotation.json", data)

@@ -131,8 +131,11 @@ def test_missing_field(slake_dir, field):
     del records[3][field]
     write_json(slake_dir / "test.json", records)
     with pytest.raises(DataError) as exc:
-        TASK.load("test", slake_dir.parent)
+        TASK.load("test", slake_dir.parent, strict=True)
     one_line_error(exc, "test.json", "record 3", f"field '{field}'")
+    # without strict the record is skipped and counted
+    assert TASK.load("test", slake_dir.parent)["id"] == ["100", "101"]
+    assert TASK.size_report(slake_dir.parent)[1] == {"test": f"1 skipped: missing {field}"}
 
 
 def test_wrong_language_key_leaves_no_records(slake_dir):

@@ -140,8 +140,11 @@ def test_missing_field(vqa_rad_dir, field):
     del records[1][field]
     write_json(vqa_rad_dir / "testset.json", records)
     with pytest.raises(DataError) as exc:
-        TASK.load("test", vqa_rad_dir.parent)
+        TASK.load("test", vqa_rad_dir.parent, strict=True)
     one_line_error(exc, "testset.json", "record 1", f"field '{field}'", "missing field")
+    # without strict the record is skipped and counted
+    assert len(TASK.load("test", vqa_rad_dir.parent)) == len(records) - 1
+    assert TASK.size_report(vqa_rad_dir.parent)[1] == {"test": f"1 skipped: missing {field}"}
 
 
 def test_bad_answer_type_and_wrong_top_level(vqa_rad_dir):
@@ -149,7 +152,7 @@ def test_bad_answer_type_and_wrong_top_level(vqa_rad_dir):
     records[0]["answer_type"] = "YESNO"
     write_json(vqa_rad_dir / "testset.json", records)
     with pytest.raises(DataError) as exc:
-        TASK.load("test", vqa_rad_dir.parent)
+        TASK.load("test", vqa_rad_dir.parent, strict=True)
     one_line_error(exc, "record 0 (qid 11)", "field 'answer_type'", "'YESNO'")
     write_json(vqa_rad_dir / "testset.json", {"test": records})
     with pytest.raises(DataError) as exc:
@@ -163,5 +166,5 @@ def test_osf_record_without_phrase_type(vqa_rad_dir):
     del records[2]["phrase_type"]
     write_json(path, records)
     with pytest.raises(DataError) as exc:
-        TASK.load("test", vqa_rad_dir.parent, source="osf")
+        TASK.load("test", vqa_rad_dir.parent, source="osf", strict=True)
     one_line_error(exc, "VQA_RAD Dataset Public.json", "record 2", "field 'phrase_type'")
