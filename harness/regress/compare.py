@@ -119,7 +119,7 @@ class MetricComparison:
         row = {"task": self.task, "metric": self.metric, "n": self.n, "baseline": _r(self.baseline * s),
                "candidate": _r(self.candidate * s), "delta": _r(self.delta * s),
                "ci": [_r(self.ci_low * s), _r(self.ci_high * s)], "p": _sig(self.p_value),
-               "p_adj": _sig(self.p_adjusted) if self.gated else None, "mde": _r(self.mde * s),
+               "p_adj": _sig(self.p_adjusted) if self.gated else None, "mde": _r(self.mde * s) if self.gated else None,
                "verdict": self.verdict}
         if self.support is not None:
             row["claimed"] = [int(self.support[0]), int(self.support[1])]
@@ -391,4 +391,5 @@ def _apply_verdicts(rows: list[MetricComparison], config: RegressConfig) -> None
             row.note = "the candidate claims no finding: its rate is empty, not zero hallucinations"
         if row.worse_by < 0 and any(c.worse_by > 0 for c in coverage):
             row.verdict = NOT_CREDITED if row.verdict != REGRESSED else row.verdict
-            row.note = (row.note + "; " if row.note else "") + f"coverage ({coverage[0].metric}) fell"
+            fell = next(c.metric for c in coverage if c.worse_by > 0)
+            row.note = (row.note + "; " if row.note else "") + f"{fell} fell"

@@ -74,10 +74,9 @@ def _config_settings(config: dict[str, Any]) -> dict[str, Any]:
     settings: dict[str, Any] = {}
     if any(k in config for k in DECODING_KEYS):
         decoding = {k: config.get(k) for k in DECODING_KEYS}
-        if config.get("do_sample"):
-            decoding["seed"] = config.get("seed")  # the seed decides sampled answers only
-        else:
+        if not config.get("do_sample"):
             decoding.pop("temperature")  # greedy decoding ignores the temperature
+        # the sampling seed is left out: two seeds are two draws of the same decoding (the gate's null)
         settings["decoding"] = decoding
     if any(k in config for k in BUDGET_KEYS):
         settings["token_budgets"] = {k: config.get(k) for k in BUDGET_KEYS}
