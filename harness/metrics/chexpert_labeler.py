@@ -121,7 +121,7 @@ _SIZE_SUBJECT = re.compile(
     r"(?P<ec>cardio ?mediastinal (?:silhouette|contours?)|mediastin(?:um|al (?:silhouette|contours?)))|"
     r"(?P<cm>heart(?: size)?|cardiac (?:silhouette|size|contours?|shadow)))\b"
 )
-_SIZE_STATES = (  # checked in this order: the first that matches names the state
+_SIZE_STATES = (  # the first state word in the text names the state; on a tie, this order
     ("borderline", re.compile(r"\b(?:upper limits?(?: of)? normal|borderline|top (?:of )?normal)\b")),
     ("normal", re.compile(r"\b(?:normal|within (?:the )?normal limits|unremarkable|not (?:significantly )?"
                           r"(?:enlarged|widened|large))\b")),
@@ -201,10 +201,13 @@ def _reassign(obs: str, clause: str, m: re.Match) -> str | None:
 
 
 def _size_state(text: str) -> str | None:
-    for state, pattern in _SIZE_STATES:
-        if pattern.search(text):
-            return state
-    return None
+    """The state word that comes first in ``text`` ("enlarged with normal vascularity" is enlarged); a phrase
+    that starts earlier wins over a word inside it ("upper limits of normal", "not enlarged")."""
+    found = [(m.start(), rank, state) for rank, (state, pattern) in enumerate(_SIZE_STATES)
+             for m in pattern.finditer(text)]
+    # "stable" names the state only when nothing else does ("stable and within normal limits" is normal)
+    sized = [f for f in found if f[2] != "stable"] or found
+    return min(sized)[2] if sized else None
 
 
 def _size_mentions(clause: str) -> list[Mention]:

@@ -59,3 +59,19 @@ def test_a_bad_line_is_a_one_line_error(tmp_path):
     path.write_text('{"sentence": "No effusion.", "labels": {"Effusion": 0}}\n')
     with pytest.raises(DataError, match="line 1.*'Effusion'"):
         read_validation_set(path)
+
+
+@pytest.mark.parametrize(
+    ("sentence", "cardiomegaly"),
+    [
+        ("Heart is enlarged with normal pulmonary vascularity.", 1),  # the first state word names the state
+        ("Heart size upper limits of normal.", -1),
+        ("The heart is not significantly enlarged.", 0),
+        ("Heart size normal with increased interstitial markings.", 0),
+        ("Borderline enlarged heart.", -1),
+        ("Stable cardiomediastinal silhouette with normal heart size.", 0),
+        ("History of congestive heart failure.", None),  # a heart without a size statement
+    ],
+)
+def test_heart_size_statements(sentence, cardiomegaly):
+    assert label_report(sentence)["Cardiomegaly"] == cardiomegaly
