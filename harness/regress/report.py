@@ -27,7 +27,8 @@ def summary_rows(comparison: Comparison) -> list[dict]:
     rows = []
     for r in comparison.rows:
         d = r.display()
-        rows.append({"task": d["task"], "metric": d["metric"], "n": d["n"], "baseline": _num(d["baseline"]),
+        n = f"{d['n']} (claimed {d['claimed'][0]}->{d['claimed'][1]})" if "claimed" in d else d["n"]
+        rows.append({"task": d["task"], "metric": d["metric"], "n": n, "baseline": _num(d["baseline"]),
                      "candidate": _num(d["candidate"]), "delta": _num(d["delta"], True),
                      "95% CI": f"[{_num(d['ci'][0], True)}, {_num(d['ci'][1], True)}]", "p_adj": d["p_adj"],
                      "mde": _num(d["mde"]), "verdict": d["verdict"] + (f" ({d['note']})" if d.get("note") else "")})

@@ -122,6 +122,7 @@ def handle_baselines(args: argparse.Namespace) -> int:
     from harness.results import ResultsStore
 
     rows = [{"run_id": r["run_id"], "model": r["model"], "created_at": r["created_at"], "pins": r["pins"],
-             "harness_version": r.get("harness_version")} for r in ResultsStore(args.store).baselines()]
+             "harness_version": r.get("harness_version"), "predictions_dir": r.get("predictions_dir")}
+            for r in ResultsStore(args.store).baselines()]
     emit(rows, args.format)
     return 0
