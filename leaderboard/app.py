@@ -62,10 +62,10 @@ BETTER_CSS, WORSE_CSS = "color: #1a7f37; font-weight: 600", "color: #cf222e; fon
 CSS = f"""
 .lb-plot svg {{background: white; border-radius: 6px}}
 body, .gradio-container {{font-family: {plots.FONTS}}}
-/* a long name wraps inside a bounded cell instead of pushing the metrics off screen */
-.lb-table td:nth-child(-n+5) {{max-width: 14rem; overflow-wrap: anywhere; word-break: break-word}}
+/* a long name wraps inside its fixed-width cell instead of pushing the metrics off screen */
+.lb-table [role=gridcell] span {{overflow-wrap: anywhere}}
 /* headers wrap between words (task/metric breaks after the slash), never inside one */
-.lb-table th, .lb-table th * {{word-break: normal !important; overflow-wrap: normal !important; hyphens: none}}
+.lb-table th, .lb-table th span {{word-break: normal !important; overflow-wrap: normal !important; hyphens: none}}
 """
 
 
@@ -158,15 +158,41 @@ def _delta_styles(frame: pd.DataFrame, board: Board | None) -> pd.DataFrame:
     return styles
 
 
-def _frame_update(frame: pd.DataFrame, board: Board | None = None) -> dict[str, Any]:
+WIDTHS = {RANK: 52, "Model": 190, "Method": 90, "Base model": 130, "Type": 96, "Test set": 80, AVERAGE: 80,
+          RUN_ID: 150, "Citation": 480, "Task/metric": 230, "Mean ± sd": 110, "Tasks": 220, "Submitted": 210,
+          "Status": 130}
+
+
+def header_text(column: str) -> str:
+    """A header that may wrap between words: after the ``/`` of ``task/metric`` and before ``Δ``."""
+    return str(column).replace("/", "/\u200b")
+
+
+def column_widths(columns: list[str]) -> list[str]:
+    """Fixed widths, so a 200-character name wraps in its own column instead of pushing the metrics away."""
+    out = []
+    for column in columns:
+        text = str(column)
+        longest = max(len(word) for word in text.replace("/", " ").split() or [""])
+        width = WIDTHS.get(text) or max(66, min(170, 9 * longest + 20))
+        out.append(f"{width}px")
+    return out
+
+
+def _frame_update(frame: pd.DataFrame, board: Board | None = None, *, fixed: bool = True) -> dict[str, Any]:
     """The table as Gradio shows it: blank for NaN, whole numbers for ranks and n, two decimals for values,
     and each Δ green or red by the metric's direction. Every submitter string stays a text cell."""
     shown = frame.astype(object).where(frame.notna(), None)
     for column in shown.columns:
         if column == RANK or str(column).endswith(" n") or column in ("n", "Runs", "Comparisons", "Seeds", "Items"):
-            shown[column] = [None if v is None else int(v) for v in shown[column]]
-    styler = shown.style.apply(lambda _: _delta_styles(frame, board), axis=None).format(_cell_text)
-    return gr.update(value=styler, headers=list(frame.columns), datatype=_datatypes(frame))
+            shown[column] = pd.Series([None if v is None else int(v) for v in shown[column]], index=shown.index,
+                                      dtype=object)
+    headers = [header_text(c) for c in frame.columns]
+    styles = _delta_styles(frame, board)
+    shown.columns, styles.columns = headers, headers
+    styler = shown.style.apply(lambda _: styles, axis=None).format(_cell_text)
+    extra = {"column_widths": column_widths(list(frame.columns))} if fixed else {}
+    return gr.update(value=styler, headers=headers, datatype=_datatypes(frame), **extra)
 
 
 def _ci_map(board: Board, frame: pd.DataFrame, columns: list[str]) -> dict[tuple[str, str], tuple[float, float]]:
@@ -233,6 +259,7 @@ def build_app(store: str | Path | None = None, snapshot: str | Path | None = Non
                         order = gr.Radio(list(ORDERS), value=ORDERS[0], label="Order")
                     frame, svg = render_tab(board, i, Filters(), None, AVERAGE, ORDERS[0], False, True)
                     table = gr.Dataframe(_frame_update(frame, board)["value"], datatype=_datatypes(frame),
+                                         column_widths=column_widths(list(frame.columns)),
                                          interactive=False, wrap=True, elem_id=f"lb-table-{tab.key}",
                                          elem_classes="lb-table", label=f"{tab.title} (approved runs)",
                                          max_height=520)
@@ -378,7 +405,8 @@ def build_app(store: str | Path | None = None, snapshot: str | Path | None = Non
 
         def show_run(run_id: str | None) -> list[Any]:
             results, info, passes = _run_view(source.board, run_id)
-            return [_frame_update(results), info, gr.update(choices=passes, value=passes[0] if passes else None)]
+            return [_frame_update(results, fixed=False), info,
+                    gr.update(choices=passes, value=passes[0] if passes else None)]
 
         def show_predictions(run_id: str | None, pass_name: str | None, wrong: bool) -> list[Any]:
             run = source.board.run(run_id) if run_id else None
@@ -393,7 +421,7 @@ def build_app(store: str | Path | None = None, snapshot: str | Path | None = Non
                 records, marks = [records[i] for i in keep], [marks[i] for i in keep]
             elif not records and run is not None:
                 note = "No per-sample predictions were stored for this run."
-            return [_frame_update(preds.table(records, marks=marks)), records, note]
+            return [_frame_update(preds.table(records, marks=marks), fixed=False), records, note]
 
         # the selected run's page renders on load too (the dropdown starts on the newest run)
         demo.load(show_run, run_dd, run_outputs, show_progress="hidden").then(

@@ -346,7 +346,8 @@ def wide_table(board: Board, tab: Tab, filters: Filters | None = None, columns: 
 
 def table_columns(columns: Sequence[str], show_ci: bool, show_delta: bool,
                   tasks: Sequence[str] = ()) -> list[str]:
-    return [RANK, *ID_COLUMNS, TEST_SET, *columns, AVERAGE, *(f"{t} n" for t in tasks),
+    # the values come right after the name, so a long name or many identity columns never push them away
+    return [RANK, "Model", "Method", *columns, AVERAGE, TEST_SET, "Base model", "Type", *(f"{t} n" for t in tasks),
             *(f"{c} CI" for c in columns if show_ci), *(f"{c} Δ" for c in columns if show_delta), RUN_ID]
 
 

@@ -80,6 +80,17 @@ def page(browser, server):
     context.close()
 
 
+@pytest.fixture(scope="module")
+def shared_page(browser, server):
+    """One loaded page for the read-only checks below (a fresh page costs seconds each)."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.goto(server[1])
+    page.wait_for_selector("#lb-table-vqa table", timeout=30_000)
+    yield page
+    context.close()
+
+
 def shot(page, tmp_path, name: str, element=None) -> Path:
     path = tmp_path / f"{name}.png"
     (element or page).screenshot(path=str(path))
@@ -174,43 +185,53 @@ def test_run_page_shows_config_and_wrong_answers_with_their_image(page, tmp_path
 
 
 def _cell_color(page, table_id: str, row_text: str, header: str) -> str:
-    """The computed text color of the cell in ``header``'s column on the row containing ``row_text``."""
+    """The computed text color of the cell in ``header``'s column on the row whose cells include every
+    ``|``-separated text of ``row_text`` exactly."""
     return page.evaluate(
         """([tableId, rowText, header]) => {
-            const table = document.querySelector(`#${tableId} table`);
-            const heads = [...table.querySelectorAll('thead th')].map(th => th.innerText.trim());
+            const root = document.querySelector(`#${tableId}`);
+            const heads = [...root.querySelectorAll('thead th')].map(th => th.innerText.replace(/\u200b/g, '').trim());
             const col = heads.indexOf(header);
             if (col < 0) return 'no column ' + header + ' in ' + heads.join('|');
-            const row = [...table.querySelectorAll('tbody tr')].find(tr => tr.innerText.includes(rowText));
-            if (!row) return 'no row';
-            return getComputedStyle(row.querySelectorAll('td')[col].querySelector('span, div') || row.querySelectorAll('td')[col]).color;
+            const cells = [...root.querySelectorAll('[role=gridcell]')];
+            const rows = [...new Set(cells.map(c => c.dataset.row))];
+            const row = rows.find(r => rowText.split('|').every(t => cells.some(
+                c => c.dataset.row === r && c.innerText.trim() === t)));
+            if (row === undefined) return 'no row ' + rowText;
+            const cell = root.querySelector(`[role=gridcell][data-row="${row}"][data-col="${col}"]`);
+            return getComputedStyle(cell.querySelector('span') || cell).color;
         }""", [table_id, row_text, header])
 
 
-def test_run_page_renders_the_preselected_run_and_a_table_row_opens_its_run(page, tmp_path):
+def test_run_page_renders_the_preselected_run_and_a_table_row_opens_its_run(shared_page, tmp_path):
+    page = shared_page
     page.get_by_role("tab", name="Run").click()
     results = page.locator("#lb-run-results")
     assert wait_for(lambda: "vqa_rad" in results.inner_text(), 20)  # no empty "1 2 3" table
     assert "closed_accuracy" in results.inner_text()
     assert wait_for(lambda: "fake-run-4" in page.locator("#lb-run-config").inner_text(), 10)
     page.get_by_role("tab", name="Med-VQA").click()
-    page.locator("#lb-table-vqa td", has_text="fake-base-7b-mmedpo").first.click()
+    page.locator("#lb-table-vqa [role=gridcell]", has_text="fake-base-7b-mmedpo").first.click()
     assert wait_for(lambda: "Is the fake heart enlarged?" in page.content(), 20)  # its wrong answer, on its page
     assert "fake-run-2" in page.locator("#lb-run-config").inner_text()
 
 
-def test_a_long_model_name_wraps_and_leaves_the_metrics_on_screen(page, tmp_path):
+def test_a_long_model_name_wraps_and_leaves_the_metrics_on_screen(shared_page, tmp_path):
+    page = shared_page
+    page.get_by_role("tab", name="Med-VQA").click()
     table = page.locator("#lb-table-vqa")
     assert wait_for(lambda: "very-long-model-name" in table.inner_text(), 20)
-    header = table.locator("th", has_text="vqa_rad/closed_accuracy").first
-    box = header.bounding_box()
-    assert box is not None and box["x"] + box["width"] <= 1280, box
-    cell = table.locator("td", has_text="very-long-model-name").first.bounding_box()
-    assert cell["width"] < 400, cell  # the name wraps inside its cell
+    for metric in ("vqa_rad/closed_accuracy", "vqa_rad/open_recall"):
+        header = table.locator("th", has_text=metric.split("/")[1]).first
+        box = header.bounding_box()
+        assert box is not None and box["x"] + box["width"] <= 1280, (metric, box)  # on screen, not scrolled off
+    cell = table.locator("[role=gridcell]", has_text="very-long-model-name").first.bounding_box()
+    assert cell["width"] < 250 and cell["height"] > 40, cell  # the name wraps inside its own column
     shot(page, tmp_path, "long-name", table)
 
 
-def test_delta_colors_follow_each_metrics_direction(page, tmp_path):
+def test_delta_colors_follow_each_metrics_direction(shared_page, tmp_path):
+    page = shared_page
     page.get_by_role("tab", name="Factuality & clinical efficacy").click()
     table = page.locator("#lb-table-factuality")
     assert wait_for(lambda: "fake-base-7b-worse" in table.inner_text(), 20)
@@ -219,26 +240,29 @@ def test_delta_colors_follow_each_metrics_direction(page, tmp_path):
     assert _cell_color(page, "lb-table-factuality", "fake-base-7b-worse", "iu_xray/chexpert_f1_micro Δ") == green
     # the mmedpo run lowered its hallucination rate: a negative Δ, shown as the improvement it is
     assert _cell_color(page, "lb-table-factuality", "fake-base-7b-mmedpo", "iu_xray/hallucination_rate Δ") == green
-    shot(page, tmp_path, "tab-factuality")
 
 
-def test_studies_tab_shows_a_study_with_its_forest_plot(page, tmp_path):
+def test_studies_tab_shows_a_study_with_its_forest_plot(shared_page, tmp_path):
+    page = shared_page
     page.get_by_role("tab", name="Studies").click()
     study = page.locator("#lb-study-table")
     assert wait_for(lambda: "75.0 ± 1.0" in study.inner_text(), 20)
     assert "synth_report/false_finding_rate (lower better)" in study.inner_text()
     forest = page.locator("#lb-forest svg")
     assert wait_for(lambda: forest.count() == 1 and page.locator("#lb-forest circle").count() == 2, 20)
-    assert _cell_color(page, "lb-study-table", "synth_report/false_finding_rate (lower better)", "Δ base") in (
-        "rgb(207, 34, 46)", "rgb(26, 127, 55)")
-    shot(page, tmp_path, "tab-studies")
+    rate = "synth_report/false_finding_rate (lower better)"
+    assert _cell_color(page, "lb-study-table", f"{rate}|dpo", "Δ base") == "rgb(207, 34, 46)"  # +7: worse
+    assert _cell_color(page, "lb-study-table", f"{rate}|mmedpo", "Δ base") == "rgb(26, 127, 55)"  # -5: better
+    assert _cell_color(page, "lb-study-table", "synth_vqa/closed_accuracy|dpo", "Δ base") == "rgb(26, 127, 55)"
 
 
-def test_screenshots_of_every_tab(page, tmp_path):
+def test_screenshots_of_every_tab(shared_page, tmp_path):
     """One picture per tab for docs/leaderboard.md (LEADERBOARD_SCREENSHOTS=docs/img keeps them)."""
-    for name, key in (("Med-VQA", "vqa"), ("Report generation", "report"), ("Methods", "methods"),
-                      ("Run", "run"), ("About", "about"), ("Submit", "submit")):
+    page = shared_page
+    for name, key in (("Med-VQA", "vqa"), ("Report generation", "report"), ("Factuality & clinical efficacy",
+                      "factuality"), ("Methods", "methods"), ("Studies", "studies"), ("Run", "run"),
+                      ("About", "about"), ("Submit", "submit")):
         page.get_by_role("tab", name=name, exact=True).click()
-        page.wait_for_timeout(1200)
-        shot(page, tmp_path, f"tab-{key}")
+        page.wait_for_timeout(700)
+        shot(page, tmp_path, f"tab-{key}", page.locator("#lb-tabs"))
     assert "Benchmarks" in page.content() and "vqa_rad" in page.content()
