@@ -8,13 +8,38 @@ and run directories. ``HARNESS_DATA`` (or ``--data-dir``) is the folder holding 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
+
+from harness.errors import HarnessError
+
+# A run id names a folder under HARNESS_HOME/runs: no separators, no "..", a bounded length.
+RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+def check_run_id(run_id: str | None) -> str | None:
+    """``run_id`` unchanged when it is safe as a folder name; a one-line error otherwise."""
+    if run_id is None:
+        return None
+    if not RUN_ID_PATTERN.match(str(run_id)) or ".." in str(run_id):
+        shown = run_id if len(str(run_id)) <= 40 else f"{str(run_id)[:40]}... ({len(str(run_id))} characters)"
+        raise HarnessError(f"--run-id {shown!r}: a run id is 1-64 letters, digits, '.', '_' or '-', starting with "
+                           "a letter or digit (no '/' or '..')")
+    return run_id
+
+
+def make_dir(path: Path, what: str) -> Path:
+    """``mkdir -p`` with a one-line error naming the folder and the variable or flag that chose it."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise HarnessError(f"{what} {path}: cannot create the folder ({exc.strerror or exc})") from None
+    return path
 
 
 def harness_home() -> Path:
     home = Path(os.environ.get("HARNESS_HOME", Path.home() / ".cache" / "harness")).expanduser()
-    home.mkdir(parents=True, exist_ok=True)
-    return home
+    return make_dir(home, "HARNESS_HOME")
 
 
 def data_root(data_dir: str | Path | None = None) -> Path | None:
@@ -33,6 +58,9 @@ def task_data_dir(task: str, folder: str, data_dir: str | Path | None = None) ->
 
 
 def runs_dir() -> Path:
-    path = harness_home() / "runs"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return make_dir(harness_home() / "runs", "runs folder")
+
+
+def run_dir(run_id: str) -> Path:
+    """``HARNESS_HOME/runs/<run_id>`` for a checked run id (the folder is not created)."""
+    return runs_dir() / check_run_id(run_id)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -195,9 +196,8 @@ def method_provenance(method_cls) -> dict[str, Any]:
 def check_config(config: RunConfig):
     """Every cheap check of a run, before any model loads: method, options, tasks. Returns the method class."""
     from harness.methods import get_method
-    from harness.tasks import get_task
-
     from harness.secrets import refuse_secret_options
+    from harness.tasks import get_task
 
     if not config.method:
         raise HarnessError("a run needs a method (--method NAME; harness methods lists them)")
@@ -209,36 +209,131 @@ def check_config(config: RunConfig):
     return method_cls
 
 
-def run(config: RunConfig, *, run_id: str | None = None) -> RunOutcome:
-    from harness.paths import runs_dir
-    from harness.results.store import ResultsStore, new_run_id
+# Settings that do not change a run's results: a resume may change them freely.
+NOT_RESULT_SHAPING = {"device", "store", "train.save_every", "train.save_total_limit", "train.log_every",
+                      "train.report_to", "train.run_name", "train.num_workers", "train.ref_cache",
+                      "train.gradient_checkpointing"}
+
+
+def fingerprint(config: RunConfig) -> dict[str, Any]:
+    """Every setting that shapes a run's results, flattened (``train.lr``, ``options.beta``...)."""
+    flat: dict[str, Any] = {}
+
+    def walk(prefix: str, value: Any) -> None:
+        if isinstance(value, dict) and prefix in ("", "train", "options"):
+            for key, item in value.items():
+                walk(f"{prefix}.{key}" if prefix else key, item)
+        elif prefix not in NOT_RESULT_SHAPING:
+            flat[prefix] = value
+
+    walk("", json.loads(json.dumps(config_dict(config), default=str)))
+    return flat
+
+
+def changed_settings(saved: dict[str, Any], now: dict[str, Any]) -> list[str]:
+    """Keys whose value differs between a saved fingerprint and this one (keys older code lacked are skipped)."""
+    return [k for k in sorted(set(saved) | set(now)) if k in saved and saved.get(k) != now.get(k)]
+
+
+def start_run(config: RunConfig, run_id: str | None = None, *, allow_changed: bool = False) -> tuple[str, bool]:
+    """Check the run id and, for a resume, that it names a ``harness run`` with the same settings.
+
+    Returns ``(run_id, resuming)``. A run id must be safe as a folder name (``harness.paths.check_run_id``);
+    an existing folder must hold a ``harness run`` (not an evaluation) of the same method whose fingerprint
+    matches, unless ``allow_changed``. One-line errors, before any model loads.
+    """
+    from harness.paths import check_run_id, runs_dir
+    from harness.results.store import new_run_id
+
+    run_id = check_run_id(run_id) or new_run_id()
+    folder = runs_dir() / run_id
+    manifest = folder / "pipeline.json"
+    if not manifest.exists():
+        if folder.exists() and any(folder.iterdir()):
+            kind = "an evaluation (harness eval, or a base evaluation)" if (folder / "run.json").exists() \
+                else "not a harness run"
+            raise HarnessError(f"--run-id {run_id}: that run is {kind}; resume a harness run by its own id, "
+                               "or pick a new id")
+        return run_id, False
+    saved = read_json(manifest)
+    if saved.get("config", {}).get("method") != config.method:
+        raise HarnessError(f"run '{run_id}' is a '{saved.get('config', {}).get('method')}' run, not "
+                           f"'{config.method}'")
+    saved_print, now = saved.get("fingerprint") or {}, fingerprint(config)
+    changed = changed_settings(saved_print, now)
+    if changed and not allow_changed:
+        shown = ", ".join(f"{k} {saved_print.get(k)!r} -> {now.get(k)!r}" for k in changed[:6])
+        more = f" and {len(changed) - 6} more" if len(changed) > 6 else ""
+        raise HarnessError(f"run '{run_id}' was started with other settings ({shown}{more}); rerun with the "
+                           "saved settings, start a new run, or pass --allow-changed")
+    if changed:
+        log.warning("run %s: resuming with changed settings (%s), as --allow-changed asks", run_id, ", ".join(changed))
+    return run_id, True
+
+
+def run(config: RunConfig, *, run_id: str | None = None, allow_changed: bool = False,
+        on_start: Callable[[str, bool], None] | None = None) -> RunOutcome:
+    """Run (or resume) the whole line; see the module docstring. ``on_start(run_id, resuming)`` is called
+    once the run id is settled, before any model loads (the CLI prints it). A new run that fails before any
+    stage saved work leaves no folder; a stored run is only ever a finished one."""
+    from harness.results.store import ResultsStore
 
     method_cls = check_config(config)
     loss_options, builder_options = split_options(method_cls, config.options)
+    run_id, resuming = start_run(config, run_id, allow_changed=allow_changed)
+    log.info("run %s: %s (resume with --run-id %s)", run_id, "resuming" if resuming else "starting", run_id)
+    if on_start is not None:
+        on_start(run_id, resuming)
+    base_dir = resolve_base_model(config.model)  # a bad model spec fails before the run folder exists
     store = ResultsStore(config.store)
-    run_id = run_id or new_run_id()
-    run_dir = runs_dir() / run_id
-    manifest = run_dir / "pipeline.json"
-    if manifest.exists():
-        saved = read_json(manifest)
-        if saved.get("config", {}).get("method") != config.method:
-            raise HarnessError(f"run '{run_id}' is a '{saved['config'].get('method')}' run, not '{config.method}'")
-        log.info("resuming run %s", run_id)
-    provenance = method_provenance(method_cls)
-    write_json(manifest, {"run_id": run_id, "config": config_dict(config), "method": provenance})
+    run_dir = _runs_dir() / run_id
+    try:
+        return _run(config, method_cls, loss_options, builder_options, run_id, run_dir, base_dir, store, resuming)
+    except BaseException:
+        if not resuming:
+            _remove_if_only_manifest(run_dir)
+        raise
 
-    base_dir = resolve_base_model(config.model)
+
+def _runs_dir() -> Path:
+    from harness.paths import runs_dir
+
+    return runs_dir()
+
+
+def _remove_if_only_manifest(run_dir: Path) -> None:
+    if run_dir.is_dir() and all(p.name == "pipeline.json" for p in run_dir.iterdir()):
+        import shutil
+
+        shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def _run(config: RunConfig, method_cls, loss_options, builder_options, run_id: str, run_dir: Path,
+         base_dir: Path, store, resuming: bool) -> RunOutcome:
+    manifest = run_dir / "pipeline.json"
+    provenance = method_provenance(method_cls)
+    record: dict[str, Any] = {"run_id": run_id, "status": "running", "config": config_dict(config),
+                              "fingerprint": fingerprint(config), "method": provenance}
+    if resuming:
+        saved = read_json(manifest)
+        record = {**saved, **record, "started_with": saved.get("started_with") or saved.get("fingerprint")}
+    write_json(manifest, record)
+
     base_name = base_model_name(config.model, base_dir)
+    record.update(base_model=base_name, base_run_id=base_run_id_for(config, base_name))
+    write_json(manifest, record)  # the base evaluation's id before it starts: a killed one resumes under it
     base_run_id = evaluate_base(config, base_dir, base_name, store)
 
     method = method_cls(**loss_options)
     pair_folder = pairs_dir(config, base_name, builder_options)
-    write_json(manifest, {"run_id": run_id, "config": config_dict(config), "method": provenance,
-                          "base_model": base_name, "pairs_dir": str(pair_folder)})
+    record.update(base_run_id=base_run_id, pairs_dir=str(pair_folder))
+    write_json(manifest, record)
     pairs = build_pairs(config, method, base_dir, pair_folder, builder_options)
 
     trained = train(config, method, pairs, base_dir, run_dir)
     eval_trained(config, trained, run_id, run_dir, base_name, store, provenance, base_run_id=base_run_id)
+    record["status"] = "finished"
+    write_json(manifest, record)
     table = comparison_table(store, base_run_id, run_id, config.tasks)
     return RunOutcome(run_id, run_dir, base_run_id, table, len(pairs), trained, pair_folder)
 
@@ -255,8 +350,16 @@ def _eval_signature(config: RunConfig) -> dict[str, Any]:
             "seed": config.pair_seed}
 
 
+def base_run_id_for(config: RunConfig, base_name: str) -> str:
+    """The base evaluation's run id: derived from the base model and the evaluation's signature, so a killed
+    base evaluation resumes under its own id (and its saved answers) on the next run that needs it."""
+    key = json.dumps({"base_model": base_name, **_eval_signature(config)}, sort_keys=True)
+    return "base-" + hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
 def evaluate_base(config: RunConfig, base_dir: Path, base_name: str, store) -> str:
-    """The base model's run on these tasks: reused from the store when one exists, else evaluated now."""
+    """The base model's run on these tasks: reused from the store when one exists, else evaluated now
+    (resuming the predictions of a killed evaluation under ``base_run_id_for``)."""
     signature = _eval_signature(config)
     for row in reversed(store.runs()):
         saved = row["config"]
@@ -265,11 +368,10 @@ def evaluate_base(config: RunConfig, base_dir: Path, base_name: str, store) -> s
             return row["run_id"]
     from harness.evaluation import evaluate
     from harness.models.hf import load_hf_model
-    from harness.results.store import new_run_id
 
     model = load_hf_model(base_dir, device=config.device, name=base_name)
-    run_id = new_run_id()
-    log.info("evaluating the base model on %s", ", ".join(config.tasks))
+    run_id = base_run_id_for(config, base_name)
+    log.info("evaluating the base model on %s (run %s)", ", ".join(config.tasks), run_id)
     evaluate(model, list(config.tasks), split=config.eval_split, limit=config.eval_limit,
              batch_size=config.eval_batch_size, data_dir=config.data_dir, store=store, seed=config.pair_seed,
              run_id=run_id, run_config={"role": "base", "signature": signature, "base_model": base_name})

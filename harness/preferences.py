@@ -8,6 +8,12 @@ One JSON object per pair (JSON Lines; a JSON list, as in the MMedPO release, is 
      "source": "mmedpo-rules" ...}
 
 Images are paths relative to an image folder given when the file is read.
+
+``weighted_score`` must be a finite number in ``[WEIGHT_MIN, WEIGHT_MAX]`` = [0, 100]: it multiplies the
+pair's loss, so a negative weight would train towards the rejected answer and a huge one would swamp every
+other pair (MMedPO's weights lie in [0.75, 1.25], the release's in [0, 1]). A record outside the range is a
+one-line error naming the file, the record and the field, raised when the pairs are read (before any
+model loads or anything is written).
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from harness.errors import DataError
 from harness.io import read_json, read_jsonl, write_jsonl
 
 IMAGE_TOKEN = "<image>"
+WEIGHT_MIN, WEIGHT_MAX = 0.0, 100.0
 
 
 @dataclass
@@ -82,6 +89,9 @@ def pair_from_record(record: dict, *, path: Path, index: int) -> PreferencePair:
     weight = record.get("weighted_score", 1.0)
     if not isinstance(weight, (int, float)) or isinstance(weight, bool) or weight != weight:
         raise DataError(path, f"expected a number, got {weight!r}", record=record.get("id", index), field="weighted_score")
+    if not WEIGHT_MIN <= weight <= WEIGHT_MAX:  # also catches +-Infinity
+        raise DataError(path, f"weight {weight!r} is outside [{WEIGHT_MIN:g}, {WEIGHT_MAX:g}]",
+                        record=record.get("id", index), field="weighted_score")
     rejected_image = record.get("rejected_image")
     kind = record.get("kind") or ("visual" if rejected_image and rejected_image != record["image"] else "text")
     if kind not in ("text", "visual"):

@@ -65,6 +65,9 @@ class CurationConfig:
             (self.batch_size >= 1, "batch_size", "must be >= 1"),
             (0.0 <= self.max_fallback_share <= 1.0, "max_fallback_share", "must be in [0, 1]"),
         ]
+        bad_judges = [j for j in self.judges if j.partition(":")[0] not in ("openai", "hf") or not j.partition(":")[2]]
+        checks.append((not bad_judges, "judges", f"a judge is 'openai:<model>' or 'hf:<path>', not "
+                                                 f"{', '.join(map(repr, bad_judges))}"))
         for ok, name, problem in checks:
             if not ok:
                 raise HarnessError(f"mmedpo option '{name}': {problem} (got {getattr(self, name)!r})")

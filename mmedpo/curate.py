@@ -11,7 +11,9 @@ data (task, ids, questions, answers), the model, the settings, the prompt versio
   ``fallback`` but is not finished: a rerun asks the judge again. With judges configured, curation stops with
   a one-line error once fallbacks exceed ``max_fallback_share`` of the text items (default 0: none allowed);
   the request cap always stops it. The manifest counts fallbacks and says what produced each pair;
-- ``images/``: the chosen images and the noised rejected images (PNG);
+- ``images/source/``: one copy of each source image, named by its content (the original file's bytes, or a
+  PNG of an in-memory image), shared by every question about it; ``images/noised/``: the noised rejected
+  images (PNG), the only images curation changes;
 - ``pairs.jsonl`` and ``manifest.json``: written atomically once every item is done (weights need the whole
   dataset's scores). A later call with the same key reads them back.
 

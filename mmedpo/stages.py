@@ -23,6 +23,7 @@ class Curator:
         self.judges = judges
         self.folder = folder
         self.root = Path(context.output_dir)
+        self._sources: dict[str, str] = {}  # source file -> its copy, relative to root
         self.generator = config.resolved_generator()
         self.localizer = get_localizer(config.localizer, **config.localizer_options) if config.visual_pairs else None
         self.scorer = None
@@ -36,6 +37,37 @@ class Curator:
     def _prompt(self, sample: dict) -> str:
         task = self.context.task
         return task.prompt(sample) if hasattr(task, "prompt") else str(sample["question"])
+
+    def _source(self, image: Any) -> str:
+        """One copy of each source image, named by its content: the original file's bytes (no re-encoding)
+        when the image came from a file, else a PNG of its pixels. Many questions about one image share it."""
+        from harness.methods.pairs import save_image
+
+        filename = getattr(image, "filename", "") or ""
+        if filename and os.path.isfile(filename):
+            cached = self._sources.get(filename)
+            if cached is None:
+                cached = self._copy_source(Path(filename))
+                self._sources[filename] = cached
+            return cached
+        rel = save_image(image.convert("RGB"), self.folder, "images/source")
+        return (self.folder / rel).relative_to(self.root).as_posix()
+
+    def _copy_source(self, source: Path) -> str:
+        import hashlib
+        import shutil
+
+        data = source.read_bytes()
+        path = self.folder / "images" / "source" / f"{hashlib.sha1(data).hexdigest()[:16]}{source.suffix.lower()}"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.name}.tmp")
+            try:
+                os.link(source, tmp)  # same file system: no second copy on disk
+            except OSError:
+                shutil.copyfile(source, tmp)
+            os.replace(tmp, path)
+        return path.relative_to(self.root).as_posix()
 
     def _save(self, image: Any, sub: str, name: str) -> str:
         path = self.folder / "images" / sub / f"{safe_name(name)}.png"
@@ -99,7 +131,7 @@ class Curator:
                                             ("relevance", relevance.source == "heuristic-fallback")) if fell]
         if fallback:
             record["fallback"] = fallback
-        record.update(image=self._save(sample["image"], "chosen", record["sample"]), rejected=made.rejected,
+        record.update(image=self._source(sample["image"]), rejected=made.rejected,
                       rejected_image=None, source=f"mmedpo-{made.how}", raw_score=relevance.score,
                       extra={"text": made.to_json(), "relevance": relevance.to_json()})
         return record
@@ -132,7 +164,7 @@ class Curator:
                              step=config.noise_step, seed=item_seed(self.context.seed, record["sample"]),
                              threshold=config.noise_threshold, schedule=config.noise_schedule)
         record.update(
-            image=self._save(sample["image"], "chosen", record["sample"]), rejected=record["chosen"],
+            image=self._source(sample["image"]), rejected=record["chosen"],
             rejected_image=self._save(noised, "noised", record["sample"]),
             source=f"mmedpo-{source}-{config.noise}", raw_score=float(confidence),
             extra={"localizer": source, "noise": config.noise, "noise_step": config.noise_step,

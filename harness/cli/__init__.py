@@ -4,6 +4,11 @@ Each module in ``harness/cli/commands/`` defines ``register(subparsers)`` that a
 group) and sets ``func`` on its parser; ``main`` discovers them, so adding a command edits no central list.
 Command modules import heavy libraries (torch, transformers, datasets) inside their handlers only, so that
 ``harness --help`` and ``harness tasks`` start fast.
+
+Logging: INFO by default, DEBUG with ``--verbose``, WARNING with ``--quiet``; the HTTP and hub libraries'
+loggers (httpx, httpcore, openai, urllib3...) stay at WARNING unless ``--verbose``, so a curation does not
+log every request. Progress bars: off with ``--no-progress`` or ``--quiet``; when stderr is not a terminal
+(a log file, CI) a bar redraws at most every 30 seconds instead of several times a second.
 """
 
 from __future__ import annotations
@@ -13,11 +18,19 @@ import importlib
 import logging
 import pkgutil
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from harness import __version__
 from harness.errors import HarnessError
+from harness.secrets import redact_text
 
 log = logging.getLogger("harness")
+
+# Third-party loggers that log every HTTP request or file lock at INFO/DEBUG.
+NOISY_LOGGERS = ("httpx", "httpcore", "openai", "urllib3", "huggingface_hub", "filelock", "fsspec", "PIL",
+                 "matplotlib", "datasets", "gradio")
+NON_TTY_MININTERVAL = 30.0  # seconds between progress redraws when stderr is a file or a pipe
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -28,7 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Align medical vision-language models with preference optimization: MMedPO, DPO and peers.",
     )
     parser.add_argument("--version", action="version", version=f"harness {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging, HTTP requests included")
+    parser.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only, no progress bars")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
         if info.name.startswith("_"):
@@ -41,25 +55,84 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
+    quiet = getattr(args, "quiet", False)
+    configure_logging(verbose=args.verbose, quiet=quiet)
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
     try:
-        result = args.func(args)
+        with progress_bars(enabled=not (quiet or getattr(args, "no_progress", False))):
+            result = args.func(args)
     except HarnessError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {_one_line(redact_text(str(exc)))}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # the environment refused: a folder that cannot be made, a name too long, a full disk
+        if isinstance(exc, BrokenPipeError):
+            sys.stderr.close()
+            return 0
+        where = f"{_shorten(str(exc.filename))}: " if exc.filename else ""
+        print(f"error: {redact_text(where)}{exc.strerror or exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted: rerun the same command to resume", file=sys.stderr)
         return 130
-    except BrokenPipeError:  # output piped into `head` and the like
-        sys.stderr.close()
-        return 0
     return int(result or 0)
+
+
+def configure_logging(*, verbose: bool = False, quiet: bool = False) -> None:
+    level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
+    root = logging.getLogger()
+    had_handlers = bool(root.handlers)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    if not had_handlers:  # our own handler: keys never reach the log either (an endpoint URL may hold one)
+        for handler in root.handlers:
+            handler.addFilter(_RedactSecrets())
+    logging.getLogger().setLevel(level)  # basicConfig does nothing when a handler exists (tests, notebooks)
+    for name in NOISY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.DEBUG if verbose else logging.WARNING)
+
+
+class _RedactSecrets(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        clean = redact_text(message)
+        if clean != message:
+            record.msg, record.args = clean, ()
+        return True
+
+
+@contextmanager
+def progress_bars(*, enabled: bool = True) -> Iterator[None]:
+    """While a command runs: every tqdm bar off (``enabled=False``), or, when stderr is not a terminal, redrawn
+    at most every ``NON_TTY_MININTERVAL`` seconds. Applied to tqdm itself, so bars in any module obey."""
+    from tqdm import std
+
+    original = std.tqdm.__init__
+    interactive = hasattr(sys.stderr, "isatty") and sys.stderr.isatty()
+    if enabled and interactive:
+        yield
+        return
+
+    def init(self, *args, **kwargs):
+        if not enabled:
+            kwargs["disable"] = True
+        else:
+            kwargs["mininterval"] = max(float(kwargs.get("mininterval") or 0.1), NON_TTY_MININTERVAL)
+        original(self, *args, **kwargs)
+
+    std.tqdm.__init__ = init
+    try:
+        yield
+    finally:
+        std.tqdm.__init__ = original
+
+
+def _shorten(text: str, limit: int = 120) -> str:
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
 
 
 if __name__ == "__main__":  # pragma: no cover

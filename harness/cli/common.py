@@ -38,6 +38,15 @@ def add_tasks_option(parser: argparse.ArgumentParser, *, required: bool = False,
                         metavar="TASK", help=help)
 
 
+def add_progress_options(parser: argparse.ArgumentParser) -> None:
+    """``--no-progress`` (no progress bars) and ``--quiet`` (warnings and errors only, no bars) on a long command;
+    ``harness.cli.main`` applies them. Defaults are suppressed so the global ``harness --quiet`` still counts."""
+    parser.add_argument("--no-progress", dest="no_progress", action="store_true", default=argparse.SUPPRESS,
+                        help="hide progress bars (in a non-tty log they update at most every 30 s anyway)")
+    parser.add_argument("--quiet", dest="quiet", action="store_true", default=argparse.SUPPRESS,
+                        help="log warnings and errors only, and no progress bars")
+
+
 def format_table(rows: Sequence[dict[str, Any]], columns: Sequence[str] | None = None) -> str:
     """A plain-text table with aligned columns (no extra dependency)."""
     if not rows:

@@ -57,3 +57,21 @@ def save_sample_image(sample: dict, output_dir: str | Path, *, owner: str, sampl
     """The sample's image saved under ``output_dir`` (``save_image``): (relative path, RGB image)."""
     image = load_image(sample.get("image"), owner=owner, sample_id=sample_id)
     return save_image(image, output_dir), image
+
+
+def check_pair_images(pairs: Any, image_root: str | Path | None, source: str | Path) -> None:
+    """Every image a pair names exists (relative to ``image_root``): a one-line error naming the pair file,
+    the record and the field, before a model loads or training writes anything."""
+    from harness.errors import DataError
+
+    root = Path(image_root) if image_root is not None else None
+    for pair in pairs:
+        for name in ("image", "rejected_image"):
+            value = getattr(pair, name)
+            if not value:
+                continue
+            path = Path(value) if root is None or Path(value).is_absolute() else root / value
+            if not path.is_file():
+                hint = "" if root is not None else " (relative paths need --image-root)"
+                raise DataError(source, f"image file {path} not found{hint}", record=pair.id, field=name)
+

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import argparse
 
-from harness.cli.common import add_data_dir_option, add_format_option, emit
+from harness.cli.common import add_data_dir_option, add_format_option, add_progress_options, emit
 from harness.errors import HarnessError
 from harness.io import read_json
 
@@ -43,6 +43,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="list the method's pair-builder options (name, default, help) and exit")
     add_data_dir_option(parser)
     add_format_option(parser)
+    add_progress_options(parser)
     parser.set_defaults(func=handle)
 
 

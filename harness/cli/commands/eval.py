@@ -14,13 +14,21 @@ import json
 import sys
 from dataclasses import MISSING, fields
 
-from harness.cli.common import add_data_dir_option, add_format_option, add_tasks_option, format_table
+from harness.cli.common import (
+    add_data_dir_option,
+    add_format_option,
+    add_progress_options,
+    add_tasks_option,
+    format_table,
+)
 from harness.evaluation.config import ABLATIONS, EvalConfig
 
 EXAMPLE = """examples:
   harness eval --model tiny --tasks synth_vqa,synth_report
   harness eval --model tiny --tasks vqa_rad --data-dir ../shared/data --limit 50 --image-ablation blank
   harness eval --model tiny --tasks vqa_rad --run-id 20250101-120000-abcdef   # resume an interrupted run
+  harness eval --model openai:gpt-4o-mini --tasks vqa_rad --timeout 30 --concurrency 8 --max-retries 3
+the run id is printed when the evaluation starts; a killed evaluation resumes under it with --run-id
 """
 
 
@@ -44,7 +52,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--device", default=None, help="torch device for local models (default: cuda if present)")
     parser.add_argument("--dtype", default=None, help="weights dtype for local models: auto, bf16, fp16, fp32")
     parser.add_argument("--adapter", default=None, help="a peft LoRA adapter folder to apply to a local model")
-    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    endpoint = parser.add_argument_group("openai:<model> endpoints (keys come from $OPENAI_API_KEY only)")
+    endpoint.add_argument("--timeout", type=float, default=None, help="seconds to wait for one answer (default 60)")
+    endpoint.add_argument("--concurrency", type=int, default=None, help="requests in flight at once (default 4)")
+    endpoint.add_argument("--max-retries", type=int, default=None,
+                          help="retries after a 429, 5xx, time-out or dropped connection (default 5)")
+    add_progress_options(parser)
     add_format_option(parser)
     parser.set_defaults(func=handle)
 
@@ -68,28 +81,55 @@ def _add_config_options(parser: argparse.ArgumentParser) -> None:
         parser.add_argument(flag, dest=f"cfg_{f.name}", metavar=f.name.split("_")[-1].upper(), **kwargs)
 
 
+def _endpoint_options(args: argparse.Namespace) -> dict:
+    """``--timeout``, ``--concurrency``, ``--max-retries``: options of an ``openai:`` model only."""
+    given = {name: getattr(args, name) for name in ("timeout", "concurrency", "max_retries")
+             if getattr(args, name) is not None}
+    if given and not args.model.startswith("openai:"):
+        from harness.errors import HarnessError
+
+        flags = ", ".join("--" + n.replace("_", "-") for n in given)
+        raise HarnessError(f"{flags}: only for an openai:<model> endpoint, not '{args.model}'")
+    return given
+
+
 def handle(args: argparse.Namespace) -> int:
+    import logging
+
     from harness.evaluation import evaluate
     from harness.evaluation.distributed import current_process, local_rank_from_env, world_size_from_env
+    from harness.evaluation.engine import load_task_data
     from harness.models import load_model
+    from harness.paths import check_run_id
+    from harness.results.store import new_run_id
     from harness.tasks import get_task
 
     config = EvalConfig(**{f.name: getattr(args, f"cfg_{f.name}") for f in fields(EvalConfig)})
     tasks = args.tasks
-    for name in tasks:
-        get_task(name)  # unknown names fail (with suggestions) before the model loads
+    run_id = check_run_id(args.run_id)
+    endpoint = _endpoint_options(args)
+    task_objects = [get_task(name) for name in tasks]  # unknown names fail (with suggestions)
+    data = load_task_data(task_objects, config, args.data_dir)  # and bad data, before the model loads
     device = args.device
     if device is None and world_size_from_env() > 1:
         import torch
 
         device = f"cuda:{local_rank_from_env()}" if torch.cuda.is_available() else "cpu"
-    model = load_model(args.model, device=device, dtype=args.dtype, adapter=args.adapter)
     process = current_process()
+    run_id = process.broadcast(run_id or new_run_id())
+    if process.is_main:
+        print(f"run {run_id}: evaluating {args.model} on {', '.join(tasks)} (resume with --run-id {run_id})",
+              file=sys.stderr)
+        logging.getLogger("harness.eval").info("run %s started", run_id)
+    from harness.cli.commands.train import checked_load
+
+    model = checked_load(args.model, load_model, args.model, device=device, dtype=args.dtype, adapter=args.adapter,
+                         **endpoint)
     result = evaluate(
         model, tasks, data_dir=args.data_dir, output_dir=args.output_dir,
-        store=False if args.no_store else args.store, run_id=args.run_id,
+        store=False if args.no_store else args.store, run_id=run_id,
         run_config={"model_spec": args.model, "data_dir_given": args.data_dir is not None},
-        config=config, process=process, progress=not args.no_progress,
+        config=config, process=process, progress=True, task_data=data,
     )
     if not result.is_main:
         return 0

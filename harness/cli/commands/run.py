@@ -21,7 +21,7 @@ import argparse
 import dataclasses
 import typing
 
-from harness.cli.common import add_format_option, emit
+from harness.cli.common import add_format_option, add_progress_options, emit
 
 EPILOG = __doc__.split("Examples::", 1)[1]
 # RunConfig fields that are not plain flags
@@ -39,7 +39,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--option", dest="options", action="append", default=[], metavar="KEY=VALUE",
                         help="a method option (repeatable): a loss hyperparameter (beta=0.2) or a pair-builder "
                              "option (ablation=no-visual)")
-    parser.add_argument("--run-id", default=None, help="resume (or name) this run")
+    parser.add_argument("--run-id", default=None,
+                        help="resume (or name) this run: 1-64 letters, digits, '.', '_', '-' (printed at the start)")
+    parser.add_argument("--allow-changed", action="store_true",
+                        help="resume --run-id even though settings that shape results changed (listed in a warning)")
+    add_progress_options(parser)
     add_format_option(parser)
     parser.set_defaults(func=handle)
 
@@ -107,16 +111,26 @@ def _limit(value: str) -> int | None:
 
 
 def handle(args: argparse.Namespace) -> int:
+    import sys
+
     from harness.errors import HarnessError
     from harness.options import parse_key_values
     from harness.pipeline import check_config, run
 
     config = run_config_from_args(args, options=parse_key_values(args.options))
     check_config(config)  # method, option keys and tasks: one-line errors before any model loads
+    started: list[str] = []
+
+    def announce(run_id: str, resuming: bool) -> None:
+        started.append(run_id)
+        print(f"run {run_id}: {'resuming' if resuming else 'starting'} {config.method} on {config.model} "
+              f"(resume with --run-id {run_id})", file=sys.stderr, flush=True)
+
     try:
-        outcome = run(config, run_id=args.run_id)
+        outcome = run(config, run_id=args.run_id, allow_changed=args.allow_changed, on_start=announce)
     except KeyboardInterrupt:
-        raise HarnessError("interrupted: rerun with the same --run-id to resume") from None
+        where = f"--run-id {started[0]}" if started else "the same --run-id"
+        raise HarnessError(f"interrupted: rerun with {where} to resume") from None
     if args.format == "json":
         emit(outcome.table, "json")
     else:

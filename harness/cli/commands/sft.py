@@ -14,8 +14,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from harness.cli.commands.train import add_config_arguments, config_from_args, default_output, resolve_model
-from harness.cli.common import add_tasks_option
+from harness.cli.commands.train import (
+    add_config_arguments,
+    check_output,
+    config_from_args,
+    default_output,
+    load_checked_model,
+    removed_on_failure,
+)
+from harness.cli.common import add_progress_options, add_tasks_option
 from harness.errors import DataError, HarnessError
 
 
@@ -34,6 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --output")
     parser.add_argument("--limit", type=int, default=None, help="use only the first N records per source")
     add_config_arguments(parser)
+    add_progress_options(parser)
     parser.set_defaults(func=handle)
 
 
@@ -79,14 +87,17 @@ def handle(args: argparse.Namespace) -> int:
     from harness.training.sft import train_sft
 
     config = config_from_args(args)
-    output = args.output or default_output("sft", "sft", args.model)
-    if args.records is not None:
-        records = read_records(args.records)[:args.limit]
-    else:
-        records = task_records(",".join(args.tasks), args.data_dir, Path(output) / "images", args.limit)
-    if not records:
-        raise HarnessError("no SFT records")
-    model = resolve_model(args.model, config.precision)
-    path = train_sft(model, records, output, config, image_root=args.image_root, resume=args.resume)
+    if args.limit is not None and args.limit < 1:
+        raise HarnessError(f"--limit must be at least 1, got {args.limit}")
+    output = check_output(args.output or default_output("sft", "sft", args.model))
+    with removed_on_failure(output):
+        if args.records is not None:
+            records = read_records(args.records)[:args.limit]
+        else:
+            records = task_records(",".join(args.tasks), args.data_dir, Path(output) / "images", args.limit)
+        if not records:
+            raise HarnessError("no SFT records")
+        model = load_checked_model(args.model, config.precision)
+        path = train_sft(model, records, output, config, image_root=args.image_root, resume=args.resume)
     print(f"model: {path}")
     return 0

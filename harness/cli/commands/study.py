@@ -25,6 +25,7 @@ EPILOG = __doc__.split("Examples::", 1)[1]
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     from harness.cli.commands.run import add_run_arguments
+    from harness.cli.common import add_progress_options
 
     parser = subparsers.add_parser(
         "study", help="several methods x training seeds: mean ± sd, paired tests vs base and a reference, MDE",
@@ -46,6 +47,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="train nothing: compare the study's finished runs (needs --study-id)")
     parser.add_argument("--format", choices=("table", "json", "md"), default="table", help="output format")
     add_run_arguments(parser, exclude=("method",))
+    add_progress_options(parser)
     parser.set_defaults(func=handle)
 
 
@@ -68,8 +70,10 @@ def handle(args: argparse.Namespace) -> int:
     from harness.cli.commands.run import run_config_from_args
     from harness.cli.common import format_table
     from harness.errors import HarnessError
+    from harness.paths import check_run_id
     from harness.study import StudyConfig, load_study, parse_methods, report, run_study
 
+    check_run_id(args.study_id)  # a study id names a folder too: no '/' or '..', at most 64 characters
     if args.report_only:
         if not args.study_id:
             raise HarnessError("--report-only needs --study-id")

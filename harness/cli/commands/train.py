@@ -12,12 +12,15 @@ same command with ``--resume`` continues from the last checkpoint in ``--output`
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import logging
 import os
+import shutil
 import typing
 from pathlib import Path
 
+from harness.cli.common import add_progress_options
 from harness.errors import HarnessError
 
 log = logging.getLogger(__name__)
@@ -86,11 +89,59 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "lists them)")
     parser.add_argument("--limit", type=int, default=None, help="use only the first N pairs (smoke runs)")
     add_config_arguments(parser)
+    add_progress_options(parser)
     parser.set_defaults(func=handle)
+
+
+def check_output(output: Path, flag: str = "--output") -> Path:
+    """The run folder: a one-line error when it is a file (or under one), before any model loads."""
+    output = Path(output)
+    for parent in (output, *output.parents):
+        if parent.exists():
+            if not parent.is_dir():
+                raise HarnessError(f"{flag} {output}: {parent} is a file, not a folder")
+            break
+    return output
+
+
+@contextlib.contextmanager
+def removed_on_failure(output: Path):
+    """A run folder this command creates is removed again when it fails before saving a checkpoint."""
+    created = not output.exists()
+    try:
+        yield
+    except BaseException:
+        from harness.training.checkpoint import checkpoint_dirs
+
+        if created and output.is_dir() and not checkpoint_dirs(output):
+            shutil.rmtree(output, ignore_errors=True)
+        raise
+
+
+def load_checked_model(spec: str, precision: str):
+    """``resolve_model`` with unreadable weights (a corrupt model.safetensors) as a one-line error."""
+    return checked_load(spec, resolve_model, spec, precision)
+
+
+def checked_load(spec: str, loader, *args, **kwargs):
+    """``loader(*args, **kwargs)``; a model folder whose files cannot be read (truncated or corrupt weights,
+    a broken config) becomes a one-line error naming the model instead of a traceback."""
+    try:
+        return loader(*args, **kwargs)
+    except HarnessError:
+        raise
+    except Exception as exc:
+        readable = isinstance(exc, (OSError, ValueError, RuntimeError, EOFError)) or \
+            type(exc).__module__.startswith("safetensors")
+        if not readable:
+            raise
+        detail = " ".join(str(exc).split())[:160] or type(exc).__name__
+        raise HarnessError(f"model '{spec}': cannot load it ({type(exc).__name__}: {detail})") from None
 
 
 def handle(args: argparse.Namespace) -> int:
     from harness.methods import get_method
+    from harness.methods.pairs import check_pair_images
     from harness.options import parse_key_values
     from harness.preferences import read_pairs
     from harness.training.loop import train_preference
@@ -98,14 +149,18 @@ def handle(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     # a mistyped or unknown key is a one-line error with a suggestion (Method.__init__), before any loading
     method = get_method(args.method)(**parse_key_values(args.set, flag="--set"))
-    pairs = list(read_pairs(args.pairs))
+    if args.limit is not None and args.limit < 1:
+        raise HarnessError(f"--limit must be at least 1, got {args.limit}")
+    pairs = list(read_pairs(args.pairs))  # weights finite and in range, checked per record
     if args.limit is not None:
         pairs = pairs[:args.limit]
     if not pairs:
         raise HarnessError(f"{args.pairs}: no pairs")
-    output = args.output or default_output("train", args.method, args.model)
-    model = resolve_model(args.model, config.precision)
-    result = train_preference(model, method, pairs, args.image_root, output, config, resume=args.resume)
+    check_pair_images(pairs, args.image_root, args.pairs)
+    output = check_output(args.output or default_output("train", args.method, args.model))
+    model = load_checked_model(args.model, config.precision)
+    with removed_on_failure(output):
+        result = train_preference(model, method, pairs, args.image_root, output, config, resume=args.resume)
     if int(os.environ.get("RANK", "0")) != 0:
         return 0  # under torch.distributed.run / accelerate launch the main process reports
     last = result.history[-1] if result.history else {}
