@@ -102,6 +102,7 @@ class MetricComparison:
     kind: str = "mean"  # mean, corpus or macro
     scale: float = 100.0  # display units = natural units x scale (as harness eval shows the metric)
     mde: float = float("nan")  # minimum detectable drop, natural units
+    se_baseline: float = float("nan")  # bootstrap standard error of the baseline's value (for the mde)
     gated: bool = True
     verdict: str = NO_CHANGE
     mcnemar: dict[str, Any] | None = None  # for 0/1 per-item metrics: discordant pairs and exact p (a cross-check)
@@ -334,7 +335,7 @@ def _compare_task(task: str, base: list[dict], cand: list[dict], config: Regress
             support=(sides[0].support(sides[0].stats.sum(0)), sides[1].support(sides[1].stats.sum(0)))
             if sides[0].support else None,
         ))
-        rows[-1].mde = _mde(result.se_baseline, config, len(gated))
+        rows[-1].se_baseline = result.se_baseline
     return rows
 
 
@@ -376,6 +377,7 @@ def _apply_verdicts(rows: list[MetricComparison], config: RegressConfig) -> None
     adjusted = stats.holm(p_values) if config.correction == "holm" else p_values
     for row, p in zip(gated, adjusted):
         row.p_adjusted = p
+        row.mde = _mde(row.se_baseline, config, len(gated))  # Holm's strictest level is over every gated metric
         significant = p < config.alpha
         if significant and row.worse_by * row.scale > config.max_drop:
             row.verdict = REGRESSED
