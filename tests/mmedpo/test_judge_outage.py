@@ -125,3 +125,12 @@ def test_the_request_cap_raises_even_when_fallbacks_are_allowed(server, home, ca
     assert main(argv) == 2
     assert "request cap reached" in _error_line(capsys)
     assert len(server.requests) == 1 and _manifest(home) is None
+
+
+def test_harness_run_resolves_the_text_generator_as_curation_does():
+    from mmedpo.method import MMedPO
+
+    # a judge means sample-and-judge (curation's auto default), so the run loads the base model to sample
+    assert MMedPO.builder_needs_model({"judges": "openai:gpt-4o"})
+    assert not MMedPO.builder_needs_model({"judges": "openai:gpt-4o", "text_generator": "rules"})
+    assert not MMedPO.builder_needs_model({})
