@@ -2,7 +2,7 @@
 
 ``accelerate launch --config_file examples/accelerate/<name>.yaml`` passes its choice to the processes it
 starts through environment variables (``ACCELERATE_USE_FSDP``, ``FSDP_VERSION``, ``ACCELERATE_USE_DEEPSPEED``,
-...); ``accelerate.Accelerator`` reads them. Two things accelerate does not do, done here:
+...); ``accelerate.Accelerator`` reads them. What accelerate does not do is done here:
 
 * **FSDP2 on CPU processes.** accelerate (1.x) only turns FSDP on for accelerator devices: with ``use_cpu``
   and several processes it silently falls back to DDP (``MULTI_CPU``), so a CPU "FSDP" run was really a
@@ -10,8 +10,11 @@ starts through environment variables (``ACCELERATE_USE_FSDP``, ``FSDP_VERSION``,
   there is no GPU, :func:`make_accelerator` switches the state to FSDP with the plugin accelerate built from
   the same variables; everything after that (sharding, sharded checkpoints, the gathered final state dict)
   is accelerate's own FSDP2 code, the code a GPU run uses. FSDP v1 cannot run on CPUs (accelerate refuses
-  it: "no available devices found"), and DeepSpeed's CPU accelerator is not supported here (see
-  docs/training.md): both are refused with a one-line error instead of silently training under DDP.
+  it: "no available devices found"): refused with a one-line error instead of silently training under DDP.
+* **DeepSpeed on CPU processes.** DeepSpeed has a CPU accelerator (gloo); accelerate reaches it only when
+  told not to use the CPU and given the gloo backend, which :func:`make_accelerator` does when the launch
+  asks for DeepSpeed and there is no GPU. :func:`configure_deepspeed` fills in what DeepSpeed would
+  otherwise take from a data loader the core never hands to accelerate.
 * **Which layers form FSDP units.** The transformer-based wrap policy takes the model's
   ``_no_split_modules``; a vision-language model lists classes of both towers, some absent from the
   loaded model (LLaVA names ``CLIPTextEmbeddings``), and accelerate then refuses to wrap at all.
@@ -20,6 +23,7 @@ starts through environment variables (``ACCELERATE_USE_FSDP``, ``FSDP_VERSION``,
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 from typing import Any
@@ -61,9 +65,17 @@ def make_accelerator(*, mixed_precision: str, log_with: str | None, project_dir:
     # a launch config with use_cpu: true sets ACCELERATE_USE_CPU; without a GPU the CPU is the only choice
     cpu = _flag("ACCELERATE_USE_CPU") or not has_accelerator()
     kind = launch_kind()
+    if kind == "deepspeed" and importlib.util.find_spec("deepspeed") is None:
+        raise HarnessError("the launch config asks for DeepSpeed, which is not installed (pip install deepspeed); "
+                           f"FSDP2 needs nothing more: examples/accelerate/fsdp2.yaml, or {CPU_FSDP_CONFIG} on CPUs")
     if cpu and kind == "deepspeed":
-        raise HarnessError("DeepSpeed needs a GPU here (its CPU accelerator is not supported by the harness, see "
-                           f"docs/training.md); on CPU processes use FSDP2: {CPU_FSDP_CONFIG}")
+        # DeepSpeed's CPU accelerator over gloo. accelerate's use_cpu path knows no DeepSpeed (it runs DDP), and
+        # without a backend it counts every process as alone although DeepSpeed connected them: name gloo
+        from accelerate import InitProcessGroupKwargs
+
+        log.info("DeepSpeed on CPU processes (gloo)")
+        return Accelerator(cpu=False, mixed_precision=mixed_precision, log_with=log_with, project_dir=project_dir,
+                           kwargs_handlers=[InitProcessGroupKwargs(backend="gloo")])
     if cpu and kind == "fsdp" and os.environ.get("FSDP_VERSION", "1").strip() != "2":
         raise HarnessError("FSDP v1 does not run on CPUs (accelerate finds no devices); set fsdp_version: 2 in "
                            f"the launch config, as in {CPU_FSDP_CONFIG}")
@@ -97,6 +109,26 @@ def _accelerate_version() -> str:
     return accelerate.__version__
 
 
+def configure_deepspeed(accelerator: Any, batch_size: int, grad_accum: int, max_grad_norm: float) -> None:
+    """Under DeepSpeed: the micro-batch size and clipping come from the training options.
+
+    The core builds its own per-process batches and never hands accelerate a data loader, so DeepSpeed's
+    ``train_micro_batch_size_per_gpu: auto`` has nothing to be resolved from (accelerate refuses to
+    prepare the model). DeepSpeed steps inside ``accelerator.backward`` and accumulates by its own count,
+    which the core's accumulation loop does not drive, so ``grad_accum`` must be 1 there.
+    """
+    if accelerator.distributed_type.name != "DEEPSPEED":
+        return
+    if grad_accum != 1:
+        raise HarnessError("under DeepSpeed --grad-accum must be 1 (DeepSpeed steps in every backward); "
+                           "raise --batch-size or the number of processes instead")
+    ds = accelerator.state.deepspeed_plugin.deepspeed_config
+    ds["train_micro_batch_size_per_gpu"] = batch_size
+    ds["train_batch_size"] = batch_size * accelerator.num_processes
+    ds["gradient_accumulation_steps"] = 1
+    ds["gradient_clipping"] = max_grad_norm
+
+
 def is_sharded(accelerator: Any) -> bool:
     """Weights and optimizer state live in shards (FSDP, DeepSpeed): no process holds the whole model."""
     return accelerator.distributed_type.name in ("FSDP", "DEEPSPEED")
@@ -122,11 +154,15 @@ def set_wrap_classes(accelerator: Any, model: Any) -> None:
 
 
 def shard_frozen(accelerator: Any, model: Any) -> Any:
-    """The frozen full-fine-tuning reference, placed like the policy: sharded under FSDP2 (the same units)."""
+    """The frozen full-fine-tuning reference: sharded like the policy under FSDP2 (the same units)."""
     if accelerator.is_fsdp2:
         # accelerate prepares one model per FSDP2 run (the one it saves); the reference shards the same way
         # but stays out of accelerate's checkpoints (it never changes, and is rebuilt from the base on resume)
         from accelerate.utils.fsdp_utils import fsdp2_prepare_model
 
         return fsdp2_prepare_model(accelerator, model)
+    if accelerator.distributed_type.name == "DEEPSPEED":
+        # accelerate saves every model it prepared as a DeepSpeed engine; the reference is no engine, so it
+        # stays a whole copy on each device (not sharded: ZeRO-3 saves no memory on it)
+        return model.to(accelerator.device)
     return accelerator.prepare_model(model, evaluation_mode=True)

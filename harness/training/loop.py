@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import math
 import shutil
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,7 +28,13 @@ from harness.preferences import PreferencePair
 from harness.training import checkpoint as ckpt
 from harness.training.batch import Collator, PairDataset
 from harness.training.config import TrainConfig
-from harness.training.distributed import is_sharded, make_accelerator, set_wrap_classes, shard_frozen
+from harness.training.distributed import (
+    configure_deepspeed,
+    is_sharded,
+    make_accelerator,
+    set_wrap_classes,
+    shard_frozen,
+)
 from harness.training.encoding import RowEncoder
 from harness.training.logps import batch_shares_prefix, can_pack, packing_matches, sequence_logps, to_logprobs
 from harness.training.reference import ModelReference, cache_key, load_or_build_cache
@@ -129,6 +135,7 @@ def train_preference(model: Any, method: Method, pairs: list[PreferencePair],
         log_with=None if config.report_to == "none" else config.report_to,
         project_dir=str(output_dir),
     )
+    configure_deepspeed(accelerator, config.batch_size, config.grad_accum, config.max_grad_norm)
     set_seed(config.seed)
     vlm = _check_model(model)
     encoder = RowEncoder(vlm.processor, vlm.format_prompt, config.max_length)
@@ -285,7 +292,8 @@ def save_final(output_dir: Path, accelerator: Any, model: Any, vlm: Any, config:
     if config.lora:
         adapter_path = _atomic_dir(output_dir / "adapter", lambda d: unwrapped.save_pretrained(d, state_dict=state))
         if config.merge_lora:
-            merged = _merged_from_state(unwrapped, state) if is_sharded(accelerator) else unwrapped.merge_and_unload()
+            merged = (_merged_from_state(unwrapped, state) if is_sharded(accelerator)
+                      else unwrapped.merge_and_unload())
             model_path = _atomic_dir(output_dir / "model", lambda d: (merged.save_pretrained(d),
                                                                        vlm.processor.save_pretrained(d)))
     else:
@@ -304,6 +312,24 @@ def _drop_tied_copies(model: Any, state: dict[str, Any]) -> None:
         seen.add(id(param))
 
 
+@contextmanager
+def _outside_zero3():
+    """Build a model as if DeepSpeed ZeRO-3 were off: under ZeRO-3 transformers builds every model inside
+    ``deepspeed.zero.Init``, whose collectives would wait for the other processes, and the merged copy is
+    the main process's alone (transformers' own switch, ``unset_hf_deepspeed_config``, restored after)."""
+    try:
+        from transformers.integrations import deepspeed as hf_deepspeed
+    except ImportError:
+        yield
+        return
+    saved = getattr(hf_deepspeed, "_hf_deepspeed_config_weak_ref", None)
+    hf_deepspeed.unset_hf_deepspeed_config()
+    try:
+        yield
+    finally:
+        hf_deepspeed._hf_deepspeed_config_weak_ref = saved
+
+
 def _merged_from_state(peft_model: Any, state: dict[str, Any]) -> Any:
     """The LoRA-merged model when the trained model is sharded (FSDP, DeepSpeed ZeRO-3).
 
@@ -316,7 +342,7 @@ def _merged_from_state(peft_model: Any, state: dict[str, Any]) -> Any:
     base = peft_model.get_base_model()
     # FSDP2 turns a module's class into a subclass of FSDPModule and the original; build the original
     cls = next(c for c in type(base).__mro__ if not c.__name__.startswith("FSDP"))
-    with torch.device("meta"):
+    with _outside_zero3(), torch.device("meta"):
         fresh = get_peft_model(cls(base.config), peft_model.peft_config[peft_model.active_adapter])
     _, unexpected = fresh.load_state_dict(state, strict=False, assign=True)
     if hasattr(fresh, "tie_weights"):

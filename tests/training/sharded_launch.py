@@ -1,4 +1,5 @@
-"""Entry for the FSDP2 tests, started by ``accelerate launch``: several ``harness train`` runs in one launch.
+"""Entry for the sharded-training tests (FSDP2, DeepSpeed), started by ``accelerate launch``: several
+``harness train`` runs in one launch.
 
 argv: JOURNAL RUN [--next RUN ...], each RUN the arguments of ``harness train`` (without ``train``),
 optionally starting with ``--die-after-checkpoint N``: that run kills its own process (SIGKILL, on every

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from types import SimpleNamespace
 
 import pytest
 from helpers import LocalDPO, make_pairs
@@ -43,16 +44,28 @@ def test_training_logs_the_chosen_steps_only(tiny_model, image_dir, tmp_path, ca
 @pytest.mark.parametrize("env, message", [
     ({"ACCELERATE_USE_FSDP": "true", "FSDP_VERSION": "1"}, "FSDP v1 does not run on CPUs"),
     ({"ACCELERATE_USE_FSDP": "true"}, "FSDP v1 does not run on CPUs"),
-    ({"ACCELERATE_USE_DEEPSPEED": "true"}, "DeepSpeed needs a GPU here"),
+    ({"ACCELERATE_USE_DEEPSPEED": "true"}, "asks for DeepSpeed, which is not installed"),
 ])
 def test_cpu_launches_that_cannot_shard_are_refused_not_run_as_ddp(monkeypatch, env, message):
     monkeypatch.setattr(dist, "has_accelerator", lambda: False)
+    monkeypatch.setattr(dist.importlib.util, "find_spec", lambda name: None)  # as where DeepSpeed is missing
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     if "FSDP_VERSION" not in env:
         monkeypatch.delenv("FSDP_VERSION", raising=False)
     with pytest.raises(HarnessError, match=message):
         dist.make_accelerator(mixed_precision="no", log_with=None, project_dir=".")
+
+
+def test_deepspeed_takes_the_batch_and_clipping_from_the_training_options():
+    plugin = SimpleNamespace(deepspeed_config={"train_micro_batch_size_per_gpu": "auto", "gradient_clipping": 1.0})
+    accelerator = SimpleNamespace(distributed_type=SimpleNamespace(name="DEEPSPEED"), num_processes=2,
+                                  state=SimpleNamespace(deepspeed_plugin=plugin))
+    dist.configure_deepspeed(accelerator, batch_size=3, grad_accum=1, max_grad_norm=0.5)
+    assert plugin.deepspeed_config == {"train_micro_batch_size_per_gpu": 3, "train_batch_size": 6,
+                                       "gradient_accumulation_steps": 1, "gradient_clipping": 0.5}
+    with pytest.raises(HarnessError, match="under DeepSpeed --grad-accum must be 1"):
+        dist.configure_deepspeed(accelerator, batch_size=3, grad_accum=2, max_grad_norm=0.5)
 
 
 def test_launch_kind_reads_the_launcher_variables(monkeypatch):
