@@ -50,6 +50,8 @@ DEFAULT_GATE = {
 # Shown next to the gate, never tested: they have no good direction.
 INFORMATIONAL = {"probe": ("pope_yes_ratio",)}
 COVERAGE = ("finding_recall", "chexpert_recall_micro")  # what a hallucination rate is gated together with
+# Lower is better and a report that claims nothing scores best: never gated without a coverage metric.
+SILENCE_REWARDED = ("hallucination_rate", "false_finding_rate")
 POWER = 0.8  # of the minimum detectable drop
 
 
@@ -292,7 +294,7 @@ def metrics_for(task: str, records: Sequence[dict], requested: Sequence[str] | N
         return list(DEFAULT_GATE[kind]), list(INFORMATIONAL.get(kind, ()))
     gated = [m for m in requested if m != "pope_yes_ratio"]
     info = [m for m in requested if m == "pope_yes_ratio"]
-    if "hallucination_rate" in gated and not any(m in gated for m in COVERAGE):
+    if any(m in gated for m in SILENCE_REWARDED) and not any(m in gated for m in COVERAGE):
         gated.append("finding_recall" if kind == "report_findings" else "chexpert_recall_micro")
     return gated, info
 
@@ -302,8 +304,8 @@ def _compare_task(task: str, base: list[dict], cand: list[dict], config: Regress
     from harness.metrics import get_metric
 
     gated, info = metrics_for(task, base, config.metrics)
-    if config.metrics and "hallucination_rate" in gated and gated[-1] in COVERAGE and gated[-1] not in config.metrics:
-        warnings.append(f"{task}: hallucination_rate is gated together with its coverage metric {gated[-1]}")
+    if config.metrics and gated[-1] in COVERAGE and gated[-1] not in config.metrics:
+        warnings.append(f"{task}: a hallucination metric is gated together with its coverage metric {gated[-1]}")
     rows = []
     caches: tuple[dict, dict] = ({}, {})  # per side: labelled reports shared by the metrics of one subset
     texts: dict[str | None, tuple[list[int], list[str], list[str], list[str]]] = {}
@@ -385,7 +387,7 @@ def _apply_verdicts(rows: list[MetricComparison], config: RegressConfig) -> None
         else:
             row.verdict = NO_CHANGE
     for row in gated:
-        if row.metric != "hallucination_rate":
+        if row.metric not in SILENCE_REWARDED:
             continue
         coverage = [r for r in gated if r.task == row.task and r.metric in COVERAGE]
         if row.support is not None and row.support[1] == 0:

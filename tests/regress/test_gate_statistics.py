@@ -88,6 +88,12 @@ def test_a_report_that_claims_nothing_fails_on_coverage(reports):
     alone = compare(_records("synth_report", refs, base), _records("synth_report", refs, silent),
                     RegressConfig(metrics=["hallucination_rate"], n_boot=N_BOOT))
     assert [r.metric for r in alone.rows] == ["hallucination_rate", "finding_recall"] and not alone.ok
+    # so does the per-report false-finding rate, which silence also drives to 0
+    reports_only = compare(_records("synth_report", refs, base), _records("synth_report", refs, silent),
+                           RegressConfig(metrics=["false_finding_rate"], n_boot=N_BOOT))
+    rows = {r.metric: r for r in reports_only.rows}
+    assert rows["false_finding_rate"].candidate == 0 and rows["false_finding_rate"].verdict == NOT_CREDITED
+    assert rows["finding_recall"].verdict == REGRESSED
 
 
 def test_fewer_hallucinations_at_the_same_coverage_are_credited(reports):
