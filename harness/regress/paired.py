@@ -213,7 +213,7 @@ def paired_bootstrap(base: ItemStatistics, cand: ItemStatistics, *, seed: int = 
         return PairedResult(b_value, c_value, delta, float("nan"), float("nan"), 1.0, float("nan"), float("nan"), 0)
     tail = (1.0 - ci_level) / 2.0
     low, high = np.percentile(diffs, [100 * tail, 100 * (1 - tail)])
-    # The percentile interval inverted: p < 1 - ci_level exactly when 0 lies outside the interval.
+    # The percentile interval inverted: p < 1 - ci_level when (up to the +1 smoothing) 0 lies outside it.
     below, above = float((diffs <= 0).sum()), float((diffs >= 0).sum())
     p = min(1.0, 2.0 * (1.0 + min(below, above)) / (diffs.size + 1.0))
     return PairedResult(b_value, c_value, delta, float(low), float(high), p, float(diffs.std()),
