@@ -212,3 +212,19 @@ def test_unknown_names_in_results_filters_suggest_the_right_one(tmp_path, capsys
     assert "did you mean 'closed_accuracy'" in capsys.readouterr().err
     assert main(["results", "--store", str(db), "--tasks", "synth_vq"]) == 2
     assert "did you mean 'synth_vqa'" in capsys.readouterr().err
+
+
+def test_probes_build_writes_a_balanced_set(tmp_path, monkeypatch, capsys):
+    import harness.regress.probes as probes
+
+    rows = [{"id": f"c{i}", "image": f"img{i}.png", "boxes": json.dumps([{"label": lab, "bbox": [0, 0, 1, 1]}])}
+            for i, lab in enumerate(["nodule", "mass", "effusion", "nodule"] * 5)]
+    monkeypatch.setattr(probes, "source_rows", lambda task, split, **kw: rows)
+    out = tmp_path / "probes.jsonl"
+    assert main(["probes", "build", "--task", "synth_vqa", "--out", str(out), "--settings", "popular,adversarial"]) == 0
+    written = [json.loads(line) for line in out.read_text().splitlines()]
+    assert {p["probe_setting"] for p in written} == {"popular", "adversarial"}
+    assert sum(p["answer"] == "yes" for p in written) == sum(p["answer"] == "no" for p in written) == 40
+    assert "popular 20 yes / 20 no" in capsys.readouterr().out
+    assert main(["probes", "build", "--task", "synth_vqa", "--out", str(out), "--settings", "sideways"]) == 2
+    assert "unknown probe setting 'sideways'" in capsys.readouterr().err
