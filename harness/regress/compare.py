@@ -251,8 +251,8 @@ def compare(baseline: Predictions, candidate: Predictions, config: RegressConfig
     if not any(r.gated for r in rows):
         raise HarnessError("no metric could be gated: name metrics with --metrics that fit the items' answer types")
     _apply_verdicts(rows, config)
-    for msg in warnings:
-        log.warning(msg)
+    for msg in warnings:  # returned with the comparison; the CLI prints them once, as "warning: ..."
+        log.debug(msg)
     return Comparison(baseline_label, candidate_label, config, rows, only_base, only_cand, warnings)
 
 
