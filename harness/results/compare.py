@@ -24,7 +24,8 @@ from typing import Any
 from harness.errors import HarnessError
 from harness.io import atomic_write
 
-RUN_COLUMNS = ("run_id", "model", "method", "status", "created_at")
+RUN_COLUMNS = ("run_id", "model", "method", "created_at")
+EXPORT_COLUMNS = ("run_id", "model", "method", "status", "created_at")  # files carry the moderation status
 PUBLIC_STATUSES = ("approved",)
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _MD_SPECIAL = re.compile(r"([\\`\[\]|])")  # code spans, links and images, cell breaks
@@ -36,15 +37,16 @@ def metric_columns(results: Sequence[dict[str, Any]]) -> list[str]:
     return sorted({f"{r['task']}/{r['metric']}" for r in results})
 
 
-def wide_rows(results: Sequence[dict[str, Any]], *, display: bool = False) -> list[dict[str, Any]]:
+def wide_rows(results: Sequence[dict[str, Any]], *, display: bool = False,
+              run_columns: Sequence[str] = RUN_COLUMNS) -> list[dict[str, Any]]:
     """One row per run. ``display`` formats cells as scaled ``value [low, high]`` strings."""
     by_run: dict[str, dict[str, Any]] = {}
     for r in results:
-        row = by_run.setdefault(r["run_id"], {c: r.get(c) for c in RUN_COLUMNS})
+        row = by_run.setdefault(r["run_id"], {c: r.get(c) for c in run_columns})
         key = f"{r['task']}/{r['metric']}"
         row[key] = _display_cell(r) if display else r["value"]
     columns = metric_columns(results)
-    return [{**{c: row.get(c) for c in RUN_COLUMNS}, **{c: row.get(c) for c in columns}} for row in by_run.values()]
+    return [{**{c: row.get(c) for c in run_columns}, **{c: row.get(c) for c in columns}} for row in by_run.values()]
 
 
 def _display_cell(r: dict[str, Any]) -> str:
@@ -76,8 +78,8 @@ def csv_cell(value: Any) -> Any:
 
 
 def to_csv(results: Sequence[dict[str, Any]]) -> str:
-    rows = wide_rows(results)
-    columns = [*RUN_COLUMNS, *metric_columns(results)]
+    rows = wide_rows(results, run_columns=EXPORT_COLUMNS)
+    columns = [*EXPORT_COLUMNS, *metric_columns(results)]
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=[csv_cell(c) for c in columns], lineterminator="\n")
     writer.writeheader()
@@ -96,11 +98,11 @@ def to_json(runs: Sequence[dict[str, Any]], results: Sequence[dict[str, Any]]) -
 
 
 def to_markdown(results: Sequence[dict[str, Any]]) -> str:
-    rows = wide_rows(results, display=True)
-    columns = [*RUN_COLUMNS, *metric_columns(results)]
+    rows = wide_rows(results, display=True, run_columns=EXPORT_COLUMNS)
+    columns = [*EXPORT_COLUMNS, *metric_columns(results)]
     lines = ["| " + " | ".join(_md(c) for c in columns) + " |", "|" + "|".join(" --- " for _ in columns) + "|"]
     for row in rows:
-        lines.append("| " + " | ".join(_md(row.get(c)) if c in RUN_COLUMNS else _md_number(row.get(c))
+        lines.append("| " + " | ".join(_md(row.get(c)) if c in EXPORT_COLUMNS else _md_number(row.get(c))
                                     for c in columns) + " |")
     return "\n".join(lines) + "\n"
 

@@ -136,11 +136,15 @@ def test_page_shows_recorded_runs_and_search_and_filter_change_rows(page, tmp_pa
 
 def _upload(page, path: Path) -> str:
     page.get_by_role("tab", name="Submit").click()
+    clear = page.locator("#lb-upload button[aria-label='Clear']")
+    if clear.count():  # a file from an earlier upload is still shown
+        clear.first.click()
     page.locator("#lb-upload input[type=file]").set_input_files(str(path))
     page.wait_for_timeout(500)
-    page.locator("#lb-submit").click()
     box = page.locator("#lb-submit-msg textarea")
-    assert wait_for(lambda: box.input_value() != "", 20)
+    before = box.input_value()
+    page.locator("#lb-submit").click()
+    assert wait_for(lambda: box.input_value() not in ("", before), 20)
     return box.input_value()
 
 
@@ -148,6 +152,11 @@ def test_upload_is_pending_until_approved_and_a_script_name_stays_text(page, ser
     store, _ = server
     path = tmp_path / "submission.json"
     path.write_text(json.dumps(submission(XSS, value=0.77)), "utf-8")
+    deep = tmp_path / "deep.json"
+    deep.write_bytes(b"[" * 200_000 + b"]" * 200_000)  # under the size cap, too deep for the JSON parser
+    refused = _upload(page, deep)
+    assert refused.startswith("Rejected: deep.json") and "nested too deeply" in refused, refused
+    assert "Error" not in page.locator("#lb-pending").inner_text()  # the pending table is still there
     message = _upload(page, path)
     assert message.startswith("Pending approval: run "), message
     run_id = message.split()[-1]
@@ -264,5 +273,12 @@ def test_screenshots_of_every_tab(shared_page, tmp_path):
                       ("About", "about"), ("Submit", "submit")):
         page.get_by_role("tab", name=name, exact=True).click()
         page.wait_for_timeout(700)
-        shot(page, tmp_path, f"tab-{key}", page.locator("#lb-tabs"))
+        box = page.locator("#lb-tabs").bounding_box()
+        clip = {"x": box["x"], "y": box["y"], "width": box["width"], "height": min(box["height"], 1400)}
+        path = tmp_path / f"tab-{key}.png"
+        page.screenshot(path=str(path), clip=clip, full_page=True)  # the tab, at most 1400 px of it
+        keep = os.environ.get("LEADERBOARD_SCREENSHOTS")
+        if keep:
+            Path(keep).mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, Path(keep) / path.name)
     assert "Benchmarks" in page.content() and "vqa_rad" in page.content()

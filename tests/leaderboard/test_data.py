@@ -273,3 +273,12 @@ def test_about_cards_come_from_the_task_and_metric_registries(store):
     board.cards = list(cards.values())
     text = about_markdown(board)
     assert "Last updated: **2025-01-05" in text and "@software" in text and "fake-base-7b-mmedpo" in text
+
+
+def test_delta_bar_value_labels_stay_clear_of_the_method_names():
+    import re
+
+    svg = plots.delta_bars(["a-very-long-method-name-indeed", "small"], [-40.0, 3.0], "d")
+    label_right = 170 - 8  # method names end here (text-anchor end)
+    values = [float(x) for x in re.findall(r'<text x="([\d.]+)"[^>]*text-anchor="end">[+-]\d', svg)]
+    assert values and min(values) - 6.5 * len("-40.00") > label_right  # the longest bar's label still clears them
