@@ -104,6 +104,7 @@ class MetricComparison:
     scale: float = 100.0  # display units = natural units x scale (as harness eval shows the metric)
     mde: float = float("nan")  # minimum detectable drop, natural units
     se_baseline: float = float("nan")  # bootstrap standard error of the baseline's value (for the mde)
+    units: int | None = None  # resampled units when items are resampled by image (probe sets)
     gated: bool = True
     verdict: str = NO_CHANGE
     mcnemar: dict[str, Any] | None = None  # for 0/1 per-item metrics: discordant pairs and exact p (a cross-check)
@@ -125,6 +126,8 @@ class MetricComparison:
                "verdict": self.verdict}
         if self.support is not None:
             row["claimed"] = [int(self.support[0]), int(self.support[1])]
+        if self.units is not None:
+            row["images"] = self.units
         if self.note:
             row["note"] = self.note
         return row
@@ -325,8 +328,8 @@ def _compare_task(task: str, base: list[dict], cand: list[dict], config: Regress
             if side.kind != "mean":
                 paired.check(name, side, metric(preds, refs, seed=0, n_boot=0).value, label)
             sides.append(side)
-        result = paired.paired_bootstrap(sides[0], sides[1], seed=config.seed, n_boot=config.n_boot,
-                                         clusters=_clusters([base[i] for i in idx]))
+        clusters = _clusters([base[i] for i in idx])
+        result = paired.paired_bootstrap(sides[0], sides[1], seed=config.seed, n_boot=config.n_boot, clusters=clusters)
         rows.append(MetricComparison(
             task=task, metric=name, n=len(idx), higher_is_better=metric.higher_is_better,
             baseline=result.baseline, candidate=result.candidate, delta=result.delta, ci_low=result.ci_low,
@@ -337,6 +340,7 @@ def _compare_task(task: str, base: list[dict], cand: list[dict], config: Regress
             if sides[0].support else None,
         ))
         rows[-1].se_baseline = result.se_baseline
+        rows[-1].units = len(set(clusters)) if clusters else None
     return rows
 
 

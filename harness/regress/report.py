@@ -28,6 +28,7 @@ def summary_rows(comparison: Comparison) -> list[dict]:
     for r in comparison.rows:
         d = r.display()
         n = f"{d['n']} (claimed {d['claimed'][0]}->{d['claimed'][1]})" if "claimed" in d else d["n"]
+        n = f"{d['n']} ({d['images']} images)" if "images" in d else n
         rows.append({"task": d["task"], "metric": d["metric"], "n": n, "baseline": _num(d["baseline"]),
                      "candidate": _num(d["candidate"]), "delta": _num(d["delta"], True),
                      "95% CI": f"[{_num(d['ci'][0], True)}, {_num(d['ci'][1], True)}]", "p_adj": d["p_adj"],
@@ -70,6 +71,7 @@ def markdown(comparison: Comparison) -> str:
         d = r.display()
         note = f" ({d['note']})" if d.get("note") else ""
         claimed = f" claimed {d['claimed'][0]} → {d['claimed'][1]}" if "claimed" in d else ""
+        claimed += f" ({d['images']} images)" if "images" in d else ""
         lines.append(
             f"| {r.task} | {r.metric} | {r.n}{claimed} | {_num(d['baseline'])} | {_num(d['candidate'])} | "
             f"{_num(d['delta'], True)} | [{_num(d['ci'][0], True)}, {_num(d['ci'][1], True)}] | {d['p']} | "
