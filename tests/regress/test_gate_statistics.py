@@ -153,6 +153,7 @@ def test_a_model_saying_no_to_everything_fails_the_probe_set(probes):
                              RegressConfig(n_boot=N_BOOT))
         rows = {r.metric: r for r in comparison.rows}
         assert rows["pope_f1"].gated and not rows["pope_yes_ratio"].gated
+        assert rows["pope_f1"].units == 80  # the images with a finding (4 of every 5), the resampled unit
         assert rows["pope_yes_ratio"].candidate == (1.0 if degenerate == "yes" else 0.0)
         assert rows["pope_f1"].verdict == REGRESSED, degenerate
         assert comparison.verdict_line().startswith("REGRESSION in 1 of 1 metrics")
