@@ -7,8 +7,9 @@ per-sample losses, and the batch loss
 
     loss = mean_i (w_i * loss_i)          (w_i = PreferencePair.weight, MMedPO's weighted_score)
 
-divided by ``grad_accum``. Under DDP the gradients are averaged over processes, so one optimizer step
-minimizes the mean of ``w_i * loss_i`` over all ``batch_size * grad_accum * processes`` pairs.
+divided by ``grad_accum``. Under DDP, FSDP2 and DeepSpeed (``harness.training.distributed``) the gradients
+are averaged over processes, so one optimizer step minimizes the mean of ``w_i * loss_i`` over all
+``batch_size * grad_accum * processes`` pairs.
 """
 
 from __future__ import annotations
@@ -330,6 +331,15 @@ def _outside_zero3():
         hf_deepspeed._hf_deepspeed_config_weak_ref = saved
 
 
+def _original_class(module: Any) -> type:
+    """The model's own class: FSDP2 turns a module's class into a subclass of ``FSDPModule`` and it."""
+    try:
+        from torch.distributed.fsdp import FSDPModule
+    except ImportError:
+        return type(module)
+    return next(c for c in type(module).__mro__ if not issubclass(c, FSDPModule))
+
+
 def _merged_from_state(peft_model: Any, state: dict[str, Any]) -> Any:
     """The LoRA-merged model when the trained model is sharded (FSDP, DeepSpeed ZeRO-3).
 
@@ -340,10 +350,8 @@ def _merged_from_state(peft_model: Any, state: dict[str, Any]) -> Any:
     from peft import get_peft_model
 
     base = peft_model.get_base_model()
-    # FSDP2 turns a module's class into a subclass of FSDPModule and the original; build the original
-    cls = next(c for c in type(base).__mro__ if not c.__name__.startswith("FSDP"))
     with _outside_zero3(), torch.device("meta"):
-        fresh = get_peft_model(cls(base.config), peft_model.peft_config[peft_model.active_adapter])
+        fresh = get_peft_model(_original_class(base)(base.config), peft_model.peft_config[peft_model.active_adapter])
     _, unexpected = fresh.load_state_dict(state, strict=False, assign=True)
     if hasattr(fresh, "tie_weights"):
         fresh.tie_weights()
