@@ -159,7 +159,7 @@ def _delta_styles(frame: pd.DataFrame, board: Board | None) -> pd.DataFrame:
 
 
 WIDTHS = {RANK: 52, "Model": 190, "Method": 90, "Base model": 130, "Type": 96, "Test set": 80, AVERAGE: 80,
-          RUN_ID: 150, "Citation": 480, "Task/metric": 230, "Mean ± sd": 110, "Tasks": 220, "Submitted": 210,
+          RUN_ID: 150, "Citation": 480, "Task/metric": 330, "Mean ± sd": 110, "Tasks": 220, "Submitted": 210,
           "Status": 130}
 
 
@@ -174,7 +174,7 @@ def column_widths(columns: list[str]) -> list[str]:
     for column in columns:
         text = str(column)
         longest = max(len(word) for word in text.replace("/", " ").split() or [""])
-        width = WIDTHS.get(text) or max(66, min(170, 9 * longest + 20))
+        width = WIDTHS.get(text) or max(66 if text.endswith(" n") else 84, min(170, 9 * longest + 20))
         out.append(f"{width}px")
     return out
 
