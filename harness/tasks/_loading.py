@@ -185,15 +185,6 @@ def read_split_dict(path: Path, split_key: str, expected: Sequence[str], data: A
     return records
 
 
-def split_dict_sizes(path: Path, split_keys: dict[str, str]) -> dict[str, int]:
-    """Item counts of an R2Gen annotation file, per harness split name."""
-    data = read_json(path)
-    return {
-        split: len(read_split_dict(path, key, list(split_keys.values()), data))
-        for split, key in split_keys.items()
-    }
-
-
 def get_field(path: Path, record: dict, name: str, where: object, *, kind: type | tuple[type, ...] = str) -> Any:
     """``record[name]``, which must be present, non-null and of ``kind``; else a DataError naming it."""
     if name not in record:
