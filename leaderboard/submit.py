@@ -11,6 +11,7 @@ import hashlib
 import logging
 import os
 import sqlite3
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -23,6 +24,8 @@ log = logging.getLogger(__name__)
 
 STATUSES = ("approved", "pending", "rejected")
 RUNS_PER_HOUR = 20  # per submitter; HARNESS_SUBMIT_LIMIT overrides (0 turns the limit off)
+# the app's upload threads check and store under one lock, so simultaneous uploads cannot pass the limit
+_RATE_LOCK = threading.Lock()
 
 
 def submitter_key(identity: str) -> str:
@@ -76,7 +79,9 @@ def submit_bytes(data: bytes, store: ResultsStore, source: str = "submission", *
     runs per submitter are taken per hour; a file that would pass the limit is refused whole.
     """
     subs = validate(parse_bytes(data, source), source)
-    if submitter is not None:
+    if submitter is None:
+        return _store_all(subs, store, source)
+    with _RATE_LOCK:
         key = submitter_key(submitter)
         limit = runs_per_hour()
         if limit > 0:
@@ -86,6 +91,10 @@ def submit_bytes(data: bytes, store: ResultsStore, source: str = "submission", *
                                         "per submitter per hour; try again later")
         for sub in subs:
             sub.run.config = {**sub.run.config, "submitted_by": key}
+        return _store_all(subs, store, source)
+
+
+def _store_all(subs: list, store: ResultsStore, source: str) -> SubmitOutcome:
     outcome = SubmitOutcome()
     for i, sub in enumerate(subs):
         try:

@@ -117,3 +117,19 @@ def test_approve_cli_holds_back_a_name_claim_until_forced(store, tmp_path, capsy
     assert "flagged, left pending" in capsys.readouterr().out and store.get_run(run_id)["status"] == "pending"
     assert main(["leaderboard", "approve", run_id, "--force", "--store", str(store.path)]) == 0
     assert store.get_run(run_id)["status"] == "approved"
+
+
+def test_simultaneous_uploads_from_one_submitter_cannot_pass_the_limit(tmp_path, monkeypatch):
+    monkeypatch.setenv("HARNESS_SUBMIT_LIMIT", "3")
+    store = ResultsStore(tmp_path / "burst.sqlite")
+
+    def send(i):
+        try:
+            return submit_bytes(json.dumps(submission(f"fake-burst-{i}", value=0.5 + i / 100)).encode(),
+                                ResultsStore(store.path), submitter="ip:9").stored
+        except DataError:
+            return []
+
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        stored = [ids for ids in pool.map(send, range(10)) if ids]
+    assert len(stored) == 3 and len(store.runs()) == 3
