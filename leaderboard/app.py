@@ -37,6 +37,7 @@ from leaderboard.data import (  # noqa: E402
     forest_rows,
     method_deltas,
     pending_table,
+    public_run,
     run_results,
     study_label,
     study_metrics,
@@ -544,7 +545,7 @@ def about_markdown(board: Board) -> str:
     lines += ["", "### Models", "| model | method | base run | params | precision | licence | link | submitted |",
               "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for run in sorted(runs, key=lambda r: str(r.get("created_at") or ""), reverse=True):
-        config = run.get("config") if isinstance(run.get("config"), dict) else {}
+        config = public_run(run)["config"]  # one shape for store runs and snapshot runs (precision, card)
         card = config.get("card") if isinstance(config.get("card"), dict) else {}
         url = str(card.get("model_url") or "")
         link = f"[model card]({url})" if url.startswith("https://") and not any(c in url for c in " ()<>[]") else ""

@@ -282,3 +282,20 @@ def test_delta_bar_value_labels_stay_clear_of_the_method_names():
     label_right = 170 - 8  # method names end here (text-anchor end)
     values = [float(x) for x in re.findall(r'<text x="([\d.]+)"[^>]*text-anchor="end">[+-]\d', svg)]
     assert values and min(values) - 6.5 * len("-40.00") > label_right  # the longest bar's label still clears them
+
+
+def test_about_lists_a_local_runs_precision_and_a_submissions_card(store):
+    from harness.results.store import ResultRow, RunRecord
+    from leaderboard.app import about_markdown
+
+    store.add_run(RunRecord(model="fake-bf16", method="dpo", run_id="fake-bf16",
+                            config={"role": "method", "pipeline": {"train": {"precision": "bf16"}}}),
+                  [ResultRow("vqa_rad", "closed_accuracy", 0.5)])
+    store.add_run(RunRecord(model="fake-card", method="dpo", run_id="fake-card", source="submission",
+                            config={"card": {"model_url": "https://example.org/m", "params": 7_000_000_000,
+                                             "license": "mit"}}),
+                  [ResultRow("vqa_rad", "closed_accuracy", 0.51)])
+    lines = about_markdown(_board(store)).splitlines()
+    assert "| bf16 |" in next(line for line in lines if line.startswith("| fake-bf16 "))
+    card = next(line for line in lines if line.startswith("| fake-card "))
+    assert "| 7.0B |" in card and "| mit |" in card and "[model card](https://example.org/m)" in card
