@@ -258,11 +258,12 @@ def mentions(report: str) -> list[Mention]:
     """Every observation mention in ``report`` with its label (1, 0 or -1)."""
     found = []
     for clause in _clauses(str(report)):
-        if _LIMITED.search(clause):
-            continue
+        limited = [(m.start(), m.end()) for m in _LIMITED.finditer(clause)]
         raw = []
         for obs, pattern in _MENTION_RE.items():
             for m in pattern.finditer(clause):
+                if any(a <= m.start() < b for a, b in limited):
+                    continue  # "evaluation for pneumothorax is limited": no statement about pneumothorax
                 target = _reassign(obs, clause, m)
                 if target is not None:
                     raw.append((m.start(), m.end(), target, _classify(clause, m.start(), m.end()), m.group(0)))

@@ -75,3 +75,8 @@ def test_a_bad_line_is_a_one_line_error(tmp_path):
 )
 def test_heart_size_statements(sentence, cardiomegaly):
     assert label_report(sentence)["Cardiomegaly"] == cardiomegaly
+
+
+def test_a_limited_evaluation_drops_only_what_it_covers():
+    labels = label_report("Evaluation for pneumothorax is limited by low lung volumes with bibasilar atelectasis.")
+    assert labels["Pneumothorax"] is None and labels["Atelectasis"] == 1
