@@ -236,6 +236,11 @@ def test_a_long_model_name_wraps_and_leaves_the_metrics_on_screen(shared_page, t
         assert box is not None and box["x"] + box["width"] <= 1280, (metric, box)  # on screen, not scrolled off
     cell = table.locator("[role=gridcell]", has_text="very-long-model-name").first.bounding_box()
     assert cell["width"] < 250 and cell["height"] > 40, cell  # the name wraps inside its own column
+    # headers wrap between words only: no header word is wider than its column (cut mid-word)
+    overflowing = page.evaluate("""() => [...document.querySelectorAll('#lb-table-vqa thead th')]
+        .filter(th => { const s = th.querySelector('span'); return s && s.scrollWidth > s.clientWidth + 1; })
+        .map(th => th.innerText)""")
+    assert overflowing == [], overflowing
     shot(page, tmp_path, "long-name", table)
 
 
