@@ -65,7 +65,8 @@ class CurationConfig:
             (self.batch_size >= 1, "batch_size", "must be >= 1"),
             (0.0 <= self.max_fallback_share <= 1.0, "max_fallback_share", "must be in [0, 1]"),
         ]
-        bad_judges = [j for j in self.judges if j.partition(":")[0] not in ("openai", "hf") or not j.partition(":")[2]]
+        # the form only (the kind is checked when the judge is made): a bad spec fails before any data loads
+        bad_judges = [j for j in self.judges if not all(j.partition(":")[::2])]
         checks.append((not bad_judges, "judges", f"a judge is 'openai:<model>' or 'hf:<path>', not "
                                                  f"{', '.join(map(repr, bad_judges))}"))
         for ok, name, problem in checks:
