@@ -93,6 +93,22 @@ def _endpoint_options(args: argparse.Namespace) -> dict:
     return given
 
 
+def _check_model_spec(spec: str) -> None:
+    """An unknown model name fails now (with suggestions), before the data loads; loading comes later."""
+    from pathlib import Path
+
+    from harness.errors import UnknownNameError
+    from harness.models.hf import FAMILIES
+    from harness.models.registry import MODELS
+    from harness.models.resolve import _looks_like_hub_id, _unknown_message
+
+    prefix, sep, rest = spec.partition(":")
+    if (sep and rest and (prefix in ("openai", "hf") or prefix in FAMILIES)) or spec in MODELS \
+            or Path(spec).expanduser().exists() or _looks_like_hub_id(spec):
+        return
+    raise UnknownNameError(_unknown_message(spec, [n for n in MODELS.names() if n != "hf"]))
+
+
 def handle(args: argparse.Namespace) -> int:
     import logging
 
@@ -108,6 +124,7 @@ def handle(args: argparse.Namespace) -> int:
     tasks = args.tasks
     run_id = check_run_id(args.run_id)
     endpoint = _endpoint_options(args)
+    _check_model_spec(args.model)
     task_objects = [get_task(name) for name in tasks]  # unknown names fail (with suggestions)
     data = load_task_data(task_objects, config, args.data_dir)  # and bad data, before the model loads
     device = args.device
