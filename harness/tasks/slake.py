@@ -163,7 +163,8 @@ class SlakeTask(Task):
 TASK = SlakeTask(
     name="slake",
     family="vqa",
-    version="1.0",
+    # 1.1: closed_accuracy / open_* rescored (exact match, distinct tokens); 1.0 results are not comparable
+    version="1.1",
     folder="slake",
     splits=("train", "validation", "test"),
     metrics=L.VQA_METRICS,

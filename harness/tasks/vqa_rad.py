@@ -131,7 +131,8 @@ class VQARADTask(Task):
 TASK = VQARADTask(
     name="vqa_rad",
     family="vqa",
-    version="1.0",
+    # 1.1: closed_accuracy / open_* rescored (exact match, distinct tokens); 1.0 results are not comparable
+    version="1.1",
     folder="vqa_rad",
     splits=("train", "test"),
     metrics=L.VQA_METRICS,
