@@ -26,6 +26,7 @@ import dataclasses
 import importlib.util
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -58,8 +59,9 @@ pytestmark = pytest.mark.skipif(not torch.distributed.is_available() or not torc
                                 reason="this torch build has no gloo backend for CPU processes")
 needs_fsdp2 = pytest.mark.skipif(not _fsdp2_available(), reason="this torch build has no FSDP2 (fully_shard)")
 needs_deepspeed = pytest.mark.skipif(
-    importlib.util.find_spec("deepspeed") is None,
-    reason="DeepSpeed is not installed (optional: pip install deepspeed; measured passing with 0.19.8)")
+    importlib.util.find_spec("deepspeed") is None or shutil.which("c++") is None,
+    reason="DeepSpeed on CPUs needs the package (the project's `deepspeed` extra, in `all`) and a C++ compiler "
+           "for its CPU accelerator's op")
 
 
 def _free_port() -> int:
