@@ -203,6 +203,23 @@ def text(value: Any) -> str:
     return "" if value is None else str(value).strip()
 
 
+def vqa_row(path: Path, record: dict, index: int, image_field: str) -> dict[str, str]:
+    """The fields every VQA loader reads from one record: id, where (for messages), image, question, answer, type.
+
+    A missing or wrongly typed field raises the one-line ``DataError`` naming file, record and field.
+    """
+    qid = get_field(path, record, "qid", index, kind=(int, str))
+    where = f"{index} (qid {qid})"
+    return {
+        "id": str(qid).strip(),
+        "where": where,
+        "image_path": get_field(path, record, image_field, where),
+        "question": get_field(path, record, "question", where).strip(),
+        "answer": str(get_field(path, record, "answer", where, kind=(str, int, float))).strip(),
+        "answer_type": answer_type(path, record, where),
+    }
+
+
 def answer_type(path: Path, record: dict, where: object, name: str = "answer_type") -> str:
     """'closed' or 'open' from a VQA record; tolerates the stray case and spaces found in VQA-RAD."""
     raw = get_field(path, record, name, where)

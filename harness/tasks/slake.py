@@ -96,15 +96,8 @@ class SlakeTask(Task):
             if not _wanted(record, opts.language):
                 continue
             with bad.record():
-                qid = L.get_field(path, record, "qid", index, kind=(int, str))
-                where = f"{index} (qid {qid})"
                 row = {
-                    "id": str(qid).strip(),
-                    "where": where,
-                    "image_path": L.get_field(path, record, "img_name", where),
-                    "question": L.get_field(path, record, "question", where).strip(),
-                    "answer": str(L.get_field(path, record, "answer", where, kind=(str, int, float))).strip(),
-                    "answer_type": L.answer_type(path, record, where),
+                    **L.vqa_row(path, record, index, "img_name"),
                     **{name: L.text(record.get(name))
                        for name in ("q_lang", "modality", "location", "content_type", "base_type", "img_id")},
                 }

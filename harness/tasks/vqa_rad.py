@@ -69,15 +69,8 @@ class VQARADTask(Task):
         rows = []
         for index, record in records:
             with bad.record():
-                qid = L.get_field(path, record, "qid", index, kind=(int, str))
-                where = f"{index} (qid {qid})"
                 row = {
-                    "id": str(qid).strip(),
-                    "where": where,
-                    "image_path": L.get_field(path, record, "image_name", where),
-                    "question": L.get_field(path, record, "question", where).strip(),
-                    "answer": str(L.get_field(path, record, "answer", where, kind=(str, int, float))).strip(),
-                    "answer_type": L.answer_type(path, record, where),
+                    **L.vqa_row(path, record, index, "image_name"),
                     "image_organ": L.text(record.get("image_organ")),
                     "question_type": L.text(record.get("question_type")),
                     "phrase_type": L.text(record.get("phrase_type")).removeprefix("test_"),
