@@ -122,6 +122,24 @@ class BadRecords:
                         task, split, self.summary(), self.first, STRICT_ENV)
 
 
+def split_report(counted: Iterable[tuple[str, int, BadRecords]]) -> tuple[dict[str, int], dict[str, str]]:
+    """``(items per split, {split: "N skipped: reason"})`` from ``(split, usable items, its BadRecords)``."""
+    sizes, skipped = {}, {}
+    for split, usable, bad in counted:
+        sizes[split] = usable
+        if bad.counts:
+            skipped[split] = bad.summary()
+    return sizes, skipped
+
+
+class SizesFromReport:
+    """Mixin for loaders whose ``size_report`` runs the bad-record policy: ``sizes`` is its first half."""
+
+    def sizes(self, data_dir: str | Path | None = None, **options: Any) -> dict[str, int] | None:
+        report = self.size_report(data_dir, **options)
+        return None if report is None else report[0]
+
+
 class _RecordGuard:
     def __init__(self, bad: BadRecords) -> None:
         self.bad = bad

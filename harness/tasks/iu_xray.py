@@ -93,19 +93,17 @@ def r2gen_size_report(path: Path, image_root: Path, strict: bool, extra: tuple[s
                       ) -> tuple[dict[str, int], dict[str, str]]:
     """Usable records per split of an R2Gen annotation file, and what the bad-record policy skipped."""
     data = read_json(path)
-    sizes, skipped = {}, {}
+    counted = []
     for split, key in R2GEN_SPLIT_KEYS.items():
         records = L.read_split_dict(path, key, list(R2GEN_SPLIT_KEYS.values()), data)
         bad = L.BadRecords(path, strict)
         columns, _ = r2gen_columns(path, records, key, image_root, "first", extra, bad=bad)
-        sizes[split] = len(columns["id"])
-        if bad.counts:
-            skipped[split] = bad.summary()
-    return sizes, skipped
+        counted.append((split, len(columns["id"]), bad))
+    return L.split_report(counted)
 
 
 @dataclasses.dataclass
-class IUXrayTask(Task):
+class IUXrayTask(L.SizesFromReport, Task):
     options_class: ClassVar[type] = R2GenOptions
 
     def _load(self, split: str, data_dir: str | Path | None, **options: Any):
@@ -133,10 +131,6 @@ class IUXrayTask(Task):
         if not path.is_file():
             return None
         return r2gen_size_report(path, root / IMAGE_FOLDER, opts.strict)
-
-    def sizes(self, data_dir: str | Path | None = None, **options: Any) -> dict[str, int] | None:
-        report = self.size_report(data_dir, **options)
-        return None if report is None else report[0]
 
 
 TASK = IUXrayTask(

@@ -141,7 +141,7 @@ def _first_view(dicoms: list[str], views: dict[str, str]) -> str:
 
 
 @dataclasses.dataclass
-class MimicCXRTask(Task):
+class MimicCXRTask(L.SizesFromReport, Task):
     options_class: ClassVar[type] = MimicOptions
 
     def layout(self, root: Path, opts: MimicOptions) -> str:
@@ -209,10 +209,6 @@ class MimicCXRTask(Task):
         if skipped:
             log.info("mimic_cxr %s: skipped %d of %d studies without a %s section", split, skipped, len(studies), opts.section.upper())
         return columns, images
-
-    def sizes(self, data_dir: str | Path | None = None, **options: Any) -> dict[str, int] | None:
-        report = self.size_report(data_dir, **options)
-        return None if report is None else report[0]
 
     def size_report(self, data_dir: str | Path | None = None, **options: Any) -> tuple[dict[str, int], dict[str, str]] | None:
         """Items per split and what the bad-record policy skipped; for the jpg layout, studies in the split CSV

@@ -85,7 +85,7 @@ def read_boxes(path: Path) -> str:
 
 
 @dataclasses.dataclass
-class SlakeTask(Task):
+class SlakeTask(L.SizesFromReport, Task):
     options_class: ClassVar[type] = SlakeOptions
 
     def _rows(self, path: Path, opts: SlakeOptions) -> tuple[list[dict[str, str]], L.BadRecords]:
@@ -140,17 +140,11 @@ class SlakeTask(Task):
         root = self.data_dir(data_dir)
         if root is None or not all((root / f).is_file() for f in SPLIT_FILES.values()):
             return None
-        sizes, skipped = {}, {}
+        counted = []
         for split, name in SPLIT_FILES.items():
             rows, bad = self._rows(root / name, opts)
-            sizes[split] = len(rows)
-            if bad.counts:
-                skipped[split] = bad.summary()
-        return sizes, skipped
-
-    def sizes(self, data_dir: str | Path | None = None, **options: Any) -> dict[str, int] | None:
-        report = self.size_report(data_dir, **options)
-        return None if report is None else report[0]
+            counted.append((split, len(rows), bad))
+        return L.split_report(counted)
 
 
 TASK = SlakeTask(

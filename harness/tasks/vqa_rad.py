@@ -42,7 +42,7 @@ class VQARADOptions(L.LoadOptions):
 
 
 @dataclasses.dataclass
-class VQARADTask(Task):
+class VQARADTask(L.SizesFromReport, Task):
     options_class: ClassVar[type] = VQARADOptions
 
     def _source_records(self, root: Path, split: str, source: str, bad: L.BadRecords | None = None
@@ -108,17 +108,11 @@ class VQARADTask(Task):
         needed = [root / OSF_FILE] if opts.source == "osf" else [root / f for f in SPLIT_FILES.values()]
         if not all(p.is_file() for p in needed):
             return None
-        sizes, skipped = {}, {}
+        counted = []
         for split in self.splits:
             _, rows, bad = self._rows(root, split, opts)
-            sizes[split] = len(rows)
-            if bad.counts:
-                skipped[split] = bad.summary()
-        return sizes, skipped
-
-    def sizes(self, data_dir: str | Path | None = None, **options: Any) -> dict[str, int] | None:
-        report = self.size_report(data_dir, **options)
-        return None if report is None else report[0]
+            counted.append((split, len(rows), bad))
+        return L.split_report(counted)
 
 
 TASK = VQARADTask(
