@@ -71,8 +71,8 @@ class RunConfig:
     eval_limit: int | None = option_field(None, "test items per task (None: the whole split)")
     eval_split: str = option_field("test", "split evaluated")
     eval_batch_size: int = option_field(64, "generation batch size of the evaluations")
-    pair_seed: int = option_field(0, "data seed: which training items build pairs, the pair builder's sampling and the "
-                             "evaluation's bootstrap (the training seed is --seed)")
+    pair_seed: int = option_field(0, "data seed: which training items build pairs and the pair builder's sampling "
+                             "(the training seed is --seed; the evaluation's bootstrap seed is fixed)")
     options: dict[str, str] = option_field(None, "method options for its pair builder and loss (KEY=VALUE)")
     device: str | None = option_field(None, "torch device (default: cuda when available)")
     store: str | None = option_field(None, "results store path (default: $HARNESS_HOME/results.sqlite)")
@@ -345,9 +345,14 @@ def config_dict(config: RunConfig) -> dict[str, Any]:
     return data
 
 
+# The evaluation's bootstrap seed, the same for every run: a base evaluation never depends on the pair seed, so
+# every seed of a study (each with its own pair draw) shares one, and method runs are scored alike.
+EVAL_SEED = 0
+
+
 def _eval_signature(config: RunConfig) -> dict[str, Any]:
     return {"tasks": sorted(config.tasks), "split": config.eval_split, "limit": config.eval_limit,
-            "seed": config.pair_seed}
+            "seed": EVAL_SEED}
 
 
 def base_run_id_for(config: RunConfig, base_name: str) -> str:
@@ -373,7 +378,7 @@ def evaluate_base(config: RunConfig, base_dir: Path, base_name: str, store) -> s
     run_id = base_run_id_for(config, base_name)
     log.info("evaluating the base model on %s (run %s)", ", ".join(config.tasks), run_id)
     evaluate(model, list(config.tasks), split=config.eval_split, limit=config.eval_limit,
-             batch_size=config.eval_batch_size, data_dir=config.data_dir, store=store, seed=config.pair_seed,
+             batch_size=config.eval_batch_size, data_dir=config.data_dir, store=store, seed=EVAL_SEED,
              run_id=run_id, run_config={"role": "base", "signature": signature, "base_model": base_name})
     return run_id
 
@@ -471,7 +476,7 @@ def eval_trained(config: RunConfig, model_dir: Path, run_id: str, run_dir: Path,
         return
     model = load_hf_model(model_dir, device=config.device, name=f"{base_name}+{config.method}")
     evaluate(model, list(config.tasks), split=config.eval_split, limit=config.eval_limit,
-             batch_size=config.eval_batch_size, data_dir=config.data_dir, store=store, seed=config.pair_seed,
+             batch_size=config.eval_batch_size, data_dir=config.data_dir, store=store, seed=EVAL_SEED,
              run_id=run_id, output_dir=run_dir / "eval",
              run_config={"role": "method", "signature": _eval_signature(config), "method": config.method,
                          "base_model": base_name, "pipeline": config_dict(config),
