@@ -146,6 +146,45 @@ def make_hallucination(sample: Mapping[str, Any], *, seed: int, tries: int = 8) 
     return None
 
 
+def make_denial(sample: Mapping[str, Any], *, seed: int, tries: int = 8) -> Hallucination | None:
+    """A hallucination of ``sample['answer']`` whose error type is a denial of a present finding
+    (``harness.errortypes.classify``), or None when the case has nothing to deny or no edit is confirmed.
+
+    Proposals, in order: on a synthetic report, the suite's normal report ("The heart size is normal. The
+    lungs are clear. There is no pleural effusion or pneumothorax.": the text prior's denial, the base
+    model's commonest error); on a synthetic "what abnormality" answer, "no abnormality"; then the
+    injector's own denying edits (a "yes" flipped to "no", an asserted finding denied), in an order drawn
+    from ``seed``. The denial floor of the pair builders uses it (docs/hallucinations.md).
+    """
+    from harness.errortypes import classify
+
+    answer = str(sample.get("answer", "")).strip()
+    kind = str(sample.get("answer_type", "")).strip().lower() or guess_answer_type(answer)
+    case = {**sample, "answer": answer, "answer_type": kind}
+    rng = random.Random(f"{seed}:{answer}:denial")
+    first: list[tuple[str, list[Edit]]] = []
+    if _is_synthetic(sample) and kind == "report":
+        from harness.tasks.synth import write_report
+
+        first.append((write_report([]), [Edit("negation", answer, write_report([]))]))
+    elif _is_synthetic(sample) and st.read_kinds(answer):
+        first.append(("no abnormality", [Edit("negation", answer, "no abnormality")]))
+    rest = [p for p in _proposals(answer, kind, case, rng) if p[1][0].category in ("answer", "negation")]
+    rng.shuffle(rest)
+    seen: set[str] = set()
+    for text, edits in first + rest:
+        text = _tidy(text)
+        if text.lower() == answer.lower() or not text or text in seen:
+            continue
+        seen.add(text)
+        reading = classify(text, case)
+        if reading.primary == "denial":
+            return Hallucination(text, edits, list(reading.contradictions))
+        if len(seen) >= tries:
+            break
+    return None
+
+
 def hallucinate(answer: str, *, seed: int, question: str = "") -> str:
     """A plausible answer that contradicts ``answer`` (the text of :func:`hallucinate_with_edits`)."""
     return hallucinate_with_edits(answer, seed=seed, question=question)[0]

@@ -30,7 +30,13 @@ from harness.errors import HarnessError
 from harness.io import read_json, write_json
 from harness.options import option_field
 from harness.preferences import PreferencePair, read_pairs, write_pairs
-from harness.textpairs import default_text_pairs
+from harness.textpairs import (
+    DEFAULT_TEXT_PAIRS,
+    TEXT_PAIR_MODES,
+    TEXT_PAIRS_VERSION,
+    default_text_pairs,
+    mix_summary,
+)
 from harness.training.config import TrainConfig
 
 log = logging.getLogger(__name__)
@@ -74,6 +80,10 @@ class RunConfig:
     pair_seed: int = option_field(0, "data seed: which training items build pairs and the pair builder's sampling "
                              "(the training seed is --seed; the evaluation's bootstrap seed is fixed)")
     options: dict[str, str] = option_field(None, "method options for its pair builder and loss (KEY=VALUE)")
+    text_pairs: str = option_field(DEFAULT_TEXT_PAIRS, "the default text pairs of methods without a pair builder "
+                                   "(dpo, ipo, simpo...): 'sample-and-judge' (the paper: the base's own samples, k=4 "
+                                   "at T=1, judged against the case; the verified injector where none is wrong) or "
+                                   "'injector' (the verified injector alone)", TEXT_PAIR_MODES)
     device: str | None = option_field(None, "torch device (default: cuda when available)")
     store: str | None = option_field(None, "results store path (default: $HARNESS_HOME/results.sqlite)")
     train: TrainConfig | None = option_field(None, "training options (default: default_train_config(model))")
@@ -93,6 +103,8 @@ class RunConfig:
                 raise HarnessError(f"--{name.replace('_', '-')} must be positive, got {value}")
         if self.eval_batch_size < 1:
             raise HarnessError(f"--eval-batch-size must be positive, got {self.eval_batch_size}")
+        if self.text_pairs not in TEXT_PAIR_MODES:
+            raise HarnessError(f"--text-pairs must be one of {', '.join(TEXT_PAIR_MODES)}, got {self.text_pairs!r}")
         if not self.train.merge_lora:
             raise HarnessError("harness run evaluates the trained model, so it needs --merge-lora")
 
@@ -393,11 +405,14 @@ def evaluate_base_model(config: RunConfig) -> str:
 
 def pairs_dir(config: RunConfig, base_name: str, builder_options: dict[str, str]) -> Path:
     """The pair cache of this method, base model, data and builder options (not the training seed)."""
+    from harness.methods import get_method
     from harness.paths import harness_home
 
     key = {"method": config.method, "base_model": base_name, "tasks": list(config.tasks),
            "train_limit": config.train_limit, "pair_seed": config.pair_seed, "data_dir": config.data_dir,
            "builder_options": {k: str(v) for k, v in sorted(builder_options.items())}}
+    if not get_method(config.method).has_pair_builder():  # the default text pairs: their mode and version
+        key.update(text_pairs=config.text_pairs, text_pairs_version=TEXT_PAIRS_VERSION)
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
     folder = harness_home() / "pairs" / f"{config.method}-{digest}"
     if not (folder / "key.json").exists():
@@ -407,7 +422,11 @@ def pairs_dir(config: RunConfig, base_name: str, builder_options: dict[str, str]
 
 def build_pairs(config: RunConfig, method, base_dir: Path, folder: Path,
                 options: dict[str, str]) -> list[PreferencePair]:
-    """The method's pairs for every task's train split (cached in ``folder/pairs.jsonl``), image paths absolute."""
+    """The method's pairs for every task's train split (cached in ``folder/pairs.jsonl``), image paths absolute.
+
+    A method without a pair builder gets the default text pairs (``config.text_pairs``); their
+    ``manifest.json`` (beside ``pairs.jsonl``) gives, per task, the pairs' sources, their error-type mix next
+    to the base's own greedy error distribution, and the denial rule (``harness.textpairs``)."""
     path = folder / "pairs.jsonl"
     if path.exists():
         pairs = list(read_pairs(path))
@@ -418,13 +437,21 @@ def build_pairs(config: RunConfig, method, base_dir: Path, folder: Path,
 
     model = None
     pooled: list[PreferencePair] = []
+    manifests: dict[str, Any] = {}
     for name in config.tasks:
         task = get_task(name)
         samples = task.load("train", data_dir=config.data_dir)
         if config.train_limit is not None and len(samples) > config.train_limit:
             samples = samples.shuffle(seed=config.pair_seed).select(range(config.train_limit))
         if not method.has_pair_builder():
-            pooled += default_text_pairs(task, samples, config.pair_seed)
+            if model is None and config.text_pairs == "sample-and-judge":
+                from harness.models.hf import load_hf_model
+
+                model = load_hf_model(base_dir, device=config.device)
+            built = default_text_pairs(task, samples, config.pair_seed, mode=config.text_pairs, model=model)
+            manifests[name] = built.manifest
+            log.info("pairs: %s: %s", name, mix_summary(built.manifest))
+            pooled += built
             continue
         if model is None and method.builder_needs_model(options):
             from harness.models.hf import load_hf_model
@@ -441,6 +468,9 @@ def build_pairs(config: RunConfig, method, base_dir: Path, folder: Path,
             pooled.append(pair)
     if not pooled:
         raise HarnessError(f"method '{config.method}' built no pairs for {', '.join(config.tasks)}")
+    if manifests:  # before pairs.jsonl, whose presence marks the cache finished
+        write_json(folder / "manifest.json", {"text_pairs": config.text_pairs, "version": TEXT_PAIRS_VERSION,
+                                              "tasks": manifests})
     write_pairs(path, pooled)
     kinds = {k: sum(p.kind == k for p in pooled) for k in sorted({p.kind for p in pooled})}
     log.info("pairs: %d (%s)", len(pooled), ", ".join(f"{k} {v}" for k, v in kinds.items()))

@@ -77,7 +77,7 @@ def test_default_text_pairs_skip_and_count_items_without_a_verified_hallucinatio
     }, features=datasets.Features({"id": datasets.Value("string"), "image": datasets.Image(),
                                    "question": datasets.Value("string"), "answer": datasets.Value("string"),
                                    "answer_type": datasets.Value("string")}))
-    pairs = default_text_pairs(_Task(), samples, seed=0)
+    pairs = default_text_pairs(_Task(), samples, seed=0, mode="injector")
     assert [p.id for p in pairs] == ["toy-a", "toy-c"] and pairs.skipped == 1 and pairs.skipped_ids == ["b"]
     assert pairs[0].rejected == "yes" and all(p.extra["contradictions"] for p in pairs)
     assert all(contradictions(p.rejected, {"answer": p.chosen, "question": p.prompt, "answer_type": t})
