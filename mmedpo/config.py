@@ -8,15 +8,16 @@ from typing import Any
 from harness.errors import HarnessError
 from harness.options import option_field
 
-CURATION_VERSION = "5"  # bump when the curation's output for the same inputs changes
+CURATION_VERSION = "6"  # bump when the curation's output for the same inputs changes
 RELEVANCE_SCORERS = ("auto", "consensus", "factcheck", "heuristic")
+VISUAL_ITEMS = ("all", "lesion")
 
 
 @dataclass
 class CurationConfig:
     text_pairs: bool = option_field(True, "build textual pairs (same image, hallucinated answer); false = ablation 'no text pairs'")
     visual_pairs: bool = option_field(True, "build visual pairs (same answer, lesion-noised image); false = ablation 'no visual pairs'")
-    text_generator: str = option_field("auto", "'sample-and-judge' (paper; needs the target model), 'rules' (offline) or 'auto' (sample-and-judge when judges or a text_judge are set, else rules)")
+    text_generator: str = option_field("auto", "'sample-and-judge' (the paper: the target model's own samples, judged; needs the model), 'rules' (the verified injector alone, no model) or 'auto' (= sample-and-judge)")
     text_judge: str = option_field("auto", "who picks among the samples (sample-and-judge): 'llm' (the first of judges), 'ground-truth' (offline fact check against the case's labels / reference) or 'auto' (llm when judges are set, else ground-truth)")
     judges: list = option_field([], "judge specs, 'openai:<model>' or 'hf:<path>'; the first also picks/writes hallucinations")
     judge_options: dict = option_field({}, "judge options: flat keys for every judge (e.g. base_url), or {spec: {...}} for one judge")
@@ -29,10 +30,14 @@ class CurationConfig:
     max_rounds: int = option_field(5, "r: consensus rounds (a round = one turn of every judge)")
     localizer: str = option_field("ground-truth", "lesion localizer: 'ground-truth', 'saliency' or a harness.localizers plugin")
     localizer_options: dict = option_field({}, "options passed to the localizer's constructor")
-    noise: str = option_field("diffusion", "'diffusion' (paper), 'gaussian-replace' (release) or 'global' (ablation)")
+    noise: str = option_field("diffusion", "'diffusion' (paper), 'release' (the released code's blur, mean - std threshold and wrapped N(0, 10) replacement; 'gaussian-replace' is an alias) or 'global' (ablation)")
     noise_step: int = option_field(500, "diffusion step k in [0, 999] (the paper does not state k; 500 is POVID's released value)")
     noise_schedule: str = option_field("sigmoid", "diffusion beta schedule: 'sigmoid' (VCD's, as POVID's release: step 500 keeps signal x 0.863) or 'linear' (DDPM's: x 0.279)")
-    noise_threshold: float | None = option_field(None, "gaussian-replace cut on the blurred map; None = the release's mean - std")
+    noise_threshold: float | None = option_field(None, "release noise: cut on the blurred map; None = the release's mean - std")
+    visual_items: str = option_field("all", "which items get a visual pair: 'all' (the release: one per item, normal films included, 1:1 with the text pairs) or 'lesion' (only items whose localizer finds a lesion)")
+    normal_film_confidence: float = option_field(0.2, "visual_items=all: the raw score of a normal film's visual pair (its region is a seeded lesion-sized lung region); below the least visible lesion of the suite")
+    denial_floor: bool = option_field(True, "sample-and-judge with the ground-truth judge: swap in denials on lesion-case text pairs until their share of denials reaches the base's own greedy denial share, less denial_tolerance")
+    denial_tolerance: float = option_field(0.05, "the denial floor's tolerance (a share)")
     relevance: str = option_field("auto", "text-pair scorer: 'consensus' (judges), 'factcheck' (offline: severity of what y_l contradicts), 'heuristic' (offline: weight of the edit kind) or 'auto' (consensus when judges are set, else factcheck)")
     weighting: str = option_field("paper", "'paper' (mean 1, variance 0.1, clip [0.75, 1.25]), 'release' (raw 0-1) or 'none' (all 1)")
     normalize_per_kind: bool = option_field(True, "normalize text and visual scores separately (their tools score on different scales); false = pooled")
@@ -45,6 +50,8 @@ class CurationConfig:
         from mmedpo.noise import NOISE_MODES
         from mmedpo.relevance import NORMALIZATIONS
 
+        if self.noise == "gaussian-replace":  # the name of the release's mode before it was called 'release'
+            self.noise = "release"
         if isinstance(self.judges, str):
             self.judges = [j for j in self.judges.split(",") if j]
         self.judges = list(self.judges)
@@ -64,6 +71,9 @@ class CurationConfig:
             (self.noise_schedule in SCHEDULES, "noise_schedule", f"expected one of {', '.join(SCHEDULES)}"),
             (self.batch_size >= 1, "batch_size", "must be >= 1"),
             (0.0 <= self.max_fallback_share <= 1.0, "max_fallback_share", "must be in [0, 1]"),
+            (self.visual_items in VISUAL_ITEMS, "visual_items", f"expected one of {', '.join(VISUAL_ITEMS)}"),
+            (0.0 <= self.normal_film_confidence <= 1.0, "normal_film_confidence", "must be in [0, 1]"),
+            (0.0 <= self.denial_tolerance <= 1.0, "denial_tolerance", "must be in [0, 1]"),
         ]
         # the form only (the kind is checked when the judge is made): a bad spec fails before any data loads
         bad_judges = [j for j in self.judges if not all(j.partition(":")[::2])]
@@ -78,9 +88,8 @@ class CurationConfig:
             raise HarnessError("mmedpo option 'text_judge': llm needs a judge (option judges)")
 
     def resolved_generator(self) -> str:
-        if self.text_generator == "auto":  # naming a text judge asks for samples to judge
-            return "sample-and-judge" if self.judges or self.text_judge != "auto" else "rules"
-        return self.text_generator
+        """``auto`` is the paper's procedure: the target model's samples, judged."""
+        return "sample-and-judge" if self.text_generator == "auto" else self.text_generator
 
     def resolved_text_judge(self) -> str | None:
         """Who picks among the model's samples: 'llm', 'ground-truth', or None (no sampling: rules)."""
@@ -89,6 +98,12 @@ class CurationConfig:
         if self.text_judge == "auto":
             return "llm" if self.judges else "ground-truth"
         return self.text_judge
+
+    def floor_applies(self) -> bool:
+        """The denial floor needs the base's greedy answers (sample-and-judge) and an offline score for a
+        swapped-in denial (not the judges' consensus), so it runs with the ground-truth judge only."""
+        return (self.denial_floor and self.resolved_text_judge() == "ground-truth"
+                and self.resolved_relevance() != "consensus")
 
     def resolved_relevance(self) -> str:
         if self.relevance == "auto":

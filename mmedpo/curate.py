@@ -154,6 +154,7 @@ def assemble(items: list[dict], config: CurationConfig, key: str) -> tuple[list[
 
     items = list(_latest(items))
     usable = [r for r in items if not r.get("skipped")]
+    usable, floor = _denial_floor(usable, items, config)
     weights: dict[int, float] = {}
     groups = [[r for r in usable if r["kind"] == k] for k in ("text", "visual")] if config.normalize_per_kind \
         else [usable]
@@ -166,7 +167,8 @@ def assemble(items: list[dict], config: CurationConfig, key: str) -> tuple[list[
             id=f"{record['sample']}-{record['kind']}", image=record["image"], prompt=record["prompt"],
             chosen=record["chosen"], rejected=record["rejected"], weight=weights[id(record)],
             rejected_image=record.get("rejected_image"), kind=record["kind"], source=record["source"],
-            extra={"raw_score": record["raw_score"], "weighting": config.weighting, **record.get("extra", {})},
+            extra={"raw_score": record["raw_score"], "weighting": config.weighting, "case": record.get("case"),
+                   **record.get("extra", {})},
         ))
     skipped = [r for r in items if r.get("skipped")]
     manifest = {
@@ -177,7 +179,7 @@ def assemble(items: list[dict], config: CurationConfig, key: str) -> tuple[list[
         "text_judge": config.resolved_text_judge(),
         "relevance": config.resolved_relevance(),
         "weighting": config.weighting,
-        "behaviour": _behaviour(config, items),
+        "behaviour": _behaviour(config, items, floor),
         "judges": _judge_counts(config, items),
         "counts": {"text": sum(p.kind == "text" for p in pairs), "visual": sum(p.kind == "visual" for p in pairs),
                    "skipped": len(skipped)},
@@ -188,9 +190,61 @@ def assemble(items: list[dict], config: CurationConfig, key: str) -> tuple[list[
         "weights": {kind: distribution([p.weight for p in pairs if p.kind == kind]) for kind in ("text", "visual")},
         "raw_scores": {kind: distribution([r["raw_score"] for r in usable if r["kind"] == kind])
                        for kind in ("text", "visual")},
+        "cases": {kind: _tally(p.extra.get("case") or "?" for p in pairs if p.kind == kind)
+                  for kind in ("text", "visual")},
+        "error_mix": _error_mix(usable, items),
+        "denial_rule": floor,
         "prompts": prompt_versions(),
     }
     return pairs, manifest
+
+
+def _error_mix(usable: list[dict], items: list[dict]) -> dict[str, Any]:
+    """The text pairs' rejected texts' error types next to the base's greedy answers' (same items, all text
+    items it answered, skipped ones included), per case group (``harness.errortypes.error_mix``)."""
+    from harness.errortypes import error_mix
+
+    text = [r for r in usable if r["kind"] == "text" and (r.get("extra") or {}).get("error")]
+    measured = [r for r in items if r["kind"] == "text" and r.get("base")]
+    return {"pairs": error_mix((r.get("case") or "unlabelled", r["extra"]["error"]["primary"]) for r in text),
+            "base": error_mix((r.get("case") or "unlabelled", r["base"]["primary"]) for r in measured)
+            if measured else None}
+
+
+def _denial_floor(usable: list[dict], items: list[dict],
+                  config: CurationConfig) -> tuple[list[dict], dict[str, Any] | None]:
+    """Apply the denial floor (``harness.textpairs.apply_denial_floor``) to copies of the text records, or,
+    where it does not apply but the base was measured, only check the rule. Returns the records and the
+    rule's report (None when the base's answers were not measured)."""
+    from harness.errortypes import denial_rule
+    from harness.textpairs import apply_denial_floor
+
+    base = [r["base"]["primary"] for r in items if r["kind"] == "text" and r.get("base") and r.get("case") == "lesion"]
+    text = [r for r in usable if r["kind"] == "text" and (r.get("extra") or {}).get("error")]
+    if not base:
+        return usable, None
+    if not config.floor_applies():
+        lesion = [r["extra"]["error"]["primary"] for r in text if r.get("case") == "lesion"]
+        return usable, {**denial_rule(lesion, base, config.denial_tolerance), "swapped": 0, "enforced": False}
+    entries = [{"group": r.get("case"), "error": r["extra"]["error"], "own": r["source"] == "mmedpo-truth-pick",
+                "order": int(hashlib.sha256(r["sample"].encode()).hexdigest()[:8], 16), "rejected": r["rejected"],
+                "source": r["source"], "alternative": r.get("denial_alternative"), "record": r} for r in text]
+    report = apply_denial_floor(entries, base, config.denial_tolerance)
+    swapped = {id(e["record"]): e for e in entries if e.get("denial_floor")}
+    out = []
+    for record in usable:
+        entry = swapped.get(id(record))
+        if entry is None:
+            out.append(record)
+            continue
+        how = entry["source"]  # denial-floor-greedy / denial-floor-injector
+        text_info = {**record["extra"]["text"], "how": how, "contradictions": entry["contradictions"]}
+        relevance = {"score": entry["severity"], "source": "factcheck", "scores_given": [], "rounds": 0,
+                     "consensus": False}
+        out.append({**record, "rejected": entry["rejected"], "source": f"mmedpo-{how}", "raw_score": entry["severity"],
+                    "extra": {**record["extra"], "text": text_info, "relevance": relevance, "error": entry["error"],
+                              "denial_floor": entry["denial_floor"]}})
+    return out, {**report, "enforced": True}
 
 
 def _tally(values: Any) -> dict[str, int]:
@@ -267,10 +321,13 @@ class _FallbackGuard:
                 f"endpoint and rerun, or allow a share with --option max_fallback_share=0.1")
 
 
-def _behaviour(config: CurationConfig, items: list[dict] | None = None) -> dict[str, str]:
+def _behaviour(config: CurationConfig, items: list[dict] | None = None,
+               floor: dict[str, Any] | None = None) -> dict[str, str]:
     """Which of the paper's and the release's behaviours this curation used (docs/mmedpo.md), with the
-    number of items where a judge failed and an offline fallback stood in."""
+    number of items where a judge failed and an offline fallback stood in, and what the denial floor did."""
     behaviour = _configured_behaviour(config)
+    if floor is not None and floor.get("enforced"):
+        behaviour["denial_floor"] += f" ({floor['swapped']} text pairs swapped)"
     text = [r for r in (items or []) if r["kind"] == "text" and not r.get("skipped")]
     for stage in ("text", "relevance"):
         fell = sum(stage in (r.get("fallback") or ()) for r in text)
@@ -281,11 +338,24 @@ def _behaviour(config: CurationConfig, items: list[dict] | None = None) -> dict[
 
 
 def _configured_behaviour(config: CurationConfig) -> dict[str, str]:
-    return {
-        "noise": {"diffusion": "paper", "gaussian-replace": "release", "global": "ablation"}[config.noise],
+    """Per aspect: ``paper``, ``release``, an ``offline-*`` stand-in, an ``ablation``, or a ``project`` rule."""
+    behaviour = {
+        "noise": {"diffusion": "paper", "release": "release", "global": "ablation"}[config.noise],
         "weighting": {"paper": "paper", "release": "release", "none": "ablation"}[config.weighting],
         "text": {"llm": "paper", "ground-truth": "offline-ground-truth-judge", None: "offline-rules"}[
             config.resolved_text_judge()],
         "relevance": {"consensus": "paper", "factcheck": "offline-factcheck", "heuristic": "offline-heuristic"}[
             config.resolved_relevance()],
     }
+    if not config.text_pairs:
+        behaviour["text"] = behaviour["relevance"] = "ablation"
+    if config.visual_pairs:
+        behaviour["visual_items"] = {"all": "paper", "lesion": "project-lesion-only"}[config.visual_items]
+        if config.visual_items == "all":
+            behaviour["normal_film_region"] = "offline-seeded-region"
+    else:
+        behaviour["visual_items"] = "ablation"
+    if config.text_pairs:
+        behaviour["denial_floor"] = (f"project-rule (tolerance {config.denial_tolerance:g})"
+                                     if config.floor_applies() else "off")
+    return behaviour

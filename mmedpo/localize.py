@@ -197,6 +197,40 @@ def lesion_visibility(image: Image.Image, region: np.ndarray) -> float:
     return best
 
 
+# The radius of a normal film's region, as a share of the image side: the suite's nodule-to-mass radii
+# (harness.tasks.synth._lesion_mask), so the region covers 0.6-4.5% of the image (lesions: median 2.7%).
+NORMAL_FILM_RADIUS = (0.045, 0.12)
+
+
+def is_normal_film(sample: dict) -> bool:
+    """A synthetic case labelled normal (``lesion_kind == "none"``): known to have no lesion. Rows of real
+    datasets carry no such label, so an image without a lesion annotation there is not known to be normal."""
+    return str(sample.get("lesion_kind", "")).strip() == "none"
+
+
+def normal_film_region(image: Image.Image, *, seed: int, confidence: float) -> Localization:
+    """The region a normal film's visual pair noises (the release gives every item a visual pair; its tool
+    returns a map for a normal film too): a lesion-sized disc at a seeded random place where the suite draws
+    lesions. Side and zone are drawn uniformly, the centre as ``harness.tasks.synth`` draws a lesion's
+    (``_lung_centres``, ``_region_centre``: the lung's centre, 0.14 above or 0.12 below it, jittered), the
+    radius uniformly in :data:`NORMAL_FILM_RADIUS` of the image side. ``confidence`` is the pair's raw score
+    (``normal_film_confidence``, default 0.2: below the least visible lesion of the suite, 0.27 on ``train``,
+    as a detector's disease probability is low on a normal film)."""
+    from harness.tasks.synth import LEVELS, SIDES, _lung_centres, _region_centre
+
+    rng = np.random.default_rng(seed)
+    side, level = SIDES[int(rng.integers(len(SIDES)))], LEVELS[int(rng.integers(len(LEVELS)))]
+    cx, cy = _region_centre(rng, _lung_centres(rng), side, level)
+    radius = float(rng.uniform(*NORMAL_FILM_RADIUS))
+    width, height = image.size
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float64)
+    yy, xx = yy / max(height - 1, 1), xx / max(width - 1, 1)
+    region = (((xx - cx) / radius) ** 2 + ((yy - cy) / radius) ** 2 <= 1.0).astype(np.float64)
+    if not region.any():  # a tiny image: at least the centre pixel
+        region[min(int(round(cy * (height - 1))), height - 1), min(int(round(cx * (width - 1))), width - 1)] = 1.0
+    return Localization(region, float(confidence), "normal-film")
+
+
 class ToolLocalizer:
     """Wrap an ``ExternalLocalizer`` (e.g. MedKLIP) as a ``Localizer``: query it, upsample and scale its map."""
 

@@ -68,9 +68,10 @@ class MMedPO(DPO):
 
     @classmethod
     def builder_needs_model(cls, options: dict[str, Any] | None = None) -> bool:
-        """Sampling the target model (sample-and-judge) or its saliency needs it loaded; the defaults do not."""
+        """Sampling the target model (sample-and-judge, the default) or its saliency needs it loaded."""
         config = cls.parse_builder_options(options)
-        return config.resolved_generator() == "sample-and-judge" or config.localizer == "saliency"
+        samples = config.text_pairs and config.resolved_generator() == "sample-and-judge"
+        return samples or (config.visual_pairs and config.localizer == "saliency")
 
     def build_pairs(self, context: Any) -> list:
         """Curate MMedPO's pooled pairs (``mmedpo.curate``); ``context.options`` are curation options."""

@@ -89,29 +89,44 @@ class Curator:
         samples = {i: self.context.samples[i] for i, _ in todo}
         text_indices = [i for i, k in todo if k == "text"]
         sampled: dict[int, list[str]] = {}
+        greedy: dict[int, str] = {}
         if text_indices and self.generator == "sample-and-judge":
+            from harness.textpairs import greedy_answers
             from mmedpo.text import sample_answers
 
             if self.context.model is None:
                 from harness.errors import HarnessError
 
-                raise HarnessError("mmedpo text generator 'sample-and-judge' samples the target model, but none "
-                                   "was given (harness curate --model ...), or use text_generator=rules")
+                raise HarnessError("mmedpo text generator 'sample-and-judge' (the default) samples the target "
+                                   "model, but none was given (harness curate --model ...), or use "
+                                   "--option text_generator=rules")
+            images = [samples[i]["image"] for i in text_indices]
+            prompts = [self._prompt(samples[i]) for i in text_indices]
             answers = sample_answers(
-                self.context.model, [samples[i]["image"] for i in text_indices],
-                [self._prompt(samples[i]) for i in text_indices], k=self.config.num_samples,
+                self.context.model, images, prompts, k=self.config.num_samples,
                 seed=self.context.seed + text_indices[0], temperature=self.config.sample_temperature,
                 max_new_tokens=self.config.max_new_tokens,
             )
             sampled = dict(zip(text_indices, answers))
+            # one greedy answer per item: the base's own error distribution and the denial floor's first choice
+            said = greedy_answers(self.context.model, images, prompts, max_new_tokens=self.config.max_new_tokens)
+            greedy = dict(zip(text_indices, said))
         for index, kind in todo:
             sample = samples[index]
-            yield self.text_item(sample, sampled.get(index, [])) if kind == "text" else self.visual_item(sample)
+            if kind == "text":
+                yield self.text_item(sample, sampled.get(index, []), greedy=greedy.get(index))
+            else:
+                yield self.visual_item(sample)
 
-    def text_item(self, sample: dict, samples: list[str]) -> dict[str, Any]:
+    def text_item(self, sample: dict, samples: list[str], greedy: str | None = None) -> dict[str, Any]:
+        from harness.errortypes import case_group, classify
         from mmedpo.text import judge_dispreference, truth_dispreference, verified_dispreference
 
         record = self._base(sample, "text")
+        record["case"] = case_group(sample)
+        base = classify(greedy, sample) if greedy is not None else None
+        if base is not None:
+            record["base"] = {"greedy": greedy, **base.to_json()}
         seed = item_seed(self.context.seed, record["sample"])
         picker = self.config.resolved_text_judge()
         if picker == "llm":
@@ -131,9 +146,14 @@ class Curator:
                                             ("relevance", relevance.source == "heuristic-fallback")) if fell]
         if fallback:
             record["fallback"] = fallback
+        error = classify(made.rejected, sample)
         record.update(image=self._source(sample["image"]), rejected=made.rejected,
                       rejected_image=None, source=f"mmedpo-{made.how}", raw_score=relevance.score,
-                      extra={"text": made.to_json(), "relevance": relevance.to_json()})
+                      extra={"text": made.to_json(), "relevance": relevance.to_json(), "error": error.to_json()})
+        if self.config.floor_applies() and record["case"] == "lesion" and error.primary != "denial":
+            from harness.textpairs import denial_alternative
+
+            record["denial_alternative"] = denial_alternative(sample, greedy, base, seed=seed)
         return record
 
     def text_relevance(self, sample: dict, chosen: str, made: Any) -> Any:
@@ -155,7 +175,15 @@ class Curator:
         record = self._base(sample, "visual")
         config = self.config
         # the global-noise ablation keeps the same samples and weights as local noise; only the noise differs
+        from harness.errortypes import case_group
+        from mmedpo.localize import is_normal_film, normal_film_region
+
+        record["case"] = case_group(sample)
         found = self.localizer.localize(sample, model=self.context.model, prompt=record["prompt"])
+        if found is None and config.visual_items == "all" and is_normal_film(sample):
+            # the release gives every item a visual pair: a normal film's region is a seeded lesion-sized one
+            found = normal_film_region(sample["image"], seed=item_seed(self.context.seed, record["sample"]),
+                                       confidence=config.normal_film_confidence)
         if found is None:
             record["skipped"] = f"localizer '{config.localizer}' found no lesion"
             return record
@@ -167,7 +195,8 @@ class Curator:
             image=self._source(sample["image"]), rejected=record["chosen"],
             rejected_image=self._save(noised, "noised", record["sample"]),
             source=f"mmedpo-{source}-{config.noise}", raw_score=float(confidence),
-            extra={"localizer": source, "noise": config.noise, "noise_step": config.noise_step,
+            extra={"localizer": source, "region": "normal-film" if source == "normal-film" else "localizer",
+                   "noise": config.noise, "noise_step": config.noise_step,
                    "region_share": float((found.map >= 0.5).mean()),
                    **noise_record(config.noise, config.noise_step, config.noise_schedule)},
         )

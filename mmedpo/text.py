@@ -9,14 +9,16 @@ Generators (MMedPO Sec. 3.1):
   - an LLM judge (``judge_dispreference``; the paper's GPT-4o): if no sample conflicts it rewrites the ground
     truth. A judge reply that stays malformed after retries falls back to the next step (rewrite, then the
     offline ``rules`` injector).
-  - the ``ground-truth`` judge (``truth_dispreference``; offline, no LLM): the fact checker
-    (``harness.factcheck.contradictions``) compares each sample with the case's labels or reference answer and
-    the sample with the highest ``severity`` is picked (ties: the earliest sample). If no sample contradicts
-    the truth, the verified injector (``harness.hallucinate.make_hallucination``) writes one; if it cannot
-    make a hallucination the fact checker confirms, the item is skipped.
+  - the ``ground-truth`` judge (``truth_dispreference``; offline, no LLM): the fact checker reads each
+    sample against the case's labels or reference answer (``harness.errortypes.classify``) and the sample
+    that most clearly conflicts with it is picked (``harness.textpairs.pick_conflicting_sample``: by error
+    type first, a denial of a present finding before an invented finding before a wrong kind, side, level
+    or size; then the most severe single contradiction; then the fewest; ties: the earliest sample). If no
+    sample contradicts the truth, the verified injector (``harness.hallucinate.make_hallucination``) writes
+    one; if it cannot make a hallucination the fact checker confirms, the item is skipped.
 
   The record says which step produced ``y_l`` (``how``) and which judge took it (``judge``).
-- ``rules`` (the default when no judge is configured): the verified injector alone, offline and deterministic
+- ``rules`` (``text_generator=rules``): the verified injector alone, offline and deterministic
   (``verified_dispreference``); an item it cannot make a confirmed hallucination for is skipped.
 """
 
@@ -24,14 +26,17 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.textpairs import sample_answers
 from mmedpo.judges import Judge, ask, parse_choice, parse_hallucination
 from mmedpo.prompts import load_prompt
 from mmedpo.rules import inject
+
+__all__ = ["HOWS", "TextDispreference", "judge_dispreference", "rules_dispreference", "sample_answers",
+           "truth_dispreference", "verified_dispreference"]
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +50,8 @@ HOWS = {
     "judge-rewrite": "no model sample conflicted: the LLM judge's rewrite of the ground truth",
     "rules-fallback": "the LLM judge's replies stayed malformed: the rules injector",
     "rules": "the verified injector (text_generator=rules)",
+    "denial-floor-greedy": "the denial floor swapped in the target model's own greedy denial",
+    "denial-floor-injector": "the denial floor swapped in a verified injected denial",
 }
 
 
@@ -71,11 +78,6 @@ def _plain(item: Any) -> Any:
     return getattr(item, "__dict__", item)
 
 
-def _same(a: str, b: str) -> bool:
-    norm = lambda t: re.sub(r"[^a-z0-9]+", " ", str(t).lower()).strip()  # noqa: E731
-    return norm(a) == norm(b)
-
-
 def rules_dispreference(answer: str, *, seed: int) -> TextDispreference:
     """The rules injector on the answer alone (the LLM path's last resort: it cannot skip the item)."""
     text, edits = inject(answer, seed=seed)
@@ -95,46 +97,29 @@ def verified_dispreference(case: Any, *, seed: int, samples: Sequence[str] = (),
                              contradictions=list(made.contradictions))
 
 
-def sample_answers(model: Any, images: Sequence[Any], prompts: Sequence[str], *, k: int, seed: int,
-                   temperature: float = 1.0, max_new_tokens: int = 64) -> list[list[str]]:
-    """``k`` sampled answers per prompt from the target model (``VisionLanguageModel.generate``)."""
-    from harness.models.base import GenerationConfig
-
-    config = GenerationConfig(max_new_tokens=max_new_tokens, do_sample=True, temperature=temperature,
-                              num_return_sequences=k, seed=seed)
-    out = model.generate(list(images), list(prompts), config)
-    if k == 1:
-        return [[a] for a in out]
-    return [list(a) for a in out]
-
-
 def _candidates(answer: str, samples: Sequence[str]) -> list[str]:
     """Distinct non-empty samples that differ from the ground truth (up to case and punctuation), in order."""
-    return [s for s in dict.fromkeys(str(s).strip() for s in samples) if s and not _same(s, answer)]
+    from harness.textpairs import candidates
+
+    return candidates(answer, samples)
 
 
 def truth_dispreference(case: Any, answer: str, samples: Sequence[str], *, seed: int) -> TextDispreference | None:
-    """The ground-truth judge: the sample that most contradicts ``case``, else the verified injector's
-    hallucination of it, else None (nothing verifiable: the caller skips the item).
+    """The ground-truth judge: the sample that most clearly conflicts with ``case``, else the verified
+    injector's hallucination of it, else None (nothing verifiable: the caller skips the item).
 
-    "Most" ranks by the most severe single contradiction, then by the fewest contradictions: a plausible
-    hallucination makes one pointed error, and summing errors would favour incoherent samples that get
-    everything wrong at once (word salad from a small model). A tie keeps the earlier sample.
-    ``case`` is the task's sample (labels, reference answer) as ``harness.factcheck.contradictions`` reads it.
+    "Most clearly" is ``harness.errortypes.conflict_rank``: the error type first (a denial of a present
+    finding, then an invented finding, a wrong kind, side, level, size), so a denial is never passed over for
+    a minor attribute error; then the most severe single contradiction; then the fewest contradictions (a
+    plausible hallucination makes one pointed error; summing errors would favour word salad from a small
+    model). A tie keeps the earlier sample. ``case`` is the task's sample (labels, reference answer).
     """
-    from harness.factcheck import contradictions
+    from harness.textpairs import pick_conflicting_sample
 
-    best: tuple[tuple[float, int], str, list[Any]] | None = None
-    for candidate in _candidates(answer, samples):
-        found = contradictions(candidate, case)
-        if not found:
-            continue
-        rank = (max(c.severity for c in found), -len(found))
-        if best is None or rank > best[0]:  # strict: a tie keeps the earlier sample
-            best = (rank, candidate, list(found))
-    if best is not None:
-        return TextDispreference(best[1], "truth-pick", samples=list(samples), judge=GROUND_TRUTH_JUDGE,
-                                 contradictions=best[2])
+    picked = pick_conflicting_sample(case, answer, samples)
+    if picked is not None:
+        return TextDispreference(picked[0], "truth-pick", samples=list(samples), judge=GROUND_TRUTH_JUDGE,
+                                 contradictions=list(picked[1].contradictions))
     return verified_dispreference(case, seed=seed, samples=samples, how="injector-fallback", judge=GROUND_TRUTH_JUDGE)
 
 

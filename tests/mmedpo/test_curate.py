@@ -19,13 +19,22 @@ def _context(task, dataset, tmp_path, model=None, **options):
     return PairContext(task=task, samples=dataset, model=model, output_dir=tmp_path, seed=0, options=options)
 
 
+def _rules(task, dataset, tmp_path, **options):
+    """The offline injector path (no model): what these tests exercise unless they say otherwise."""
+    return _context(task, dataset, tmp_path, text_generator="rules", **options)
+
+
 def test_offline_curation_pools_text_and_visual_pairs(synth_train, tmp_path):
     task, dataset = synth_train
-    result = curate(_context(task, dataset, tmp_path))
+    result = curate(_rules(task, dataset, tmp_path))
     text = [p for p in result.pairs if p.kind == "text"]
     visual = [p for p in result.pairs if p.kind == "visual"]
     lesions = sum(1 for s in dataset if s["boxes"] != "[]")
-    assert len(text) + sum(result.manifest["skipped"]["text"].values()) == len(dataset) and len(visual) == lesions > 0
+    assert len(text) + sum(result.manifest["skipped"]["text"].values()) == len(dataset)
+    # the release: one visual pair per item, normal films included
+    assert len(visual) == len(dataset) and 0 < lesions < len(dataset)
+    assert result.manifest["cases"]["visual"] == {"lesion": lesions, "normal": len(dataset) - lesions}
+    assert sum(p.source == "mmedpo-normal-film-diffusion" for p in visual) == len(dataset) - lesions
     cases = {str(s["id"]): s for s in dataset}
     for pair in text:  # the verified injector: every rejected answer contradicts its case
         assert pair.rejected != pair.chosen and pair.rejected_image is None and pair.source == "mmedpo-rules"
@@ -36,7 +45,8 @@ def test_offline_curation_pools_text_and_visual_pairs(synth_train, tmp_path):
     weights = [p.weight for p in result.pairs]
     assert min(weights) >= 0.75 and max(weights) <= 1.25 and len(set(weights)) > 1
     assert result.manifest["behaviour"] == {"noise": "paper", "weighting": "paper", "text": "offline-rules",
-                                            "relevance": "offline-factcheck"}
+                                            "relevance": "offline-factcheck", "visual_items": "paper",
+                                            "normal_film_region": "offline-seeded-region", "denial_floor": "off"}
     # the file on disk is the release format, read back by the project's reader
     on_disk = list(read_pairs(result.pairs_path))
     assert [p.to_record() for p in on_disk] == [p.to_record() for p in result.pairs]
@@ -46,13 +56,13 @@ def test_offline_curation_pools_text_and_visual_pairs(synth_train, tmp_path):
 
 def test_a_second_call_reads_the_cache_and_settings_change_the_key(synth_train, tmp_path, monkeypatch):
     task, dataset = synth_train
-    first = curate(_context(task, dataset, tmp_path, max_items=10))
+    first = curate(_rules(task, dataset, tmp_path, max_items=10))
     monkeypatch.setattr(Curator, "run_batch", lambda *a, **k: pytest.fail("recomputed a cached curation"))
-    again = curate(_context(task, dataset, tmp_path, max_items=10))
+    again = curate(_rules(task, dataset, tmp_path, max_items=10))
     assert again.pairs_path == first.pairs_path
     assert [p.to_record() for p in again.pairs] == [p.to_record() for p in first.pairs]
     monkeypatch.undo()
-    other = curate(_context(task, dataset, tmp_path, max_items=10, weighting="release"))
+    other = curate(_rules(task, dataset, tmp_path, max_items=10, weighting="release"))
     assert other.pairs_path != first.pairs_path
     cases = {str(s["id"]): s for s in dataset}
     for pair in other.pairs:  # release weights are the raw scores: a text pair's is the severity of its error
@@ -63,31 +73,32 @@ def test_a_second_call_reads_the_cache_and_settings_change_the_key(synth_train, 
 
 def test_interrupted_curation_resumes_without_redoing_items(synth_train, tmp_path, monkeypatch):
     task, dataset = synth_train
-    reference = curate(_context(task, dataset, tmp_path / "whole"))
+    reference = curate(_rules(task, dataset, tmp_path / "whole"))
     calls = {"text": 0}
     original = Curator.text_item
 
-    def crashing(self, sample, samples):
+    def crashing(self, sample, samples, **kwargs):
         calls["text"] += 1
         if calls["text"] == 20:
             raise KeyboardInterrupt
-        return original(self, sample, samples)
+        return original(self, sample, samples, **kwargs)
 
     monkeypatch.setattr(Curator, "text_item", crashing)
     with pytest.raises(KeyboardInterrupt):
-        curate(_context(task, dataset, tmp_path / "resumed"))
+        curate(_rules(task, dataset, tmp_path / "resumed"))
     items = next((tmp_path / "resumed").glob("mmedpo-*/items.jsonl"))
     done_text = sum(json.loads(line)["kind"] == "text" for line in items.read_text().splitlines())
     assert done_text == 19 and not list((tmp_path / "resumed").glob("mmedpo-*/pairs.jsonl"))
     calls["text"] = 100  # no more crashes; count the items redone
-    result = curate(_context(task, dataset, tmp_path / "resumed"))
+    result = curate(_rules(task, dataset, tmp_path / "resumed"))
     assert calls["text"] - 100 == len(dataset) - 19
     assert [p.to_record() for p in result.pairs] == [p.to_record() for p in reference.pairs]
 
 
 def test_ablation_switches(synth_train, tmp_path):
     task, dataset = synth_train
-    only_text = build_mmedpo_pairs(_context(task, dataset, tmp_path, max_items=12), CurationConfig(visual_pairs=False))
+    only_text = build_mmedpo_pairs(_context(task, dataset, tmp_path, max_items=12),
+                                   CurationConfig(visual_pairs=False, text_generator="rules"))
     assert only_text and {p.kind for p in only_text} == {"text"}
     from mmedpo.method import MMedPO
 
@@ -103,6 +114,9 @@ def test_ablation_switches(synth_train, tmp_path):
     ({"text_pairs": "off", "visual_pairs": "no"}, "cannot both be off"),
     ({"text_judge": "llm"}, "needs a judge"),
     ({"text_generator": "sample-and-judge"}, "samples the target model, but none was given"),
+    ({}, r"'sample-and-judge' \(the default\) samples the target model.*text_generator=rules"),
+    ({"visual_items": "normal"}, "option 'visual_items'"),
+    ({"noise": "gaussian"}, "option 'noise': expected one of diffusion, release, global"),
     ({"num_samples": "many"}, "option 'num_samples' expects int, got 'many'"),
     ({"colour": 1}, "method 'mmedpo' has no option 'colour'"),
     ({"ablation": "no-everything"}, "unknown mmedpo ablation"),
@@ -124,7 +138,9 @@ class FakeVLM:
 
     def generate(self, images, prompts, config=None):
         self.calls += 1
-        assert config.do_sample and config.num_return_sequences == len(self.samples)
+        if not config.do_sample:  # the one greedy answer per item (the base's own error distribution)
+            return [self.samples[0] for _ in prompts]
+        assert config.num_return_sequences == len(self.samples)
         return [list(self.samples) for _ in prompts]
 
     def describe(self):
@@ -142,7 +158,7 @@ def test_sample_and_judge_with_consensus_weights(synth_train, tmp_path, monkeypa
     result = curate(_context(task, dataset, tmp_path, model=model, max_items=4, visual_pairs=False,
                              judges="fake:a,fake:b", num_samples=2, weighting="release",
                              max_fallback_share=1.0))  # the scripted replies do not fit every later prompt
-    assert model.calls == 1
+    assert model.calls == 2  # k samples, then one greedy answer per item
     assert [p.source for p in result.pairs][:1] == ["mmedpo-judge-pick"]
     first = result.pairs[0]
     assert first.rejected == "a large mass in the right lung"
@@ -214,7 +230,7 @@ def test_items_without_a_verified_hallucination_are_skipped_and_counted(synth_tr
     monkeypatch.setattr("harness.hallucinate.make_hallucination", lambda sample, *, seed: None)
     model = CaseVLM(lambda image, prompt: ["no abnormality"])
     result = curate(_context(task, dataset, tmp_path, model=model, max_items=12, text_generator="sample-and-judge",
-                             num_samples=1))
+                             num_samples=1, denial_floor=False))
     text = [p for p in result.pairs if p.kind == "text"]
     skipped = result.manifest["skipped"]["text"]
     assert len(text) + sum(skipped.values()) == 12 and sum(skipped.values()) > 0
@@ -229,7 +245,8 @@ def test_offline_sample_and_judge_with_the_tiny_model(synth_reports, tiny_vlm, t
     task, dataset = synth_reports
     result = curate(_context(task, dataset, tmp_path, model=tiny_vlm, max_items=4, visual_pairs=False,
                              text_generator="sample-and-judge", num_samples=2, max_new_tokens=24))
-    assert result.pairs and set(result.manifest["sources"]["text"]) <= {"mmedpo-truth-pick", "mmedpo-injector-fallback"}
+    assert result.pairs and set(result.manifest["sources"]["text"]) <= {
+        "mmedpo-truth-pick", "mmedpo-injector-fallback", "mmedpo-denial-floor-greedy", "mmedpo-denial-floor-injector"}
     for pair in result.pairs:
         case = next(s for s in dataset if pair.id.startswith(s["id"]))
         assert contradictions(pair.rejected, case) and len(pair.extra["text"]["samples"]) == 2
@@ -247,9 +264,14 @@ def test_weight_distribution_is_hand_computed():
 def test_naming_a_text_judge_asks_for_samples_and_the_model():
     from mmedpo.method import MMedPO
 
-    assert CurationConfig().resolved_generator() == "rules" and CurationConfig().resolved_text_judge() is None
+    # the default is the paper's procedure: the target model's samples, judged (offline: by the ground truth)
+    assert CurationConfig().resolved_generator() == "sample-and-judge"
+    assert CurationConfig().resolved_text_judge() == "ground-truth"
+    assert CurationConfig(text_generator="rules").resolved_text_judge() is None
     config = CurationConfig(text_judge="ground-truth")
     assert config.resolved_generator() == "sample-and-judge" and config.resolved_relevance() == "factcheck"
     assert MMedPO.builder_needs_model({"text_judge": "ground-truth"})
     assert MMedPO.builder_needs_model({"text_generator": "sample-and-judge"})
-    assert not MMedPO.builder_needs_model({})
+    assert MMedPO.builder_needs_model({})
+    assert not MMedPO.builder_needs_model({"text_generator": "rules"})
+    assert not MMedPO.builder_needs_model({"ablation": "no-text"})

@@ -130,7 +130,7 @@ def test_the_request_cap_raises_even_when_fallbacks_are_allowed(server, home, ca
 def test_harness_run_resolves_the_text_generator_as_curation_does():
     from mmedpo.method import MMedPO
 
-    # a judge means sample-and-judge (curation's auto default), so the run loads the base model to sample
+    # curation's auto default is sample-and-judge (the paper), so the run loads the base model to sample
     assert MMedPO.builder_needs_model({"judges": "openai:gpt-4o"})
     assert not MMedPO.builder_needs_model({"judges": "openai:gpt-4o", "text_generator": "rules"})
-    assert not MMedPO.builder_needs_model({})
+    assert MMedPO.builder_needs_model({})

@@ -79,7 +79,7 @@ def test_saliency_confidence_is_the_attribution_mass_inside_the_region():
 def test_visual_weights_spread_on_the_synthetic_suite(fixture, request, tmp_path):
     task, dataset = request.getfixturevalue(fixture)
     result = curate(PairContext(task=task, samples=dataset, model=None, output_dir=tmp_path, seed=0,
-                                options={"text_pairs": False}))
+                                options={"text_pairs": False, "visual_items": "lesion"}))
     visual = [p for p in result.pairs if p.kind == "visual"]
     assert len(visual) == sum(1 for s in dataset if s["boxes"] != "[]") > 4
     raw = np.array([p.extra["raw_score"] for p in visual])
@@ -92,3 +92,41 @@ def test_visual_weights_spread_on_the_synthetic_suite(fixture, request, tmp_path
     extra = visual[0].extra
     assert (extra["noise_schedule"], extra["noise_step"]) == ("sigmoid", 500)
     assert extra["signal_kept"] == pytest.approx(0.863, abs=1e-3)
+
+
+def test_every_item_gets_a_visual_pair_and_a_normal_film_a_seeded_lung_region(synth_train, tmp_path):
+    from harness.tasks.synth import _lung_centres
+    from mmedpo.localize import NORMAL_FILM_RADIUS, is_normal_film, normal_film_region
+
+    task, dataset = synth_train
+    result = curate(PairContext(task=task, samples=dataset, model=None, output_dir=tmp_path, seed=0,
+                                options={"text_pairs": False}))  # visual_items=all, the release's default
+    visual = {p.id.rsplit("-", 1)[0]: p for p in result.pairs if p.kind == "visual"}
+    assert set(visual) == {str(s["id"]) for s in dataset}
+    normal = [s for s in dataset if is_normal_film(s)]
+    lesion = [s for s in dataset if not is_normal_film(s)]
+    assert normal and lesion
+    for sample in normal:
+        pair = visual[str(sample["id"])]
+        assert pair.source == "mmedpo-normal-film-diffusion" and pair.extra["region"] == "normal-film"
+        assert pair.extra["raw_score"] == 0.2 and pair.rejected == pair.chosen  # same ground truth both sides
+        before = np.asarray(Image.open(result.image_root / pair.image).convert("L"), dtype=np.int64)
+        after = np.asarray(Image.open(result.image_root / pair.rejected_image).convert("L"), dtype=np.int64)
+        changed = before != after
+        share = changed.mean()  # a lesion-sized region (0.6-4.5% of the image), not the whole film
+        assert 0.003 < share < 0.06, share
+        ys, xs = np.nonzero(changed)  # ... inside one lung field, where the suite draws lesions
+        centre_x = xs.mean() / (before.shape[1] - 1)
+        assert 0.15 < centre_x < 0.47 or 0.53 < centre_x < 0.85
+    # normal films weigh no more than any lesion (their raw score sits below every lesion's visibility)
+    lesion_raw = [visual[str(s["id"])].extra["raw_score"] for s in lesion]
+    assert min(lesion_raw) > 0.2
+    assert max(visual[str(s["id"])].weight for s in normal) <= min(visual[str(s["id"])].weight for s in lesion)
+    # the region is seeded: the same seed gives the same region, another seed another
+    image = normal[0]["image"]
+    first = normal_film_region(image, seed=5, confidence=0.2)
+    assert np.array_equal(first.map, normal_film_region(image, seed=5, confidence=0.2).map)
+    assert not np.array_equal(first.map, normal_film_region(image, seed=6, confidence=0.2).map)
+    radius = np.sqrt(first.map.mean() / np.pi)
+    assert NORMAL_FILM_RADIUS[0] * 0.8 < radius < NORMAL_FILM_RADIUS[1] * 1.2
+    assert set(_lung_centres(np.random.default_rng(0))) == {"right", "left"}

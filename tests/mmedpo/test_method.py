@@ -53,7 +53,7 @@ def curated(synth_train, tmp_path_factory):
 
     task, dataset = synth_train
     out = tmp_path_factory.mktemp("curated")
-    return curate(PairContext(task=task, samples=dataset, model=None, output_dir=out, options={"max_items": 16}))
+    return curate(PairContext(task=task, samples=dataset, model=None, output_dir=out, options={"max_items": 16, "text_generator": "rules"}))
 
 
 def test_visual_pairs_carry_the_noised_image_on_the_rejected_side_only(curated, tiny_vlm):

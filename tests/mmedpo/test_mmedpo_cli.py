@@ -9,7 +9,7 @@ from harness.cli import main
 
 def test_curate_command_builds_then_reuses_pairs(tmp_path, capsys):
     argv = ["curate", "--method", "mmedpo", "--task", "synth_vqa", "--output-dir", str(tmp_path),
-            "--option", "max_items=12", "--format", "json"]
+            "--option", "max_items=12", "--option", "text_generator=rules", "--format", "json"]
     assert main(argv) == 0
     first = json.loads(capsys.readouterr().out)[0]
     assert first["pairs"] == first["text"] + first.get("visual", 0) and first["text"] == 12
@@ -34,7 +34,7 @@ def test_list_options(capsys):
 
 def test_curate_command_prints_weight_quartiles_sources_and_skips(tmp_path, capsys):
     argv = ["curate", "--method", "mmedpo", "--task", "synth_vqa", "--output-dir", str(tmp_path),
-            "--option", "max_items=16"]
+            "--option", "max_items=16", "--option", "text_generator=rules", "--option", "visual_items=lesion"]
     assert main([*argv, "--format", "json"]) == 0
     row = json.loads(capsys.readouterr().out)[0]
     manifest = json.loads(next(tmp_path.glob("mmedpo-*/manifest.json")).read_text())
@@ -45,8 +45,16 @@ def test_curate_command_prints_weight_quartiles_sources_and_skips(tmp_path, caps
         assert stats["min"] <= stats["q1"] <= stats["median"] <= stats["q3"] <= stats["max"]
     assert row["weight_min"] == min(w["min"] for w in weights.values())
     assert sum(s["pairs"] for s in row["sources"]) == row["pairs"]
-    # synthetic cases without a lesion have no region to noise: skipped, with the reason
+    # visual_items=lesion: synthetic cases without a lesion have no region to noise: skipped, with the reason
     assert sum(s["items"] for s in row["skipped"] if s["kind"] == "visual") == 16 - row["visual"] > 0
     assert main(argv) == 0  # the table format prints the same three tables under headings
     out = capsys.readouterr().out
     assert "weights:" in out and "sources:" in out and "skipped:" in out and "median" in out
+
+
+def test_curate_without_a_model_names_the_way_out(tmp_path, capsys):
+    # the default text generator samples the target model (the paper); without --model it is a one-line error
+    assert main(["curate", "--method", "mmedpo", "--task", "synth_vqa", "--output-dir", str(tmp_path),
+                 "--option", "max_items=4"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "--model" in err and "text_generator=rules" in err

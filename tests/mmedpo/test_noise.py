@@ -13,7 +13,15 @@ from harness.errors import HarnessError
 from harness.imaging import alpha_bar, diffusion_noise
 from mmedpo.config import CurationConfig
 from mmedpo.localize import GroundTruthLocalizer, get_localizer
-from mmedpo.noise import apply_noise, blur, gaussian_replace, noise_record
+from mmedpo.noise import (
+    NOISE_MODES,
+    RELEASE_SOURCE,
+    apply_noise,
+    blur,
+    gaussian_replace,
+    noise_record,
+    wrap_uint8,
+)
 
 
 def _release_signal(schedule: str, step: int, num_steps: int = 1000) -> float:
@@ -41,7 +49,8 @@ def test_defaults_are_povids_release():
     config = CurationConfig()
     assert (config.noise_schedule, config.noise_step) == ("sigmoid", 500)
     assert noise_record("diffusion", 500, "sigmoid")["signal_kept"] == pytest.approx(_release_signal("sigmoid", 500))
-    assert noise_record("gaussian-replace", 500, "sigmoid")["alpha_bar"] is None
+    assert noise_record("release", 500, "sigmoid")["alpha_bar"] is None
+    assert noise_record("gaussian-replace", 500, "sigmoid")["noise_source"] == RELEASE_SOURCE  # the old name
 
 
 @pytest.mark.parametrize("schedule", ["sigmoid", "linear"])
@@ -102,7 +111,7 @@ def test_global_noise_changes_most_of_the_image(synth_train):
     assert _changed(sample["image"], noised).mean() > 0.9
 
 
-def test_gaussian_replace_follows_the_release_rule():
+def test_release_noise_follows_the_release_rule():
     image = Image.fromarray(np.full((40, 50, 3), 200, dtype=np.uint8))
     region = np.zeros((40, 50))
     region[10:20, 10:20] = 1.0
@@ -111,8 +120,37 @@ def test_gaussian_replace_follows_the_release_rule():
     assert np.array_equal(replaced, blurred > blurred.mean() - blurred.std())
     # a small region: mean - std < 0, so the released rule replaces every pixel (documented quirk)
     assert replaced.all()
-    pixels = np.asarray(noised, dtype=np.float64)
-    assert pixels.mean() < 20  # N(0, 10) noise clipped to [0, 255] replaces the value 200
+    draws = np.random.default_rng(1).normal(0.0, 10.0, (40, 50, 3))  # the same seeded N(0, 10) draws
+    pixels = np.asarray(noised).astype(np.int64)
+    assert np.array_equal(pixels, np.trunc(draws).astype(np.int64) % 256)  # truncate, then wrap mod 256
+    assert "release" in NOISE_MODES and "gaussian-replace" not in NOISE_MODES  # accepted as an alias only
+    assert CurationConfig.from_options({"noise": "gaussian-replace"}).noise == "release"
+
+
+def test_release_noise_wraps_negative_draws_to_bright_pixels():
+    # the release assigns float N(0, 10) draws into a uint8 image: a negative draw wraps to ~250
+    # (salt-and-pepper), where clipping would have made it 0 (black)
+    image = Image.fromarray(np.full((30, 30), 120, dtype=np.uint8))  # grayscale stays one channel
+    region = np.zeros((30, 30))
+    region[5:10, 5:10] = 1.0  # a small region: the release's mean - std cut passes every pixel
+    noised, replaced = gaussian_replace(image, region, seed=3)
+    assert noised.mode == "L" and replaced.all()
+    draws = np.random.default_rng(3).normal(0.0, 10.0, (30, 30))
+    pixels = np.asarray(noised)
+    negative = draws <= -1.0
+    assert negative.mean() > 0.4
+    assert (pixels[negative] >= 200).all() and (pixels[negative] >= 240).any()
+    assert (pixels[draws >= 0] <= 60).all()  # positive draws stay dark
+    assert pixels.mean() > 100  # half the replaced pixels are bright: not a near-black region
+    assert list(wrap_uint8(np.array([-3.7, -0.4, 250.2, 12.9, -12.1]))) == [253, 0, 250, 12, 244]
+    # numpy's own cast on x86 (the platform the release ran on) agrees
+    cast = np.zeros(5, dtype=np.uint8)
+    with np.errstate(invalid="ignore"):
+        cast[:] = np.array([-3.7, -0.4, 250.2, 12.9, -12.1])
+    import platform
+
+    if platform.machine() in ("x86_64", "AMD64"):
+        assert list(cast) == list(wrap_uint8(np.array([-3.7, -0.4, 250.2, 12.9, -12.1])))
 
 
 def test_blur_matches_a_normalized_gaussian():
