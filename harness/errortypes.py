@@ -97,6 +97,22 @@ def is_lesion_case(case: Mapping[str, Any]) -> bool | None:
     return bool(st.case_findings(case))
 
 
+def admits_denial(case: Mapping[str, Any]) -> bool:
+    """Whether an answer to this item can deny a present finding: a report of a lesion case, a closed
+    question whose true answer is "yes" (it asks about a present finding), a "what abnormality" question on a
+    lesion case. "Where is the mass?", "What is its size?" and a "no" question cannot be answered with a
+    denial, so the denial rule leaves them out on both sides."""
+    if not is_lesion_case(case):
+        return False
+    answer = str(case.get("answer", "")).strip().lower().rstrip(".")
+    kind = str(case.get("answer_type", "")).strip().lower()
+    if kind == "report":
+        return True
+    if answer in ("yes", "no"):
+        return answer == "yes"
+    return bool(st.read_kinds(answer))
+
+
 def case_group(case: Mapping[str, Any]) -> str:
     """``lesion``, ``normal`` or ``unlabelled`` (a real dataset's row)."""
     lesion = is_lesion_case(case)
@@ -154,24 +170,25 @@ def share(counts: Mapping[str, int], of: str, among: Sequence[str] | None = None
 
 def denial_rule(pair_primaries: Sequence[str], base_primaries: Sequence[str],
                 tolerance: float = DENIAL_TOLERANCE) -> dict[str, Any]:
-    """The denial-proportion rule on lesion cases (docs/hallucinations.md):
+    """The denial-proportion rule (docs/hallucinations.md), over the items that admit a denial
+    (:func:`admits_denial`: lesion cases whose question a denial can answer):
 
-        share of lesion-case pairs whose rejected text is a denial  >=  b - tolerance,
-        b = the base's greedy denials / the base's greedy errors, over the same lesion cases.
+        share of those items' pairs whose rejected text is a denial  >=  b - tolerance,
+        b = the base's greedy denials / the base's greedy errors, over the same kind of items.
 
-    ``pair_primaries``: the primary types of the rejected texts of lesion-case pairs; ``base_primaries``: of
-    the base's greedy answers on lesion cases (an empty list: the base was not measured, the rule is not
-    checked). Returns the shares, the floor, how many more denials the pairs need (``missing``) and
-    ``holds`` (None when unchecked).
+    ``pair_primaries``: the primary types of those pairs' rejected texts; ``base_primaries``: of the base's
+    greedy answers on those items (an empty list: the base was not measured, the rule is not checked).
+    Returns the shares, the floor, how many more denials the pairs need (``missing``) and ``holds`` (None
+    when unchecked).
     """
     base = tally(base_primaries)
     base_share = share(base, "denial", ERRORS)
     pairs = tally(pair_primaries)
     pair_share = share(pairs, "denial")
     out: dict[str, Any] = {"tolerance": tolerance, "base_denial_share": base_share, "pair_denial_share": pair_share,
-                           "lesion_pairs": len(pair_primaries), "lesion_pair_denials": pairs.get("denial", 0),
-                           "base_lesion_errors": sum(base.get(k, 0) for k in ERRORS),
-                           "base_lesion_denials": base.get("denial", 0)}
+                           "pairs": len(pair_primaries), "pair_denials": pairs.get("denial", 0),
+                           "base_answers": len(base_primaries), "base_errors": sum(base.get(k, 0) for k in ERRORS),
+                           "base_denials": base.get("denial", 0)}
     if base_share is None or not pair_primaries:
         return {**out, "floor": None, "missing": 0, "holds": None}
     floor = max(0.0, base_share - tolerance)

@@ -35,6 +35,7 @@ from harness.errors import HarnessError
 from harness.errortypes import (
     DENIAL_TOLERANCE,
     ErrorReading,
+    admits_denial,
     case_group,
     classify,
     conflict_rank,
@@ -186,7 +187,7 @@ def default_text_pairs(task, samples, seed: int, *, mode: str = DEFAULT_TEXT_PAI
         else:
             items.append(item)
     base_lesion = [i["base"]["primary"] for i in [*items, *_base_only(rows, greedy, skipped)]
-                   if i.get("base") and i["group"] == "lesion"]
+                   if i.get("base") and i["denial_question"]]
     floor = apply_denial_floor(items, base_lesion, tolerance) if mode == "sample-and-judge" else None
     pairs = [PreferencePair(
         id=f"{task.name}-{i['id']}", image=str(Path(i['path']).resolve()), prompt=task.prompt(i["row"]),
@@ -229,7 +230,7 @@ def _item(row: dict, samples: list[str] | None, greedy: str | None, *, seed: int
     """One item's dispreferred text (and, sampling, the base's greedy reading and the floor's alternative)."""
     case = {k: v for k, v in row.items() if k != "_path"}
     item: dict[str, Any] = {"id": str(row["id"]), "row": case, "path": row["_path"], "group": case_group(case),
-                            "order": seed, "samples": list(samples or [])}
+                            "denial_question": admits_denial(case), "order": seed, "samples": list(samples or [])}
     base = classify(greedy, case) if greedy is not None else None
     if base is not None:
         item["base"] = {"greedy": greedy, **base.to_json()}
@@ -246,7 +247,7 @@ def _item(row: dict, samples: list[str] | None, greedy: str | None, *, seed: int
         source = "injector-fallback" if mode == "sample-and-judge" else "rules-hallucination"
     item.update(rejected=text, source=source, own=source == "model-sample", error=reading.to_json(),
                 contradictions=[c.__dict__ for c in found], severity=_severity(found))
-    if mode == "sample-and-judge" and item["group"] == "lesion" and reading.primary != "denial":
+    if mode == "sample-and-judge" and item["denial_question"] and reading.primary != "denial":
         item["alternative"] = denial_alternative(case, greedy, base, seed=seed)
     return item
 
@@ -258,19 +259,21 @@ def _base_only(rows: list[dict], greedy: dict[int, str], skipped: list[str]) -> 
     for index, row in enumerate(rows):
         if str(row["id"]) in gone and index in greedy:
             case = {k: v for k, v in row.items() if k != "_path"}
-            out.append({"group": case_group(case), "base": classify(greedy[index], case).to_json()})
+            out.append({"group": case_group(case), "denial_question": admits_denial(case),
+                        "base": classify(greedy[index], case).to_json()})
     return out
 
 
 def apply_denial_floor(items: list[dict[str, Any]], base_lesion: Sequence[str],
                        tolerance: float = DENIAL_TOLERANCE) -> dict[str, Any]:
-    """Swap the rejected text of the fewest lesion-case items needed for the denial rule to hold
+    """Swap the rejected text of the fewest items needed for the denial rule to hold
     (``harness.errortypes.denial_rule``; order: ``harness.errortypes.floor_order``), in place. Each item is a
-    dict with ``group``, ``error`` (``{"primary", ...}``), ``own`` (its rejected text is the model's sample),
+    dict with ``denial_question`` (``harness.errortypes.admits_denial`` of its case; the rule counts only
+    those), ``error`` (``{"primary", ...}``), ``own`` (its rejected text is the model's sample),
     ``order`` and ``alternative`` (``denial_alternative``'s dict or None); a swapped item gets ``rejected``,
     ``source`` (``denial-floor-<greedy|injector>``), ``error``, ``contradictions``, ``severity`` and a
     ``denial_floor`` record of what it replaced. Returns the rule before and after, and the swap count."""
-    lesion = [i for i in items if i["group"] == "lesion"]
+    lesion = [i for i in items if i.get("denial_question")]
     before = denial_rule([i["error"]["primary"] for i in lesion], base_lesion, tolerance)
     chosen = []
     if before["missing"]:
@@ -285,8 +288,8 @@ def apply_denial_floor(items: list[dict[str, Any]], base_lesion: Sequence[str],
                     severity=alternative["severity"], own=alternative["source"] == "greedy")
     after = denial_rule([i["error"]["primary"] for i in lesion], base_lesion, tolerance)
     if after["holds"] is False:
-        log.warning("denial floor: only %d of %d lesion-case pairs reject a denial (floor %.2f): too few items "
-                    "with a denial to offer", after["lesion_pair_denials"], after["lesion_pairs"], after["floor"])
+        log.warning("denial floor: only %d of %d pairs on lesion cases reject a denial (floor %.2f): too few "
+                    "items with a denial to offer", after["pair_denials"], after["pairs"], after["floor"])
     return {**after, "swapped": len(chosen), "before": before}
 
 

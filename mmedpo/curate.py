@@ -219,14 +219,15 @@ def _denial_floor(usable: list[dict], items: list[dict],
     from harness.errortypes import denial_rule
     from harness.textpairs import apply_denial_floor
 
-    base = [r["base"]["primary"] for r in items if r["kind"] == "text" and r.get("base") and r.get("case") == "lesion"]
+    base = [r["base"]["primary"] for r in items
+            if r["kind"] == "text" and r.get("base") and r.get("denial_question")]
     text = [r for r in usable if r["kind"] == "text" and (r.get("extra") or {}).get("error")]
     if not base:
         return usable, None
     if not config.floor_applies():
-        lesion = [r["extra"]["error"]["primary"] for r in text if r.get("case") == "lesion"]
+        lesion = [r["extra"]["error"]["primary"] for r in text if r.get("denial_question")]
         return usable, {**denial_rule(lesion, base, config.denial_tolerance), "swapped": 0, "enforced": False}
-    entries = [{"group": r.get("case"), "error": r["extra"]["error"], "own": r["source"] == "mmedpo-truth-pick",
+    entries = [{"group": r.get("case"), "denial_question": r.get("denial_question"), "error": r["extra"]["error"], "own": r["source"] == "mmedpo-truth-pick",
                 "order": int(hashlib.sha256(r["sample"].encode()).hexdigest()[:8], 16), "rejected": r["rejected"],
                 "source": r["source"], "alternative": r.get("denial_alternative"), "record": r} for r in text]
     report = apply_denial_floor(entries, base, config.denial_tolerance)

@@ -119,11 +119,12 @@ class Curator:
                 yield self.visual_item(sample)
 
     def text_item(self, sample: dict, samples: list[str], greedy: str | None = None) -> dict[str, Any]:
-        from harness.errortypes import case_group, classify
+        from harness.errortypes import admits_denial, case_group, classify
         from mmedpo.text import judge_dispreference, truth_dispreference, verified_dispreference
 
         record = self._base(sample, "text")
         record["case"] = case_group(sample)
+        record["denial_question"] = admits_denial(sample)  # the items the denial rule counts
         base = classify(greedy, sample) if greedy is not None else None
         if base is not None:
             record["base"] = {"greedy": greedy, **base.to_json()}
@@ -150,7 +151,7 @@ class Curator:
         record.update(image=self._source(sample["image"]), rejected=made.rejected,
                       rejected_image=None, source=f"mmedpo-{made.how}", raw_score=relevance.score,
                       extra={"text": made.to_json(), "relevance": relevance.to_json(), "error": error.to_json()})
-        if self.config.floor_applies() and record["case"] == "lesion" and error.primary != "denial":
+        if self.config.floor_applies() and record["denial_question"] and error.primary != "denial":
             from harness.textpairs import denial_alternative
 
             record["denial_alternative"] = denial_alternative(sample, greedy, base, seed=seed)

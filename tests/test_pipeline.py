@@ -174,3 +174,58 @@ def test_model_fingerprint_changes_with_the_weights(tmp_path):
     before = model_fingerprint(tmp_path)
     (tmp_path / "model.safetensors").write_bytes(b"x" * 11)
     assert model_fingerprint(tmp_path) != before
+
+
+def test_default_text_pairs_are_keyed_by_their_mode_and_flagged_on_the_cli(tmp_path):
+    from harness.cli.commands.run import run_config_from_args
+
+    name = "tiny@abc"
+    sampled = pairs_dir(_config(tmp_path, "dpo"), name, {})
+    assert RunConfig().text_pairs == "sample-and-judge"  # the paper's procedure is the default
+    assert pairs_dir(_config(tmp_path, "dpo", text_pairs="injector"), name, {}) != sampled
+    # a method with its own builder does not use the default pairs: the setting does not split its cache
+    assert pairs_dir(_config(tmp_path, "mmedpo", text_pairs="injector"), name, {}) == \
+        pairs_dir(_config(tmp_path, "mmedpo"), name, {})
+    args = build_parser().parse_args(["run", "--method", "dpo", "--text-pairs", "injector"])
+    assert run_config_from_args(args, options={}).text_pairs == "injector"
+    with pytest.raises(HarnessError, match="--text-pairs must be one of sample-and-judge, injector"):
+        RunConfig(text_pairs="judge")
+
+
+class _PriorVLM:
+    """A base whose greedy report and samples all say the text prior: "The lungs are clear"."""
+
+    name = "prior"
+
+    def generate(self, images, prompts, config=None):
+        prior = "The heart size is normal. The lungs are clear. There is no pleural effusion or pneumothorax."
+        k = config.num_return_sequences
+        return [[prior] * k if k > 1 else prior for _ in prompts]
+
+
+def test_build_pairs_writes_the_default_pairs_manifest_beside_them(tmp_path, monkeypatch):
+    import json
+
+    import harness.models.hf as hf
+    from harness.errortypes import classify
+    from harness.methods import get_method
+    from harness.pipeline import build_pairs
+    from harness.tasks import get_task
+
+    monkeypatch.setattr(hf, "load_hf_model", lambda *a, **k: _PriorVLM())
+    config = RunConfig(method="dpo", model="tiny", tasks=("synth_report",), train_limit=24)
+    folder = tmp_path / "pairs"
+    pairs = build_pairs(config, get_method("dpo")(), tmp_path, folder, {})
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["text_pairs"] == "sample-and-judge" and set(manifest["tasks"]) == {"synth_report"}
+    report = manifest["tasks"]["synth_report"]
+    cases = {str(s["id"]): s for s in get_task("synth_report").load("train")}
+    lesion = [p for p in pairs if p.extra["case"] == "lesion"]
+    assert lesion and report["cases"]["lesion"] == len(lesion)
+    # the base denies every lesion; so does every lesion-case pair (its own sample, picked by the judge)
+    assert report["error_mix"]["base"]["lesion"] == {"denial": len(lesion)}
+    assert report["error_mix"]["pairs"]["lesion"] == {"denial": len(lesion)}
+    assert all(p.source == "model-sample" and classify(p.rejected, cases[p.id.split("-", 1)[1]]).primary == "denial"
+               for p in lesion)
+    assert report["denial_rule"]["holds"] and report["denial_rule"]["base_denial_share"] == 1.0
+    assert (folder / "pairs.jsonl").exists()
