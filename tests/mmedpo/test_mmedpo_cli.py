@@ -58,3 +58,20 @@ def test_curate_without_a_model_names_the_way_out(tmp_path, capsys):
                  "--option", "max_items=4"]) == 2
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "--model" in err and "text_generator=rules" in err
+
+
+def test_curate_publishes_the_default_pairs_manifest_and_error_mix(tmp_path, capsys):
+    # a method without a builder, no --model: the injector's pairs (auto), their mix published beside them
+    argv = ["curate", "--method", "dpo", "--task", "synth_report", "--output-dir", str(tmp_path)]
+    assert main([*argv, "--format", "json"]) == 0
+    row = json.loads(capsys.readouterr().out)[0]
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert manifest["text_pairs"] == "injector" and manifest["error_mix"]["base"] is None
+    mix = {(r["texts"], r["cases"]): r for r in row["error_mix"]}
+    assert set(mix) == {("rejected", "lesion"), ("rejected", "normal")}
+    lesion = mix["rejected", "lesion"]
+    assert lesion["n"] == manifest["cases"]["lesion"] == sum(lesion[t] for t in manifest["error_mix"]["pairs"]["lesion"])
+    assert mix["rejected", "normal"]["invented"] == mix["rejected", "normal"]["n"]  # a normal film: only invention
+    assert sum(s["pairs"] for s in row["sources"]) == row["pairs"]
+    assert main([*argv, "--text-pairs", "sample-and-judge"]) == 2  # sampling needs --model: one line
+    assert "--model" in capsys.readouterr().err

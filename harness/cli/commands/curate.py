@@ -2,22 +2,29 @@
 
 Examples::
 
-  harness curate --method mmedpo --task synth_vqa                      # offline: rules + ground-truth masks
-  harness curate --method dpo --task synth_report                      # a method without a builder: the default text pairs
+  harness curate --method mmedpo --task synth_vqa --model tiny         # the paper: the model's samples, judged
+  harness curate --method mmedpo --task synth_vqa --option text_generator=rules   # no model: the verified injector
+  harness curate --method dpo --task synth_report --model tiny         # the default text pairs (sample-and-judge)
+  harness curate --method dpo --task synth_report                      # no model: the injector alone
   harness curate --method mmedpo --task vqa_rad --model tiny --option localizer=saliency
-  harness curate --method mmedpo --task synth_vqa --model tiny --option text_generator=sample-and-judge
   harness curate --method mmedpo --task slake --model llava:/models/llava-med \\
-      --option judges=openai:gpt-4o --option noise=gaussian-replace --option weighting=release
-  harness curate --method mmedpo --task synth_vqa --option ablation=no-visual,no-weights
+      --option judges=openai:gpt-4o --option noise=release --option weighting=release
+  harness curate --method mmedpo --task synth_vqa --model tiny --option ablation=no-visual,no-weights
+
+Each curation writes manifest.json beside pairs.jsonl: the pairs' error-type mix next to the base model's own
+(its greedy answers on the same items), the denial rule, and every departure from the paper (behaviour).
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 
 from harness.cli.common import add_data_dir_option, add_format_option, add_progress_options, emit
 from harness.errors import HarnessError
 from harness.io import read_json
+
+log = logging.getLogger(__name__)
 
 EPILOG = __doc__.split("Examples::", 1)[1]
 
@@ -33,7 +40,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--split", default="train", help="split to curate (default: train)")
     parser.add_argument("--model", default=None,
                         help="target model spec (tiny, a folder, llava:<path>...): needed to sample answers "
-                             "(sample-and-judge) or for the saliency localizer")
+                             "(sample-and-judge, the default text pairs of every method) or for the saliency "
+                             "localizer")
+    parser.add_argument("--text-pairs", default="auto", choices=("auto", "sample-and-judge", "injector"),
+                        help="methods without a pair builder (dpo, ipo...): 'sample-and-judge' (the paper: the "
+                             "model's own samples judged against the case; needs --model), 'injector' (the "
+                             "verified injector alone) or 'auto' (default: sample-and-judge with --model, as "
+                             "harness run does, else injector). MMedPO's own option is --option text_generator")
     parser.add_argument("--output-dir", default=None, help="folder for pairs and images (default: $HARNESS_HOME/pairs/<task>)")
     parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                         help="a pair-builder option (repeatable); --list-options lists the method's options")
@@ -82,11 +95,17 @@ def handle(args: argparse.Namespace) -> int:
                           options=options)
     if builder:
         pairs = method.build_pairs(context)
-    else:  # what `harness run` trains such a method on: the verified default text pairs
+    else:  # what `harness run` trains such a method on: the default text pairs
+        from harness.io import write_json
         from harness.preferences import write_pairs
         from harness.textpairs import default_text_pairs
 
-        pairs = default_text_pairs(task, samples, args.seed)
+        mode = args.text_pairs if args.text_pairs != "auto" else "sample-and-judge" if model else "injector"
+        if args.text_pairs == "auto" and model is None:
+            log.info("curate: no --model, so the default text pairs come from the verified injector "
+                     "(harness run samples the base model: --text-pairs sample-and-judge)")
+        pairs = default_text_pairs(task, samples, args.seed, mode=mode, model=model)
+        write_json(output / "manifest.json", pairs.manifest)
         write_pairs(output / "pairs.jsonl", pairs)
     kinds = {}
     for pair in pairs:
@@ -100,6 +119,8 @@ def handle(args: argparse.Namespace) -> int:
         weights = [p.weight for p in pairs]
         row.update(weight_min=min(weights), weight_max=max(weights))
     manifests = [read_json(output / f / "manifest.json") for f in folders if (output / f / "manifest.json").is_file()]
+    if not builder:
+        manifests = [pairs.manifest]
     details = _manifest_rows(manifests)
     if args.format == "json":
         row.update({name: rows for name, rows in details.items() if rows})
@@ -115,14 +136,34 @@ def handle(args: argparse.Namespace) -> int:
 
 def _manifest_rows(manifests: list[dict]) -> dict[str, list[dict]]:
     """What a builder's ``manifest.json`` says about its pairs: weight distribution per pair kind (min,
-    quartiles, median, max, mean), pairs per source, items skipped per reason. Builders without one print none."""
-    details: dict[str, list[dict]] = {"weights": [], "sources": [], "skipped": []}
+    quartiles, median, max, mean), pairs per source, items skipped per reason, the error-type mix of the
+    rejected texts next to the base's greedy answers (per case group), and the denial rule. Builders without
+    one print none."""
+    from harness.errortypes import ERROR_TYPES
+
+    details: dict[str, list[dict]] = {"weights": [], "sources": [], "skipped": [], "error_mix": [],
+                                      "denial_rule": []}
     for manifest in manifests:
+        mix = manifest.get("error_mix") or {}
+        for who in ("pairs", "base"):
+            for group in ("lesion", "normal", "unlabelled"):
+                counts = (mix.get(who) or {}).get(group)
+                if counts is not None:
+                    details["error_mix"].append({"texts": "rejected" if who == "pairs" else "base greedy",
+                                                 "cases": group, "n": mix[who]["n"][group],
+                                                 **{t: counts.get(t, 0) for t in ERROR_TYPES}})
+        rule = manifest.get("denial_rule")
+        if rule and rule.get("floor") is not None:
+            details["denial_rule"].append({k: rule.get(k) for k in ("base_denial_share", "pair_denial_share",
+                                                                     "floor", "holds", "swapped")})
         for kind, stats in (manifest.get("weights") or {}).items():
             if stats:
                 details["weights"].append({"kind": kind, **stats})
         for kind, counts in (manifest.get("sources") or {}).items():
-            details["sources"] += [{"kind": kind, "source": s, "pairs": n} for s, n in counts.items()]
+            if isinstance(counts, dict):
+                details["sources"] += [{"kind": kind, "source": s, "pairs": n} for s, n in counts.items()]
+            else:  # the default pairs' manifest: text pairs per source
+                details["sources"].append({"kind": "text", "source": kind, "pairs": counts})
         for kind, counts in (manifest.get("skipped") or {}).items():
             details["skipped"] += [{"kind": kind, "reason": r, "items": n} for r, n in counts.items()]
     return details
