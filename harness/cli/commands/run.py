@@ -4,6 +4,7 @@ Examples::
 
   harness run --method mmedpo                          # the embedded default: testbed model, synthetic suite
   harness run --method dpo                             # same base model and tasks: the table shows both
+  harness run --method dpo --text-pairs injector       # DPO on the injector's pairs instead of the base's own samples
   harness run --method mmedpo --option ablation=no-visual --option noise=global
   harness run --method dpo --seed 1 --grad-accum 2 --gradient-checkpointing --ref-cache refcache/
   harness run --method povid --tasks vqa_rad --data-dir ../shared/data --model llava:/models/llava-med-hf
