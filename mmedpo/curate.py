@@ -228,7 +228,7 @@ def _denial_floor(usable: list[dict], items: list[dict],
         lesion = [r["extra"]["error"]["primary"] for r in text if r.get("denial_question")]
         return usable, {**denial_rule(lesion, base, config.denial_tolerance), "swapped": 0, "enforced": False}
     entries = [{"group": r.get("case"), "denial_question": r.get("denial_question"), "error": r["extra"]["error"], "own": r["source"] == "mmedpo-truth-pick",
-                "order": int(hashlib.sha256(r["sample"].encode()).hexdigest()[:8], 16), "rejected": r["rejected"],
+                "order": r.get("seed", 0), "rejected": r["rejected"],
                 "source": r["source"], "alternative": r.get("denial_alternative"), "record": r} for r in text]
     report = apply_denial_floor(entries, base, config.denial_tolerance)
     swapped = {id(e["record"]): e for e in entries if e.get("denial_floor")}

@@ -128,7 +128,12 @@ class Curator:
         base = classify(greedy, sample) if greedy is not None else None
         if base is not None:
             record["base"] = {"greedy": greedy, **base.to_json()}
-        seed = item_seed(self.context.seed, record["sample"])
+        # the default text pairs' per-item seed (harness.textpairs), so that MMedPO's text pairs and DPO's
+        # default pairs are the same pairs and a comparison isolates the visual pairs and the weights
+        from harness.textpairs import item_seed as text_seed
+
+        seed = text_seed(self.context.seed, record["sample"])
+        record["seed"] = seed
         picker = self.config.resolved_text_judge()
         if picker == "llm":
             made = judge_dispreference(self.judges[0], str(sample["question"]), record["chosen"], samples,

@@ -136,3 +136,18 @@ def test_the_denial_floor_can_be_turned_off_and_then_the_rule_is_only_reported(s
     assert rule["enforced"] is False and rule["holds"] is False and rule["swapped"] == 0
     assert not any(p.source.startswith("mmedpo-denial-floor") for p in result.pairs)
     assert result.manifest["behaviour"]["denial_floor"] == "off"
+
+
+@pytest.mark.parametrize("fixture", ["synth_reports", "synth_train"])
+def test_mmedpo_text_pairs_are_the_default_text_pairs(fixture, request, denying_vlm, tmp_path):
+    # same samples, same judge, same fallback seeds, same floor: MMedPO vs DPO differs only in the visual
+    # pairs and the weights
+    task, dataset = request.getfixturevalue(fixture)
+    model = denying_vlm(dataset, task)
+    default = {p.id.split("-", 1)[1]: p for p in default_text_pairs(task, dataset, seed=3, model=model)}
+    result = curate(PairContext(task=task, samples=dataset, model=model, output_dir=tmp_path, seed=3,
+                                options={"visual_pairs": False}))
+    mine = {p.id.rsplit("-", 1)[0]: p for p in result.pairs}
+    assert set(mine) == set(default)
+    assert all(mine[i].rejected == default[i].rejected and mine[i].chosen == default[i].chosen for i in mine)
+    assert any(p.source == "injector-fallback" for p in default.values())  # the fallbacks agree too
