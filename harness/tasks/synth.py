@@ -172,13 +172,18 @@ def _lesion_mask(rng, kind, side, level, xx, yy, lungs, lung_masks) -> np.ndarra
     raise ValueError(f"unknown lesion kind {kind!r}")
 
 
-def _paint(img, mask, kind, rng) -> None:
+def _paint(img, mask, kind, rng, *, apply: bool = True) -> None:
+    """Paint a lesion into ``img``; with ``apply`` False draw the same random numbers and change nothing
+    (the lesion-free twin of a case, ``render_case(erase=True)``)."""
+    texture = 0.08 * rng.standard_normal(int(mask.sum())) if kind == "consolidation" else None
+    if not apply:
+        return
     if kind == "pneumothorax":
         img[mask] = 0.04  # free air: darker than lung, no markings
     elif kind == "effusion":
         img[mask] = 0.66
     elif kind == "consolidation":
-        img[mask] += 0.3 + 0.08 * rng.standard_normal(int(mask.sum()))
+        img[mask] += 0.3 + texture
     else:
         img[mask] += 0.45
 
@@ -193,8 +198,14 @@ def _bbox(mask: np.ndarray) -> list[int]:
     return [int(xs.min()), int(ys.min()), int(xs.max() - xs.min() + 1), int(ys.max() - ys.min() + 1)]
 
 
-def render_case(rng: np.random.Generator, image_size: int = 64) -> tuple[np.ndarray, np.ndarray, list[Lesion]]:
-    """Draw one case: an 8-bit grayscale image, its 8-bit lesion mask (255 inside any lesion), its lesions."""
+def render_case(rng: np.random.Generator, image_size: int = 64, *,
+                erase: bool = False) -> tuple[np.ndarray, np.ndarray, list[Lesion]]:
+    """Draw one case: an 8-bit grayscale image, its 8-bit lesion mask (255 inside any lesion), its lesions.
+
+    ``erase=True`` draws exactly the same random numbers but paints no lesion: the same film without its
+    lesions (same anatomy, ribs and pixel noise), with the mask and lesions of the painted case. It is the
+    counterfactual the visual-reliance diagnostics compare with (``harness diagnose``).
+    """
     from PIL import Image, ImageFilter
 
     img, xx, yy, lungs, lung_masks = _render_anatomy(rng, image_size)
@@ -210,7 +221,7 @@ def render_case(rng: np.random.Generator, image_size: int = 64) -> tuple[np.ndar
         mask = _lesion_mask(rng, kind, side, level, xx, yy, lungs, lung_masks) & ~union
         if not mask.any():  # degenerate draw at a tiny image size: leave the case with fewer lesions
             continue
-        _paint(img, mask, kind, rng)
+        _paint(img, mask, kind, rng, apply=not erase)
         union |= mask
         lesions.append(Lesion(kind, side, level, _size_label(mask), _bbox(mask)))
     img = img + 0.03 * rng.standard_normal(img.shape)
@@ -297,12 +308,15 @@ def _check_options(split: str, seed: int, size: int, image_size: int) -> None:
         raise HarnessError(f"synthetic suite: seed must be a non-negative integer, got {seed!r}")
 
 
-def generate_case(split: str, index: int, *, seed: int = 0, image_size: int = 64):
-    """Case ``index`` of ``split``: (image array, mask array, Case); independent of the split size."""
+def generate_case(split: str, index: int, *, seed: int = 0, image_size: int = 64, erase: bool = False):
+    """Case ``index`` of ``split``: (image array, mask array, Case); independent of the split size.
+
+    ``erase=True`` gives the same case's film without its lesions (``render_case``); the Case is unchanged.
+    """
     from PIL import Image  # noqa: F401  (render_case needs Pillow; fail early with a clear import error)
 
     rng = np.random.default_rng([seed, SPLIT_CODES[split], index])
-    pixels, mask, lesions = render_case(rng, image_size)
+    pixels, mask, lesions = render_case(rng, image_size, erase=erase)
     question, answer, answer_type, question_type = write_question(rng, lesions)
     case = Case(
         id=f"synth-{split}-{index:06d}",

@@ -1,0 +1,1 @@
+"""Experiments on models: the measured properties of a base model (``diagnose``)."""
