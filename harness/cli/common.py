@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 
@@ -78,3 +80,54 @@ def emit(rows: Sequence[dict[str, Any]], fmt: str, columns: Sequence[str] | None
         sys.stdout.write("\n")
     else:
         print(format_table(rows, columns))
+
+
+@contextlib.contextmanager
+def stdout_for_data(enabled: bool = True) -> Iterator[None]:
+    """While a ``--format json`` command works, send everything else written to standard output to stderr.
+
+    Libraries print to stdout: DeepSpeed's logger has a handler on ``sys.stdout`` that says "Setting accelerator
+    to CPU" when ``accelerate`` imports it for training, and native code writes to file descriptor 1 directly.
+    Both Python's ``sys.stdout`` and descriptor 1 point at stderr inside the block; the command prints its JSON
+    after it, so stdout holds that JSON only.
+    """
+    if not enabled:
+        yield
+        return
+    sys.stdout.flush()
+    saved = None
+    try:
+        fd = sys.__stdout__.fileno() if sys.__stdout__ is not None else -1
+        if fd >= 0:
+            sys.__stdout__.flush()
+            sys.stderr.flush()
+            saved = os.dup(fd)
+            os.dup2(sys.__stderr__.fileno() if sys.__stderr__ is not None else 2, fd)
+    except (AttributeError, OSError, ValueError):  # no real descriptors (an embedding host): Python level only
+        saved = None
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        if saved is not None:
+            with contextlib.suppress(OSError, ValueError):
+                sys.__stdout__.flush()
+            os.dup2(saved, fd)
+            os.close(saved)
+
+
+def print_json(data: Any) -> None:
+    """``data`` as indented strict JSON on stdout (NaN and infinities become null)."""
+    json.dump(_strict(data), sys.stdout, indent=2, default=str, allow_nan=False)
+    sys.stdout.write("\n")
+    sys.stdout.flush()
+
+
+def _strict(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if value == value and value not in (float("inf"), float("-inf")) else None
+    if isinstance(value, dict):
+        return {k: _strict(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_strict(v) for v in value]
+    return value

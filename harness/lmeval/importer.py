@@ -9,7 +9,7 @@ with any harness run item by item.
 
 An imported run is stored ``pending``: it reaches the leaderboard only after ``harness leaderboard approve``.
 Its fingerprint is the results file's hash, so importing the same file twice is refused. A metric without
-an lm-eval stderr gets a bootstrap 95% interval from the logged per-sample values when they are means.
+an lm-eval stderr gets a 95% interval from the logged per-sample values when they are means (Wilson for 0/1 values).
 A ``--limit`` run keeps its limit in the config, and the leaderboard marks it partial.
 """
 
@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import DataError
+from harness.stats.intervals import normal_interval
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +54,7 @@ def result_rows(payload: dict[str, Any], path: Path) -> list:
             stderr = values.get(f"{metric}_stderr,{filt}")
             low = high = None
             if isinstance(stderr, (int, float)) and not math.isnan(stderr):  # normal interval from lm-eval's stderr
-                low, high = value - 1.96 * stderr, value + 1.96 * stderr
+                low, high = normal_interval(float(value), float(stderr), z=1.96)  # lm-eval's own rounding
             rows.append(ResultRow(task=task, metric=metric if filt == "none" else f"{metric}@{filt}",
                                   value=float(value), ci_low=low, ci_high=high, n=n,
                                   higher_is_better=bool((better.get(lm_task) or {}).get(metric, True))))
@@ -62,11 +63,12 @@ def result_rows(payload: dict[str, Any], path: Path) -> list:
     return rows
 
 
-def sample_intervals(path: Path, payload: dict[str, Any], rows: list) -> int:
+def fill_from_samples(path: Path, payload: dict[str, Any], rows: list) -> int:
     """Fill missing intervals from the logged samples: a metric whose per-sample values (0/1 or scores)
-    average to the reported value gets a percentile bootstrap interval. Returns the rows filled."""
+    average to the reported value gets its interval (Wilson for 0/1 values, else a percentile bootstrap; see
+    ``harness.stats.intervals``). Returns the rows filled."""
     from harness.io import read_jsonl
-    from harness.metrics.bootstrap import mean_result
+    from harness.metrics.base import mean_result
 
     tasks = _task_map(payload)
     filled = 0
@@ -146,7 +148,7 @@ def import_lm_eval(results_path: str | Path, *, store: Any = None, model: str | 
     earlier = next((r["run_id"] for r in store.runs() if r.get("fingerprint") == fingerprint), None)
     if earlier:
         raise DataError(path, f"already imported as run {earlier}")
-    sample_intervals(path, payload, rows)
+    fill_from_samples(path, payload, rows)
     config = payload.get("config") or {}
     model_args = config.get("model_args") or {}
     name = model or payload.get("model_name") or (model_args.get("pretrained") if isinstance(model_args, dict)

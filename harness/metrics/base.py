@@ -1,8 +1,9 @@
 """The metric contract.
 
 A metric turns predictions and references into per-sample scores (kept for paired statistics) and an
-aggregate with a seeded bootstrap 95% confidence interval. Values are in natural units (accuracy 0.734,
-not 73.4); tables multiply by ``display_scale``.
+aggregate with a 95% confidence interval from ``harness.stats.intervals`` (Wilson for proportions, a seeded
+bootstrap otherwise). Values are in natural units (accuracy 0.734, not 73.4); tables multiply by
+``display_scale``.
 """
 
 from __future__ import annotations
@@ -53,3 +54,18 @@ class Metric:
         if len(predictions) != len(references):
             raise ValueError(f"{self.name}: {len(predictions)} predictions but {len(references)} references")
         return self.compute(predictions, references, **kwargs)
+
+
+def mean_result(name: str, per_sample: Sequence[float], *, higher_is_better: bool = True, seed: int = 0,
+                n_boot: int = 1000) -> MetricResult:
+    """The result for a metric whose value is the mean of its per-sample scores (0/1 scores: a proportion,
+    with a Wilson interval; other scores: a percentile bootstrap; see ``harness.stats.intervals``)."""
+    import numpy as np
+
+    from harness.stats.intervals import mean_interval
+
+    scores = np.asarray(per_sample, dtype=np.float64)
+    value = float(scores.mean()) if scores.size else float("nan")
+    low, high = mean_interval(scores, seed=seed, n_boot=n_boot)
+    return MetricResult(name=name, value=value, ci_low=low, ci_high=high, n=int(scores.size),
+                        higher_is_better=higher_is_better, per_sample=[float(s) for s in scores])

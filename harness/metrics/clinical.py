@@ -25,8 +25,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from harness.metrics.base import Metric, MetricResult
-from harness.metrics.bootstrap import bootstrap_ci
 from harness.metrics.chexpert_labeler import OBSERVATIONS, POSITIVE, UNCERTAIN, label_report
+from harness.stats.intervals import bootstrap_interval, ratio_interval
 
 CLINICAL_METRICS = (
     "chexpert_f1_micro", "chexpert_f1_macro", "chexpert_precision_micro", "chexpert_recall_micro",
@@ -97,6 +97,26 @@ def _per_report(name: str, counts: np.ndarray) -> np.ndarray:
     return np.where(tp + fp + fn > 0, _ratio(2 * tp, 2 * tp + fp + fn), 1.0)
 
 
+def _bounds(name: str, counts: np.ndarray, *, seed: int, n_boot: int) -> tuple[float, float]:
+    """Macro F1: the percentile bootstrap over reports; the pooled ratios: that bootstrap hulled with the Wilson
+    interval of their pooled counts (F1 as TP / (TP + (FP + FN) / 2)), see ``harness.stats.intervals``."""
+    if name == "chexpert_f1_macro":
+        return bootstrap_interval(counts, lambda c: _aggregate(name, c), seed=seed, n_boot=n_boot)
+
+    def total(i: int):
+        return lambda c: c[..., i, :].sum(-1)
+
+    tp, fp, fn = total(0), total(1), total(2)
+    parts = {
+        "chexpert_precision_micro": (tp, lambda c: tp(c) + fp(c)),
+        "chexpert_recall_micro": (tp, lambda c: tp(c) + fn(c)),
+        "chexpert_f1_micro": (tp, lambda c: tp(c) + (fp(c) + fn(c)) / 2),
+        "hallucination_rate": (total(3), lambda c: ((c[..., 0, :] + c[..., 1, :]) * _FINDINGS).sum(-1)),
+    }
+    numerator, denominator = parts[name]
+    return ratio_interval(counts, numerator, denominator, seed=seed, n_boot=n_boot)
+
+
 def score_clinical(
     names: Sequence[str], predictions: Sequence[object], references: Sequence[object], *, seed: int = 0,
     n_boot: int = 1000,
@@ -112,7 +132,7 @@ def score_clinical(
             value = float("nan")
         else:
             value = float(_aggregate(name, counts.sum(axis=0)))
-        low, high = bootstrap_ci(counts, lambda c, name=name: _aggregate(name, c), seed=seed, n_boot=n_boot)
+        low, high = _bounds(name, counts, seed=seed, n_boot=n_boot)
         results[name] = MetricResult(
             name=name, value=value, ci_low=low, ci_high=high, n=len(counts),
             higher_is_better=name != "hallucination_rate",

@@ -6,7 +6,7 @@ asked for: the METEOR JVM starts first (it spends seconds loading its paraphrase
 tokenizer run handles predictions and references together; METEOR then scores in its own process while
 BLEU, ROUGE-L and CIDEr are computed in Python from n-gram counts built once per text.
 
-Confidence intervals (seeded percentile bootstrap over reports, see ``harness.metrics.bootstrap``):
+Confidence intervals (seeded percentile bootstrap over reports, see ``harness.stats.intervals``):
 
 - BLEU-n and METEOR are corpus-level: each resample sums the per-report sufficient statistics (BLEU:
   lengths, clipped matches, guesses; METEOR: the 23 statistics its jar reports per segment) and applies
@@ -27,8 +27,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from harness.metrics.base import Metric, MetricResult
-from harness.metrics.bootstrap import bootstrap_ci, mean_result
+from harness.metrics.base import Metric, MetricResult, mean_result
 from harness.metrics.coco_java import MeteorJVM, ptb_tokenize
 from harness.metrics.coco_ngram import (
     bleu_from_stats,
@@ -38,6 +37,7 @@ from harness.metrics.coco_ngram import (
     ngram_counts,
     rouge_l,
 )
+from harness.stats.intervals import bootstrap_interval
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +138,7 @@ def score_reports(
                 raise meteor_out["error"]
             value, per_sample, lines = meteor_out["value"]
             stats = meteor_segment_stats(lines)
-            ci = bootstrap_ci(stats, meteor_from_stats, seed=seed, n_boot=n_boot)
+            ci = bootstrap_interval(stats, meteor_from_stats, seed=seed, n_boot=n_boot)
             results["meteor"] = _result("meteor", value, np.asarray(per_sample), ci)
     finally:
         if meteor is not None:
@@ -161,10 +161,10 @@ def _score_ngram_metrics(
         corpus, per_sample = bleu_scores(stats)
         for k, name in enumerate(BLEU_NAMES):
             if name in wanted:
-                ci = bootstrap_ci(stats, lambda s, k=k: bleu_from_stats(s)[:, k], seed=seed, n_boot=n_boot)
+                ci = bootstrap_interval(stats, lambda s, k=k: bleu_from_stats(s)[:, k], seed=seed, n_boot=n_boot)
                 results[name] = _result(name, corpus[k], per_sample[:, k], ci)
         if "bleu" in wanted:
-            ci = bootstrap_ci(stats, lambda s: bleu_from_stats(s).mean(axis=1), seed=seed, n_boot=n_boot)
+            ci = bootstrap_interval(stats, lambda s: bleu_from_stats(s).mean(axis=1), seed=seed, n_boot=n_boot)
             results["bleu"] = _result("bleu", float(np.mean(corpus)), per_sample.mean(axis=1), ci)
     if "rouge_l" in wanted:
         scores = [rouge_l(h, r) for h, r in _tqdm(zip(hyps, refs), n, "ROUGE-L")]

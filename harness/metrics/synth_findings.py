@@ -9,7 +9,8 @@ attributes); each true finding matches at most once.
 - ``finding_precision`` / ``finding_recall`` / ``finding_f1``: **micro-pooled** over reports: TP, FP and
   FN are summed over all reports, then ``P = TP/(TP+FP)``, ``R = TP/(TP+FN)``, ``F1 = 2TP/(2TP+FP+FN)``.
   So recall is the share of all true lesions the reports state correctly, and precision the share of all
-  stated findings that are true. ``n`` = reports; the bootstrap resamples reports (their counts).
+  stated findings that are true. ``n`` = reports; the bootstrap resamples reports (their counts), and the
+  interval is hulled with the Wilson interval of the pooled counts (``harness.stats.intervals``).
 - ``laterality_accuracy``: of the asserted findings whose kind the case has, the share on a side where the
   case has that kind. Pooled over those findings; ``n`` = reports (the resampled unit), and reports that
   assert no such finding add nothing to either count.
@@ -31,7 +32,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from harness.metrics.base import Metric, MetricResult
-from harness.metrics.bootstrap import bootstrap_ci
+from harness.stats.intervals import mean_interval, ratio_interval
 from harness.tasks.synth_text import match_counts, read_report
 
 FINDING_METRICS = (
@@ -91,6 +92,21 @@ def _per_report(name: str, counts: np.ndarray) -> np.ndarray:
     return counts[:, _FALSE]
 
 
+def _bounds(name: str, counts: np.ndarray, *, seed: int, n_boot: int) -> tuple[float, float]:
+    """The share of reports with a false finding is a proportion of reports (Wilson); the pooled ratios get the
+    bootstrap over reports hulled with Wilson on their pooled counts (``harness.stats.intervals``)."""
+    if name == "false_finding_rate":
+        return mean_interval(counts[:, _FALSE], seed=seed, n_boot=n_boot)
+    tp, fp, fn = (lambda s: s[..., _TP]), (lambda s: s[..., _FP]), (lambda s: s[..., _FN])
+    numerator, denominator = {
+        "finding_precision": (tp, lambda s: tp(s) + fp(s)),
+        "finding_recall": (tp, lambda s: tp(s) + fn(s)),
+        "finding_f1": (tp, lambda s: tp(s) + (fp(s) + fn(s)) / 2),  # 2TP / (2TP + FP + FN)
+        "laterality_accuracy": ((lambda s: s[..., _LAT_OK]), (lambda s: s[..., _LAT_N])),
+    }[name]
+    return ratio_interval(counts, numerator, denominator, seed=seed, n_boot=n_boot)
+
+
 def score_findings(
     names: Sequence[str], predictions: Sequence[object], references: Sequence[object], *, seed: int = 0,
     n_boot: int = 1000,
@@ -104,7 +120,7 @@ def score_findings(
     results = {}
     for name in dict.fromkeys(names):
         value = float(_aggregate(name, counts.sum(axis=0), n)) if n else float("nan")
-        low, high = bootstrap_ci(counts, lambda s, name=name: _aggregate(name, s, n), seed=seed, n_boot=n_boot)
+        low, high = _bounds(name, counts, seed=seed, n_boot=n_boot)
         results[name] = MetricResult(
             name=name, value=value, ci_low=low, ci_high=high, n=n, higher_is_better=name != "false_finding_rate",
             per_sample=[float(x) for x in _per_report(name, counts)],

@@ -29,8 +29,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from harness.metrics.base import Metric, MetricResult
-from harness.metrics.bootstrap import mean_result
+from harness.metrics.base import Metric, MetricResult, mean_result
 from harness.metrics.llava_med_norm import llava_med_f1, normalize
 
 _YES_NO = ("yes", "no")

@@ -7,11 +7,20 @@ where both runs recorded them (else ``allow_diff``).
 
 The gated metrics (``DEFAULT_GATE``, or ``metrics``) are few on purpose: Holm's correction is taken over
 them only, so a real drop in a headline metric is not diluted by twenty n-gram variants. For each one the
-metric is expressed as per-item statistics (:mod:`harness.regress.paired`) and one paired bootstrap gives
-the delta (on the full set), its percentile interval and its p-value, on the metric's own scale, so the
-delta always comes with the interval and test of the same quantity. A metric *regressed* when its Holm-
-adjusted p < alpha and it got worse by more than ``max_drop`` (display points, as ``harness eval`` shows);
-*improved* when p < alpha and it got better; else *no significant change*.
+metric is expressed as per-item statistics (:mod:`harness.stats.items`) and one paired bootstrap
+(:mod:`harness.stats.paired`) gives the delta (on the full set), its percentile interval and its p-value, on
+the metric's own scale, so the delta always comes with the interval and test of the same quantity.
+
+The verdict is a non-inferiority test against the tolerance ``max_drop`` (display points, as ``harness
+eval`` shows them), read off the 95% interval of the delta (``VERDICTS`` below): a metric passes when the
+interval's worst bound lies within the tolerance, and fails when it lies beyond it, whether the whole
+interval does (*drop exceeds*) or only part of it (*drop may exceed*). The gate passes only when every gated
+metric passes, an intersection-union test (Berger, 1982, Technometrics 24:295), whose level is the
+interval's one-sided 2.5% without any multiplicity adjustment; Holm's adjustment applies to the p-values
+of "any change" that are printed beside it and to the *improved* label.
+
+Probe sets are gated on ``pope_accuracy`` and ``pope_yes_bias`` (the yes-ratio's distance from the share of
+present findings), a pair that answering "yes" to everything cannot pass; F1 alone rewards it.
 
 Silence cannot pass: ``hallucination_rate`` (pooled over claimed findings) is always gated with a coverage
 metric of the same task (``finding_recall`` or ``chexpert_recall_micro``), so a model that stops claiming
@@ -24,35 +33,47 @@ import logging
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from statistics import NormalDist
 from typing import Any
 
 import numpy as np
 
 from harness.errors import HarnessError
-from harness.regress import paired, stats
 from harness.regress.sources import Predictions, Source, open_source
+from harness.stats import items as item_stats
+from harness.stats.exact import mcnemar_exact
+from harness.stats.multiplicity import holm
+from harness.stats.paired import paired_bootstrap
+from harness.stats.power import planning_mde
 
 log = logging.getLogger(__name__)
 
-REGRESSED, IMPROVED, NO_CHANGE = "regressed", "improved", "no significant change"
+# Verdicts of a gated metric, from its 95% interval and the tolerance m = max_drop (docs/regression.md):
+REGRESSED = "regressed"  # the whole interval lies beyond a drop of m: "drop exceeds m: REGRESSION"
+MAY_EXCEED = "drop may exceed"  # only its worst bound does: non-inferiority not shown, a REGRESSION too
+NON_INFERIOR = "non-inferior"  # its worst bound lies within m: "no drop beyond m (non-inferior)"
+IMPROVED = "improved"  # non-inferior and better, with Holm-adjusted p < alpha
+INCONCLUSIVE = "inconclusive"  # no interval could be computed: nothing shows non-inferiority, so it fails
 NOT_CREDITED, REPORTED = "not credited: coverage fell", "reported, not gated"
+FAILING = (REGRESSED, MAY_EXCEED, INCONCLUSIVE)
 CORRECTIONS = ("holm", "none")
 # The keys ``allow_diff`` may name; each is compared only when both runs recorded it.
 COMPARABILITY_KEYS = ("decoding", "token_budgets", "prompts", "split", "task_versions", "harness_version")
 # The headline metrics gated by default, per kind of task (docs/regression.md gives the reasons).
 DEFAULT_GATE = {
     "vqa": ("closed_accuracy", "open_recall"),
-    "probe": ("pope_f1",),
+    "probe": ("pope_accuracy", "pope_yes_bias"),
     "report_findings": ("finding_f1", "finding_recall", "hallucination_rate"),
     "report": ("chexpert_f1_micro", "chexpert_recall_micro", "hallucination_rate"),
 }
-# Shown next to the gate, never tested: they have no good direction.
-INFORMATIONAL = {"probe": ("pope_yes_ratio",)}
+# Shown next to the gate, never tested: the yes-ratio has no good direction, F1 rewards saying "yes".
+INFORMATIONAL = {"probe": ("pope_f1", "pope_yes_ratio")}
+UNGATED = ("pope_yes_ratio",)  # never gated, even when asked for
+YES_BIAS = "pope_yes_bias"  # what any other POPE score is gated together with
 COVERAGE = ("finding_recall", "chexpert_recall_micro")  # what a hallucination rate is gated together with
 # Lower is better and a report that claims nothing scores best: never gated without a coverage metric.
 SILENCE_REWARDED = ("hallucination_rate", "false_finding_rate")
 POWER = 0.8  # of the minimum detectable drop
+EPS = 1e-9  # display points: a bound equal to the tolerance is within it
 
 
 @dataclass
@@ -64,8 +85,10 @@ class RegressConfig:
     tasks: Sequence[str] | None = field(default=None, metadata={"help": "tasks to compare (default: all the baseline's)"})
     alpha: float = field(default=0.05, metadata={"help": "significance level of the family of gated tests"})
     max_drop: float = field(default=0.0, metadata={
-        "help": "tolerated drop in display points, as harness eval shows them (2 = 2 points of accuracy)"})
-    correction: str = field(default="holm", metadata={"help": "multiple-testing correction: holm or none"})
+        "help": "tolerated drop in display points, as harness eval shows them (2 = 2 points of accuracy): a metric "
+                "fails when its 95% interval reaches beyond it (non-inferiority)"})
+    correction: str = field(default="holm", metadata={
+        "help": "multiple-testing correction of the printed p-values of any change and of 'improved': holm or none"})
     n_boot: int = field(default=10000, metadata={"help": "paired bootstrap resamples"})
     seed: int = field(default=0, metadata={"help": "seed of the paired bootstrap"})
     allow_partial: bool = field(default=False, metadata={
@@ -98,7 +121,7 @@ class MetricComparison:
     delta: float  # candidate - baseline on the full shared item set
     ci_low: float  # percentile interval of the paired bootstrap delta
     ci_high: float
-    p_value: float  # paired bootstrap, two-sided
+    p_value: float  # paired bootstrap, two-sided, of any change
     p_adjusted: float
     kind: str = "mean"  # mean, corpus or macro
     scale: float = 100.0  # display units = natural units x scale (as harness eval shows the metric)
@@ -106,7 +129,8 @@ class MetricComparison:
     se_baseline: float = float("nan")  # bootstrap standard error of the baseline's value (for the mde)
     units: int | None = None  # resampled units when items are resampled by image (probe sets)
     gated: bool = True
-    verdict: str = NO_CHANGE
+    verdict: str = NON_INFERIOR
+    tolerance: float = 0.0  # max_drop, display points
     mcnemar: dict[str, Any] | None = None  # for 0/1 per-item metrics: discordant pairs and exact p (a cross-check)
     support: tuple[float, float] | None = None  # what a pooled rate rests on (claimed findings), both sides
     note: str = ""
@@ -116,6 +140,26 @@ class MetricComparison:
         """How much worse the candidate is (positive: worse), whatever the metric's direction."""
         return -self.delta if self.higher_is_better else self.delta
 
+    @property
+    def drop_bounds(self) -> tuple[float, float]:
+        """(largest, smallest) drop the 95% interval allows, display points (positive: worse)."""
+        worst, best = (-self.ci_low, -self.ci_high) if self.higher_is_better else (self.ci_high, self.ci_low)
+        return worst * self.scale, best * self.scale
+
+    @property
+    def failed(self) -> bool:
+        return self.gated and self.verdict in FAILING
+
+    def verdict_text(self) -> str:
+        m = f"{self.tolerance:g}"
+        return {
+            REGRESSED: f"drop exceeds {m}: REGRESSION",
+            MAY_EXCEED: f"drop may exceed {m}: REGRESSION",
+            NON_INFERIOR: f"no drop beyond {m} (non-inferior)",
+            IMPROVED: f"improved (no drop beyond {m})",
+            INCONCLUSIVE: "inconclusive: no interval, counted as a REGRESSION",
+        }.get(self.verdict, self.verdict)
+
     def display(self) -> dict[str, Any]:
         """The row in display units (numbers, the interval as two numbers)."""
         s = self.scale
@@ -123,7 +167,8 @@ class MetricComparison:
                "candidate": _r(self.candidate * s), "delta": _r(self.delta * s),
                "ci": [_r(self.ci_low * s), _r(self.ci_high * s)], "p": _sig(self.p_value),
                "p_adj": _sig(self.p_adjusted) if self.gated else None, "mde": _r(self.mde * s) if self.gated else None,
-               "verdict": self.verdict}
+               "tolerance": self.tolerance if self.gated else None, "verdict": self.verdict,
+               "verdict_text": self.verdict_text()}
         if self.support is not None:
             row["claimed"] = [int(self.support[0]), int(self.support[1])]
         if self.units is not None:
@@ -140,8 +185,8 @@ def _r(value: float) -> float | None:
     return None if value is None or np.isnan(value) else round(float(value), 2)
 
 
-def _sig(value: float) -> float:
-    return float(f"{value:.3g}")
+def _sig(value: float) -> float | None:
+    return None if value is None or np.isnan(value) else float(f"{value:.3g}")
 
 
 @dataclass
@@ -160,7 +205,8 @@ class Comparison:
 
     @property
     def regressed(self) -> list[MetricComparison]:
-        return [r for r in self.rows if r.verdict == REGRESSED]
+        """The gated metrics that fail: drop exceeds or may exceed the tolerance, or no interval."""
+        return [r for r in self.rows if r.failed]
 
     @property
     def ok(self) -> bool:
@@ -170,13 +216,15 @@ class Comparison:
         if self.regressed:
             names = ", ".join(f"{r.task}/{r.metric}" for r in self.regressed)
             return f"REGRESSION in {len(self.regressed)} of {len(self.gated)} metrics: {names}"
-        return f"PASS ({len(self.gated)} metrics gated, none regressed)"
+        return (f"PASS ({len(self.gated)} metrics gated, none regressed: no drop beyond "
+                f"{self.config.max_drop:g} (non-inferior))")
 
     def to_json(self) -> dict[str, Any]:
         cfg = self.config
         return {"verdict": "REGRESSION" if self.regressed else "PASS", "regressed": len(self.regressed),
                 "gated": len(self.gated), "baseline": self.baseline, "candidate": self.candidate,
                 "units": "display (natural value x scale, as harness eval prints)",
+                "verdict_line": self.verdict_line(),
                 "config": {"alpha": cfg.alpha, "max_drop": cfg.max_drop, "correction": cfg.correction,
                            "n_boot": cfg.n_boot, "seed": cfg.seed, "allow_partial": cfg.allow_partial,
                            "allow_diff": list(cfg.allow_diff)},
@@ -291,14 +339,17 @@ def task_kind(task: str, records: Sequence[dict]) -> str:
 
 
 def metrics_for(task: str, records: Sequence[dict], requested: Sequence[str] | None) -> tuple[list[str], list[str]]:
-    """(gated metrics, informational metrics) for one task; a hallucination rate brings its coverage metric."""
+    """(gated metrics, informational metrics) for one task; a hallucination rate brings its coverage metric and a
+    POPE score the yes-bias."""
     kind = task_kind(task, records)
     if not requested:
         return list(DEFAULT_GATE[kind]), list(INFORMATIONAL.get(kind, ()))
-    gated = [m for m in requested if m != "pope_yes_ratio"]
-    info = [m for m in requested if m == "pope_yes_ratio"]
+    gated = [m for m in requested if m not in UNGATED]
+    info = [m for m in requested if m in UNGATED]
     if any(m in gated for m in SILENCE_REWARDED) and not any(m in gated for m in COVERAGE):
         gated.append("finding_recall" if kind == "report_findings" else "chexpert_recall_micro")
+    if any(m.startswith("pope_") for m in gated) and YES_BIAS not in gated:
+        gated.append(YES_BIAS)
     return gated, info
 
 
@@ -307,8 +358,10 @@ def _compare_task(task: str, base: list[dict], cand: list[dict], config: Regress
     from harness.metrics import get_metric
 
     gated, info = metrics_for(task, base, config.metrics)
-    if config.metrics and gated[-1] in COVERAGE and gated[-1] not in config.metrics:
-        warnings.append(f"{task}: a hallucination metric is gated together with its coverage metric {gated[-1]}")
+    if config.metrics:
+        for added in (m for m in gated if m not in config.metrics):
+            reason = "a hallucination metric" if added in COVERAGE else "a POPE score"
+            warnings.append(f"{task}: {reason} is gated together with {added}")
     rows = []
     caches: tuple[dict, dict] = ({}, {})  # per side: labelled reports shared by the metrics of one subset
     texts: dict[str | None, tuple[list[int], list[str], list[str], list[str]]] = {}
@@ -324,18 +377,18 @@ def _compare_task(task: str, base: list[dict], cand: list[dict], config: Regress
             continue
         sides = []
         for preds, cache, label in ((base_preds, caches[0], "baseline"), (cand_preds, caches[1], "candidate")):
-            side = paired.item_statistics(name, preds, refs, cache=cache)
+            side = item_stats.item_statistics(name, preds, refs, cache=cache)
             if side.kind != "mean":
-                paired.check(name, side, metric(preds, refs, seed=0, n_boot=0).value, label)
+                item_stats.check(name, side, metric(preds, refs, seed=0, n_boot=0).value, label)
             sides.append(side)
         clusters = _clusters([base[i] for i in idx])
-        result = paired.paired_bootstrap(sides[0], sides[1], seed=config.seed, n_boot=config.n_boot, clusters=clusters)
+        result = paired_bootstrap(sides[0], sides[1], seed=config.seed, n_boot=config.n_boot, clusters=clusters)
         rows.append(MetricComparison(
             task=task, metric=name, n=len(idx), higher_is_better=metric.higher_is_better,
             baseline=result.baseline, candidate=result.candidate, delta=result.delta, ci_low=result.ci_low,
             ci_high=result.ci_high, p_value=result.p_value, p_adjusted=result.p_value, kind=sides[0].kind,
-            scale=metric.display_scale, gated=name in gated, verdict=NO_CHANGE if name in gated else REPORTED,
-            mcnemar=_mcnemar(sides[0], sides[1]),
+            scale=metric.display_scale, gated=name in gated, verdict=NON_INFERIOR if name in gated else REPORTED,
+            mcnemar=_cross_check(sides[0], sides[1]),
             support=(sides[0].support(sides[0].stats.sum(0)), sides[1].support(sides[1].stats.sum(0)))
             if sides[0].support else None,
         ))
@@ -352,44 +405,39 @@ def _clusters(records: Sequence[dict]) -> list[str] | None:
     return [str(k) if k else f"item:{r['id']}" for k, r in zip(keys, records)]
 
 
-def _mcnemar(base: paired.ItemStatistics, cand: paired.ItemStatistics) -> dict[str, Any] | None:
+def _cross_check(base: item_stats.ItemStatistics, cand: item_stats.ItemStatistics) -> dict[str, Any] | None:
     if base.kind != "mean":
         return None
     b, c = base.stats[:, 0], cand.stats[:, 0]
     if not (np.isin(b, (0.0, 1.0)).all() and np.isin(c, (0.0, 1.0)).all()):
         return None
     valid = (base.stats[:, 1] > 0) & (cand.stats[:, 1] > 0)
-    result = stats.mcnemar_exact(b[valid], c[valid])
+    result = mcnemar_exact(b[valid], c[valid])
     return {"baseline_only": result.baseline_only, "candidate_only": result.candidate_only, "p": result.p_value}
 
 
-def _mde(se_baseline: float, config: RegressConfig, n_gated: int) -> float:
-    """The drop detected with probability ``POWER`` at the strictest Holm level alpha / k, two-sided.
-
-    The standard error of a paired difference is taken as sqrt(2) x the baseline's bootstrap standard error,
-    i.e. a candidate whose errors are independent of the baseline's: a planning number at the run's size. A
-    candidate that changes few answers (correlated errors) has a smaller standard error and smaller drops are
-    detected (docs/regression.md).
-    """
-    level = config.alpha / max(n_gated, 1) if config.correction == "holm" else config.alpha
-    z = NormalDist().inv_cdf(1 - level / 2) + NormalDist().inv_cdf(POWER)
-    return float(z * np.sqrt(2.0) * se_baseline)
+def _verdict(row: MetricComparison, config: RegressConfig) -> str:
+    if not (np.isfinite(row.ci_low) and np.isfinite(row.ci_high)):
+        return INCONCLUSIVE
+    worst, best = row.drop_bounds
+    if best > config.max_drop + EPS:
+        return REGRESSED
+    if worst > config.max_drop + EPS:
+        return MAY_EXCEED
+    if row.p_adjusted < config.alpha and row.worse_by < 0:
+        return IMPROVED
+    return NON_INFERIOR
 
 
 def _apply_verdicts(rows: list[MetricComparison], config: RegressConfig) -> None:
     gated = [r for r in rows if r.gated]
     p_values = [r.p_value for r in gated]
-    adjusted = stats.holm(p_values) if config.correction == "holm" else p_values
+    adjusted = holm(p_values) if config.correction == "holm" else p_values
     for row, p in zip(gated, adjusted):
         row.p_adjusted = p
-        row.mde = _mde(row.se_baseline, config, len(gated))  # Holm's strictest level is over every gated metric
-        significant = p < config.alpha
-        if significant and row.worse_by * row.scale > config.max_drop:
-            row.verdict = REGRESSED
-        elif significant and row.worse_by < 0:
-            row.verdict = IMPROVED
-        else:
-            row.verdict = NO_CHANGE
+        row.tolerance = config.max_drop
+        row.mde = planning_mde(row.se_baseline, alpha=config.alpha, power=POWER)
+        row.verdict = _verdict(row, config)
     for row in gated:
         if row.metric not in SILENCE_REWARDED:
             continue
@@ -397,6 +445,6 @@ def _apply_verdicts(rows: list[MetricComparison], config: RegressConfig) -> None
         if row.support is not None and row.support[1] == 0:
             row.note = "the candidate claims no finding: its rate is empty, not zero hallucinations"
         if row.worse_by < 0 and any(c.worse_by > 0 for c in coverage):
-            row.verdict = NOT_CREDITED if row.verdict != REGRESSED else row.verdict
+            row.verdict = NOT_CREDITED if row.verdict not in FAILING else row.verdict
             fell = next(c.metric for c in coverage if c.worse_by > 0)
             row.note = (row.note + "; " if row.note else "") + f"{fell} fell"

@@ -4,9 +4,10 @@ Enable it with ``-p harness.regress.pytest_plugin`` (or through the ``pytest11``
 ``harness_regress`` once the package declares it). It gives:
 
 - the ``factuality_gate`` fixture: ``factuality_gate(candidate, baseline=None, metrics=None, max_drop=0.0,
-  alpha=0.05, tasks=None, correction="holm", allow_partial=False, allow_diff=())`` compares the two (run ids, run directories or predictions
-  files, as ``harness regress`` takes) and calls ``pytest.fail`` with the regressed metrics; it returns the
-  ``Comparison`` otherwise, so a test can assert more;
+  alpha=0.05, tasks=None, correction="holm", allow_partial=False, allow_diff=())`` compares the two (run ids,
+  run directories or predictions files, as ``harness regress`` takes) and calls ``pytest.fail`` with the
+  failing metrics (a drop that exceeds or may exceed ``max_drop``, non-inferiority) or with the one-line
+  reason nothing was decided; it returns the ``Comparison`` otherwise, so a test can assert more;
 - options ``--factuality-baseline`` (the default baseline, e.g. the run id of the last release, so CI can
   change it without editing tests), ``--factuality-store`` (the results database) and
   ``--factuality-report DIR`` (a markdown and JUnit report per test).
@@ -60,6 +61,8 @@ def factuality_gate(request: pytest.FixtureRequest):
             comparison = compare_sources(baseline, candidate, settings, store=config.getoption("--factuality-store"))
         except HarnessError as exc:
             pytest.fail(f"factuality gate could not compare: {exc}", pytrace=False)
+        except Exception as exc:  # an error inside the gate fails the test in one line, not as a plugin error
+            pytest.fail(f"factuality gate failed: {type(exc).__name__}: {exc}", pytrace=False)
         report_dir = config.getoption("--factuality-report")
         if report_dir:
             stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.nodeid)
@@ -67,8 +70,9 @@ def factuality_gate(request: pytest.FixtureRequest):
                           junit_path=Path(report_dir) / f"{stem}.xml")
         request.node.user_properties.append(("factuality_regressed", len(comparison.regressed)))
         if comparison.regressed:
-            lines = [f"{r.task}/{r.metric}: {r.baseline * r.scale:.2f} -> {r.candidate * r.scale:.2f} "
-                     f"(adjusted p {r.p_adjusted:.3g})" for r in comparison.regressed]
+            lines = [f"{r.task}/{r.metric}: {r.verdict_text()}: {r.baseline * r.scale:.2f} -> "
+                     f"{r.candidate * r.scale:.2f}, 95% CI of the delta [{r.ci_low * r.scale:+.2f}, "
+                     f"{r.ci_high * r.scale:+.2f}]" for r in comparison.regressed]
             pytest.fail("factuality regressed against the baseline:\n  " + "\n  ".join(lines)
                         + "\n\n" + markdown(comparison), pytrace=False)
         return comparison

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import math
-
 import pytest
 
 from harness.metrics import METRICS, compute_metrics
 from harness.metrics.synth_findings import FINDING_METRICS, finding_counts
+from harness.stats.intervals import wilson_interval
 from harness.tasks.synth import SYNTH_REPORT, load_cases
 
 NORMAL = "The heart size is normal. The lungs are clear. There is no pleural effusion or pneumothorax."
@@ -61,9 +60,12 @@ def test_reference_reports_score_perfectly_and_a_normal_writer_has_no_recall():
     reports = [c.report for c in cases]
     assert sum(bool(c.lesions) for c in cases) > 20
     perfect = compute_metrics(FINDING_METRICS, reports, reports, n_boot=200)
-    for name in ("finding_precision", "finding_recall", "finding_f1", "laterality_accuracy"):
-        # every resample scores 1.0: no interval (NaN, shown n/a) rather than the point [1, 1]
-        assert perfect[name].value == 1.0 and math.isnan(perfect[name].ci_low), name
+    true_findings = int(finding_counts(reports, reports)[:, 0].sum())
+    for name in ("finding_precision", "finding_recall", "finding_f1"):
+        # every resample scores 1.0: the Wilson interval of k of k, not the point [1, 1] (nor no interval)
+        assert perfect[name].value == 1.0 and perfect[name].ci_high == 1.0, name
+        assert perfect[name].ci_low == pytest.approx(wilson_interval(true_findings, true_findings)[0]), name
+    assert perfect["laterality_accuracy"].value == 1.0 and perfect["laterality_accuracy"].ci_low < 1.0
     assert perfect["false_finding_rate"].value == 0.0
     blind = compute_metrics(FINDING_METRICS, [NORMAL] * len(reports), reports, n_boot=200)
     assert blind["finding_recall"].value == 0.0 and blind["false_finding_rate"].value == 0.0
@@ -72,8 +74,8 @@ def test_reference_reports_score_perfectly_and_a_normal_writer_has_no_recall():
     # shuffled reports invent findings and miss others; the interval is narrower than [0, 1]
     shuffled = compute_metrics(FINDING_METRICS, reports[1:] + reports[:1], reports, n_boot=200)
     f1 = shuffled["finding_f1"]
-    if f1.value == 0.0:  # every resample scores 0: no interval rather than the point [0, 0]
-        assert math.isnan(f1.ci_low) and math.isnan(f1.ci_high)
+    if f1.value == 0.0:  # every resample scores 0: the Wilson interval of 0 of n rather than the point [0, 0]
+        assert f1.ci_low == 0.0 and f1.ci_high > 0.0
     else:
         assert 0.0 <= f1.ci_low <= f1.value <= f1.ci_high < 0.5
     assert shuffled["false_finding_rate"].value > 0.1

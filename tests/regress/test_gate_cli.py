@@ -69,7 +69,7 @@ def test_identical_run_passes_with_a_verdict_line_on_stdout(runs, capsys):
     assert _regress("--baseline", runs["base"], "--candidate", runs["same"], "--max-drop", "2") == 0
     out = capsys.readouterr()
     lines = out.out.strip().splitlines()
-    assert lines[-1] == "PASS (2 metrics gated, none regressed)"
+    assert lines[-1] == "PASS (2 metrics gated, none regressed: no drop beyond 2 (non-inferior))"
     assert "closed_accuracy" in out.out and "open_recall" in out.out and "bleu" not in out.out
     # units as harness eval prints them (x100): 0.9-ish accuracy shows as ~90
     row = next(line for line in lines if "closed_accuracy" in line).split()

@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 
 from harness.metrics import get_metric
-from harness.regress import paired
 from harness.regress.compare import IMPROVED, NOT_CREDITED, REGRESSED, RegressConfig, compare
 from harness.regress.probes import build_probes, finding_labels
+from harness.stats import items as paired_items
+from harness.stats.paired import paired_bootstrap
 from harness.tasks import get_task
 
 N_BOOT = 1000
@@ -67,7 +68,7 @@ def test_macro_and_micro_f1_are_two_statistics(reports):
     micro, macro = comparison.rows
     assert macro.kind == "macro" and micro.kind == "corpus"
     assert (macro.delta, macro.ci_low, macro.ci_high) != pytest.approx((micro.delta, micro.ci_low, micro.ci_high))
-    stats = paired.item_statistics("chexpert_f1_macro", cand, refs)
+    stats = paired_items.item_statistics("chexpert_f1_macro", cand, refs)
     assert stats.value() == pytest.approx(get_metric("chexpert_f1_macro")(cand, refs, n_boot=0).value)
 
 
@@ -142,7 +143,8 @@ def test_probe_sets_are_balanced_in_every_setting(probes):
 
 
 def test_a_model_saying_no_to_everything_fails_the_probe_set(probes):
-    """Defect 5: 100% on the old one-sided probes; here F1 0 and a regression against any real baseline."""
+    """Defect 5: 100% on the old one-sided probes; here a regression against any real baseline, on accuracy and on
+    the yes-bias (issue 24: probe sets are gated on accuracy and the yes-bias, F1 is shown)."""
     refs = [p["answer"] for p in probes]
     meta = [{"source_id": p["source_id"]} for p in probes]
     rng = np.random.default_rng(0)
@@ -152,11 +154,13 @@ def test_a_model_saying_no_to_everything_fails_the_probe_set(probes):
                              _records("synth_probe", refs, [degenerate] * len(refs), "closed", extra=meta),
                              RegressConfig(n_boot=N_BOOT))
         rows = {r.metric: r for r in comparison.rows}
-        assert rows["pope_f1"].gated and not rows["pope_yes_ratio"].gated
-        assert rows["pope_f1"].units == 80  # the images with a finding (4 of every 5), the resampled unit
+        assert rows["pope_accuracy"].gated and rows["pope_yes_bias"].gated
+        assert not rows["pope_f1"].gated and not rows["pope_yes_ratio"].gated
+        assert rows["pope_accuracy"].units == 80  # the images with a finding (4 of every 5), the resampled unit
         assert rows["pope_yes_ratio"].candidate == (1.0 if degenerate == "yes" else 0.0)
-        assert rows["pope_f1"].verdict == REGRESSED, degenerate
-        assert comparison.verdict_line().startswith("REGRESSION in 1 of 1 metrics")
+        assert rows["pope_yes_bias"].candidate == pytest.approx(0.5)
+        assert rows["pope_accuracy"].verdict == REGRESSED and rows["pope_yes_bias"].verdict == REGRESSED, degenerate
+        assert comparison.verdict_line().startswith("REGRESSION in 2 of 2 metrics")
     assert get_metric("pope_accuracy")(["no"] * len(refs), refs, n_boot=0).value == pytest.approx(0.5)
 
 
@@ -166,9 +170,9 @@ def test_probe_items_are_resampled_by_image(probes):
     rng = np.random.default_rng(3)
     base = [r if rng.random() < 0.8 else "no" for r in refs]
     cand = [r if rng.random() < 0.75 else "no" for r in refs]
-    stats = [paired.item_statistics("pope_f1", x, refs) for x in (base, cand)]
-    by_probe = paired.paired_bootstrap(*stats, n_boot=N_BOOT)
-    by_image = paired.paired_bootstrap(*stats, n_boot=N_BOOT, clusters=[p["source_id"] for p in probes])
+    stats = [paired_items.item_statistics("pope_f1", x, refs) for x in (base, cand)]
+    by_probe = paired_bootstrap(*stats, n_boot=N_BOOT)
+    by_image = paired_bootstrap(*stats, n_boot=N_BOOT, clusters=[p["source_id"] for p in probes])
     assert by_image.delta == by_probe.delta
     assert by_image.se_delta > by_probe.se_delta
 
@@ -178,4 +182,4 @@ def test_identical_predictions_pass_with_p_one(reports):
     comparison = compare(_records("synth_report", refs, base), _records("synth_report", refs, base),
                          RegressConfig(n_boot=N_BOOT))
     assert comparison.ok and all(r.p_value == 1.0 and r.delta == 0 for r in comparison.rows)
-    assert comparison.verdict_line() == "PASS (3 metrics gated, none regressed)"
+    assert comparison.verdict_line().startswith("PASS (3 metrics gated, none regressed")

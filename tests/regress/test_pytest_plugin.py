@@ -38,3 +38,22 @@ def test_gate_without_a_baseline_fails_with_a_clear_message(pytester, gate_files
     result = pytester.runpytest()
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*factuality_gate needs a baseline*"])
+
+
+def test_an_error_inside_the_gate_fails_the_test_in_one_line(pytester, gate_files):
+    """Not a plugin error with a traceback (the gate's old overflow errored the whole session out)."""
+    base, same, _ = gate_files
+    pytester.makeconftest("""
+import importlib
+import pytest
+
+@pytest.fixture(autouse=True)
+def broken(monkeypatch):
+    def fail(*args, **kwargs):
+        raise OverflowError("int too large to convert to float")
+    monkeypatch.setattr(importlib.import_module("harness.regress.compare"), "paired_bootstrap", fail)
+""")
+    pytester.makepyfile(TEST_FILE.format(candidate=same))
+    result = pytester.runpytest("--factuality-baseline", base)
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*factuality gate failed: OverflowError: int too large*"])

@@ -16,7 +16,8 @@ EXAMPLE = """examples:
   harness regress --baseline release --candidate RUN_B                  # the default headline gate
   harness regress --baseline release --candidate RUN_B --tasks synth_vqa,synth_probe --max-drop 2
   harness regress --baseline RUN_A --candidate RUN_B --allow-diff token_budgets --format json
-exit status: 0 PASS, 1 REGRESSION, 2 not comparable or bad input (one line on stderr)
+a gated metric fails when its 95% interval reaches a drop beyond --max-drop (non-inferiority)
+exit status: 0 PASS, 1 REGRESSION, 2 not comparable, bad input or an error (one line on stderr; reports written)
 """
 
 
@@ -67,28 +68,31 @@ class _Flatten(argparse.Action):
 
 
 def handle(args: argparse.Namespace) -> int:
-    import json
     import sys
 
-    from harness.cli.common import emit
+    from harness.cli.common import emit, print_json, stdout_for_data
     from harness.errors import HarnessError
     from harness.regress.compare import RegressConfig, compare_sources
-    from harness.regress.report import mde_warnings, summary_rows, write_refusal, write_reports
+    from harness.regress.report import max_drop_warnings, summary_rows, write_refusal, write_reports
 
-    try:
-        config = RegressConfig(metrics=args.metrics, tasks=args.tasks, alpha=args.alpha, max_drop=args.max_drop,
-                               correction=args.correction, n_boot=args.n_boot, seed=args.seed,
-                               allow_partial=args.allow_partial, allow_diff=tuple(args.allow_diff))
-        comparison = compare_sources(args.baseline, args.candidate, config, store=args.store)
-    except HarnessError as exc:
-        write_refusal(str(exc), markdown_path=args.report_md, junit_path=args.junit)  # the CI report step shows it
-        raise
-    write_reports(comparison, markdown_path=args.report_md, junit_path=args.junit)
-    for warning in comparison.warnings + mde_warnings(comparison):
+    with stdout_for_data(args.format == "json"):
+        try:
+            config = RegressConfig(metrics=args.metrics, tasks=args.tasks, alpha=args.alpha, max_drop=args.max_drop,
+                                   correction=args.correction, n_boot=args.n_boot, seed=args.seed,
+                                   allow_partial=args.allow_partial, allow_diff=tuple(args.allow_diff))
+            comparison = compare_sources(args.baseline, args.candidate, config, store=args.store)
+            write_reports(comparison, markdown_path=args.report_md, junit_path=args.junit)
+        except HarnessError as exc:
+            write_refusal(str(exc), markdown_path=args.report_md, junit_path=args.junit)  # the CI report step shows it
+            raise
+        except Exception as exc:  # a bug in the gate still decides nothing, in one line, with both reports written
+            message = f"the gate failed: {type(exc).__name__}: {exc}"
+            write_refusal(message, markdown_path=args.report_md, junit_path=args.junit, kind="error")
+            raise HarnessError(message) from exc
+    for warning in comparison.warnings + max_drop_warnings(comparison):
         print(f"warning: {warning}", file=sys.stderr)
     if args.format == "json":
-        json.dump(comparison.to_json(), sys.stdout, indent=2)
-        sys.stdout.write("\n")
+        print_json(comparison.to_json())
     else:
         emit(summary_rows(comparison), "table")
         print(comparison.verdict_line())
