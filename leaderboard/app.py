@@ -276,9 +276,12 @@ def build_app(store: str | Path | None = None, snapshot: str | Path | None = Non
                 methods_plot = gr.HTML(elem_classes="lb-plot", elem_id="lb-methods-plot")
             with gr.Tab("Studies", id="studies"):
                 gr.Markdown("Multi-seed studies (`harness study`): mean ± sd over training seeds, Δ against the "
-                            "base model and the reference method with a paired sign-flip test over items "
-                            "(`*` p < 0.05, `**` p < 0.01, no multiple-testing correction), and each method's "
-                            "effect with its 95% interval. A study on part of a test set says so in its name.")
+                            "base model and the reference method, each tested on the metric as printed over "
+                            "test items and training seeds (`*` p < 0.05, `**` p < 0.01, shown only when the "
+                            "95% interval excludes 0, which the same test makes equivalent; `p adj.`: Holm over "
+                            "the study's tests), and each method's effect with that interval. 'item-level only': "
+                            "significant only with the seeds taken as given. A study on part of a test set says "
+                            "so in its name.")
                 study_choices = [(study_label(s), s["study_id"]) for s in board.studies]
                 with gr.Row():
                     study_dd = gr.Dropdown(study_choices, value=study_choices[0][1] if study_choices else None,

@@ -507,40 +507,62 @@ def study_label(study: dict[str, Any]) -> str:
             f"{len(study['seeds'])} seeds{partial}")
 
 
-def significance(p: float | None) -> str:
-    """``**`` p < 0.01, ``*`` p < 0.05, blank otherwise (two-sided paired sign-flip test; no correction)."""
+def significance(p: float | None, low: float | None = None, high: float | None = None) -> str:
+    """``**`` p < 0.01, ``*`` p < 0.05, blank otherwise; given an interval, blank unless it excludes 0 too.
+
+    A study's p-value and 95% interval come from one test (``harness.stats.seeds``), so they agree; a record
+    where they do not (written by an older harness) is shown as not significant rather than half of each.
+    """
+    from harness.stats.intervals import significant
+
     if p is None or (isinstance(p, float) and math.isnan(p)):
+        return ""
+    if low is not None and high is not None and not significant(p, low, high):
         return ""
     return "**" if p < 0.01 else "*" if p < 0.05 else ""
 
 
+def _study_scale(board: Board, record: dict[str, Any]) -> float:
+    """Records of ``harness study`` are in display units (``units``); older ones in natural units."""
+    return 1.0 if record.get("units") == "display" else board.metric(record["metric"]).display_scale
+
+
 def study_table(board: Board, study: dict[str, Any], metric_filter: str | None = None) -> pd.DataFrame:
-    """One row per (task/metric, method entry): mean ± sd over seeds, Δ vs base and vs the reference with
-    p and significance marks, MDE, seeds and items. Values in display units."""
+    """One row per (task/metric, method entry): mean ± sd over seeds, Δ vs base with its 95% interval, p and
+    adjusted p, significance marks, MDE, seeds and items, and Δ vs the reference. Values in display units."""
     reference = study.get("reference") or "reference"
     rows = []
     for r in study["records"]:
         key = f"{r['task']}/{r['metric']}"
         if metric_filter and key != metric_filter:
             continue
-        scale = board.metric(r["metric"]).display_scale
+        scale = _study_scale(board, r)
         better = bool(r.get("higher_is_better", board.metric(r["metric"]).higher_is_better))
         mean = r.get("mean")
         sd = r.get("sd")
+        low, high = _scaled_or_none(r.get("ci_low"), scale), _scaled_or_none(r.get("ci_high"), scale)
+        ref_low, ref_high = _scaled_or_none(r.get("ref_ci_low"), scale), _scaled_or_none(r.get("ref_ci_high"), scale)
         rows.append({
             "Task/metric": key + ("" if better else " (lower better)"),
             "Method": r["method"],
             "Mean ± sd": "-" if mean is None else f"{mean * scale:.1f}" + ("" if sd is None else f" ± {sd * scale:.1f}"),
             "Δ base": _delta_num(r.get("delta_vs_base"), scale),
+            "95% CI": "" if low is None or high is None else f"[{low:+.2f}, {high:+.2f}]",
             "p base": _p(r.get("p_vs_base")),
-            "Sig. base": significance(r.get("p_vs_base")),
+            "p adj.": _p(r.get("p_vs_base_adj")),
+            "Sig. base": significance(r.get("p_vs_base"), low, high),
             f"Δ {reference}": _delta_num(r.get("delta_vs_ref"), scale),
             f"p {reference}": _p(r.get("p_vs_ref")),
-            f"Sig. {reference}": significance(r.get("p_vs_ref")),
+            f"Sig. {reference}": significance(r.get("p_vs_ref"), ref_low, ref_high),
             "MDE": math.nan if r.get("mde") is None else round(r["mde"] * scale, 2),
             "Seeds": r.get("n_seeds"), "Items": r.get("n_items"),
+            "Note": "item-level only" if r.get("item_level_only") else "",
         })
     return pd.DataFrame.from_records(rows)
+
+
+def _scaled_or_none(value: float | None, scale: float) -> float | None:
+    return None if value is None or (isinstance(value, float) and math.isnan(value)) else value * scale
 
 
 def _delta_num(value: float | None, scale: float) -> float:
@@ -556,17 +578,17 @@ def study_metrics(study: dict[str, Any]) -> list[str]:
 
 
 def forest_rows(board: Board, study: dict[str, Any], metric_key: str) -> list[dict[str, Any]]:
-    """Each non-base method's effect vs base on one metric with its 95% interval, in display units."""
+    """Each non-base method's effect vs base on one metric with its 95% interval, in display units, and
+    ``significant``/``mark`` from the same interval and p-value (``significance``)."""
     out = []
     for r in study["records"]:
         if f"{r['task']}/{r['metric']}" != metric_key or r.get("delta_vs_base") is None:
             continue
-        scale = board.metric(r["metric"]).display_scale
-        low = r.get("ci_low")
-        high = r.get("ci_high")
-        out.append({"label": r["method"], "effect": r["delta_vs_base"] * scale,
-                    "low": None if low is None else low * scale, "high": None if high is None else high * scale,
-                    "mark": significance(r.get("p_vs_base"))})
+        scale = _study_scale(board, r)
+        low, high = _scaled_or_none(r.get("ci_low"), scale), _scaled_or_none(r.get("ci_high"), scale)
+        mark = significance(r.get("p_vs_base"), low, high) if low is not None and high is not None else ""
+        out.append({"label": r["method"], "effect": r["delta_vs_base"] * scale, "low": low, "high": high,
+                    "mark": mark, "significant": bool(mark)})
     return out
 
 

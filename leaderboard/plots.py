@@ -152,7 +152,8 @@ def delta_bars(labels: Sequence[str], deltas: Sequence[float], title: str, highe
 def forest(rows: Sequence[dict[str, Any]], title: str, higher_is_better: bool = True) -> str:
     """A forest plot: one row per method, a dot at its effect against the base and a bar for its 95%
     interval, a dashed line at zero; green for an improvement in the metric's direction, red for a loss,
-    grey when the interval crosses zero. ``mark`` (``*``, ``**``) is printed after the value."""
+    grey unless the row is significant: its interval excludes zero and (when the row says, ``significant``)
+    its p-value agrees. ``mark`` (``*``, ``**``) is printed after the value."""
     rows = [r for r in rows if not _nan(r.get("effect"))]
     if not rows:
         return _empty(title)
@@ -179,7 +180,7 @@ def forest(rows: Sequence[dict[str, Any]], title: str, higher_is_better: bool = 
     for i, r in enumerate(rows):
         y = top_pad + i * row_h + row_h / 2
         low, high = lows[i], highs[i]
-        crosses = low <= 0 <= high
+        crosses = low <= 0 <= high or not r.get("significant", True)
         color = "#777" if crosses else (BETTER if (r["effect"] > 0) == higher_is_better else WORSE)
         parts.append(f'<text x="{left - 10}" y="{y + 4:.1f}" font-size="12" text-anchor="end"><title>'
                      f'{escape(str(r["label"]))}</title>{escape(names[i])}</text>')

@@ -1,27 +1,38 @@
-"""``harness study``: several methods x several training seeds, then a paired comparison over items and seeds.
+"""``harness study``: several methods x several training seeds, then a comparison over test items and seeds.
 
-``runner`` runs the study resumably (``$HARNESS_HOME/studies/<study_id>/study.json``), ``analysis``
-builds the per-(method, task, metric) records, ``stats`` holds the sign-flip test and the minimum
-detectable effect, ``plot`` draws the effect plot as SVG. See docs/study.md.
+``runner`` runs the study resumably (``$HARNESS_HOME/studies/<study_id>/study.json``), each seed with its own
+pair draw by default; ``analysis`` builds the per-(method, task, metric) records with the tests of
+``harness.stats.seeds`` (item and seed variance, multiplicity control); ``plot`` draws the effect plot as
+SVG. See docs/study.md.
 """
 
 from __future__ import annotations
 
-from harness.study.runner import BASE, MethodEntry, Study, StudyConfig, load_study, parse_methods, run_study
+from harness.study.runner import (
+    BASE,
+    PAIR_DRAWS,
+    MethodEntry,
+    Study,
+    StudyConfig,
+    load_study,
+    parse_methods,
+    run_study,
+)
 
-__all__ = ["BASE", "MethodEntry", "Study", "StudyConfig", "load_study", "parse_methods", "run_study", "report"]
+__all__ = ["BASE", "PAIR_DRAWS", "MethodEntry", "Study", "StudyConfig", "load_study", "parse_methods", "run_study",
+           "report"]
 
 
-def report(study: Study, store=None) -> dict:
+def report(study: Study, store=None, *, n_boot: int = 2000, correction: str = "holm") -> dict:
     """Compare the study's finished runs and write ``results.json``, ``table.md`` and ``effects.svg`` beside
-    ``study.json``. Returns ``{"records", "rows", "files"}``."""
+    ``study.json``. Returns ``{"records", "rows", "files"}``; record values are in display units."""
     from harness.io import atomic_write, write_json
     from harness.results.store import ResultsStore
     from harness.study.analysis import compare, format_rows, json_records, to_markdown
     from harness.study.plot import effect_svg
 
     store = store if isinstance(store, ResultsStore) else ResultsStore(store or study.state.get("store"))
-    records = json_records(compare(study, store))
+    records = json_records(compare(study, store, n_boot=n_boot, correction=correction))
     rows = format_rows(records, study.state.get("reference"))
     files = {"json": study.folder / "results.json", "md": study.folder / "table.md",
              "svg": study.folder / "effects.svg"}

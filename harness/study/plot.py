@@ -2,7 +2,9 @@
 
 One panel per headline (task, metric); in each, one row per method entry: a dot at its effect against
 the base model (``delta_vs_base``, display units) and a bar for its 95% interval (``ci_low``/``ci_high``),
-with a vertical line at zero. For a lower-is-better metric the panel title says so.
+with a vertical line at zero. For a lower-is-better metric the panel title says so. A row is drawn as
+significant (filled, with ``*``) only when its interval excludes 0 and its p-value is below 0.05, which the
+study's test makes the same thing; an older record where they disagree is drawn as not significant.
 """
 
 from __future__ import annotations
@@ -11,12 +13,19 @@ import math
 from html import escape
 from typing import Any
 
+from harness.stats.intervals import significant
+
 PANEL_W, ROW_H, LABEL_W, PAD = 420, 22, 190, 14
 
 
-def effect_svg(records: list[dict[str, Any]]) -> str:
+def record_scale(record: dict[str, Any]) -> float:
+    """1 for records in display units (this harness), the metric's display scale for older natural-unit ones."""
     from harness.results.compare import display_scale
 
+    return 1.0 if record.get("units") == "display" else display_scale(record["metric"])
+
+
+def effect_svg(records: list[dict[str, Any]]) -> str:
     panels: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for r in records:
         if r.get("delta_vs_base") is not None:
@@ -25,10 +34,9 @@ def effect_svg(records: list[dict[str, Any]]) -> str:
         return _svg(PANEL_W, 40, ['<text x="10" y="24" font-size="13">no method runs to compare yet</text>'])
     parts, y = [], PAD
     for (task, metric), rows in panels.items():
-        scale = display_scale(metric)
-        points = [(r["method"], *(_scaled(r.get(k), scale) for k in ("delta_vs_base", "ci_low", "ci_high")))
-                  for r in rows]
-        finite = [v for _, *vals in points for v in vals if v is not None] + [0.0]
+        points = [(r["method"], *(_scaled(r.get(k), record_scale(r)) for k in ("delta_vs_base", "ci_low", "ci_high")),
+                   significant(r.get("p_vs_base"), r.get("ci_low"), r.get("ci_high"))) for r in rows]
+        finite = [v for _, *vals, _ in points for v in vals if v is not None] + [0.0]
         low, high = min(finite), max(finite)
         span = (high - low) or 1.0
         low, high = low - 0.08 * span, high + 0.08 * span
@@ -38,20 +46,21 @@ def effect_svg(records: list[dict[str, Any]]) -> str:
 
         direction = "higher is better" if rows[0]["higher_is_better"] else "lower is better"
         parts.append(f'<text x="{PAD}" y="{y + 12}" font-size="13" font-weight="bold">'
-                     f'{escape(task)}/{escape(metric)}: effect vs base ({direction}), 95% interval</text>')
+                     f'{escape(task)}/{escape(metric)}: effect vs base ({direction}), 95% interval; filled: p &lt; 0.05</text>')
         top = y + 20
         bottom = top + ROW_H * len(points)
         parts.append(f'<line x1="{x(0):.1f}" y1="{top}" x2="{x(0):.1f}" y2="{bottom}" stroke="#888" '
                      'stroke-dasharray="3,3"/>')
-        for i, (label, delta, ci_low, ci_high) in enumerate(points):
+        for i, (label, delta, ci_low, ci_high, sig) in enumerate(points):
             cy = top + ROW_H * i + ROW_H / 2
             parts.append(f'<text x="{LABEL_W - 8}" y="{cy + 4:.1f}" font-size="12" text-anchor="end">'
                          f'{escape(label)}</text>')
             if ci_low is not None and ci_high is not None:
                 parts.append(f'<line x1="{x(ci_low):.1f}" y1="{cy:.1f}" x2="{x(ci_high):.1f}" y2="{cy:.1f}" '
                              'stroke="#1f77b4" stroke-width="2"/>')
-            parts.append(f'<circle cx="{x(delta):.1f}" cy="{cy:.1f}" r="4" fill="#1f77b4"><title>'
-                         f'{escape(label)}: {delta:+.2f}</title></circle>')
+            fill, mark = ("#1f77b4", " *") if sig else ("white", "")
+            parts.append(f'<circle cx="{x(delta):.1f}" cy="{cy:.1f}" r="4" fill="{fill}" stroke="#1f77b4"><title>'
+                         f'{escape(label)}: {delta:+.2f}{mark}</title></circle>')
         parts.append(f'<text x="{LABEL_W}" y="{bottom + 14}" font-size="10" fill="#555">{low:.1f}</text>')
         parts.append(f'<text x="{PANEL_W - PAD}" y="{bottom + 14}" font-size="10" fill="#555" '
                      f'text-anchor="end">{high:.1f}</text>')

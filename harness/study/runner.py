@@ -4,8 +4,13 @@ The study's state lives in ``$HARNESS_HOME/studies/<study_id>/study.json`` (writ
 every change): its settings, the base evaluation's run id and one entry per (method entry, seed) with
 its run id and state (``pending``, ``running``, ``done``, ``failed``). A run gets its id before it
 starts, so an interrupted run is resumed by the pipeline under the same id; finished runs are skipped.
-The base evaluation and each method's pairs are shared through the pipeline's own reuse (the base run is
-keyed by model, tasks, split, limit and data seed; the pair cache by everything but the training seed).
+
+Pair draws: by default each training seed draws its own preference pairs (``pair_draw="per-seed"``: the run
+with training seed s uses pair seed ``run.pair_seed + s``), so the seed variance a study measures includes
+the variance of the pair draw; ``pair_draw="shared"`` gives every seed the study's one draw. The base
+evaluation is shared by every run either way (the pipeline keys it by model, tasks, split and limit, never
+by a seed); each draw of pairs is built once and cached (the pair cache is keyed by everything but the
+training seed and the loss hyperparameters).
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from harness.pipeline import RunConfig, check_config, config_dict
 log = logging.getLogger(__name__)
 
 BASE = "base"  # the method entry that means the base model itself (no training)
+PAIR_DRAWS = ("per-seed", "shared")  # how the seeds of a method entry draw their preference pairs
 STATES = ("pending", "running", "done", "failed")
 # settings that may differ between invocations of one study without changing its numbers
 _MACHINE_SETTINGS = ("device", "store")
@@ -101,7 +107,8 @@ class StudyConfig:
     methods: list[MethodEntry]
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
     reference: str = "dpo"
-    run: RunConfig = field(default_factory=RunConfig)  # method, options and train.seed are set per run
+    run: RunConfig = field(default_factory=RunConfig)  # method, options, train.seed (and pair_seed) set per run
+    pair_draw: str = "per-seed"  # "per-seed": pair seed run.pair_seed + training seed; "shared": run.pair_seed
 
     def __post_init__(self) -> None:
         if isinstance(self.methods, str):
@@ -110,10 +117,17 @@ class StudyConfig:
             raise HarnessError("a study needs at least one seed")
         if len(set(self.seeds)) != len(self.seeds):
             raise HarnessError(f"seeds repeat: {self.seeds}")
+        if self.pair_draw not in PAIR_DRAWS:
+            raise HarnessError(f"--pair-draw must be one of {', '.join(PAIR_DRAWS)}, got '{self.pair_draw}'")
+
+    def pair_seed(self, seed: int) -> int:
+        """The pair seed of the run with training seed ``seed``."""
+        return self.run.pair_seed + seed if self.pair_draw == "per-seed" else self.run.pair_seed
 
     def run_config(self, entry: MethodEntry, seed: int) -> RunConfig:
         train = dataclasses.replace(self.run.train, seed=seed)
-        return dataclasses.replace(self.run, method=entry.method, options=dict(entry.options), train=train)
+        return dataclasses.replace(self.run, method=entry.method, options=dict(entry.options), train=train,
+                                   pair_seed=self.pair_seed(seed))
 
     def settings(self) -> dict[str, Any]:
         """What every run of the study shares (compared when a study is resumed)."""
@@ -121,6 +135,7 @@ class StudyConfig:
         for name in ("method", "options", *_MACHINE_SETTINGS):
             data.pop(name, None)
         data["train"].pop("seed", None)
+        data["pair_draw"] = self.pair_draw
         return data
 
 
@@ -174,7 +189,7 @@ def open_study(config: StudyConfig, study_id: str | None = None) -> Study:
     settings = config.settings()
     if path.exists():
         state = read_json(path)
-        saved = state.get("settings", {})
+        saved = {"pair_draw": "shared", **state.get("settings", {})}  # studies before per-seed draws shared one
         changed = sorted(k for k in {*saved, *settings} if saved.get(k) != settings.get(k))
         if changed:
             detail = "; ".join(f"{k}: {saved.get(k)!r} then, {settings.get(k)!r} now" for k in changed[:3])
@@ -199,7 +214,8 @@ def open_study(config: StudyConfig, study_id: str | None = None) -> Study:
                 continue
             if (entry.label, seed) not in known:
                 state["runs"].append({"label": entry.label, "method": entry.method, "options": dict(entry.options),
-                                      "seed": seed, "run_id": None, "state": "pending"})
+                                      "seed": seed, "pair_seed": config.pair_seed(seed), "run_id": None,
+                                      "state": "pending"})
     study = Study(study_id, folder, state)
     study.save()
     return study

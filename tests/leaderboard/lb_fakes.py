@@ -112,11 +112,18 @@ def write_fake_study(root: Path, study_id: str = "fake-study-1", eval_limit: int
              "reference": "dpo", "runs": []}
 
     def record(method, task, metric, mean, sd, d_base, p_base, d_ref, p_ref, better=True):
-        ci = None if d_base is None else (d_base - 0.02, d_base + 0.02)
-        return {"method": method, "task": task, "metric": metric, "mean": mean, "sd": sd,
-                "n_seeds": 1 if method == "base" else 3, "n_items": 500, "delta_vs_base": d_base,
-                "p_vs_base": p_base, "delta_vs_ref": d_ref, "p_vs_ref": p_ref, "mde": None if d_base is None else 0.03,
-                "ci_low": ci and ci[0], "ci_high": ci and ci[1], "higher_is_better": better}
+        """Natural-unit arguments; the record is in display units (x100), as harness study writes it."""
+        ci = None if d_base is None else (100 * d_base - 2, 100 * d_base + 2)
+        ref_ci = None if d_ref is None else (100 * d_ref - 2, 100 * d_ref + 2)
+        scaled = {k: None if v is None else 100 * v for k, v in
+                  (("mean", mean), ("sd", sd), ("delta_vs_base", d_base), ("delta_vs_ref", d_ref))}
+        return {"method": method, "task": task, "metric": metric, **scaled,
+                "n_seeds": 1 if method == "base" else 3, "n_items": 500, "p_vs_base": p_base,
+                "p_vs_base_adj": None if p_base is None else min(1.0, 6 * p_base), "p_vs_ref": p_ref,
+                "p_vs_ref_adj": None if p_ref is None else min(1.0, 6 * p_ref),
+                "mde": None if d_base is None else 3.0, "ci_low": ci and ci[0], "ci_high": ci and ci[1],
+                "ref_ci_low": ref_ci and ref_ci[0], "ref_ci_high": ref_ci and ref_ci[1], "higher_is_better": better,
+                "item_level_only": False, "units": "display", "scale": 100.0}
 
     records = [
         record("base", "synth_vqa", "closed_accuracy", 0.70, None, None, None, -0.05, 0.001),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 
+import pytest
 from lb_fakes import seed_store
 
 from leaderboard import plots
@@ -299,3 +300,34 @@ def test_about_lists_a_local_runs_precision_and_a_submissions_card(store):
     assert "| bf16 |" in next(line for line in lines if line.startswith("| fake-bf16 "))
     card = next(line for line in lines if line.startswith("| fake-card "))
     assert "| 7.0B |" in card and "| mit |" in card and "[model card](https://example.org/m)" in card
+
+
+def test_a_study_row_whose_interval_spans_zero_is_never_drawn_as_significant(store, tmp_path):
+    """The plot, the interval and the p-value cannot disagree: an older record whose p-value (from per-report
+    scores) says 0.001 while its interval spans 0 gets no mark and a grey dot; a new record's p and interval
+    come from one test and are shown together."""
+    from lb_fakes import write_fake_study
+
+    from leaderboard.data import forest_rows, study_table
+
+    folder = write_fake_study(tmp_path / "studies")
+    records = json.loads((folder / "results.json").read_text())
+    old = {"method": "old", "task": "synth_report", "metric": "finding_f1", "mean": 0.1, "sd": 0.01, "n_seeds": 3,
+           "n_items": 500, "delta_vs_base": 0.0087, "ci_low": -0.0038, "ci_high": 0.0212, "p_vs_base": 0.001,
+           "higher_is_better": True}  # natural units, as harness study wrote them before issue 24
+    new = {**{k: v * 100 if isinstance(v, float) and k not in ("p_vs_base",) else v for k, v in old.items()},
+           "method": "new", "ci_low": 0.38, "ci_high": 1.36, "p_vs_base": 0.0005, "p_vs_base_adj": 0.01,
+           "units": "display", "scale": 100.0}
+    (folder / "results.json").write_text(json.dumps(records + [old, new]))
+    board = Board.from_store(store, tmp_path / "studies")
+    (study,) = board.studies
+    table = {r["Method"]: r for r in study_table(board, study, "synth_report/finding_f1").to_dict("records")}
+    assert table["old"]["Sig. base"] == "" and table["old"]["95% CI"] == "[-0.38, +2.12]"
+    assert table["new"]["Sig. base"] == "**" and table["new"]["95% CI"] == "[+0.38, +1.36]"
+    assert table["new"]["p adj."] == "0.01"
+    rows = {r["label"]: r for r in forest_rows(board, study, "synth_report/finding_f1")}
+    assert not rows["old"]["significant"] and rows["old"]["mark"] == ""
+    assert rows["new"]["significant"] and rows["new"]["effect"] == pytest.approx(0.87)
+    svg = plots.forest(list(rows.values()), "t")
+    old_dot, new_dot = (part.split("</circle>")[0] for part in svg.split("<circle")[1:3])
+    assert plots.BETTER not in old_dot and "#777" in old_dot and plots.BETTER in new_dot

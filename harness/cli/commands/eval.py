@@ -10,7 +10,6 @@ Example::
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from dataclasses import MISSING, fields
 
@@ -20,6 +19,8 @@ from harness.cli.common import (
     add_progress_options,
     add_tasks_option,
     format_table,
+    print_json,
+    stdout_for_data,
 )
 from harness.evaluation.config import ABLATIONS, EvalConfig
 
@@ -110,6 +111,27 @@ def _check_model_spec(spec: str) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
+    with stdout_for_data(args.format == "json"):  # library banners go to stderr: stdout is the JSON only
+        config, result = _evaluate(args)
+    if not result.is_main:
+        return 0
+    if args.format == "json":
+        print_json({"run_id": result.run_id, "run_dir": str(result.run_dir), "units": "display (x100 for rates)",
+                    "results": json_rows(result)})
+        return 0
+    summary = result.summary()
+    print(f"run {result.run_id}  model {result.model.get('name')}")
+    print(format_table(summary))
+    if config.image_ablation:
+        print(f"drop: metric with images minus metric with '{config.image_ablation}' images "
+              "(positive = the model uses the image)")
+    print(f"predictions: {result.run_dir / 'predictions'}")
+    if result.stored_in is not None:
+        print(f"stored in: {result.stored_in}")
+    return 0
+
+
+def _evaluate(args: argparse.Namespace):
     import logging
 
     from harness.evaluation import evaluate
@@ -148,19 +170,27 @@ def handle(args: argparse.Namespace) -> int:
         run_config={"model_spec": args.model, "data_dir_given": args.data_dir is not None},
         config=config, process=process, progress=True, task_data=data,
     )
-    if not result.is_main:
-        return 0
-    summary = result.summary()
-    if args.format == "json":
-        json.dump({"run_id": result.run_id, "run_dir": str(result.run_dir), "results": summary}, sys.stdout, indent=2)
-        sys.stdout.write("\n")
-        return 0
-    print(f"run {result.run_id}  model {result.model.get('name')}")
-    print(format_table(summary))
-    if config.image_ablation:
-        print(f"drop: metric with images minus metric with '{config.image_ablation}' images "
-              "(positive = the model uses the image)")
-    print(f"predictions: {result.run_dir / 'predictions'}")
-    if result.stored_in is not None:
-        print(f"stored in: {result.stored_in}")
-    return 0
+    return config, result
+
+
+def json_rows(result) -> list[dict]:
+    """One row per task and metric with numbers in display units: value, ci_low, ci_high (null when there is no
+    interval), n, higher_is_better; with an image ablation also the ablated value and the drop."""
+    from harness.results.compare import display_scale
+
+    def scaled(value, scale):
+        return None if value is None or value != value else float(value) * scale
+
+    rows = []
+    for task in result.tasks.values():
+        for name, m in task.metrics.items():
+            scale = display_scale(name)
+            row = {"task": task.task, "metric": name, "value": scaled(m.value, scale), "ci_low": scaled(m.ci_low, scale),
+                   "ci_high": scaled(m.ci_high, scale), "n": m.n, "higher_is_better": m.higher_is_better}
+            if task.ablation:
+                ablated = task.ablated_metrics.get(name)
+                row["ablation"] = task.ablation
+                row["ablated_value"] = None if ablated is None else scaled(ablated.value, scale)
+                row["drop"] = scaled(task.drop(name), scale)
+            rows.append(row)
+    return rows

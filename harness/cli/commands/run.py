@@ -13,7 +13,8 @@ Examples::
 Every training option of ``harness train`` is a flag here too (--lr, --batch-size, --grad-accum, --seed...).
 On the built-in small models (tiny, testbed) a run trains with lr 1e-4, batch size 8 and max length 512
 unless told otherwise; on any model it checkpoints every 20 steps (--save-every). --seed is the training
-seed; --pair-seed is the data seed (pairs and the evaluation's bootstrap).
+seed; --pair-seed is the data seed (which items build pairs, the pair builder's sampling). --format json prints
+only JSON on stdout: the run ids and every table cell as numbers (value, ci_low, ci_high in display units).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import argparse
 import dataclasses
 import typing
 
-from harness.cli.common import add_format_option, add_progress_options, emit
+from harness.cli.common import add_format_option, add_progress_options, emit, print_json, stdout_for_data
 
 EPILOG = __doc__.split("Examples::", 1)[1]
 # RunConfig fields that are not plain flags
@@ -127,13 +128,15 @@ def handle(args: argparse.Namespace) -> int:
         print(f"run {run_id}: {'resuming' if resuming else 'starting'} {config.method} on {config.model} "
               f"(resume with --run-id {run_id})", file=sys.stderr, flush=True)
 
-    try:
-        outcome = run(config, run_id=args.run_id, allow_changed=args.allow_changed, on_start=announce)
-    except KeyboardInterrupt:
-        where = f"--run-id {started[0]}" if started else "the same --run-id"
-        raise HarnessError(f"interrupted: rerun with {where} to resume") from None
-    if args.format == "json":
-        emit(outcome.table, "json")
+    with stdout_for_data(args.format == "json"):  # DeepSpeed's accelerator line and the like go to stderr
+        try:
+            outcome = run(config, run_id=args.run_id, allow_changed=args.allow_changed, on_start=announce)
+        except KeyboardInterrupt:
+            where = f"--run-id {started[0]}" if started else "the same --run-id"
+            raise HarnessError(f"interrupted: rerun with {where} to resume") from None
+        data = json_summary(outcome, config) if args.format == "json" else None
+    if data is not None:
+        print_json(data)
     else:
         print(f"\nrun {outcome.run_id}: {config.method} on {config.model}, {outcome.pairs} pairs "
               f"(base evaluation: run {outcome.base_run_id})")
@@ -141,3 +144,36 @@ def handle(args: argparse.Namespace) -> int:
         emit(outcome.table, "table", columns)
         print("values x100 with 95% bootstrap intervals; hallucination_rate and false_finding_rate: lower is better")
     return 0
+
+
+def json_summary(outcome, config) -> dict:
+    """``harness run --format json``: the comparison table with numbers, not display strings.
+
+    ``{"run_id", "base_run_id", "pairs", "units", "runs": [{"run", "run_id", "metrics": {"task/metric":
+    {"value", "ci_low", "ci_high", "n"}}}]}``, values in display units (x100 for rates), null where a run has
+    no value or no interval.
+    """
+    from harness.results.compare import display_scale
+    from harness.results.store import ResultsStore
+
+    store = ResultsStore(config.store)
+    run_ids = [row["run_id"] for row in outcome.table]
+    cells: dict[tuple[str, str], dict] = {}
+    for row in store.results(run_ids=run_ids, tasks=list(config.tasks)):
+        cells[(row["run_id"], f"{row['task']}/{row['metric']}")] = row
+    runs = []
+    for row in outcome.table:
+        metrics = {}
+        for key in (k for k in row if "/" in k):
+            cell = cells.get((row["run_id"], key))
+            scale = display_scale(key.split("/", 1)[1])
+            metrics[key] = None if cell is None else {
+                "value": _scaled(cell["value"], scale), "ci_low": _scaled(cell["ci_low"], scale),
+                "ci_high": _scaled(cell["ci_high"], scale), "n": cell.get("n")}
+        runs.append({"run": row["run"], "run_id": row["run_id"], "metrics": metrics})
+    return {"run_id": outcome.run_id, "base_run_id": outcome.base_run_id, "pairs": outcome.pairs,
+            "units": "display (x100 for rates, as the table prints)", "runs": runs}
+
+
+def _scaled(value, scale: float):
+    return None if value is None else float(value) * scale

@@ -9,16 +9,16 @@ Examples::
   harness study --study-id 20261125-120000-abc123 --report-only                        # table of what is done
 
 A method entry is NAME or NAME[KEY=VALUE,...] (options as in harness run --option); 'base' is the base
-model itself. Each entry is trained with every seed (0..N-1, or --seed-list); the base evaluation and each
-method's pairs are shared across seeds. Every harness run flag (model, tasks, limits, training options) applies
-to every run. The table, results.json and effects.svg are written to $HARNESS_HOME/studies/<study_id>/.
+model itself. Each entry is trained with every seed (0..N-1, or --seed-list), each seed with its own pair
+draw (--pair-draw shared: one draw for all); the base evaluation is shared by every run. Every harness run
+flag (model, tasks, limits, training options) applies to every run. Each difference is tested on the metric
+as printed, over test items and training seeds, with Holm's correction over the study's tests
+(docs/study.md). The table, results.json and effects.svg are written to $HARNESS_HOME/studies/<study_id>/.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 
 EPILOG = __doc__.split("Examples::", 1)[1]
 
@@ -26,6 +26,8 @@ EPILOG = __doc__.split("Examples::", 1)[1]
 def register(subparsers: argparse._SubParsersAction) -> None:
     from harness.cli.commands.run import add_run_arguments
     from harness.cli.common import add_progress_options
+    from harness.stats.multiplicity import CORRECTIONS
+    from harness.study.runner import PAIR_DRAWS
 
     parser = subparsers.add_parser(
         "study", help="several methods x training seeds: mean ± sd, paired tests vs base and a reference, MDE",
@@ -45,7 +47,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--study-id", default=None, help="resume (or name) this study")
     parser.add_argument("--report-only", action="store_true",
                         help="train nothing: compare the study's finished runs (needs --study-id)")
-    parser.add_argument("--format", choices=("table", "json", "md"), default="table", help="output format")
+    parser.add_argument("--pair-draw", choices=PAIR_DRAWS, default="per-seed",
+                        help="per-seed: the run with training seed s draws pairs with pair seed --pair-seed + s "
+                             "(default); shared: every seed trains on the one draw of --pair-seed")
+    parser.add_argument("--n-boot", type=int, default=2000,
+                        help="bootstrap resamples of the test items for every comparison (default: 2000)")
+    parser.add_argument("--correction", choices=CORRECTIONS, default="holm",
+                        help="multiple-testing correction over the study's tests: holm (family-wise), bh "
+                             "(Benjamini-Hochberg, false discovery rate) or none (default: holm)")
+    parser.add_argument("--format", choices=("table", "json", "md"), default="table",
+                        help="output format (json: the records only, numbers in display units)")
     add_run_arguments(parser, exclude=("method",))
     add_progress_options(parser)
     parser.set_defaults(func=handle)
@@ -67,13 +78,41 @@ def _seeds(args: argparse.Namespace) -> list[int]:
 
 
 def handle(args: argparse.Namespace) -> int:
-    from harness.cli.commands.run import run_config_from_args
+    from harness.cli.common import print_json, stdout_for_data
+
+    with stdout_for_data(args.format == "json"):  # only the records on stdout: library banners go to stderr
+        study, result = _run_and_report(args)
+    if args.format == "json":
+        print_json(result["records"])
+        return 0
+    if args.format == "md":
+        print(result["files"]["md"].read_text(), end="")
+        return 0
     from harness.cli.common import format_table
+
+    state = study.state
+    done = sum(r["state"] == "done" for r in state["runs"])
+    draw = state.get("settings", {}).get("pair_draw", "shared")
+    print(f"\nstudy {study.study_id}: {', '.join(state['methods'])} x seeds {state['seeds']} "
+          f"({done}/{len(state['runs'])} runs done, pairs drawn {draw}; base evaluation: run {state['base_run_id']})")
+    print(format_table(result["rows"]))
+    correction = result["records"][0]["correction"] if result["records"] else args.correction
+    print(f"values in display units (x100 for rates); mean ± sd over training seeds; Δ with its 95% interval and p "
+          f"over test items and training seeds, (adj.): {correction}; 'item-level only': significant only with the "
+          "seeds taken as given; MDE: alpha 0.05 two-sided, power 0.8, vs base (docs/study.md)")
+    print(f"written: {result['files']['md']}, {result['files']['json'].name}, {result['files']['svg'].name}")
+    return 0
+
+
+def _run_and_report(args: argparse.Namespace):
+    from harness.cli.commands.run import run_config_from_args
     from harness.errors import HarnessError
     from harness.paths import check_run_id
     from harness.study import StudyConfig, load_study, parse_methods, report, run_study
 
     check_run_id(args.study_id)  # a study id names a folder too: no '/' or '..', at most 64 characters
+    if args.n_boot < 100:
+        raise HarnessError(f"--n-boot must be at least 100, got {args.n_boot}")
     if args.report_only:
         if not args.study_id:
             raise HarnessError("--report-only needs --study-id")
@@ -85,25 +124,9 @@ def handle(args: argparse.Namespace) -> int:
         if not methods:
             raise HarnessError("harness study needs --methods (e.g. base,dpo,mmedpo)")
         config = StudyConfig(methods=parse_methods(methods), seeds=_seeds(args), reference=args.reference,
-                             run=run_config_from_args(args, method="dpo", options={}))
+                             run=run_config_from_args(args, method="dpo", options={}), pair_draw=args.pair_draw)
         try:
             study = run_study(config, study_id=args.study_id)
         except KeyboardInterrupt:
             raise HarnessError("interrupted: rerun with the same flags and --study-id to resume") from None
-    result = report(study, args.store)
-    if args.format == "json":
-        json.dump(result["records"], sys.stdout, indent=2)
-        sys.stdout.write("\n")
-        return 0
-    if args.format == "md":
-        print(result["files"]["md"].read_text(), end="")
-        return 0
-    state = study.state
-    done = sum(r["state"] == "done" for r in state["runs"])
-    print(f"\nstudy {study.study_id}: {', '.join(state['methods'])} x seeds {state['seeds']} "
-          f"({done}/{len(state['runs'])} runs done; base evaluation: run {state['base_run_id']})")
-    print(format_table(result["rows"]))
-    print("values x100; mean ± sd over training seeds; Δ with paired sign-flip p over items (per-item scores "
-          "averaged over seeds); MDE: alpha 0.05 two-sided, power 0.8, vs base (docs/study.md)")
-    print(f"written: {result['files']['md']}, {result['files']['json'].name}, {result['files']['svg'].name}")
-    return 0
+    return study, report(study, args.store, n_boot=args.n_boot, correction=args.correction)
