@@ -240,8 +240,9 @@ def _denial_floor(usable: list[dict], items: list[dict],
             continue
         how = entry["source"]  # denial-floor-greedy / denial-floor-injector
         text_info = {**record["extra"]["text"], "how": how, "contradictions": entry["contradictions"]}
-        relevance = {"score": entry["severity"], "source": "factcheck", "scores_given": [], "rounds": 0,
-                     "consensus": False}
+        # offline relevance of the new text: its fact-check severity (the heuristic gives the same with a row)
+        relevance = {"score": entry["severity"], "source": config.resolved_relevance(), "scores_given": [],
+                     "rounds": 0, "consensus": False}
         out.append({**record, "rejected": entry["rejected"], "source": f"mmedpo-{how}", "raw_score": entry["severity"],
                     "extra": {**record["extra"], "text": text_info, "relevance": relevance, "error": entry["error"],
                               "denial_floor": entry["denial_floor"]}})
