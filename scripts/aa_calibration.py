@@ -20,6 +20,7 @@ import sys
 
 
 def main(argv: list[str] | None = None) -> int:
+    from harness.cli.common import stdout_for_data
     from harness.pipeline import RunConfig
     from harness.study import StudyConfig, load_study, parse_methods, run_study
     from harness.study.analysis import aa_calibration
@@ -41,10 +42,11 @@ def main(argv: list[str] | None = None) -> int:
     run = RunConfig(model="tiny", tasks=("synth_vqa",), train_limit=args.train_limit, eval_limit=args.eval_limit,
                     text_pairs="injector", train={"batch_size": 4, "max_steps": args.max_steps, "lr": args.lr})
     config = StudyConfig(methods=parse_methods("dpo"), seeds=list(range(args.runs)), run=run)
-    run_study(config, study_id=study_id)
-    study = load_study(study_id)
-    result = aa_calibration(study, study.state.get("store"), "dpo", per_arm=args.per_arm, pairs=args.pairs,
-                            independent=not args.dependent, n_boot=args.n_boot)
+    with stdout_for_data():  # training's library banners go to stderr: stdout is the JSON only
+        run_study(config, study_id=study_id)
+        study = load_study(study_id)
+        result = aa_calibration(study, study.state.get("store"), "dpo", per_arm=args.per_arm, pairs=args.pairs,
+                                independent=not args.dependent, n_boot=args.n_boot)
     result["command"] = "python scripts/aa_calibration.py " + " ".join(argv if argv is not None else sys.argv[1:])
     sys.stdout.write(json.dumps(result, indent=2) + "\n")
     return 0

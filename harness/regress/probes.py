@@ -8,9 +8,10 @@
   "no"), under three negative samplings, each balanced on its own:
   ``random`` (absent labels drawn uniformly), ``popular`` (the most frequent labels of the set that the
   image lacks) and ``adversarial`` (the labels that co-occur most often with the image's own findings).
-  Scored with ``pope_accuracy``, ``pope_precision``, ``pope_recall``, ``pope_f1`` and ``pope_yes_ratio``
-  (:mod:`harness.regress.pope`), so a model answering "no" to everything scores F1 0, and one answering
-  "yes" to everything a yes-ratio of 1.
+  Scored with ``pope_accuracy``, ``pope_precision``, ``pope_recall``, ``pope_f1``, ``pope_yes_ratio`` and
+  ``pope_yes_bias`` (:mod:`harness.regress.pope`), so a model answering "no" to everything scores F1 0, and
+  one answering "yes" to everything a yes-ratio of 1 and a yes-bias of 0.5; the gate tests accuracy and the
+  yes-bias.
 - ``lesion_ablation_consistency``: the lesion region (the task's ``mask``) is diffusion-noised
   (``harness.imaging.diffusion_noise`` on the linear DDPM schedule, which keeps 28% of the signal at step
   500, so the lesion is all but erased) and each lesion-dependent question is asked
@@ -41,7 +42,7 @@ log = logging.getLogger(__name__)
 
 LESION_QUESTION_TYPES = ("presence", "side", "abnormality")
 SETTINGS = ("random", "popular", "adversarial")
-POPE_METRIC_NAMES = ("pope_f1", "pope_accuracy", "pope_precision", "pope_recall", "pope_yes_ratio")
+POPE_METRIC_NAMES = ("pope_f1", "pope_accuracy", "pope_precision", "pope_recall", "pope_yes_ratio", "pope_yes_bias")
 
 
 def finding_labels(boxes: object, *, where: str = "") -> list[str]:
