@@ -15,7 +15,7 @@ EXAMPLE = """examples:
   harness probes build --task synth_vqa --out probes/synth_pope.jsonl
   harness probes build --task slake --data-dir data/ --out slake_pope.jsonl --per-image 3 --settings random,adversarial
 The registered tasks synth_probe and slake_probe build the same sets at load time, so
-`harness eval --tasks synth_probe` evaluates them and `harness regress` gates pope_f1.
+`harness eval --tasks synth_probe` evaluates them and `harness regress` gates pope_accuracy with pope_yes_bias (a yes-to-everything model cannot pass).
 """
 
 
