@@ -6,9 +6,10 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from harness.errors import HarnessError
+from harness.imaging import LESION_NOISE_SCHEDULE, LESION_NOISE_STEP
 from harness.options import option_field
 
-CURATION_VERSION = "6"  # bump when the curation's output for the same inputs changes
+CURATION_VERSION = "7"  # bump when the curation's output for the same inputs changes
 RELEVANCE_SCORERS = ("auto", "consensus", "factcheck", "heuristic")
 VISUAL_ITEMS = ("all", "lesion")
 
@@ -31,8 +32,8 @@ class CurationConfig:
     localizer: str = option_field("ground-truth", "lesion localizer: 'ground-truth', 'saliency' or a harness.localizers plugin")
     localizer_options: dict = option_field({}, "options passed to the localizer's constructor")
     noise: str = option_field("diffusion", "'diffusion' (paper), 'release' (the released code's blur, mean - std threshold and wrapped N(0, 10) replacement; 'gaussian-replace' is an alias) or 'global' (ablation)")
-    noise_step: int = option_field(500, "diffusion step k in [0, 999] (the paper does not state k; 500 is POVID's released value)")
-    noise_schedule: str = option_field("sigmoid", "diffusion beta schedule: 'sigmoid' (VCD's, as POVID's release: step 500 keeps signal x 0.863) or 'linear' (DDPM's: x 0.279)")
+    noise_step: int = option_field(LESION_NOISE_STEP, "diffusion step k in [0, 999] (the paper does not state k; 500, the midpoint, is also POVID's released value)")
+    noise_schedule: str = option_field(LESION_NOISE_SCHEDULE, "diffusion beta schedule: 'linear' (DDPM's, the forward process the paper writes: step 500 keeps signal x 0.279) or 'sigmoid' (VCD's, as POVID's release: x 0.863, which a model that reads the lesion still reads through)")
     noise_threshold: float | None = option_field(None, "release noise: cut on the blurred map; None = the release's mean - std")
     visual_items: str = option_field("all", "which items get a visual pair: 'all' (the release: one per item, normal films included, 1:1 with the text pairs) or 'lesion' (only items whose localizer finds a lesion)")
     normal_film_confidence: float = option_field(0.2, "visual_items=all: the raw score of a normal film's visual pair (its region is a seeded lesion-sized lung region); below the least visible lesion of the suite")

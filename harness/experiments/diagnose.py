@@ -20,7 +20,8 @@ base model has that problem is measured here, on the synthetic suite (cases with
 - ``median_erase_margin``: on lesion cases, the median of log p(true report | film) − log p(true report |
   the same film without its lesions) (``render_case(erase=True)``: same anatomy and pixel noise), in nats
   summed over the report's tokens. ``median_noise_margin``: the same with the lesion region noised as the
-  default visual pairs noise it (forward diffusion, step 500 of the sigmoid schedule, inside the mask).
+  default visual pairs noise it (forward diffusion inside the mask at ``harness.imaging.LESION_NOISE_STEP`` of
+  ``LESION_NOISE_SCHEDULE``: DDPM's linear schedule at step 500, 28% of the signal kept).
   A visual pair whose two images give the true report the same probability carries no signal.
 
 ``TARGETS`` holds the default testbed's targets (docs/testbed.md); ``diagnose`` reports each property,
@@ -39,6 +40,7 @@ from typing import Any
 import numpy as np
 
 from harness.errors import HarnessError
+from harness.imaging import LESION_NOISE_SCHEDULE, LESION_NOISE_STEP
 from harness.options import option_field
 
 log = logging.getLogger(__name__)
@@ -69,8 +71,8 @@ class DiagnoseConfig:
     probe_cases: int = option_field(2000, "sft-split cases the linear probes are fit on")
     batch_size: int = option_field(64, "images per forward or generation batch")
     seed: int = option_field(0, "seed of the synthetic suite, the VQA probes' absent kinds and the noise")
-    noise_step: int = option_field(500, "diffusion step of the default visual-pair noise (of 1000)")
-    noise_schedule: str = option_field("sigmoid", "diffusion schedule of that noise (sigmoid, linear)")
+    noise_step: int = option_field(LESION_NOISE_STEP, "diffusion step of the visual-pair noise measured (of 1000)")
+    noise_schedule: str = option_field(LESION_NOISE_SCHEDULE, "diffusion schedule of that noise (linear, sigmoid)")
 
     def __post_init__(self) -> None:
         from harness.tasks.synth import VQA_TEST_SIZE

@@ -79,7 +79,21 @@ class TinyConfig:
     mismatch_share: float = field(default=0.0, metadata={
         "help": "share of SFT records whose text (question + answer, or report) is another case's: "
                 "image-text mismatch as in noisy web-scale data, which pulls answers toward the text prior"})
-    epochs: float = field(default=6.0, metadata={"help": "SFT epochs"})
+    lesion_share: float | None = field(default=None, metadata={
+        "help": "share of cases with a lesion among the SFT cases (None: the suite's natural mix, about one "
+                "third); a lesion-enriched mix teaches reading lesions in fewer steps"})
+    epochs: float = field(default=6.0, metadata={"help": "SFT epochs (ignored when steps > 0)"})
+    steps: int = field(default=0, metadata={"help": "SFT optimizer steps; 0 derives them from epochs"})
+    prior_steps: int = field(default=0, metadata={
+        "help": "steps of a second SFT stage on the natural mix whose reports carry the text prior (deny_share); "
+                "0: no second stage"})
+    deny_share: float = field(default=0.0, metadata={
+        "help": "second stage: share of lesion films whose report is the normal report (a prior-skewed mix, as "
+                "in templated or under-called report corpora); VQA records stay true"})
+    deny_spread: float = field(default=0.0, metadata={
+        "help": "second stage: how much more often small lesions are denied than large ones (a lesion case is "
+                "denied with probability deny_share + deny_spread * (0.5 - its size rank))"})
+    prior_lr: float = field(default=3e-4, metadata={"help": "second stage's peak learning rate"})
     lr: float = field(default=1e-3, metadata={"help": "SFT learning rate (full fine-tuning from scratch)"})
     batch_size: int = field(default=32, metadata={"help": "SFT batch size"})
     seed: int = field(default=0, metadata={"help": "seed of the weights, the tokenizer corpus and SFT"})

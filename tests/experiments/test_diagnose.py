@@ -121,16 +121,21 @@ def test_response_logps_match_the_training_core(tiny_model_dir):
     assert np.allclose(ours, core, atol=1e-4) and (ours < 0).all()
 
 
-def test_cli_json_has_every_property(tiny_model_dir, capsys):
-    from harness.cli import main
+def test_cli_json_is_strict_json_with_every_property(tiny_model_dir):
+    """The command's stdout is the JSON alone (library banners such as DeepSpeed's go to stderr)."""
+    import os
+    import subprocess
+    import sys
 
-    code = main(["diagnose", "--model", "tiny", "--cases", "40", "--probe-cases", "60", "--format", "json",
-                 "--no-progress"])
-    assert code == 0
-    out = json.loads(capsys.readouterr().out)
+    proc = subprocess.run([sys.executable, "-m", "harness", "diagnose", "--model", "tiny", "--cases", "40",
+                           "--probe-cases", "60", "--format", "json", "--no-progress"],
+                          capture_output=True, text=True, env=os.environ.copy(), timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = json.loads(proc.stdout)
     assert set(out["properties"]) == set(dg.PROPERTIES)
     assert set(out["targets"]) == set(dg.TARGETS)
     assert out["details"]["cases"] == 40 and out["details"]["probe_train_cases"] == 60
+    assert out["config"]["noise_schedule"] == "linear" and out["config"]["noise_step"] == 500
 
 
 def test_cli_refuses_an_endpoint_in_one_line(capsys):

@@ -90,8 +90,8 @@ def test_visual_weights_spread_on_the_synthetic_suite(fixture, request, tmp_path
     order = np.argsort(raw)
     assert np.all(np.diff(weights[order]) >= -1e-12)
     extra = visual[0].extra
-    assert (extra["noise_schedule"], extra["noise_step"]) == ("sigmoid", 500)
-    assert extra["signal_kept"] == pytest.approx(0.863, abs=1e-3)
+    assert (extra["noise_schedule"], extra["noise_step"]) == ("linear", 500)
+    assert extra["signal_kept"] == pytest.approx(0.279, abs=1e-3)
 
 
 def test_every_item_gets_a_visual_pair_and_a_normal_film_a_seeded_lung_region(synth_train, tmp_path):

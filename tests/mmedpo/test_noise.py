@@ -44,10 +44,11 @@ def test_named_schedules_keep_the_released_signal_at_step_500(schedule, signal):
     assert kept == pytest.approx(signal, abs=5e-5)  # the value docs/mmedpo.md and docs/methods.md state
 
 
-def test_defaults_are_povids_release():
-    assert alpha_bar(500) == alpha_bar(500, schedule="sigmoid")
+def test_defaults_povid_global_and_ddpm_for_the_lesion_region():
+    assert alpha_bar(500) == alpha_bar(500, schedule="sigmoid")  # POVID's whole-image noise: its release
     config = CurationConfig()
-    assert (config.noise_schedule, config.noise_step) == ("sigmoid", 500)
+    assert (config.noise_schedule, config.noise_step) == ("linear", 500)  # MMedPO's lesion noise: DDPM's process
+    assert noise_record("diffusion", 500, "linear")["signal_kept"] == pytest.approx(0.2789, abs=5e-5)
     assert noise_record("diffusion", 500, "sigmoid")["signal_kept"] == pytest.approx(_release_signal("sigmoid", 500))
     assert noise_record("release", 500, "sigmoid")["alpha_bar"] is None
     assert noise_record("gaussian-replace", 500, "sigmoid")["noise_source"] == RELEASE_SOURCE  # the old name

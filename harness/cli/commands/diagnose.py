@@ -15,8 +15,6 @@ Examples::
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from dataclasses import MISSING, fields
 
 EPILOG = __doc__.split("Examples::", 1)[1]
@@ -45,7 +43,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
-    from harness.cli.common import format_table
+    from harness.cli.common import format_table, print_json, stdout_for_data
     from harness.experiments.diagnose import DiagnoseConfig, diagnose
     from harness.models import load_model
 
@@ -55,12 +53,12 @@ def handle(args: argparse.Namespace) -> int:
 
         raise HarnessError("harness diagnose reads a model's image tokens and log-probabilities: it needs a local "
                            "model (a built-in name or a folder), not an endpoint")
-    model = load_model(args.model, device=args.device)
-    result = diagnose(model, config, progress=not getattr(args, "no_progress", False))
+    with stdout_for_data(args.format == "json"):  # only the JSON on stdout: library banners go to stderr
+        model = load_model(args.model, device=args.device)
+        result = diagnose(model, config, progress=not getattr(args, "no_progress", False))
     missed = [name for name, t in result["targets"].items() if not t["met"]]
     if args.format == "json":
-        json.dump(result, sys.stdout, indent=2)
-        sys.stdout.write("\n")
+        print_json(result)
     else:
         rows = []
         for name, value in result["properties"].items():
