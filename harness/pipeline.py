@@ -477,6 +477,20 @@ def build_pairs(config: RunConfig, method, base_dir: Path, folder: Path,
     return pooled
 
 
+def prepare_pairs(config: RunConfig) -> tuple[Path, int]:
+    """Build (or reuse) the pairs a run of ``config`` trains on, without training: ``(pair folder, pairs)``.
+
+    ``harness study`` calls it for every run before any training, so every method can train the same number
+    of optimizer steps (enough for the largest pair set); the run itself then reuses the cached pairs.
+    """
+    method_cls = check_config(config)
+    loss_options, builder_options = split_options(method_cls, config.options)
+    base_dir = resolve_base_model(config.model)
+    folder = pairs_dir(config, base_model_name(config.model, base_dir), builder_options)
+    pairs = build_pairs(config, method_cls(**loss_options), base_dir, folder, builder_options)
+    return folder, len(pairs)
+
+
 def train(config: RunConfig, method, pairs: list[PreferencePair], base_dir: Path, run_dir: Path) -> Path:
     from harness.training import checkpoint as ckpt
     from harness.training import train_preference

@@ -41,7 +41,9 @@ def main(argv: list[str] | None = None) -> int:
     study_id = args.study_id or f"aa-tiny-{args.runs}"
     run = RunConfig(model="tiny", tasks=("synth_vqa",), train_limit=args.train_limit, eval_limit=args.eval_limit,
                     text_pairs="injector", train={"batch_size": 4, "max_steps": args.max_steps, "lr": args.lr})
-    config = StudyConfig(methods=parse_methods("dpo"), seeds=list(range(args.runs)), run=run)
+    # one method against itself at one rate and one step budget: no learning-rate sweep
+    config = StudyConfig(methods=parse_methods("dpo"), seeds=list(range(args.runs)), run=run, steps=args.max_steps,
+                         lr_rule="fixed")
     with stdout_for_data():  # training's library banners go to stderr: stdout is the JSON only
         run_study(config, study_id=study_id)
         study = load_study(study_id)

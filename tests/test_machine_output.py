@@ -44,7 +44,8 @@ def test_study_prints_json_only_and_an_aa_study_is_calibrated(tiny_model_dir, tm
     store = str(tmp_path / "aa.sqlite")
     # a deliberately noisy training (lr 1e-2, 6 steps): the seeds move closed accuracy by several points
     done = _harness(["study", "--methods", "dpo", "--seeds", "6", "--study-id", "aa-pool", "--train-limit", "16",
-                     "--eval-limit", "80", "--max-steps", "6", "--lr", "1e-2", "--store", store, "--format", "json",
+                     "--eval-limit", "80", "--steps", "6", "--lr", "1e-2", "--lr-rule", "fixed", "--store", store,
+                     "--format", "json",
                      *TINY])
     records = _strict_json(done.stdout)
     assert "Setting accelerator" not in done.stdout

@@ -215,7 +215,7 @@ def test_a_study_interrupted_between_runs_resumes_without_redoing_finished_runs(
     monkeypatch.setattr(pipeline, "run", interrupt_third)
     run_config = RunConfig(model="tiny", tasks=("synth_vqa",), train_limit=8, eval_limit=8, store=str(tmp_path / "s.sqlite"),
                            train={"batch_size": 4, "max_steps": 1})
-    config = StudyConfig(methods=parse_methods("base,dpo,ipo"), seeds=[0, 1], run=run_config)
+    config = StudyConfig(methods=parse_methods("base,dpo,ipo"), seeds=[0, 1], run=run_config, lr_rule="fixed")
     with pytest.raises(KeyboardInterrupt):
         run_study(config, study_id="resume-test", progress=False)
     from harness.study import load_study
@@ -228,7 +228,7 @@ def test_a_study_interrupted_between_runs_resumes_without_redoing_finished_runs(
     # seed-major: every method at seed 0 before any at seed 1; the interrupted (dpo, 1) resumes first
     assert [c[:2] for c in calls] == [("dpo", 0), ("ipo", 0), ("dpo", 1), ("dpo", 1), ("ipo", 1)]
     assert calls[3][2] == interrupted  # the unfinished run resumed under its own id
-    assert pair_builds == ["synth_vqa"] * 4  # each (method, seed) draws its own pairs (--pair-draw per-seed)
+    assert pair_builds == ["synth_vqa"] * 4  # each (method, seed) draws its own pairs (--pair-draw per-seed), once
     assert all(r["state"] == "done" for r in study.runs)
 
     result = report(study, run_config.store)
@@ -252,6 +252,79 @@ def test_a_study_interrupted_between_runs_resumes_without_redoing_finished_runs(
     assert "| synth_vqa/closed_accuracy | dpo |" in result["files"]["md"].read_text()
     _assert_consistent(records)
     assert len({r["pair_seed"] for r in study.runs if r["label"] == "dpo"}) == 2
+
+
+@pytest.mark.slow
+def test_every_run_trains_equal_steps_at_the_rate_its_own_sweep_chose(tiny_model_dir, tmp_path):
+    """Issue 23 (equal budgets): every run trains one pass over the largest pair set (MMedPO's text + visual
+    pairs), DPO included; each entry's rate is the best of its own validation sweep; all of it is recorded."""
+    from harness.pipeline import RunConfig
+    from harness.study.budget import selection_score
+
+    run_config = RunConfig(model="tiny", tasks=("synth_vqa", "synth_report"), train_limit=6, eval_limit=6,
+                           store=str(tmp_path / "s.sqlite"), train={"batch_size": 4, "lr": 1e-3})
+    config = StudyConfig(methods=parse_methods("base,dpo,mmedpo"), seeds=[0, 1], run=run_config, lr_grid=(0.5, 4),
+                         val_limit=6)
+    study = run_study(config, study_id="budget-test", progress=False)
+    state = study.state
+    counts = state["pair_counts"]
+    assert set(counts) == {f"{m}|seed {s}" for m in ("dpo", "mmedpo") for s in (0, 1)}
+    assert counts["mmedpo|seed 0"] > counts["dpo|seed 0"]  # visual pairs on top of the same text pairs
+    steps = max(-(-n // 4) for n in counts.values())
+    assert state["budget"] == {"mode": "steps", "steps": steps, "per_step_pairs": 4,
+                               "from": f"{max(counts, key=counts.get)}: {max(counts.values())} pairs"}
+    store = ResultsStore(run_config.store)
+    for label in ("dpo", "mmedpo"):
+        sweep = state["lr"][label]
+        assert sweep["rule"] == "sweep" and set(sweep["tried"]) == {"0.0005", "0.004"}
+        scores = {t["rate"]: t["score"] for t in sweep["tried"].values()}
+        assert scores == {t["rate"]: selection_score(store, t["run_id"], ["synth_vqa", "synth_report"])
+                          for t in sweep["tried"].values()}
+        assert sweep["rate"] == max(scores, key=lambda r: (scores[r], -r))
+        # the sweep scored on the validation split, never on the test split the study compares
+        for tried in sweep["tried"].values():
+            assert _pipeline_json(tried["run_id"])["config"]["eval_split"] == "val"
+        for record in study.runs_of(label):
+            train = _pipeline_json(record["run_id"])["config"]["train"]
+            assert train["max_steps"] == steps and train["lr"] == pytest.approx(sweep["rate"])
+            assert train["seed"] == record["seed"]
+    assert study.runs_of("dpo")[0]["pairs"] == counts["dpo|seed 0"]  # the runs reused the pre-built pairs
+
+
+def _pipeline_json(run_id):
+    from harness.io import read_json
+    from harness.paths import runs_dir
+
+    return read_json(runs_dir() / run_id / "pipeline.json")
+
+
+def test_budget_and_lr_options_are_checked_and_recorded():
+    from harness.pipeline import RunConfig
+
+    entry = parse_methods("dpo")[0]
+    paper = StudyConfig(methods=[entry], run=RunConfig(), budget="paper", lr_rule="fixed")
+    train = paper.run_config(entry, 1).train
+    assert (train.epochs, train.warmup_ratio, train.max_steps, train.seed) == (3.0, 0.03, 0, 1)
+    steps = StudyConfig(methods=[entry], run=RunConfig())
+    assert steps.run_config(entry, 0, steps=40, lr=2e-5).train.max_steps == 40
+    assert steps.run_config(entry, 0, steps=40, lr=2e-5).train.lr == 2e-5
+    assert steps.settings()["budget"] == {"mode": "steps", "steps": None}
+    assert steps.settings()["lr_rule"]["rule"] == "sweep" and steps.settings()["lr_rule"]["grid"] == [0.5, 1.0, 2.0]
+    for bad, message in [({"budget": "flops"}, "--budget"), ({"steps": 0}, "--steps"),
+                         ({"budget": "epochs", "steps": 10}, "--steps"), ({"lr_rule": "guess"}, "--lr-rule"),
+                         ({"lr_grid": (1.0, -2.0)}, "--lr-grid"), ({"val_limit": 0}, "--val-limit")]:
+        with pytest.raises(HarnessError, match=message):
+            StudyConfig(methods=[entry], run=RunConfig(), **bad)
+
+
+def test_a_sweep_needs_a_validation_split_in_every_task(capsys):
+    from harness.cli import main
+
+    assert main(["study", "--methods", "base,dpo", "--tasks", "vqa_rad", "--seeds", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "'val' split, which task 'vqa_rad' lacks" in err and "--lr-rule fixed" in err
+    assert main(["study", "--methods", "base,dpo", "--val-split", "test", "--seeds", "1"]) == 2
+    assert "neither the pairs nor the evaluation" in capsys.readouterr().err
 
 
 def test_a_study_resumed_with_other_settings_is_refused(tmp_path, monkeypatch):

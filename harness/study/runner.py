@@ -31,6 +31,15 @@ log = logging.getLogger(__name__)
 
 BASE = "base"  # the method entry that means the base model itself (no training)
 PAIR_DRAWS = ("per-seed", "shared")  # how the seeds of a method entry draw their preference pairs
+# How much every run trains (harness.study.budget): "steps" (default) gives every run of the study the same
+# number of optimizer steps, enough for the largest pair set to be seen once; "epochs" gives each run
+# ``--epochs`` passes over its own pairs; "paper" is the MMedPO paper's regime (3 epochs, 3% warm-up).
+BUDGETS = ("steps", "epochs", "paper")
+PAPER_REGIME = {"epochs": 3.0, "warmup_ratio": 0.03, "schedule": "cosine"}
+# How each method entry's learning rate is chosen: "sweep" (default) tries ``lr_grid`` x the run's --lr on the
+# validation split and keeps the best by the study's selection score; "fixed" uses --lr for every entry.
+LR_RULES = ("sweep", "fixed")
+LR_GRID = (0.5, 1.0, 2.0)
 STATES = ("pending", "running", "done", "failed")
 # settings that may differ between invocations of one study without changing its numbers
 _MACHINE_SETTINGS = ("device", "store")
@@ -109,6 +118,12 @@ class StudyConfig:
     reference: str = "dpo"
     run: RunConfig = field(default_factory=RunConfig)  # method, options, train.seed (and pair_seed) set per run
     pair_draw: str = "per-seed"  # "per-seed": pair seed run.pair_seed + training seed; "shared": run.pair_seed
+    budget: str = "steps"  # BUDGETS
+    steps: int | None = None  # the steps of budget "steps"; None: one pass over the study's largest pair set
+    lr_rule: str = "sweep"  # LR_RULES
+    lr_grid: tuple[float, ...] = LR_GRID  # multiples of run.train.lr a sweep tries
+    val_split: str = "val"  # where a sweep scores its rates (held out from pairs and test)
+    val_limit: int | None = 300  # validation items per task a sweep scores
 
     def __post_init__(self) -> None:
         if isinstance(self.methods, str):
@@ -119,13 +134,35 @@ class StudyConfig:
             raise HarnessError(f"seeds repeat: {self.seeds}")
         if self.pair_draw not in PAIR_DRAWS:
             raise HarnessError(f"--pair-draw must be one of {', '.join(PAIR_DRAWS)}, got '{self.pair_draw}'")
+        if self.budget not in BUDGETS:
+            raise HarnessError(f"--budget must be one of {', '.join(BUDGETS)}, got '{self.budget}'")
+        if self.steps is not None and (self.budget != "steps" or self.steps < 1):
+            raise HarnessError(f"--steps must be a positive number of steps and goes with --budget steps, got "
+                               f"{self.steps} with --budget {self.budget}")
+        if self.lr_rule not in LR_RULES:
+            raise HarnessError(f"--lr-rule must be one of {', '.join(LR_RULES)}, got '{self.lr_rule}'")
+        self.lr_grid = tuple(float(g) for g in self.lr_grid)
+        if not self.lr_grid or any(not g > 0 for g in self.lr_grid) or len(set(self.lr_grid)) != len(self.lr_grid):
+            raise HarnessError(f"--lr-grid needs distinct positive multiples of --lr, got {list(self.lr_grid)}")
+        if self.val_limit is not None and self.val_limit < 1:
+            raise HarnessError(f"--val-limit must be positive, got {self.val_limit}")
 
     def pair_seed(self, seed: int) -> int:
         """The pair seed of the run with training seed ``seed``."""
         return self.run.pair_seed + seed if self.pair_draw == "per-seed" else self.run.pair_seed
 
-    def run_config(self, entry: MethodEntry, seed: int) -> RunConfig:
-        train = dataclasses.replace(self.run.train, seed=seed)
+    def run_config(self, entry: MethodEntry, seed: int, *, steps: int | None = None,
+                   lr: float | None = None) -> RunConfig:
+        """The run of ``entry`` with training seed ``seed``: its pair seed, the budget (``steps`` for budget
+        "steps", once planned; the paper's regime for "paper") and its learning rate (``lr``, once chosen)."""
+        changes: dict[str, Any] = {"seed": seed}
+        if self.budget == "paper":
+            changes.update(PAPER_REGIME, max_steps=0)
+        elif self.budget == "steps" and steps is not None:
+            changes["max_steps"] = int(steps)
+        if lr is not None:
+            changes["lr"] = float(lr)
+        train = dataclasses.replace(self.run.train, **changes)
         return dataclasses.replace(self.run, method=entry.method, options=dict(entry.options), train=train,
                                    pair_seed=self.pair_seed(seed))
 
@@ -136,6 +173,9 @@ class StudyConfig:
             data.pop(name, None)
         data["train"].pop("seed", None)
         data["pair_draw"] = self.pair_draw
+        data["budget"] = {"mode": self.budget, "steps": self.steps}
+        data["lr_rule"] = {"rule": self.lr_rule, "grid": list(self.lr_grid) if self.lr_rule == "sweep" else None,
+                           "split": self.val_split, "limit": self.val_limit}
         return data
 
 
@@ -173,12 +213,16 @@ def new_study_id() -> str:
 
 
 def validate(config: StudyConfig) -> None:
-    """Every method entry's name, options and the tasks, before any model loads."""
+    """Every method entry's name, options and the tasks (and their validation split when learning rates are
+    swept), before any model loads."""
+    from harness.study.budget import check_validation
+
     for entry in config.methods:
         if not entry.is_base:
             check_config(config.run_config(entry, config.seeds[0]))
     if not any(not e.is_base for e in config.methods):
         check_config(dataclasses.replace(config.run, method="dpo", options={}))  # tasks are still checked
+    check_validation(config)
 
 
 def open_study(config: StudyConfig, study_id: str | None = None) -> Study:
@@ -189,7 +233,10 @@ def open_study(config: StudyConfig, study_id: str | None = None) -> Study:
     settings = config.settings()
     if path.exists():
         state = read_json(path)
-        saved = {"pair_draw": "shared", **state.get("settings", {})}  # studies before per-seed draws shared one
+        # studies from before per-seed draws shared one draw; before budgets, each run trained its own epochs at --lr
+        saved = {"pair_draw": "shared", "budget": {"mode": "epochs", "steps": None},
+                 "lr_rule": {"rule": "fixed", "grid": None, "split": config.val_split, "limit": config.val_limit},
+                 **state.get("settings", {})}
         changed = sorted(k for k in {*saved, *settings} if saved.get(k) != settings.get(k))
         if changed:
             detail = "; ".join(f"{k}: {saved.get(k)!r} then, {settings.get(k)!r} now" for k in changed[:3])
@@ -227,26 +274,31 @@ def run_study(config: StudyConfig, *, study_id: str | None = None, progress: boo
 
     from harness.pipeline import evaluate_base_model, run
     from harness.results.store import new_run_id
+    from harness.study import budget
 
     validate(config)
     study = open_study(config, study_id)
     entries = {e.label: e for e in config.methods}
+    for record in study.runs:  # entries of an earlier invocation of this study
+        entries.setdefault(record["label"], MethodEntry(record["label"], record["method"],
+                                                        tuple(record["options"].items())))
     if not study.state.get("base_run_id"):
         study.state["base_run_id"] = evaluate_base_model(config.run)
         study.save()
+    planned = budget.plan(study, config, entries)  # equal steps and each entry's learning rate, before any run
     todo = [r for r in study.runs if r["state"] != "done"]
     done = len(study.runs) - len(todo)
     with tqdm(total=len(study.runs), initial=done, desc=f"study {study.study_id}", unit="run",
               disable=not progress) as bar:
         for record in todo:
-            entry = entries.get(record["label"]) or MethodEntry(
-                record["label"], record["method"], tuple(record["options"].items()))
+            entry = entries[record["label"]]
             record["run_id"] = record["run_id"] or new_run_id()
             record["state"] = "running"
             study.save()
             bar.set_postfix_str(f"{record['label']} seed {record['seed']}")
             try:
-                outcome = run(config.run_config(entry, record["seed"]), run_id=record["run_id"])
+                outcome = run(config.run_config(entry, record["seed"], steps=planned["steps"],
+                                                lr=planned["lr"][entry.label]), run_id=record["run_id"])
             except HarnessError as exc:
                 record["state"], record["error"] = "failed", str(exc)
                 study.save()

@@ -41,8 +41,9 @@ log = logging.getLogger(__name__)
 
 GENERATOR_VERSION = "1"
 # Cases are seeded by (seed, split code, index), so the splits are disjoint draws: ``sft`` teaches the
-# built-in models (tiny, testbed), ``train`` feeds preference pairs, ``test`` is evaluated.
-SPLIT_CODES = {"train": 0, "test": 1, "sft": 2}
+# built-in models (tiny, testbed), ``train`` feeds preference pairs, ``val`` chooses settings (a study's
+# learning rates), ``test`` is evaluated.
+SPLIT_CODES = {"train": 0, "test": 1, "sft": 2, "val": 3}
 
 KINDS = ("nodule", "mass", "consolidation", "effusion", "pneumothorax")
 SIDES = ("right", "left")
@@ -63,6 +64,7 @@ class SynthOptions:
     seed: int = option_field(0, "seed of the whole suite; the same seed gives the same images bit for bit")
     sft_size: int = option_field(2000, "cases in the sft split (the built-in models' supervised training)")
     train_size: int = option_field(2000, "cases (images, and items of each task) in the train split")
+    val_size: int = option_field(600, "cases in the val split (held out from pairs and test: settings are chosen on it)")
     test_size: int = option_field(
         200, "cases in the test split (synth_vqa and synth_report default to 3000: the testbed's sizes)")
     image_size: int = option_field(64, "side of the square grayscale images, in pixels (32 to 1024)")
@@ -412,7 +414,7 @@ class SynthTask(Task):
 
     folder: str = "synth"
     version: str = GENERATOR_VERSION
-    splits: tuple[str, ...] = ("sft", "train", "test")
+    splits: tuple[str, ...] = ("sft", "train", "val", "test")
     options_class: ClassVar[type] = SynthOptions
 
     def data_dir(self, data_dir: str | Path | None = None) -> Path | None:

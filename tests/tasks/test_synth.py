@@ -25,11 +25,15 @@ def test_generation_is_deterministic_per_seed():
     assert not np.array_equal(a_img, d_img)
 
 
-def test_sft_split_is_a_disjoint_draw():
-    """The built-in models train on ``sft``; pairs come from ``train`` and evaluation from ``test``."""
-    images = {split: [generate_case(split, i)[0].tobytes() for i in range(40)] for split in ("sft", "train", "test")}
-    assert not set(images["sft"]) & set(images["train"])
-    assert not set(images["sft"]) & set(images["test"])
+def test_splits_are_disjoint_draws():
+    """The built-in models train on ``sft``; pairs come from ``train``, settings are chosen on ``val`` and
+    evaluation uses ``test``."""
+    splits = ("sft", "train", "val", "test")
+    images = {split: [generate_case(split, i)[0].tobytes() for i in range(40)] for split in splits}
+    for i, a in enumerate(splits):
+        for b in splits[i + 1:]:
+            assert not set(images[a]) & set(images[b]), (a, b)
+    assert SYNTH_VQA.load("val", val_size=2)["id"] == ["synth-val-000000", "synth-val-000001"]
     assert SYNTH_VQA.load("sft", sft_size=3)["id"] == ["synth-sft-000000", "synth-sft-000001", "synth-sft-000002"]
 
 
@@ -141,9 +145,9 @@ def test_report_dataset_shares_the_images():
 
 def test_sizes_and_no_data_dir_needed():
     # the test splits are the testbed's: large enough for paired comparisons (docs/testbed.md)
-    assert SYNTH_VQA.sizes() == {"sft": 2000, "train": 2000, "test": 3000}
-    assert SYNTH_REPORT.sizes() == {"sft": 2000, "train": 2000, "test": 3000}
-    assert SYNTH_VQA.describe()["sizes"] == {"sft": 2000, "train": 2000, "test": 3000}
+    assert SYNTH_VQA.sizes() == {"sft": 2000, "train": 2000, "val": 600, "test": 3000}
+    assert SYNTH_REPORT.sizes() == {"sft": 2000, "train": 2000, "val": 600, "test": 3000}
+    assert SYNTH_VQA.describe()["sizes"] == {"sft": 2000, "train": 2000, "val": 600, "test": 3000}
     assert SYNTH_VQA.require_data_dir(None).name == "synth"
 
 

@@ -10,7 +10,9 @@ Examples::
 
 A method entry is NAME or NAME[KEY=VALUE,...] (options as in harness run --option); 'base' is the base
 model itself. Each entry is trained with every seed (0..N-1, or --seed-list), each seed with its own pair
-draw (--pair-draw shared: one draw for all); the base evaluation is shared by every run. Every harness run
+draw (--pair-draw shared: one draw for all); the base evaluation is shared by every run. Every run trains the
+same number of optimizer steps (--budget), and each entry's learning rate is chosen on the validation split
+by the same rule for every method (--lr-rule); both are recorded in study.json. Every harness run
 flag (model, tasks, limits, training options) applies to every run. Each difference is tested on the metric
 as printed, over test items and training seeds, with Holm's correction over the study's tests
 (docs/study.md). The table, results.json and effects.svg are written to $HARNESS_HOME/studies/<study_id>/.
@@ -27,7 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     from harness.cli.commands.run import add_run_arguments
     from harness.cli.common import add_progress_options
     from harness.stats.multiplicity import CORRECTIONS
-    from harness.study.runner import PAIR_DRAWS
+    from harness.study.runner import BUDGETS, LR_GRID, LR_RULES, PAIR_DRAWS
 
     parser = subparsers.add_parser(
         "study", help="several methods x training seeds: mean ± sd, paired tests vs base and a reference, MDE",
@@ -50,6 +52,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--pair-draw", choices=PAIR_DRAWS, default="per-seed",
                         help="per-seed: the run with training seed s draws pairs with pair seed --pair-seed + s "
                              "(default); shared: every seed trains on the one draw of --pair-seed")
+    parser.add_argument("--budget", choices=BUDGETS, default="steps",
+                        help="steps: every run trains the same number of optimizer steps, one pass over the study's "
+                             "largest pair set unless --steps (default); epochs: --epochs passes over each run's own "
+                             "pairs; paper: the MMedPO paper's 3 epochs, 3%% warm-up, cosine")
+    parser.add_argument("--steps", type=int, default=None,
+                        help="the optimizer steps of every run under --budget steps (default: one pass over the "
+                             "largest pair set)")
+    parser.add_argument("--lr-rule", choices=LR_RULES, default="sweep",
+                        help="sweep: each method entry trains at the best of --lr-grid x --lr on the validation split "
+                             "(the mean of each task's first headline metric) (default); fixed: --lr for all")
+    parser.add_argument("--lr-grid", default=",".join(f"{g:g}" for g in LR_GRID),
+                        help="comma-separated multiples of --lr a sweep tries (default: %(default)s)")
+    parser.add_argument("--val-split", default="val",
+                        help="split a sweep scores rates on: held out from pairs and test (default: val)")
+    parser.add_argument("--val-limit", type=int, default=300, help="validation items per task a sweep scores "
+                                                                    "(default: 300)")
     parser.add_argument("--n-boot", type=int, default=2000,
                         help="bootstrap resamples of the test items for every comparison (default: 2000)")
     parser.add_argument("--correction", choices=CORRECTIONS, default="holm",
@@ -75,6 +93,15 @@ def _seeds(args: argparse.Namespace) -> list[int]:
     if args.seeds < 1:
         raise HarnessError(f"--seeds must be at least 1, got {args.seeds}")
     return list(range(args.seeds))
+
+
+def _grid(text: str) -> tuple[float, ...]:
+    from harness.errors import HarnessError
+
+    try:
+        return tuple(float(g) for g in text.split(",") if g.strip())
+    except ValueError:
+        raise HarnessError(f"--lr-grid expects comma-separated numbers, got {text!r}") from None
 
 
 def handle(args: argparse.Namespace) -> int:
@@ -124,7 +151,9 @@ def _run_and_report(args: argparse.Namespace):
         if not methods:
             raise HarnessError("harness study needs --methods (e.g. base,dpo,mmedpo)")
         config = StudyConfig(methods=parse_methods(methods), seeds=_seeds(args), reference=args.reference,
-                             run=run_config_from_args(args, method="dpo", options={}), pair_draw=args.pair_draw)
+                             run=run_config_from_args(args, method="dpo", options={}), pair_draw=args.pair_draw,
+                             budget=args.budget, steps=args.steps, lr_rule=args.lr_rule,
+                             lr_grid=_grid(args.lr_grid), val_split=args.val_split, val_limit=args.val_limit)
         try:
             study = run_study(config, study_id=args.study_id)
         except KeyboardInterrupt:
