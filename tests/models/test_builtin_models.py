@@ -9,9 +9,9 @@ import pytest
 
 from harness.builtin_models import (
     VERSIONS,
+    denied_reports,
     ensure_builtin,
     ensure_testbed,
-    denied_reports,
     mismatched_text_sources,
     model_dir,
     prior_records,
