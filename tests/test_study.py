@@ -375,3 +375,20 @@ def test_the_effect_plot_fills_a_dot_only_when_interval_and_p_agree():
     dots = [part.split("</circle>")[0] for part in effect_svg([new, old]).split("<circle")[1:]]
     assert 'fill="#1f77b4"' in dots[0] and "new: +0.87 *" in dots[0]
     assert 'fill="white"' in dots[1] and "old: +0.87</title>" in dots[1]  # scaled x100, not significant
+
+
+def test_paired_deltas_mark_what_the_paired_interval_excludes(tmp_path):
+    """`harness run`'s Δ row: the run minus the base on the same items, its paired interval, and a mark only where
+    that interval excludes 0."""
+    from harness.study.analysis import paired_deltas
+
+    store = ResultsStore(tmp_path / "store.sqlite")
+    _store_run(store, tmp_path, "base", None, "synth_vqa", _closed([1, 0, 0, 1] * 100))   # 50%
+    _store_run(store, tmp_path, "better", "x", "synth_vqa", _closed([1, 1, 0, 1] * 100))  # 75%: +25 on 400 items
+    _store_run(store, tmp_path, "same", "x", "synth_vqa", _closed([1, 0, 1, 0] * 100))    # 50%, other items right
+    better = paired_deltas(store, "base", "better", ["synth_vqa"], n_boot=500)["synth_vqa/closed_accuracy"]
+    assert better["delta"] == pytest.approx(25.0) and better["n_items"] == 400
+    assert better["significant"] and better["ci_low"] > 0 and better["p"] < 0.05
+    same = paired_deltas(store, "base", "same", ["synth_vqa"], n_boot=500)["synth_vqa/closed_accuracy"]
+    assert same["delta"] == pytest.approx(0.0) and not same["significant"]
+    assert same["ci_low"] < 0 < same["ci_high"]

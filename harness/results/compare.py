@@ -148,7 +148,9 @@ HEADLINE_BY_TASK = {
     # exact factuality on the synthetic suite: reports are read back into findings (harness/tasks/synth_text.py)
     # (laterality_accuracy is left out: its n is the findings a report asserts, which a model that stops
     # reporting drives towards 0, so its interval can span [0, 100]; every headline n is reports)
-    "synth_report": ("finding_f1", "finding_precision", "finding_recall", "false_finding_rate"),
+    # then the paper's n-gram metrics, so a table shows whether they track factuality (docs/testbed.md)
+    "synth_report": ("finding_f1", "finding_precision", "finding_recall", "false_finding_rate", "bleu", "rouge_l",
+                     "meteor"),
 }
 
 

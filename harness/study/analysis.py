@@ -151,6 +151,40 @@ def _shared(cells: list[dict]) -> tuple[list[str], list[item_stats.ItemStatistic
     return ids, out
 
 
+def paired_deltas(store, base_run_id: str, run_id: str, tasks: list[str], *, n_boot: int = 2000,
+                  seed: int = 0) -> dict[str, dict[str, Any]]:
+    """``harness run``'s significance column: ``{"task/metric": {"delta", "ci_low", "ci_high", "p",
+    "significant"}}`` for run ``run_id`` minus the base, per headline metric, in display units.
+
+    The paired bootstrap of the metric itself over the test items both runs answered (``harness.stats.paired``:
+    the same resamples for both runs). One trained model: the seed-to-seed variance a study adds is not in
+    it. ``significant`` is the 95% interval excluding 0. Metrics without per-item statistics (METEOR) are left
+    out.
+    """
+    from harness.results.compare import display_scale
+    from harness.stats.paired import paired_bootstrap
+
+    base, cand = run_statistics(base_run_id, tasks, store), run_statistics(run_id, tasks, store)
+    out: dict[str, dict[str, Any]] = {}
+    for task in tasks:
+        for name, cell in base.get(task, {}).items():
+            other = cand.get(task, {}).get(name)
+            if other is None or "stats" not in cell or "stats" not in other:
+                continue
+            shared = _shared([cell, other])
+            if shared is None:
+                continue
+            result = paired_bootstrap(item_stats.from_array(name, shared[1][0]),
+                                      item_stats.from_array(name, shared[1][1]), seed=seed, n_boot=n_boot)
+            scale = display_scale(name)
+            low, high = _finite(result.ci_low * scale), _finite(result.ci_high * scale)
+            out[f"{task}/{name}"] = {
+                "delta": _finite(result.delta * scale), "ci_low": low, "ci_high": high,
+                "p": _finite(result.p_value), "n_items": len(shared[0]),
+                "significant": low is not None and high is not None and (low > 0 or high < 0)}
+    return out
+
+
 def compare(study: Study, store, *, n_boot: int = 2000, seed: int = 0, correction: str = "holm",
             alpha: float = ALPHA) -> list[dict[str, Any]]:
     """One record per (method entry, task, metric), with the keys of ``RECORD_KEYS`` (see the module doc)."""

@@ -134,24 +134,51 @@ def handle(args: argparse.Namespace) -> int:
         except KeyboardInterrupt:
             where = f"--run-id {started[0]}" if started else "the same --run-id"
             raise HarnessError(f"interrupted: rerun with {where} to resume") from None
-        data = json_summary(outcome, config) if args.format == "json" else None
+        deltas = _deltas(outcome, config)
+        data = json_summary(outcome, config, deltas) if args.format == "json" else None
     if data is not None:
         print_json(data)
-    else:
-        print(f"\nrun {outcome.run_id}: {config.method} on {config.model}, {outcome.pairs} pairs "
-              f"(base evaluation: run {outcome.base_run_id})")
-        columns = [c for c in outcome.table[0] if c != "run_id"] if outcome.table else None
-        emit(outcome.table, "table", columns)
-        print("values x100 with 95% bootstrap intervals; hallucination_rate and false_finding_rate: lower is better")
+        return 0
+    print(f"\nrun {outcome.run_id}: {config.method} on {config.model}, {outcome.pairs} pairs "
+          f"(base evaluation: run {outcome.base_run_id})")
+    columns = [c for c in outcome.table[0] if c != "run_id"] if outcome.table else None
+    emit(outcome.table, "table", columns)
+    if deltas:
+        row = {"Δ vs base": "this run"}
+        row.update({key: _delta_cell(d) for key, d in deltas.items()})
+        print()
+        emit([row], "table", ["Δ vs base", *(c for c in columns or () if c in deltas)])
+    print("values x100 with 95% intervals; false_finding_rate and hallucination_rate: lower is better. How to read "
+          "it: Δ is this run minus the base on the same test items, with its 95% paired-bootstrap interval; * marks "
+          "a difference whose interval excludes 0. That is one training seed: to compare methods, run harness study "
+          "(seeds, equal steps, tested over items and seeds).")
     return 0
 
 
-def json_summary(outcome, config) -> dict:
+def _deltas(outcome, config) -> dict:
+    """This run minus the base, paired over the test items (``harness.study.analysis.paired_deltas``)."""
+    from harness.results.store import ResultsStore
+    from harness.study.analysis import paired_deltas
+
+    if outcome.run_id == outcome.base_run_id:
+        return {}
+    return paired_deltas(ResultsStore(config.store), outcome.base_run_id, outcome.run_id, list(config.tasks))
+
+
+def _delta_cell(delta: dict) -> str:
+    if delta["delta"] is None:
+        return "-"
+    interval = "" if delta["ci_low"] is None else f" [{delta['ci_low']:+.1f}, {delta['ci_high']:+.1f}]"
+    return f"{delta['delta']:+.1f}{interval}{' *' if delta['significant'] else ''}"
+
+
+def json_summary(outcome, config, deltas: dict | None = None) -> dict:
     """``harness run --format json``: the comparison table with numbers, not display strings.
 
     ``{"run_id", "base_run_id", "pairs", "units", "runs": [{"run", "run_id", "metrics": {"task/metric":
-    {"value", "ci_low", "ci_high", "n"}}}]}``, values in display units (x100 for rates), null where a run has
-    no value or no interval.
+    {"value", "ci_low", "ci_high", "n"}}}], "delta_vs_base": {"task/metric": {"delta", "ci_low", "ci_high", "p",
+    "n_items", "significant"}}}``, values in display units (x100 for rates), null where a run has no value or
+    no interval; ``delta_vs_base`` is this run minus the base, paired over the test items.
     """
     from harness.results.compare import display_scale
     from harness.results.store import ResultsStore
@@ -172,7 +199,7 @@ def json_summary(outcome, config) -> dict:
                 "ci_high": _scaled(cell["ci_high"], scale), "n": cell.get("n")}
         runs.append({"run": row["run"], "run_id": row["run_id"], "metrics": metrics})
     return {"run_id": outcome.run_id, "base_run_id": outcome.base_run_id, "pairs": outcome.pairs,
-            "units": "display (x100 for rates, as the table prints)", "runs": runs}
+            "units": "display (x100 for rates, as the table prints)", "runs": runs, "delta_vs_base": deltas or {}}
 
 
 def _scaled(value, scale: float):
