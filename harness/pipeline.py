@@ -404,17 +404,25 @@ def evaluate_base_model(config: RunConfig) -> str:
 
 
 def pairs_dir(config: RunConfig, base_name: str, builder_options: dict[str, str]) -> Path:
-    """The pair cache of this method, base model, data and builder options (not the training seed)."""
+    """The pair cache of this method, base model, data and builder options (not the training seed).
+
+    Every method without a pair builder trains on the same default text pairs, so they share one cache,
+    ``default-text-<key>``, keyed by what those pairs depend on (not by the method): DPO, IPO, SimPO and SFT
+    of one study sample the base once per pair draw, not once per method.
+    """
     from harness.methods import get_method
     from harness.paths import harness_home
 
-    key = {"method": config.method, "base_model": base_name, "tasks": list(config.tasks),
-           "train_limit": config.train_limit, "pair_seed": config.pair_seed, "data_dir": config.data_dir,
-           "builder_options": {k: str(v) for k, v in sorted(builder_options.items())}}
-    if not get_method(config.method).has_pair_builder():  # the default text pairs: their mode and version
-        key.update(text_pairs=config.text_pairs, text_pairs_version=TEXT_PAIRS_VERSION)
+    key = {"base_model": base_name, "tasks": list(config.tasks), "train_limit": config.train_limit,
+           "pair_seed": config.pair_seed, "data_dir": config.data_dir}
+    if get_method(config.method).has_pair_builder():
+        key.update(method=config.method, builder_options={k: str(v) for k, v in sorted(builder_options.items())})
+        name = config.method
+    else:  # the default text pairs: their mode and version
+        key.update(pairs="default-text", text_pairs=config.text_pairs, text_pairs_version=TEXT_PAIRS_VERSION)
+        name = "default-text"
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
-    folder = harness_home() / "pairs" / f"{config.method}-{digest}"
+    folder = harness_home() / "pairs" / f"{name}-{digest}"
     if not (folder / "key.json").exists():
         write_json(folder / "key.json", key)
     return folder

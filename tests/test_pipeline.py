@@ -93,6 +93,10 @@ def test_pairs_are_keyed_by_the_data_seed_not_the_training_seed_or_loss(tmp_path
     assert pairs_dir(_config(tmp_path, "dpo", pair_seed=1), name, {}) != seed0
     assert pairs_dir(_config(tmp_path, "mmedpo"), name, {"ablation": "no-visual"}) != \
         pairs_dir(_config(tmp_path, "mmedpo"), name, {})
+    # every method without a builder trains on the same default text pairs: one cache, not one per method
+    assert pairs_dir(_config(tmp_path, "ipo"), name, {}) == seed0 == pairs_dir(_config(tmp_path, "sft"), name, {})
+    assert seed0.name.startswith("default-text-")
+    assert pairs_dir(_config(tmp_path, "mmedpo"), name, {}) != seed0
 
 
 def test_a_run_id_of_another_method_is_refused(two_runs):
