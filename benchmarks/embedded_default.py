@@ -1,12 +1,15 @@
-"""Wall time of the embedded default from scratch: `make demo`'s run and a 4-method x 3-seed study.
+"""Wall time of the embedded default from scratch: `make demo`'s run and a 4-method x 5-seed study.
 
 Each command runs in a fresh, empty HARNESS_HOME (so the testbed is built, the synthetic splits generated and
 the base evaluated inside the timed span), one after the other, and the script prints one JSON line per
-command with its wall time. It is a script rather than a pytest-benchmark test: one sample takes minutes
+command with its wall time. Shared CPU hosts change speed from hour to hour, so each line also carries
+`host_seconds`: a fixed torch workload timed just before the command, the same in every run of the script,
+to compare wall times measured at different times (docs/benchmarks.md). It is a script rather than a pytest-benchmark test: one sample takes minutes
 and the targets are minutes (docs/benchmarks.md, "The embedded default").
 
-    python benchmarks/embedded_default.py            # demo, then the study (about 20 + 5 minutes on 2 cores)
+    python benchmarks/embedded_default.py              # demo, then the study (about 4 + 25 minutes on 2 cores)
     python benchmarks/embedded_default.py --demo-only
+    python benchmarks/embedded_default.py --study-only
 """
 
 from __future__ import annotations
@@ -21,11 +24,29 @@ import time
 from pathlib import Path
 
 DEMO = ["run", "--method", "mmedpo"]
-STUDY = ["study", "--methods", "base,dpo,mmedpo,povid", "--seeds", "3", "--format", "json"]
+STUDY = ["study", "--methods", "base,dpo,mmedpo,povid", "--seeds", "5", "--format", "json"]
+
+
+def host_seconds(rounds: int = 3) -> float:
+    """Median seconds of a fixed CPU workload (matrix products and a small MLP's forward and backward)."""
+    import torch
+
+    torch.manual_seed(0)
+    a, layer = torch.randn(384, 384), torch.nn.Sequential(torch.nn.Linear(384, 768), torch.nn.GELU(),
+                                                          torch.nn.Linear(768, 384))
+    times = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        for _ in range(40):
+            (a @ a).sum()
+            layer(a).pow(2).mean().backward()
+        times.append(time.perf_counter() - start)
+    return round(sorted(times)[len(times) // 2], 3)
 
 
 def timed(args: list[str]) -> dict:
     harness = Path(sys.executable).with_name("harness")
+    host = host_seconds()
     with tempfile.TemporaryDirectory(prefix="harness-bench-") as home:
         env = {**os.environ, "HARNESS_HOME": home, "TQDM_DISABLE": "1"}
         start = time.perf_counter()
@@ -33,14 +54,17 @@ def timed(args: list[str]) -> dict:
         seconds = time.perf_counter() - start
     if done.returncode != 0:
         raise SystemExit(f"harness {' '.join(args)} failed ({done.returncode}): {done.stderr.strip()[-500:]}")
-    return {"command": "harness " + " ".join(args), "seconds": round(seconds, 1), "cpus": os.cpu_count()}
+    return {"command": "harness " + " ".join(args), "seconds": round(seconds, 1), "cpus": os.cpu_count(),
+            "host_seconds": host}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--demo-only", action="store_true", help="time only `harness run --method mmedpo`")
+    only = parser.add_mutually_exclusive_group()
+    only.add_argument("--demo-only", action="store_true", help="time only `harness run --method mmedpo`")
+    only.add_argument("--study-only", action="store_true", help="time only the study")
     args = parser.parse_args()
-    for command in [DEMO] if args.demo_only else [DEMO, STUDY]:
+    for command in [DEMO] if args.demo_only else [STUDY] if args.study_only else [DEMO, STUDY]:
         print(json.dumps(timed(command)), flush=True)
 
 

@@ -311,7 +311,7 @@ def test_budget_and_lr_options_are_checked_and_recorded():
     assert steps.run_config(entry, 0, steps=40, lr=2e-5).train.max_steps == 40
     assert steps.run_config(entry, 0, steps=40, lr=2e-5).train.lr == 2e-5
     assert steps.settings()["budget"] == {"mode": "steps", "steps": None}
-    assert steps.settings()["lr_rule"]["rule"] == "sweep" and steps.settings()["lr_rule"]["grid"] == [0.5, 1.0, 2.0]
+    assert steps.settings()["lr_rule"]["rule"] == "sweep" and steps.settings()["lr_rule"]["grid"] == [0.5, 1.0, 2.0, 4.0]
     for bad, message in [({"budget": "flops"}, "--budget"), ({"steps": 0}, "--steps"),
                          ({"budget": "epochs", "steps": 10}, "--steps"), ({"lr_rule": "guess"}, "--lr-rule"),
                          ({"lr_grid": (1.0, -2.0)}, "--lr-grid"), ({"val_limit": 0}, "--val-limit")]:

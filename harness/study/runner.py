@@ -39,7 +39,7 @@ PAPER_REGIME = {"epochs": 3.0, "warmup_ratio": 0.03, "schedule": "cosine"}
 # How each method entry's learning rate is chosen: "sweep" (default) tries ``lr_grid`` x the run's --lr on the
 # validation split and keeps the best by the study's selection score; "fixed" uses --lr for every entry.
 LR_RULES = ("sweep", "fixed")
-LR_GRID = (0.5, 1.0, 2.0)
+LR_GRID = (0.5, 1.0, 2.0, 4.0)
 STATES = ("pending", "running", "done", "failed")
 # settings that may differ between invocations of one study without changing its numbers
 _MACHINE_SETTINGS = ("device", "store")
