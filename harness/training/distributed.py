@@ -23,6 +23,7 @@ starts through environment variables (``ACCELERATE_USE_FSDP``, ``FSDP_VERSION``,
 
 from __future__ import annotations
 
+import atexit
 import importlib.util
 import logging
 import os
@@ -74,6 +75,7 @@ def make_accelerator(*, mixed_precision: str, log_with: str | None, project_dir:
         from accelerate import InitProcessGroupKwargs
 
         log.info("DeepSpeed on CPU processes (gloo)")
+        _close_process_group_at_exit()
         return Accelerator(cpu=False, mixed_precision=mixed_precision, log_with=log_with, project_dir=project_dir,
                            kwargs_handlers=[InitProcessGroupKwargs(backend="gloo")])
     if cpu and kind == "fsdp" and os.environ.get("FSDP_VERSION", "1").strip() != "2":
@@ -83,7 +85,33 @@ def make_accelerator(*, mixed_precision: str, log_with: str | None, project_dir:
     accelerator = Accelerator(cpu=cpu, mixed_precision=mixed_precision, log_with=log_with, project_dir=project_dir)
     if cpu and kind == "fsdp" and accelerator.distributed_type.name == "MULTI_CPU":
         _fsdp2_on_cpu(accelerator, mixed_precision)
+    _close_process_group_at_exit()
     return accelerator
+
+
+_CLOSE_REGISTERED = False
+
+
+def _close_process_group_at_exit() -> None:
+    """Destroy the launch's process group when the process exits (once per process, after every training run
+    it holds). Left to interpreter teardown, gloo's threads were sometimes destroyed while still joinable and
+    a rank that had finished its work aborted ("terminate called without an active exception", SIGABRT), so
+    the launch failed after a successful run."""
+    global _CLOSE_REGISTERED
+    if _CLOSE_REGISTERED:
+        return
+    _CLOSE_REGISTERED = True
+    atexit.register(_destroy_process_group)
+
+
+def _destroy_process_group() -> None:
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        try:
+            dist.destroy_process_group()
+        except Exception as exc:  # noqa: BLE001 - at exit, a failed teardown must not mask the run's own result
+            log.debug("process group teardown at exit failed: %s", exc)
 
 
 def _fsdp2_on_cpu(accelerator: Any, mixed_precision: str) -> None:
