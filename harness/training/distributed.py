@@ -24,6 +24,7 @@ starts through environment variables (``ACCELERATE_USE_FSDP``, ``FSDP_VERSION``,
 from __future__ import annotations
 
 import atexit
+import functools
 import importlib.util
 import logging
 import os
@@ -89,18 +90,12 @@ def make_accelerator(*, mixed_precision: str, log_with: str | None, project_dir:
     return accelerator
 
 
-_CLOSE_REGISTERED = False
-
-
+@functools.cache
 def _close_process_group_at_exit() -> None:
     """Destroy the launch's process group when the process exits (once per process, after every training run
     it holds). Left to interpreter teardown, gloo's threads were sometimes destroyed while still joinable and
     a rank that had finished its work aborted ("terminate called without an active exception", SIGABRT), so
     the launch failed after a successful run."""
-    global _CLOSE_REGISTERED
-    if _CLOSE_REGISTERED:
-        return
-    _CLOSE_REGISTERED = True
     atexit.register(_destroy_process_group)
 
 
