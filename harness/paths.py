@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 from harness.errors import HarnessError
@@ -64,3 +66,57 @@ def runs_dir() -> Path:
 def run_dir(run_id: str) -> Path:
     """``HARNESS_HOME/runs/<run_id>`` for a checked run id (the folder is not created)."""
     return runs_dir() / check_run_id(run_id)
+
+
+def run_lock(run_id: str) -> AbstractContextManager[Path]:
+    """Hold run ``run_id`` for this process (a context manager): a second process asking for the same run
+    gets a one-line error naming the holder's pid instead of writing the same files. The lock is an
+    exclusive ``flock`` on ``HARNESS_HOME/runs/.locks/<run_id>.lock``; the kernel releases it when the
+    holder exits, however it exits, so a killed run never leaves it behind. Reentrant within a process."""
+    folder = make_dir(runs_dir() / ".locks", "locks folder")
+    return _exclusive(folder / f"{check_run_id(run_id)}.lock", f"run '{run_id}'")
+
+
+def study_lock(study_id: str) -> AbstractContextManager[Path]:
+    """Hold study ``study_id`` for this process, as :func:`run_lock` holds a run
+    (``HARNESS_HOME/studies/.locks/<study_id>.lock``)."""
+    folder = make_dir(harness_home() / "studies" / ".locks", "locks folder")
+    return _exclusive(folder / f"{check_run_id(study_id)}.lock", f"study '{study_id}'")
+
+
+_HELD: dict[Path, int] = {}  # lock files this process holds, with how many nested holders
+
+
+@contextmanager
+def _exclusive(path: Path, what: str) -> Iterator[Path]:
+    key = path.resolve()
+    if key in _HELD:  # held here already: harness eval takes it before the model loads, then the engine
+        _HELD[key] += 1
+        try:
+            yield path
+        finally:
+            _HELD[key] -= 1
+        return
+    import fcntl
+
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise HarnessError(f"{what}: cannot open its lock file {path} ({exc.strerror or exc})") from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+            pid = f" (pid {holder})" if holder.isdigit() else ""
+            raise HarnessError(f"{what} is in use by another process{pid}: wait for it to finish, or pick "
+                               "another id") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+        _HELD[key] = 1
+        try:
+            yield path
+        finally:
+            del _HELD[key]
+    finally:
+        os.close(fd)  # closing the file releases the lock

@@ -288,24 +288,29 @@ def run(config: RunConfig, *, run_id: str | None = None, allow_changed: bool = F
         on_start: Callable[[str, bool], None] | None = None) -> RunOutcome:
     """Run (or resume) the whole line; see the module docstring. ``on_start(run_id, resuming)`` is called
     once the run id is settled, before any model loads (the CLI prints it). A new run that fails before any
-    stage saved work leaves no folder; a stored run is only ever a finished one."""
-    from harness.results.store import ResultsStore
+    stage saved work leaves no folder; a stored run is only ever a finished one. One process at a time per
+    run id (``harness.paths.run_lock``): a second one fails at once with a one-line error."""
+    from harness.paths import check_run_id, run_lock
+    from harness.results.store import ResultsStore, new_run_id
 
     method_cls = check_config(config)
     loss_options, builder_options = split_options(method_cls, config.options)
-    run_id, resuming = start_run(config, run_id, allow_changed=allow_changed)
-    log.info("run %s: %s (resume with --run-id %s)", run_id, "resuming" if resuming else "starting", run_id)
-    if on_start is not None:
-        on_start(run_id, resuming)
-    base_dir = resolve_base_model(config.model)  # a bad model spec fails before the run folder exists
-    store = ResultsStore(config.store)
-    run_dir = _runs_dir() / run_id
-    try:
-        return _run(config, method_cls, loss_options, builder_options, run_id, run_dir, base_dir, store, resuming)
-    except BaseException:
-        if not resuming:
-            _remove_if_only_manifest(run_dir)
-        raise
+    run_id = check_run_id(run_id) or new_run_id()
+    with run_lock(run_id):  # held before the folder is read, so two starts of one id never both see it new
+        run_id, resuming = start_run(config, run_id, allow_changed=allow_changed)
+        log.info("run %s: %s (resume with --run-id %s)", run_id, "resuming" if resuming else "starting", run_id)
+        if on_start is not None:
+            on_start(run_id, resuming)
+        base_dir = resolve_base_model(config.model)  # a bad model spec fails before the run folder exists
+        store = ResultsStore(config.store)
+        run_dir = _runs_dir() / run_id
+        try:
+            return _run(config, method_cls, loss_options, builder_options, run_id, run_dir, base_dir, store,
+                        resuming)
+        except BaseException:
+            if not resuming:
+                _remove_if_only_manifest(run_dir)
+            raise
 
 
 def _runs_dir() -> Path:

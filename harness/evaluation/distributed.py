@@ -1,13 +1,20 @@
-"""Which share of the work this process does, under ``accelerate launch`` or alone.
+"""Which share of the work this process does, under ``accelerate launch``, ``torchrun`` or alone.
 
 ``current_process()`` reads ``accelerate``'s state when several processes were launched; a
 ``ProcessGroup`` can also be built by hand (tests simulate ranks with threads and a ``threading.Barrier``).
+
+On CPU processes accelerate must be told it runs on CPUs: ``PartialState()`` joins the processes only over
+an accelerator backend (NCCL and the like) or, with ``cpu=True``, over gloo; without a GPU and without
+``cpu=True`` it sets up no process group and every process calls itself rank 0 of 1, so each answered
+every item. (``accelerate launch --cpu`` does not help by itself: its ``ACCELERATE_USE_CPU`` is read by
+``Accelerator``, not by ``PartialState``.)
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,13 +50,24 @@ def local_rank_from_env() -> int:
 
 
 def current_process() -> ProcessGroup:
-    """The process group ``accelerate launch`` set up, or a single process."""
-    if world_size_from_env() <= 1:
+    """The process group of this launch (``accelerate launch`` or ``torchrun``: NCCL on GPUs, gloo on CPUs),
+    or a single process."""
+    world_size = world_size_from_env()
+    if world_size <= 1:
         return ProcessGroup()
     from accelerate import PartialState
     from accelerate.utils import broadcast_object_list
 
-    state = PartialState()
+    from harness.errors import HarnessError
+    from harness.training.distributed import close_process_group_at_exit, runs_on_cpu
+
+    state = PartialState(cpu=runs_on_cpu())
+    close_process_group_at_exit()
+    if state.num_processes != world_size:
+        # one process each believing it is alone would answer every item, and all would write the same files
+        raise HarnessError(f"the launch started {world_size} processes (WORLD_SIZE) but accelerate joined "
+                           f"{state.num_processes} ({state.distributed_type}): launch with accelerate launch or "
+                           "torchrun, and on CPUs use the gloo backend")
 
     def broadcast(value: Any) -> Any:
         box = [value]
@@ -57,3 +75,23 @@ def current_process() -> ProcessGroup:
         return box[0]
 
     return ProcessGroup(state.process_index, state.num_processes, state.wait_for_everyone, broadcast)
+
+
+@contextmanager
+def held_by_main(process: ProcessGroup, lock: Callable[[], AbstractContextManager[Any]]) -> Iterator[None]:
+    """``lock()`` held by the main process for the block (one holder per launch: the processes of one launch
+    share the run). When the main process cannot get it every process fails with its one-line error, rather
+    than the others waiting for it at the next barrier."""
+    from harness.errors import HarnessError
+
+    with ExitStack() as stack:
+        refused = None
+        if process.is_main:
+            try:
+                stack.enter_context(lock())
+            except HarnessError as exc:
+                refused = str(exc)
+        refused = process.broadcast(refused)
+        if refused:
+            raise HarnessError(refused)
+        yield

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,7 +25,7 @@ from harness.errors import HarnessError
 from harness.evaluation import predictions as preds
 from harness.evaluation.ablation import ablate_image
 from harness.evaluation.config import EvalConfig
-from harness.evaluation.distributed import ProcessGroup, current_process
+from harness.evaluation.distributed import ProcessGroup, current_process, held_by_main
 from harness.metrics import MetricResult, get_metric
 from harness.models.base import GenerationConfig, VisionLanguageModel
 from harness.results.store import ResultRow, ResultsStore, RunRecord, new_run_id
@@ -124,7 +125,8 @@ def evaluate(
 
     ``task_data``: the splits already loaded and checked by ``load_task_data`` (the CLI checks the data
     before it loads the model). A failed evaluation that saved no prediction removes the run folder it
-    created; one that saved some keeps them, to resume with the same ``run_id``.
+    created; one that saved some keeps them, to resume with the same ``run_id``. A run folder of its own
+    (no ``output_dir``) is held by one launch at a time (``harness.paths.run_lock``, taken by the main process).
 
     ``store``: a ``ResultsStore`` or its path; None uses the default store under ``HARNESS_HOME``; False
     stores nothing. ``run_config`` is extra context recorded with the run (the model spec, method,
@@ -141,22 +143,24 @@ def evaluate(
     for task in task_objects:
         for metric in task.metrics:
             get_metric(metric)
-    from harness.paths import check_run_id
+    from harness.paths import check_run_id, run_lock
 
     run_id = process.broadcast(check_run_id(run_id) or new_run_id())
     run_dir = Path(output_dir) if output_dir is not None else _runs_dir() / run_id
-    if output_dir is None and (run_dir / "pipeline.json").exists():
-        raise HarnessError(f"--run-id {run_id} is a harness run, not an evaluation: resume it with harness run "
-                           "--run-id, or pick another id")
-    task_data = task_data if task_data is not None else load_task_data(task_objects, config, data_dir)
-    created = not run_dir.exists()
-    try:
-        return _evaluate(model, task_objects, tasks, task_data, config, run_id, run_dir, store, run_config,
-                         process, progress)
-    except BaseException:
-        if process.is_main:
-            _clean_failed(run_dir, run_id, created)
-        raise
+    # the run folder is this evaluation's own unless the caller chose it (harness run's eval/ folder)
+    with held_by_main(process, lambda: run_lock(run_id)) if output_dir is None else nullcontext():
+        if output_dir is None and (run_dir / "pipeline.json").exists():
+            raise HarnessError(f"--run-id {run_id} is a harness run, not an evaluation: resume it with harness "
+                               "run --run-id, or pick another id")
+        task_data = task_data if task_data is not None else load_task_data(task_objects, config, data_dir)
+        created = not run_dir.exists()
+        try:
+            return _evaluate(model, task_objects, tasks, task_data, config, run_id, run_dir, store, run_config,
+                             process, progress)
+        except BaseException:
+            if process.is_main:
+                _clean_failed(run_dir, run_id, created)
+            raise
 
 
 def load_task_data(tasks: Sequence[Task | str], config: EvalConfig, data_dir: str | Path | None = None

@@ -4,7 +4,8 @@ One row per run in ``runs`` (model, base model, method, config, package versions
 status) and one row per run, task and metric in ``results`` (value, bootstrap interval, n). Per-sample
 predictions live as JSON Lines under the run directory named in ``runs.predictions_dir``. A run and its
 results are written in one transaction, so readers never see half a run; WAL mode and a busy timeout let
-concurrent writers (submissions) queue instead of failing.
+concurrent writers (submissions) queue instead of failing. A store that cannot be used (not a database, a
+folder, read-only, locked past the timeout) is a one-line ``HarnessError`` naming the file and what to do.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ import json
 import os
 import sqlite3
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -62,6 +64,7 @@ CREATE TABLE IF NOT EXISTS pins (
 # candidate; ``harness results approve`` makes it an approved baseline. Added to older databases on open.
 REVIEW_STATES = ("candidate", "approved")
 _MIGRATIONS = (("review", "ALTER TABLE runs ADD COLUMN review TEXT NOT NULL DEFAULT 'candidate'"),)
+BUSY_TIMEOUT_S = 30.0  # how long a writer waits for another one before the store counts as locked
 
 
 def new_run_id() -> str:
@@ -106,11 +109,38 @@ def default_store_path() -> Path:
     return Path(os.environ.get("HARNESS_STORE") or harness_home() / "results.sqlite")
 
 
+def store_error(path: Path, exc: sqlite3.Error) -> HarnessError:
+    """A one-line error for a store SQLite cannot use: which file, what is wrong, what to do."""
+    text = " ".join(str(exc).split())
+    where = "--store or HARNESS_STORE"
+    if path.is_dir():
+        problem = f"is a folder, not a results database: point {where} at a file (e.g. {path / 'results.sqlite'})"
+    elif "not a database" in text or "malformed" in text or "encrypted" in text:
+        problem = (f"is not a results database (SQLite: {text}): point {where} at a results database, or move "
+                   "the file away to start a new one")
+    elif "readonly" in text or "read-only" in text:
+        problem = (f"is read-only (SQLite: {text}): make the file and its folder writable (the store writes "
+                   f"its -wal and -shm files beside it), or point {where} at a writable place")
+    elif "locked" in text or "busy" in text:
+        problem = (f"is locked by another process (waited {BUSY_TIMEOUT_S:g} s): retry when it has finished, "
+                   f"or point {where} at another store")
+    elif "unable to open" in text:
+        folder = path.parent
+        why = "its folder does not exist" if not folder.is_dir() else \
+            "its folder is not writable" if not os.access(folder, os.W_OK) else "SQLite cannot open it"
+        problem = f"cannot be opened ({why}): point {where} at a writable place"
+    else:
+        problem = f"SQLite failed: {text}"
+    return HarnessError(f"results store {path}: {problem}")
+
+
 class ResultsStore:
     def __init__(self, path: str | Path | None = None):
         self.path = Path(path) if path is not None else default_store_path()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._connect() as conn:
+        from harness.paths import make_dir
+
+        make_dir(self.path.parent, "results store folder")
+        with self._connection() as conn:
             conn.executescript(SCHEMA)
             columns = {row[1] for row in conn.execute("PRAGMA table_info(runs)")}
             for column, statement in _MIGRATIONS:
@@ -118,12 +148,28 @@ class ResultsStore:
                     conn.execute(statement)
 
     def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
-        conn.row_factory = sqlite3.Row
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA busy_timeout=30000")
-        conn.execute("PRAGMA foreign_keys=ON")
+        conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+        try:
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
+            conn.execute("PRAGMA foreign_keys=ON")
+        except BaseException:
+            conn.close()
+            raise
         return conn
+
+    @contextmanager
+    def _connection(self) -> Iterator[sqlite3.Connection]:
+        """A connection for one operation, closed after it; SQLite's errors become one-line errors."""
+        try:
+            conn = self._connect()
+            try:
+                yield conn
+            finally:
+                conn.close()
+        except sqlite3.Error as exc:
+            raise store_error(self.path, exc) from None
 
     def add_run(self, run: RunRecord, results: Iterable[ResultRow], *, replace: bool = False) -> str:
         """Insert a run and its results atomically; a duplicate fingerprint is rejected.
@@ -137,37 +183,37 @@ class ResultsStore:
         data = redact(asdict(run))  # no API key reaches the store, its exports or the Space
         data["config"] = json.dumps(data["config"], sort_keys=True, default=str)
         data["versions"] = json.dumps(run.versions, sort_keys=True)
-        conn = self._connect()
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            if replace:
-                conn.execute("DELETE FROM runs WHERE run_id = ?", (run.run_id,))
-            columns = ", ".join(data)
-            conn.execute(f"INSERT INTO runs ({columns}) VALUES ({', '.join('?' for _ in data)})", list(data.values()))
-            conn.executemany(
-                "INSERT INTO results (run_id, task, task_version, metric, value, ci_low, ci_high, n, higher_is_better)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (run.run_id, r.task, r.task_version, r.metric, float(r.value), r.ci_low, r.ci_high, r.n,
-                     int(r.higher_is_better))
-                    for r in rows
-                ],
-            )
-            conn.execute("COMMIT")
-        except sqlite3.IntegrityError as exc:
-            conn.execute("ROLLBACK")
-            if "fingerprint" in str(exc):
-                raise HarnessError(f"duplicate run: a run with the same content is already stored ({run.fingerprint})") from None
-            raise HarnessError(f"could not store run {run.run_id}: {exc}") from None
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        finally:
-            conn.close()
+        with self._connection() as conn:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                if replace:
+                    conn.execute("DELETE FROM runs WHERE run_id = ?", (run.run_id,))
+                columns = ", ".join(data)
+                conn.execute(f"INSERT INTO runs ({columns}) VALUES ({', '.join('?' for _ in data)})",
+                             list(data.values()))
+                conn.executemany(
+                    "INSERT INTO results (run_id, task, task_version, metric, value, ci_low, ci_high, n, "
+                    "higher_is_better) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        (run.run_id, r.task, r.task_version, r.metric, float(r.value), r.ci_low, r.ci_high, r.n,
+                         int(r.higher_is_better))
+                        for r in rows
+                    ],
+                )
+                conn.execute("COMMIT")
+            except sqlite3.IntegrityError as exc:
+                _rollback(conn)
+                if "fingerprint" in str(exc):
+                    raise HarnessError(f"duplicate run: a run with the same content is already stored "
+                                       f"({run.fingerprint})") from None
+                raise HarnessError(f"could not store run {run.run_id}: {exc}") from None
+            except BaseException:
+                _rollback(conn)  # when BEGIN itself failed (locked) there is nothing to roll back
+                raise
         return run.run_id
 
     def set_status(self, run_id: str, status: str) -> None:
-        with self._connect() as conn:
+        with self._connection() as conn:
             updated = conn.execute("UPDATE runs SET status = ? WHERE run_id = ?", (status, run_id)).rowcount
         if not updated:
             raise HarnessError(f"no run '{run_id}' in {self.path.name}")
@@ -175,7 +221,7 @@ class ResultsStore:
     def approve(self, run_id: str) -> str:
         """Mark a run as an approved baseline for the regression gate (its review state); returns the full id."""
         run_id = self.get_run(run_id)["run_id"]
-        with self._connect() as conn:
+        with self._connection() as conn:
             conn.execute("UPDATE runs SET review = 'approved' WHERE run_id = ?", (run_id,))
         return run_id
 
@@ -187,14 +233,14 @@ class ResultsStore:
         if run.get("review") != "approved":
             raise HarnessError(f"run '{run['run_id']}' is a candidate: approve it first (harness results approve "
                                f"{run['run_id']})")
-        with self._connect() as conn:
+        with self._connection() as conn:
             conn.execute("INSERT INTO pins (name, run_id, pinned_at) VALUES (?, ?, ?) ON CONFLICT(name) DO UPDATE "
                          "SET run_id = excluded.run_id, pinned_at = excluded.pinned_at",
                          (name, run["run_id"], datetime.now(timezone.utc).isoformat(timespec="seconds")))
         return run["run_id"]
 
     def pins(self) -> dict[str, dict[str, str]]:
-        with self._connect() as conn:
+        with self._connection() as conn:
             return {r["name"]: {"run_id": r["run_id"], "pinned_at": r["pinned_at"]}
                     for r in conn.execute("SELECT * FROM pins ORDER BY name")}
 
@@ -211,7 +257,7 @@ class ResultsStore:
         return pin["run_id"] if pin else self.get_run(name_or_id)["run_id"]
 
     def delete_run(self, run_id: str) -> None:
-        with self._connect() as conn:
+        with self._connection() as conn:
             conn.execute("DELETE FROM runs WHERE run_id = ?", (run_id,))
 
     def runs(self, *, status: str | None = None, run_ids: Sequence[str] | None = None) -> list[dict[str, Any]]:
@@ -222,7 +268,7 @@ class ResultsStore:
         if run_ids:
             query += f" AND run_id IN ({', '.join('?' for _ in run_ids)})"
             params.extend(run_ids)
-        with self._connect() as conn:
+        with self._connection() as conn:
             rows = [dict(r) for r in conn.execute(query + " ORDER BY created_at, run_id", params)]
         for row in rows:
             row["config"] = json.loads(row["config"])
@@ -260,7 +306,7 @@ class ResultsStore:
         if status is not None:
             query += " AND u.status = ?"
             params.append(status)
-        with self._connect() as conn:
+        with self._connection() as conn:
             rows = [dict(r) for r in conn.execute(query + " ORDER BY u.created_at, r.run_id, r.task, r.metric", params)]
         for row in rows:
             row["higher_is_better"] = bool(row["higher_is_better"])
@@ -268,7 +314,7 @@ class ResultsStore:
 
     def integrity_check(self) -> list[str]:
         """Problems found (empty when the store is sound): SQLite's own check plus orphan results."""
-        with self._connect() as conn:
+        with self._connection() as conn:
             problems = [r[0] for r in conn.execute("PRAGMA integrity_check") if r[0] != "ok"]
             orphans = conn.execute(
                 "SELECT COUNT(*) FROM results WHERE run_id NOT IN (SELECT run_id FROM runs)"
@@ -277,3 +323,8 @@ class ResultsStore:
         if orphans:
             problems.append(f"{orphans} result rows without a run")
         return problems
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    if conn.in_transaction:
+        conn.execute("ROLLBACK")

@@ -269,7 +269,16 @@ def open_study(config: StudyConfig, study_id: str | None = None) -> Study:
 
 
 def run_study(config: StudyConfig, *, study_id: str | None = None, progress: bool = True) -> Study:
-    """Run every pending or unfinished run of the study; finished ones are skipped."""
+    """Run every pending or unfinished run of the study; finished ones are skipped. One process at a time
+    per study (``harness.paths.study_lock``): two would overwrite each other's ``study.json``."""
+    from harness.paths import study_lock
+
+    study_id = study_id or new_study_id()
+    with study_lock(study_id):
+        return _run_study(config, study_id, progress)
+
+
+def _run_study(config: StudyConfig, study_id: str, progress: bool) -> Study:
     from tqdm.auto import tqdm
 
     from harness.pipeline import evaluate_base_model, run

@@ -51,6 +51,12 @@ def _flag(name: str) -> bool:
     return os.environ.get(name, "false").strip().lower() in ("1", "true", "yes")
 
 
+def runs_on_cpu() -> bool:
+    """The launch's processes use CPUs: the launch config says ``use_cpu: true`` (accelerate passes it on as
+    ``ACCELERATE_USE_CPU``) or there is no GPU."""
+    return _flag("ACCELERATE_USE_CPU") or not has_accelerator()
+
+
 def launch_kind() -> str:
     """What the launcher asked for: ``fsdp``, ``deepspeed`` or ``ddp`` (plain data parallel or one process)."""
     if _flag("ACCELERATE_USE_DEEPSPEED"):
@@ -64,8 +70,7 @@ def make_accelerator(*, mixed_precision: str, log_with: str | None, project_dir:
     """An ``Accelerator`` for this launch; FSDP2 on CPU processes where the launch config asks for FSDP v2."""
     from accelerate import Accelerator
 
-    # a launch config with use_cpu: true sets ACCELERATE_USE_CPU; without a GPU the CPU is the only choice
-    cpu = _flag("ACCELERATE_USE_CPU") or not has_accelerator()
+    cpu = runs_on_cpu()
     kind = launch_kind()
     if kind == "deepspeed" and importlib.util.find_spec("deepspeed") is None:
         raise HarnessError("the launch config asks for DeepSpeed, which is not installed (pip install deepspeed); "
@@ -76,7 +81,7 @@ def make_accelerator(*, mixed_precision: str, log_with: str | None, project_dir:
         from accelerate import InitProcessGroupKwargs
 
         log.info("DeepSpeed on CPU processes (gloo)")
-        _close_process_group_at_exit()
+        close_process_group_at_exit()
         return Accelerator(cpu=False, mixed_precision=mixed_precision, log_with=log_with, project_dir=project_dir,
                            kwargs_handlers=[InitProcessGroupKwargs(backend="gloo")])
     if cpu and kind == "fsdp" and os.environ.get("FSDP_VERSION", "1").strip() != "2":
@@ -86,16 +91,16 @@ def make_accelerator(*, mixed_precision: str, log_with: str | None, project_dir:
     accelerator = Accelerator(cpu=cpu, mixed_precision=mixed_precision, log_with=log_with, project_dir=project_dir)
     if cpu and kind == "fsdp" and accelerator.distributed_type.name == "MULTI_CPU":
         _fsdp2_on_cpu(accelerator, mixed_precision)
-    _close_process_group_at_exit()
+    close_process_group_at_exit()
     return accelerator
 
 
 @functools.cache
-def _close_process_group_at_exit() -> None:
+def close_process_group_at_exit() -> None:
     """Destroy the launch's process group when the process exits (once per process, after every training run
-    it holds). Left to interpreter teardown, gloo's threads were sometimes destroyed while still joinable and
-    a rank that had finished its work aborted ("terminate called without an active exception", SIGABRT), so
-    the launch failed after a successful run."""
+    or evaluation it holds). Left to interpreter teardown, gloo's threads were sometimes destroyed while still
+    joinable and a rank that had finished its work aborted ("terminate called without an active exception",
+    SIGABRT), so the launch failed after a successful run."""
     atexit.register(_destroy_process_group)
 
 

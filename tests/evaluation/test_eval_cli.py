@@ -83,3 +83,61 @@ def test_tiny_on_the_synthetic_suite(request, tmp_path, capsys):
     out = capsys.readouterr().out
     assert rc == 0 and "synth_vqa" in out and "synth_report" in out
     assert {r["task"] for r in ResultsStore(tmp_path / "r.sqlite").results()} == {"synth_vqa", "synth_report"}
+
+
+class _InterruptedModel:
+    """Answers like the oracle, then is interrupted (Ctrl-C) at its second batch."""
+
+    def __init__(self, inner):
+        self.inner, self.name, self.calls = inner, inner.name, 0
+
+    def describe(self):
+        return self.inner.describe()
+
+    def generate(self, images, prompts, config=None):
+        self.calls += 1
+        if self.calls == 2:
+            raise KeyboardInterrupt
+        return self.inner.generate(images, prompts, config)
+
+
+@pytest.mark.parametrize("own_folder", [True, False], ids=["run-folder", "output-dir"])
+def test_an_interrupted_eval_names_the_flags_that_resume_it(oracle_cls, tmp_path, monkeypatch, capsys, own_folder):
+    import re
+
+    resumed = oracle_cls()
+    models = iter([_InterruptedModel(oracle_cls()), resumed])
+    monkeypatch.setattr("harness.models.load_model", lambda *args, **kwargs: next(models))
+    argv = ["eval", "--model", str(tmp_path), "--tasks", "toy_eval", "--batch-size", "2", "--no-store",
+            "--no-progress"]
+    if not own_folder:
+        argv += ["--output-dir", str(tmp_path / "out dir")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    run_id = re.search(r"^run (\S+): evaluating", err, re.MULTILINE).group(1)
+    hint = f"--run-id {run_id}" + ("" if own_folder else f" --output-dir '{tmp_path / 'out dir'}'")
+    assert f"error: interrupted: rerun with {hint} to resume" in err.splitlines()
+    assert main([*argv, "--run-id", run_id, "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["run_id"] == run_id
+    assert 0 < resumed.answered < 14  # the saved answers were kept: the same run resumed, not a new one
+
+
+def test_eval_on_a_run_id_in_use_exits_2_before_the_model_loads(tmp_path, monkeypatch, capsys):
+    import subprocess
+    import sys
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("the second evaluation loaded a model")
+
+    monkeypatch.setattr("harness.models.load_model", no_model)
+    hold = "import sys\nfrom harness.paths import run_lock\nwith run_lock('busy'):\n    print('held', flush=True)\n" \
+           "    sys.stdin.read()\n"
+    holder = subprocess.Popen([sys.executable, "-c", hold], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        assert main(["eval", "--model", str(tmp_path), "--tasks", "toy_eval", "--run-id", "busy", "--no-store"]) == 2
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=30)
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: run 'busy' is in use by another process (pid {holder.pid})") and "\n" not in err

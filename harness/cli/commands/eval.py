@@ -133,12 +133,19 @@ def handle(args: argparse.Namespace) -> int:
 
 def _evaluate(args: argparse.Namespace):
     import logging
+    from contextlib import nullcontext
 
+    from harness.errors import HarnessError
     from harness.evaluation import evaluate
-    from harness.evaluation.distributed import current_process, local_rank_from_env, world_size_from_env
+    from harness.evaluation.distributed import (
+        current_process,
+        held_by_main,
+        local_rank_from_env,
+        world_size_from_env,
+    )
     from harness.evaluation.engine import load_task_data
     from harness.models import load_model
-    from harness.paths import check_run_id
+    from harness.paths import check_run_id, run_lock
     from harness.results.store import new_run_id
     from harness.tasks import get_task
 
@@ -156,21 +163,35 @@ def _evaluate(args: argparse.Namespace):
         device = f"cuda:{local_rank_from_env()}" if torch.cuda.is_available() else "cpu"
     process = current_process()
     run_id = process.broadcast(run_id or new_run_id())
-    if process.is_main:
-        print(f"run {run_id}: evaluating {args.model} on {', '.join(tasks)} (resume with --run-id {run_id})",
-              file=sys.stderr)
-        logging.getLogger("harness.eval").info("run %s started", run_id)
-    from harness.cli.commands.train import checked_load
+    resume = _resume_flags(run_id, args.output_dir)
+    # a run folder of its own is held before the model loads: a second launch on the same id fails at once
+    with held_by_main(process, lambda: run_lock(run_id)) if args.output_dir is None else nullcontext():
+        if process.is_main:
+            print(f"run {run_id}: evaluating {args.model} on {', '.join(tasks)} (resume with {resume})",
+                  file=sys.stderr)
+            logging.getLogger("harness.eval").info("run %s started", run_id)
+        from harness.cli.commands.train import checked_load
 
-    model = checked_load(args.model, load_model, args.model, device=device, dtype=args.dtype, adapter=args.adapter,
-                         **endpoint)
-    result = evaluate(
-        model, tasks, data_dir=args.data_dir, output_dir=args.output_dir,
-        store=False if args.no_store else args.store, run_id=run_id,
-        run_config={"model_spec": args.model, "data_dir_given": args.data_dir is not None},
-        config=config, process=process, progress=True, task_data=data,
-    )
+        try:
+            model = checked_load(args.model, load_model, args.model, device=device, dtype=args.dtype,
+                                 adapter=args.adapter, **endpoint)
+            result = evaluate(
+                model, tasks, data_dir=args.data_dir, output_dir=args.output_dir,
+                store=False if args.no_store else args.store, run_id=run_id,
+                run_config={"model_spec": args.model, "data_dir_given": args.data_dir is not None},
+                config=config, process=process, progress=True, task_data=data,
+            )
+        except KeyboardInterrupt:
+            # a new evaluation gets a new id: "rerun the same command" would start over
+            raise HarnessError(f"interrupted: rerun with {resume} to resume") from None
     return config, result
+
+
+def _resume_flags(run_id: str, output_dir: str | None) -> str:
+    """The flags that resume this evaluation: its run id, and its folder when it is not the default one."""
+    import shlex
+
+    return f"--run-id {run_id}" + (f" --output-dir {shlex.quote(output_dir)}" if output_dir is not None else "")
 
 
 def json_rows(result) -> list[dict]:
