@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from harness.errors import HarnessError
 from harness.methods.base import LogProbs, LossOutput, Method
+from harness.options import Range
 
 if TYPE_CHECKING:
     import torch
@@ -117,11 +118,8 @@ class RobustDPO(DPO):
         "beta": DPO.hparam_help["beta"],
         "label_smoothing": "assumed probability eps in [0, 0.5) that a preference label is flipped",
     }
-
-    def __init__(self, **hparams):
-        super().__init__(**hparams)
-        if not 0.0 <= self.hparams["label_smoothing"] < 0.5:
-            raise HarnessError(f"method '{self.name}': label_smoothing must be in [0, 0.5), got {self.hparams['label_smoothing']}")
+    # eps = 0.5 divides by 1 - 2 eps = 0; eps > 0.5 trusts the flipped label more than the given one
+    hparam_ranges = {**DPO.hparam_ranges, "label_smoothing": Range(ge=0, lt=0.5)}
 
     def per_sample(self, margin, policy, reference):
         import torch.nn.functional as F
@@ -200,6 +198,7 @@ class DPONLL(DPO):
     )
     defaults = {"beta": 0.1, "alpha": 1.0}
     hparam_help = {"beta": DPO.hparam_help["beta"], "alpha": "weight of the chosen response's per-token NLL"}
+    hparam_ranges = {**DPO.hparam_ranges, "alpha": Range(ge=0)}  # a negative weight would reward the NLL
 
     def per_sample(self, margin, policy, reference):
         return super().per_sample(margin, policy, reference) - self.hparams["alpha"] * policy.chosen_mean_logps

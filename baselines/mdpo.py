@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from baselines.dpo import DPO, dpo_rewards, log_ratios, require_reference
 from harness.errors import HarnessError
 from harness.methods.base import LogProbs, LossOutput, Method
+from harness.options import Range
 
 if TYPE_CHECKING:
     import torch
@@ -105,6 +106,8 @@ class MDPO(CoPO):
         "delta": "anchor threshold: the chosen reward is pushed above delta",
         "anchor": "'sigmoid' (the paper's -log sigmoid(r_w - delta)) or 'hinge' (max(0, delta - r_w))",
     }
+    # delta is a threshold on the chosen reward, which may be negative: any finite number
+    hparam_ranges = {**CoPO.hparam_ranges, "delta": Range()}
 
     def __init__(self, **hparams):
         super().__init__(**hparams)

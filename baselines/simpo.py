@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from harness.methods.base import LogProbs, LossOutput, Method
+from harness.options import Range
 
 if TYPE_CHECKING:
     import torch
@@ -33,6 +34,7 @@ class SimPO(Method):
         "beta": "scale of the length-normalized reward",
         "gamma": "target reward margin (in reward units, not divided by beta)",
     }
+    hparam_ranges = {**Method.hparam_ranges, "gamma": Range(ge=0)}  # a margin: 0 is SimPO without one
 
     def loss(self, policy: LogProbs, reference: LogProbs | None, weights: torch.Tensor) -> LossOutput:
         import torch.nn.functional as F

@@ -7,7 +7,7 @@ from typing import Any
 
 from harness.errors import HarnessError
 from harness.imaging import LESION_NOISE_SCHEDULE, LESION_NOISE_STEP
-from harness.options import option_field
+from harness.options import option_field, shown
 
 CURATION_VERSION = "7"  # bump when the curation's output for the same inputs changes
 RELEVANCE_SCORERS = ("auto", "consensus", "factcheck", "heuristic")
@@ -79,10 +79,10 @@ class CurationConfig:
         # the form only (the kind is checked when the judge is made): a bad spec fails before any data loads
         bad_judges = [j for j in self.judges if not all(j.partition(":")[::2])]
         checks.append((not bad_judges, "judges", f"a judge is 'openai:<model>' or 'hf:<path>', not "
-                                                 f"{', '.join(map(repr, bad_judges))}"))
+                                                 f"{', '.join(map(shown, bad_judges))}"))
         for ok, name, problem in checks:
             if not ok:
-                raise HarnessError(f"mmedpo option '{name}': {problem} (got {getattr(self, name)!r})")
+                raise HarnessError(f"mmedpo option '{name}': {problem} (got {shown(getattr(self, name))})")
         if self.resolved_relevance() == "consensus" and not self.judges:
             raise HarnessError("mmedpo option 'relevance': consensus needs at least one judge (option judges)")
         if self.text_judge == "llm" and not self.judges:
@@ -144,6 +144,6 @@ def curation_options(options: dict[str, Any] | None) -> dict[str, Any]:
         names = [n for n in names.split(",") if n]
     for name in names:
         if name not in ABLATIONS:
-            raise HarnessError(f"unknown mmedpo ablation '{name}' (known: {', '.join(ABLATIONS)})")
+            raise HarnessError(f"unknown mmedpo ablation {shown(name)} (known: {', '.join(ABLATIONS)})")
         options.update(ABLATIONS[name])
     return options

@@ -4,10 +4,11 @@ The shared training core computes, for every pair in a batch, the policy's and (
 reference-free) the reference's log-probabilities of the chosen and rejected responses, and calls
 ``Method.loss``. Adding a method never touches the training loop.
 
-A method declares every option it takes: its loss hyperparameters (``defaults`` with ``hparam_help``) and,
-when it builds its own pairs, its pair builder's options (``builder_options``, a dataclass of
-``harness.options.option_field`` fields). ``harness methods`` shows both, and every command validates
-user keys against them (a mistyped key is a one-line error with a suggestion).
+A method declares every option it takes: its loss hyperparameters (``defaults`` with ``hparam_help`` and
+``hparam_ranges``) and, when it builds its own pairs, its pair builder's options (``builder_options``, a
+dataclass of ``harness.options.option_field`` fields). ``harness methods`` shows both, and every command
+validates user keys and values against them before any model loads (a mistyped key is a one-line error with
+a suggestion; a value outside its range, or a float that is NaN or infinite, is a one-line error too).
 """
 
 from __future__ import annotations
@@ -15,7 +16,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from harness.options import check_known, coerce, options_help, parse_options
+from harness.options import (
+    Range,
+    check_known,
+    check_number,
+    coerce,
+    default_range,
+    options_help,
+    parse_options,
+    range_text,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -70,13 +80,19 @@ class Method:
     ``harness.methods`` entry-point group of your package (docs/plugins.md), as the built-ins do.
 
     ``citation`` is the full reference with the arXiv id; ``hparam_help`` explains each key of ``defaults``
-    (shown by ``harness methods``; a key without help fails the method tests). Hyperparameters given as
-    strings (from the CLI) are converted to the type of their default.
+    (shown by ``harness methods``; a key without help fails the method tests). ``hparam_ranges`` gives the
+    values a number hyperparameter may take (``harness.options.Range``); one without a declared range must
+    still be finite if it is a float. A subclass that adds hyperparameters extends its parent's ranges:
+    ``hparam_ranges = {**DPO.hparam_ranges, "alpha": Range(ge=0)}``. Hyperparameters given as strings (from
+    the CLI) are converted to the type of their default, then checked, in ``__init__`` (which ``harness
+    run``, ``train`` and ``study`` call before any model loads).
     """
 
     name: ClassVar[str] = ""
     citation: ClassVar[str] = ""
     hparam_help: ClassVar[dict[str, str]] = {}
+    # beta scales a log-ratio or a reward in every method that has one: positive and finite
+    hparam_ranges: ClassVar[dict[str, Range]] = {"beta": Range(gt=0)}
     # which pair kinds the method trains on: "text" (same image), "visual" (noised rejected image), "sft"
     pair_kinds: ClassVar[tuple[str, ...]] = ("text",)
     reference_free: ClassVar[bool] = False
@@ -95,6 +111,15 @@ class Method:
         check_known(owner, hparams, self.defaults, what="hyperparameter")
         self.hparams = {**self.defaults,
                         **{k: coerce(owner, k, v, self.defaults[k]) for k, v in hparams.items()}}
+        for key, value in self.hparams.items():
+            bounds = self.hparam_range(key)
+            if bounds is not None:
+                check_number(owner, key, value, bounds, what="hyperparameter", given=hparams.get(key))
+
+    @classmethod
+    def hparam_range(cls, key: str) -> Range | None:
+        """The declared range of hyperparameter ``key``, or for a float the default one (finite)."""
+        return cls.hparam_ranges.get(key) or default_range(cls.defaults.get(key))
 
     def loss(self, policy: LogProbs, reference: LogProbs | None, weights: torch.Tensor) -> LossOutput:
         raise NotImplementedError
@@ -130,8 +155,11 @@ class Method:
 
     @classmethod
     def hparams_help(cls) -> list[dict[str, Any]]:
-        """``[{name, default, help}]`` of the loss hyperparameters (``defaults`` + ``hparam_help``)."""
-        return [{"name": k, "default": v, "help": cls.hparam_help.get(k, "")} for k, v in cls.defaults.items()]
+        """``[{name, default, help, range}]`` of the loss hyperparameters (``defaults``, ``hparam_help``,
+        ``hparam_ranges``); ``range`` is ``"> 0"``, ``"[0, 0.5)"``, ``"finite"`` for an undeclared float, or
+        None for a value that is not a number."""
+        return [{"name": k, "default": v, "help": cls.hparam_help.get(k, ""),
+                 "range": range_text(cls.hparam_range(k))} for k, v in cls.defaults.items()]
 
     @classmethod
     def builder_needs_model(cls, options: dict[str, Any] | None = None) -> bool:

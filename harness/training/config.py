@@ -7,6 +7,7 @@ Each field carries ``metadata={"help": ...}``; ``__post_init__`` rejects bad val
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,6 +62,10 @@ class TrainConfig:
     merge_lora: bool = option_field(True, "save the LoRA-merged full model besides the adapter")
 
     def __post_init__(self) -> None:
+        for spec in dataclasses.fields(self):  # nan passes no comparison below and inf passes most: refuse both
+            value = getattr(self, spec.name)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise HarnessError(f"invalid training option: {spec.name} must be a finite number, got {value}")
         checks = [
             (self.lr > 0, "lr must be > 0"),
             (self.epochs > 0 or self.max_steps > 0, "epochs or max_steps must be > 0"),

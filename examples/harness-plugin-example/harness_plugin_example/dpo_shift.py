@@ -13,6 +13,7 @@ from typing import Any
 
 from harness.errors import HarnessError
 from harness.methods import LogProbs, LossOutput, Method
+from harness.options import Range
 
 
 class DPOShift(Method):
@@ -31,11 +32,7 @@ class DPOShift(Method):
         "beta": "inverse temperature of the implicit reward",
         "shift": "scale in (0, 1] of the rejected log-ratio (1 gives DPO)",
     }
-
-    def __init__(self, **hparams: Any):
-        super().__init__(**hparams)
-        if not 0 < self.hparams["shift"] <= 1:
-            raise HarnessError(f"method 'dpo_shift': shift must be in (0, 1], got {self.hparams['shift']}")
+    hparam_ranges = {"beta": Range(gt=0), "shift": Range(gt=0, le=1)}  # checked before any model loads
 
     def loss(self, policy: LogProbs, reference: LogProbs | None, weights: Any) -> LossOutput:
         import torch.nn.functional as F

@@ -50,12 +50,12 @@ def method_rows(names: list[str] | None = None) -> list[dict[str, Any]]:
 
 def option_rows(row: dict[str, Any]) -> list[dict[str, Any]]:
     """A method's options as rows: its loss hyperparameters (``--set``) and builder options (``--option``)."""
-    out = [{"option": h["name"], "kind": "hyperparameter (--set)", "default": h["default"], "help": h["help"]}
-           for h in row["hparams"]]
+    out = [{"option": h["name"], "kind": "hyperparameter (--set)", "default": h["default"],
+            "range": h.get("range"), "help": h["help"]} for h in row["hparams"]]
     for o in row["builder_options"]:
         choices = f" [{', '.join(map(str, o['choices']))}]" if o.get("choices") else ""
         out.append({"option": o["name"], "kind": "pair builder (--option)", "default": o["default"],
-                    "help": o["help"] + choices})
+                    "range": o.get("range"), "help": o["help"] + choices})
     return out
 
 
