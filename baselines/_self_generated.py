@@ -126,7 +126,7 @@ class ChunkJournal:
         self.key = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:16]
         self.done: dict[int, Any] = {}
         if self.path.is_file():
-            records = list(read_jsonl(self.path))
+            records = list(read_jsonl(self.path, skip_partial_last=True))  # appended per chunk
             if records and records[0].get("key") == self.key:
                 self.done = {int(r["chunk"]): r["result"] for r in records[1:] if "chunk" in r}
                 log.info("%s: resuming pair building, %d chunk(s) already done", name, len(self.done))

@@ -13,7 +13,9 @@ Images are paths relative to an image folder given when the file is read.
 pair's loss, so a negative weight would train towards the rejected answer and a huge one would swamp every
 other pair (MMedPO's weights lie in [0.75, 1.25], the release's in [0, 1]). A record outside the range is a
 one-line error naming the file, the record and the field, raised when the pairs are read (before any
-model loads or anything is written).
+model loads or anything is written). So is a malformed line anywhere in a JSON Lines file, the last one
+included, and a pair id that appears twice (ids key the reference cache and the data order): the error
+names the id and both lines. A UTF-8 byte-order mark at the start of the file is ignored.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import DataError
-from harness.io import read_json, read_jsonl, write_jsonl
+from harness.io import READ_ENCODING, read_json, read_jsonl_lines, write_jsonl
+from harness.options import shown
 
 IMAGE_TOKEN = "<image>"
 WEIGHT_MIN, WEIGHT_MAX = 0.0, 100.0
@@ -111,18 +114,32 @@ def pair_from_record(record: dict, *, path: Path, index: int) -> PreferencePair:
 
 
 def read_pairs(path: str | Path) -> Iterator[PreferencePair]:
-    """Read a pair file: JSON Lines (the project's format) or a JSON list (the MMedPO release)."""
+    """Read a pair file: JSON Lines (the project's format) or a JSON list (the MMedPO release).
+
+    Every line of a JSON Lines file must parse, and pair ids must be unique; either is a ``DataError``
+    naming the file and the line (the record's index in a JSON list)."""
     path = Path(path)
     if not path.exists():
         raise DataError(path, "file not found")
-    with open(path, encoding="utf-8") as handle:
-        head = handle.read(4096).lstrip()[:1]
-    if head == "[":
-        records: Iterable[dict] = read_json(path)
+    try:
+        with open(path, encoding=READ_ENCODING) as handle:
+            head = handle.read(4096).lstrip()[:1]
+    except UnicodeDecodeError as exc:
+        raise DataError(path, f"not UTF-8 text ({exc.reason})") from None
+    if head == "[":  # a JSON list: records are named by their index
+        records: Iterable[tuple[Any, Any]] = enumerate(read_json(path))
     else:
-        records = read_jsonl(path)
-    for index, record in enumerate(records):
-        yield pair_from_record(record, path=path, index=index)
+        records = ((f"line {number}", r) for number, r in read_jsonl_lines(path))
+    first_seen: dict[str, Any] = {}
+    for index, (where, record) in enumerate(records):
+        pair = pair_from_record(record, path=path, index=index)
+        if pair.id in first_seen:
+            first = first_seen[pair.id]
+            raise DataError(path, f"pair id {shown(pair.id)} appears twice (first at "
+                                  f"{first if isinstance(first, str) else f'record {first}'}); ids key the "
+                                  "reference cache and the data order", record=where, field="id")
+        first_seen[pair.id] = where
+        yield pair
 
 
 def write_pairs(path: str | Path, pairs: Iterable[PreferencePair]) -> None:

@@ -113,8 +113,8 @@ def curate(context: Any, config: CurationConfig | None = None) -> CurationResult
 
     curator = Curator(context, config, judges, folder)
     items_path = folder / "items.jsonl"
-    done = {(r["sample"], r["kind"]) for r in _latest(read_jsonl(items_path)) if not r.get("fallback")} \
-        if items_path.exists() else set()
+    previous = read_items(items_path)
+    done = {(r["sample"], r["kind"]) for r in _latest(previous) if not r.get("fallback")}
     if done:
         log.info("mmedpo: resuming %s (%d items already done)", folder.name, len(done))
     kinds = [k for k, on in (("text", config.text_pairs), ("visual", config.visual_pairs)) if on]
@@ -123,8 +123,8 @@ def curate(context: Any, config: CurationConfig | None = None) -> CurationResult
         raise HarnessError(f"task '{getattr(context.task, 'name', '?')}': sample ids are not unique; "
                            "curation keys its resumable items by id")
     guard = _FallbackGuard(config, n if "text" in kinds else 0, folder.name)
-    if items_path.exists():
-        guard.seed({r["sample"]: r for r in _latest(read_jsonl(items_path)) if r["kind"] == "text"})
+    if previous:
+        guard.seed({r["sample"]: r for r in _latest(previous) if r["kind"] == "text"})
     with tqdm(total=n, desc="mmedpo curation", unit="sample", disable=None if getattr(context, "progress", True) else True) as bar:
         for start in range(0, n, config.batch_size):
             indices = range(start, min(start + config.batch_size, n))
@@ -133,7 +133,7 @@ def curate(context: Any, config: CurationConfig | None = None) -> CurationResult
                 append_jsonl(items_path, record)
                 guard.add(record)
             bar.update(len(indices))
-    items = list(_latest(read_jsonl(items_path))) if items_path.exists() else []
+    items = list(_latest(read_items(items_path)))
     pairs, manifest = assemble(items, config, key)
     write_pairs(pairs_path, pairs)
     write_json(manifest_path, manifest)
@@ -267,6 +267,12 @@ def distribution(values: list[float]) -> dict[str, float] | None:
 
     return {"n": len(ordered), "min": ordered[0], "q1": quantile(0.25), "median": quantile(0.5),
             "q3": quantile(0.75), "max": ordered[-1], "mean": sum(ordered) / len(ordered)}
+
+
+def read_items(path: Path) -> list[dict]:
+    """The resumable items written so far (none before the first); a cut-off last line, from an interrupted
+    curation, is skipped with a warning and its item curated again."""
+    return list(read_jsonl(path, skip_partial_last=True)) if path.exists() else []
 
 
 def _latest(records: Any) -> Any:

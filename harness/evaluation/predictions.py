@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from harness.io import read_jsonl, write_jsonl
+from harness.io import end_on_a_line, read_jsonl, write_jsonl
 
 RECORD_FIELDS = ("id", "question", "answer_type", "prediction", "reference", "metadata")
 
@@ -49,14 +49,16 @@ def read_parts(directory: Path, pass_name: str) -> dict[str, dict[str, Any]]:
     """Every finished prediction of a pass, by id (first wins), from all its part files."""
     done: dict[str, dict[str, Any]] = {}
     for path in sorted(directory.glob(f"{pass_name}.part-*.jsonl")):
-        for record in read_jsonl(path):
+        for record in read_jsonl(path, skip_partial_last=True):  # appended per batch: a crash cuts the last
             done.setdefault(str(record["id"]), record)
     return done
 
 
 def append_batch(path: Path, records: Iterable[dict[str, Any]]) -> None:
-    """Append a batch of records and fsync once: the unit a crash can lose is one batch."""
+    """Append a batch of records and fsync once: the unit a crash can lose is one batch (its cut-off last
+    line is cut before the next append, ``harness.io.end_on_a_line``)."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    end_on_a_line(path)
     with open(path, "a", encoding="utf-8") as handle:
         for record in records:
             handle.write(json.dumps(record, ensure_ascii=False) + "\n")

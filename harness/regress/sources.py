@@ -127,7 +127,9 @@ def _read_file(path: Path) -> Predictions:
 
     default_task = path.name.split(".part-")[0].removesuffix(".jsonl")
     records: Predictions = {}
-    rows = list(read_jsonl(path))  # malformed lines raise DataError naming the file and line
+    # malformed lines raise DataError naming the file and line; a part file of an interrupted evaluation may
+    # end in a cut-off line, skipped with a warning
+    rows = list(read_jsonl(path, skip_partial_last=".part-" in path.name))
     for line, row in enumerate(rows, 1):
         if not isinstance(row, dict):
             raise DataError(path, "a line is not a JSON object", record=line)

@@ -95,7 +95,7 @@ def study_folder(subject_id: str, study_id: str) -> Path:
 
 def _read_csv_gz(path: Path, required: tuple[str, ...]) -> list[dict[str, str]]:
     try:
-        with gzip.open(path, "rt", encoding="utf-8", newline="") as handle:
+        with gzip.open(path, "rt", encoding="utf-8-sig", newline="") as handle:  # a BOM is not a column name
             reader = csv.DictReader(handle)
             missing = [c for c in required if c not in (reader.fieldnames or [])]
             if missing:
@@ -187,7 +187,7 @@ class MimicCXRTask(L.SizesFromReport, Task):
             report = root / folder.with_suffix(".txt")
             if not report.is_file():
                 raise DataError(root / SPLIT_CSV, f"report file {report} not found", record=f"study {study_id}", field="study_id")
-            text = reference(report_sections(report.read_text(encoding="utf-8", errors="replace")), opts.section)
+            text = reference(report_sections(report.read_text(encoding="utf-8-sig", errors="replace")), opts.section)
             if text is None:
                 skipped += 1
                 continue
