@@ -209,6 +209,7 @@ def method_provenance(method_cls) -> dict[str, Any]:
 def check_config(config: RunConfig):
     """Every cheap check of a run, before any model loads: method, options, tasks. Returns the method class."""
     from harness.methods import get_method
+    from harness.options import shown
     from harness.secrets import refuse_secret_options
     from harness.tasks import get_task
 
@@ -218,7 +219,13 @@ def check_config(config: RunConfig):
     method_cls = get_method(config.method)  # unknown names fail with a suggestion
     split_options(method_cls, config.options)
     for name in config.tasks:
-        get_task(name)
+        task = get_task(name)
+        splits = ", ".join(task.splits)
+        if config.eval_split not in task.splits:
+            raise HarnessError(f"--eval-split {shown(config.eval_split)}: task '{name}' has no such split "
+                               f"(splits: {splits})")
+        if "train" not in task.splits:
+            raise HarnessError(f"task '{name}' has no 'train' split to build pairs from (splits: {splits})")
     return method_cls
 
 

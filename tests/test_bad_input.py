@@ -324,3 +324,106 @@ def test_subprocess_weight_infinity(tmp_path, pairs_factory):
     assert [line for line in done.stderr.splitlines() if line.startswith("error:")] == [
         f"error: {pairs}, record p0, field 'weighted_score': weight inf is outside [0, 100]"]
     assert not (tmp_path / "out").exists() and _files(home) == []
+
+
+# --- values checked before any model loads: ranges, splits, limits, pair files ------------------------------
+@pytest.fixture
+def no_model_loads(monkeypatch):
+    """Every way a command loads a model (or starts the base evaluation) fails the test."""
+    import harness.models
+    import harness.models.hf
+    import harness.models.resolve
+    import harness.pipeline
+
+    def loaded(*args, **kwargs):
+        pytest.fail("a model loaded before the bad input was refused")
+
+    for module, name in [(harness.models, "load_model"), (harness.models.resolve, "load_model"),
+                         (harness.models.hf, "load_hf_model"), (harness.pipeline, "resolve_base_model"),
+                         (harness.pipeline, "evaluate_base"), (harness.pipeline, "evaluate_base_model")]:
+        monkeypatch.setattr(module, name, loaded)
+
+
+BETAS = ["nan", "-1", "1e999"]
+
+
+def check_refused(argv: list[str], capsys, home: Path, *needles: str) -> str:
+    """``check_error`` for commands that may leave their lock file (``studies/.locks/``) and nothing else."""
+    code = main(argv)
+    out, err = capsys.readouterr()
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert code == 2 and len(errors) == 1 and "Traceback" not in out + err, (code, out, err)
+    for needle in needles:
+        assert needle.lower() in errors[0].lower(), (needle, errors[0])
+    assert [f for f in _files(home) if not f.startswith("studies/.locks/")] == [], _files(home)
+    return errors[0]
+
+
+@pytest.mark.parametrize("beta", BETAS)
+def test_run_refuses_a_beta_outside_its_range_before_any_model_loads(beta, capsys, home, no_model_loads):
+    check_error(["run", "--method", "dpo", "--option", f"beta={beta}"], capsys, home,
+                f"hyperparameter beta={beta} must be a finite number > 0")
+
+
+@pytest.mark.parametrize("beta", BETAS)
+def test_train_and_study_refuse_a_bad_beta_before_any_model_loads(beta, capsys, home, tmp_path, pairs_factory,
+                                                                   no_model_loads):
+    check_error(["train", "--method", "simpo", "--model", "tiny", "--pairs", str(pairs_factory()), "--image-root",
+                 str(tmp_path), "--output", str(tmp_path / "out"), "--set", f"beta={beta}"], capsys, home,
+                f"method 'simpo': hyperparameter beta={beta}")
+    check_refused(["study", "--methods", f"base,ipo[beta={beta}]", "--lr-rule", "fixed"], capsys, home,
+                  f"method 'ipo': hyperparameter beta={beta}")
+
+
+VALUE_CASES = [
+    (["run", "--method", "robust", "--option", "label_smoothing=0.5"], "label_smoothing=0.5"),
+    (["run", "--method", "simpo", "--option", "gamma=-1"], "gamma=-1"),
+    (["run", "--method", "dpo", "--lr", "inf"], "lr must be a finite number"),
+    (["run", "--method", "dpo", "--eval-split", "bogus"], "task 'synth_vqa' has no such split"),
+    (["run", "--method", "dpo", "--train-limit", "0"], "--train-limit must be positive, got 0"),
+    (["run", "--method", "dpo", "--eval-limit", "0"], "--eval-limit must be positive, got 0"),
+    (["study", "--methods", "base,dpo", "--eval-split", "bogus"], "--eval-split 'bogus'"),
+    (["study", "--methods", "base", "--eval-split", "bogus"], "(splits: sft, train, val, test)"),
+    (["study", "--methods", "base,dpo", "--train-limit", "0"], "--train-limit must be positive"),
+    (["study", "--methods", "base,dpo", "--val-limit", "0"], "--val-limit must be positive"),
+    (["eval", "--model", "tiny", "--tasks", "synth_vqa", "--split", "validation"], "has no such split"),
+    (["eval", "--model", "tiny", "--tasks", "synth_vqa", "--limit", "-2"], "limit"),
+    (["probes", "build", "--task", "synth_vqa", "--out", "probes.jsonl", "--limit", "0"], "--limit"),
+]
+
+
+@pytest.mark.parametrize("argv,needle", VALUE_CASES, ids=[f"value-{i}" for i in range(len(VALUE_CASES))])
+def test_values_are_checked_before_any_model_loads(argv, needle, capsys, home, no_model_loads):
+    check_refused(argv, capsys, home, needle)
+
+
+def test_a_huge_option_value_is_not_echoed_whole(capsys, home, no_model_loads):
+    huge = "9" * 120_000
+    for argv, needle in [(["run", "--method", "dpo", "--option", f"beta={huge}"], "(120000 chars)"),
+                         (["run", "--method", "dpo", "--option", f"beta=x{huge}"], "(120001 chars)"),
+                         (["run", "--method", "dpo", "--option", f"{huge}=1"], "(120000 chars)"),
+                         (["run", "--method", "mmedpo", "--option", f"noise={huge}"], "noise")]:
+        line = check_error(argv, capsys, home, needle)
+        assert len(line) < 400, line[:500]
+
+
+@pytest.mark.parametrize("raw,needles", [
+    ("dup", ("record line 3", "pair id 'p0' appears twice (first at line 1)")),
+    ("cut", ("record line 2", "malformed JSON")),
+])
+def test_pair_file_problems_are_found_when_read(raw, needles, capsys, home, tmp_path, pairs_factory, no_model_loads):
+    good = pairs_factory({}, {}).read_text(encoding="utf-8")
+    first = good.splitlines()[0]
+    text = good + first + "\n" if raw == "dup" else good.splitlines()[0] + "\n" + good.splitlines()[1][:50]
+    pairs = pairs_factory(raw=text)
+    check_error(["train", "--method", "dpo", "--model", "tiny", "--pairs", str(pairs), "--image-root", str(tmp_path),
+                 "--output", str(tmp_path / "out")], capsys, home, "raw-pairs.jsonl", *needles)
+
+
+def test_subprocess_bad_beta_is_one_line_before_any_model(tmp_path):
+    home = tmp_path / "home"
+    done = _harness(["run", "--method", "dpo", "--option", "beta=1e999"], home)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert [line for line in done.stderr.splitlines() if line.startswith("error:")] == [
+        "error: method 'dpo': hyperparameter beta=1e999 must be a finite number > 0"]
+    assert _files(home) == []

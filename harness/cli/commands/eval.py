@@ -145,6 +145,7 @@ def _evaluate(args: argparse.Namespace):
     )
     from harness.evaluation.engine import load_task_data
     from harness.models import load_model
+    from harness.options import shown
     from harness.paths import check_run_id, run_lock
     from harness.results.store import new_run_id
     from harness.tasks import get_task
@@ -155,6 +156,10 @@ def _evaluate(args: argparse.Namespace):
     endpoint = _endpoint_options(args)
     _check_model_spec(args.model)
     task_objects = [get_task(name) for name in tasks]  # unknown names fail (with suggestions)
+    for task in task_objects:  # every task's split, before any task's data is read
+        if config.split not in task.splits:
+            raise HarnessError(f"--split {shown(config.split)}: task '{task.name}' has no such split "
+                               f"(splits: {', '.join(task.splits)})")
     data = load_task_data(task_objects, config, args.data_dir)  # and bad data, before the model loads
     device = args.device
     if device is None and world_size_from_env() > 1:

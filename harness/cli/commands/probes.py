@@ -50,6 +50,8 @@ def handle_build(args: argparse.Namespace) -> int:
 
     if args.per_image < 1:
         raise HarnessError(f"--per-image must be at least 1, got {args.per_image}")
+    if args.limit is not None and args.limit < 1:  # 0 is not "no limit": leave --limit out for every row
+        raise HarnessError(f"--limit must be at least 1, got {args.limit}")
     settings = [s.strip() for s in args.settings.split(",") if s.strip()]
     probes = build_probes(source_rows(args.task, args.split, data_dir=args.data_dir, limit=args.limit),
                           per_image=args.per_image, seed=args.seed, settings=settings)

@@ -104,12 +104,14 @@ def _show(value) -> str:
 
 
 def _limit(value: str) -> int | None:
-    if value.lower() in ("none", "all", "0"):
+    """A positive number of items, or ``all``/``none`` for the whole split; 0 and negative numbers reach
+    ``RunConfig``, which refuses them in one line (0 never means "no limit")."""
+    if value.lower() in ("none", "all"):
         return None
     try:
         return int(value)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number or 'all', got {value!r}") from None
+        raise argparse.ArgumentTypeError(f"expected a positive number or 'all', got {value[:80]!r}") from None
 
 
 def handle(args: argparse.Namespace) -> int:
