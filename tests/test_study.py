@@ -394,3 +394,30 @@ def test_paired_deltas_mark_what_the_paired_interval_excludes(tmp_path):
     same = paired_deltas(store, "base", "same", ["synth_vqa"], n_boot=500)["synth_vqa/closed_accuracy"]
     assert same["delta"] == pytest.approx(0.0) and not same["significant"]
     assert same["ci_low"] < 0 < same["ci_high"]
+
+
+def test_the_study_bar_names_a_starting_run_without_forcing_a_redraw_in_a_log():
+    """The label of the run now starting is drawn at once only when the bar's mininterval has passed (30 s in a
+    log): a study of quick runs does not redraw per run. The bar's clock is set by hand, no wall clock."""
+    import io
+
+    from tqdm import std
+
+    from harness.study.runner import show_postfix
+
+    stream = io.StringIO()  # not a terminal
+    bar = std.tqdm(total=4, file=stream, mininterval=30)
+    now = [bar.last_print_t]
+    bar._time = lambda: now[0]
+    drawn = stream.getvalue()
+    show_postfix(bar, "dpo seed 0")
+    assert stream.getvalue() == drawn and bar.postfix == "dpo seed 0"  # 0 s since the last redraw: not drawn
+    now[0] += 31
+    show_postfix(bar, "dpo seed 1")
+    assert stream.getvalue().endswith("dpo seed 1]")  # due: drawn now
+    drawn = stream.getvalue()
+    show_postfix(bar, "dpo seed 2")
+    assert stream.getvalue() == drawn
+    bar.close()
+    disabled = std.tqdm(total=1, disable=True)
+    show_postfix(disabled, "base")  # a disabled bar has no clock: nothing to draw

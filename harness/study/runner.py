@@ -212,6 +212,15 @@ def new_study_id() -> str:
     return datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
 
 
+def show_postfix(bar: Any, text: str) -> None:
+    """Name the run now starting on the study's bar: redrawn now only if the bar's ``mininterval`` has passed
+    since its last redraw (30 s in a log, ``harness.cli``), else at its next update."""
+    bar.set_postfix_str(text, refresh=False)
+    if not bar.disable and bar._time() - bar.last_print_t >= bar.mininterval:
+        bar.refresh()
+        bar.last_print_t = bar._time()
+
+
 def validate(config: StudyConfig) -> None:
     """Every method entry's name, options and the tasks (and their validation split when learning rates are
     swept), before any model loads."""
@@ -304,7 +313,7 @@ def _run_study(config: StudyConfig, study_id: str, progress: bool) -> Study:
             record["run_id"] = record["run_id"] or new_run_id()
             record["state"] = "running"
             study.save()
-            bar.set_postfix_str(f"{record['label']} seed {record['seed']}")
+            show_postfix(bar, f"{record['label']} seed {record['seed']}")
             try:
                 outcome = run(config.run_config(entry, record["seed"], steps=planned["steps"],
                                                 lr=planned["lr"][entry.label]), run_id=record["run_id"])

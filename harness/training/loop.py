@@ -241,8 +241,10 @@ def train_preference(model: Any, method: Method, pairs: list[PreferencePair],
         optimizer.zero_grad(set_to_none=True)
         metrics = {k: v / ga for k, v in sums.items()} | {"lr": scheduler.get_last_lr()[0], "step": step + 1}
         history.append(metrics)
+        # refresh=False: the update redraws, at most once per mininterval (30 s in a log, harness.cli)
+        progress.set_postfix(loss=f"{metrics['loss']:.4f}", acc=f"{metrics.get('reward_accuracy', 0):.2f}",
+                             refresh=False)
         progress.update(1)
-        progress.set_postfix(loss=f"{metrics['loss']:.4f}", acc=f"{metrics.get('reward_accuracy', 0):.2f}")
         if logs_step(step + 1, steps, config.log_every) and accelerator.is_main_process:
             log.info("step %d/%d %s", step + 1, steps,
                      " ".join(f"{k}={v:.4g}" for k, v in metrics.items() if k != "step"))
