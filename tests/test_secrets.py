@@ -4,13 +4,17 @@ A user plants a key the ways they might: ``OPENAI_API_KEY``, a variable named by
 inside an endpoint URL, and options named ``api_key`` / ``token`` (refused). A tiny offline curation with an
 LLM judge and an evaluation of an ``openai:`` model run against a local fake endpoint; then the results are
 exported (``harness results --export``, JSON and CSV) and a Space is exported. Every file under
-``HARNESS_HOME`` and every exported file is searched: no key appears anywhere.
+``HARNESS_HOME`` and every exported file is searched: no key appears anywhere. A password in the endpoint URL
+(``http://u:SECRET123@host/v1``) reaches the server as HTTP Basic auth and no file, export or log line.
 """
 
 from __future__ import annotations
 
+import base64
 import importlib.util
+import io
 import json
+import logging
 import shutil
 from pathlib import Path
 
@@ -48,9 +52,8 @@ def server():
     server.close()
 
 
-@pytest.fixture
-def planted(tmp_path, monkeypatch, shared_data, server):
-    home = tmp_path / "home"
+def _tiny_vqa_rad(tmp_path: Path, shared_data: Path) -> Path:
+    """Two VQA-RAD questions on one real image: an evaluation that takes a second."""
     data = tmp_path / "vqa_rad"
     (data / "images").mkdir(parents=True)
     shutil.copy(shared_data / "vqa_rad" / "images" / REAL_JPG, data / "images" / REAL_JPG)
@@ -60,6 +63,13 @@ def planted(tmp_path, monkeypatch, shared_data, server):
                                            ("Is there evidence of an aortic aneurysm?", "yes")], start=1)]
     for name in ("testset.json", "trainset.json"):
         (data / name).write_text(json.dumps(records), encoding="utf-8")
+    return data
+
+
+@pytest.fixture
+def planted(tmp_path, monkeypatch, shared_data, server):
+    home = tmp_path / "home"
+    data = _tiny_vqa_rad(tmp_path, shared_data)
     port = server.base_url.split(":")[2].split("/")[0]
     monkeypatch.setenv("HARNESS_HOME", str(home))
     monkeypatch.delenv("HARNESS_STORE", raising=False)
@@ -72,13 +82,13 @@ def planted(tmp_path, monkeypatch, shared_data, server):
     return home
 
 
-def _leaks(paths: list[Path]) -> dict[str, list[str]]:
+def _leaks(paths: list[Path], secrets: tuple[str, ...] = SECRETS) -> dict[str, list[str]]:
     found: dict[str, list[str]] = {}
     for root in paths:
         files = [root] if root.is_file() else [p for p in root.rglob("*") if p.is_file()]
         for path in files:
             data = path.read_bytes()
-            for secret in SECRETS:
+            for secret in secrets:
                 if secret.encode() in data:
                     found.setdefault(secret, []).append(str(path))
     return found
@@ -142,3 +152,144 @@ def test_redaction_of_secret_keys_and_known_values(monkeypatch, tmp_path):
     store.add_run(RunRecord(model="m", config=config, run_id="r1"), [])
     assert store.get_run("r1")["config"] == clean
     assert _leaks([tmp_path]) == {}
+
+
+URL_PASSWORD = "SECRET123"
+
+
+@pytest.fixture
+def url_password(tmp_path, monkeypatch, shared_data, server):
+    """HARNESS_HOME in tmp, and the endpoint's only credential is the password in HARNESS_OPENAI_BASE_URL."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("HARNESS_HOME", str(home))
+    monkeypatch.delenv("HARNESS_STORE", raising=False)
+    monkeypatch.setenv("HARNESS_DATA_VQA_RAD", str(_tiny_vqa_rad(tmp_path, shared_data)))
+    for name in ("OPENAI_API_KEY", "HARNESS_OPENAI_API_KEY", "OPENAI_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HARNESS_OPENAI_BASE_URL", server.base_url.replace("http://", f"http://u:{URL_PASSWORD}@"))
+    return home
+
+
+def test_a_password_in_the_endpoint_url_is_sent_as_basic_auth_and_appears_nowhere(
+        url_password, server, tmp_path, capsys, caplog):
+    home = url_password
+    log_file = io.StringIO()  # a user's own log handler, with tracebacks
+    handler = logging.StreamHandler(log_file)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    logging.getLogger().addHandler(handler)
+    caplog.set_level(logging.INFO)
+    server.script[:] = ["500"]  # the first request fails: a retry warning names the endpoint
+    try:
+        assert main(["eval", "--model", "openai:fake-vlm", "--tasks", "vqa_rad", "--format", "json",
+                     "--no-progress", "--max-retries", "2"]) == 0
+        out = json.loads(capsys.readouterr().out)
+        assert main(["results", "approve", out["run_id"]]) == 0
+        exports = tmp_path / "exports"
+        exports.mkdir()
+        for name in ("results.json", "results.csv", "results.md"):
+            assert main(["results", "--export", str(exports / name)]) == 0
+        assert main(["leaderboard", "export-space", str(exports / "space")]) == 0
+    finally:
+        logging.getLogger().removeHandler(handler)
+    captured = capsys.readouterr()
+
+    evaluated = [r for r in server.requests if r["body"]["model"] == "fake-vlm"]
+    basic = "Basic " + base64.b64encode(f"u:{URL_PASSWORD}".encode()).decode()
+    assert len(evaluated) == 3 and all(r["auth"] == basic for r in evaluated)  # 2 questions + 1 retry
+    retries = [r.getMessage() for r in caplog.records if "retry 1/2" in r.getMessage()]
+    assert retries and "endpoint http://u:[REDACTED]@127.0.0.1:" in retries[0]
+    from harness.results.store import ResultsStore
+
+    endpoint = ResultsStore().get_run(out["run_id"])["config"]["model"]["endpoint"]
+    assert endpoint == server.base_url.replace("http://", "http://u:[REDACTED]@")
+
+    run_dir = Path(out["run_dir"])
+    assert (run_dir / "run.json").is_file() and (run_dir / "results.json").is_file()
+    assert (exports / "results.json").stat().st_size > 0
+    assert _leaks([home, exports], (URL_PASSWORD,)) == {}
+    logged = [caplog.text, log_file.getvalue(), captured.out, captured.err]
+    assert "retry 1/2" in log_file.getvalue() and not [text for text in logged if URL_PASSWORD in text]
+
+
+@pytest.mark.parametrize("text, clean", [
+    ("http://alice:PASS@host/v1", "http://alice:[REDACTED]@host/v1"),
+    ("https://ghp_0123abcd@github.com/o/r.git", "https://[REDACTED]@github.com/o/r.git"),
+    ("http://u:p%40ss@10.0.0.2:8000/v1/", "http://u:[REDACTED]@10.0.0.2:8000/v1/"),
+    ("https://h/v1?api_key=abc&model=gpt", "https://h/v1?api_key=[REDACTED]&model=gpt"),
+    ("https://h/cb#access_token=xyz&state=1", "https://h/cb#access_token=[REDACTED]&state=1"),
+    ("https://b.s3/x.png?X-Amz-Signature=f00&X-Amz-Date=2024", "https://b.s3/x.png?X-Amz-Signature=[REDACTED]&X-Amz-Date=2024"),
+    ("https://h/x?key=k1;token=t2&sig=s3", "https://h/x?key=[REDACTED];token=[REDACTED]&sig=[REDACTED]"),
+    # URLs inside longer text: a sentence, a quoted JSON value, an error in parentheses
+    ("endpoint http://u:pw@h/v1 (model m): HTTP 500", "endpoint http://u:[REDACTED]@h/v1 (model m): HTTP 500"),
+    ('{"base_url": "http://u:pw@h/v1", "n": 1}', '{"base_url": "http://u:[REDACTED]@h/v1", "n": 1}'),
+    ("failed (see https://h/?token=abc).", "failed (see https://h/?token=[REDACTED])."),
+])
+def test_url_secrets_are_redacted_wherever_the_url_is(text, clean):
+    from harness.secrets import redact, redact_url
+
+    assert redact(text, []) == clean  # by the URL's shape alone: no known secret value is needed
+    assert redact(clean, []) == clean  # redacting again changes nothing
+    if text.startswith("http"):
+        assert redact_url(text) == clean
+
+
+@pytest.mark.parametrize("text", [
+    "http://127.0.0.1:8000/v1", "https://api.openai.com/v1", "https://huggingface.co/m?revision=main&x=1",
+    "https://h.openai.azure.com/openai?api-version=2024-02-01", "user@example.org wrote: a:b@c",
+    "data:image/png;base64,iVBORw0KGgo=", "see https://h/a@b/c and https://h/p?keyword=cat",
+])
+def test_urls_without_secrets_are_unchanged(text):
+    from harness.secrets import redact
+
+    assert redact(text, []) == text
+
+
+def test_url_secrets_never_reach_json_files_or_the_store(tmp_path):
+    from harness.io import write_json
+    from harness.results.store import ResultsStore, RunRecord
+
+    config = {"model": {"endpoint": "http://u:pw-not-in-env-41@h/v1?token=tok-not-in-env-42"},
+              "notes": ["retried http://u:pw-not-in-env-41@h/v1 twice"]}
+    write_json(tmp_path / "run.json", config)
+    ResultsStore(tmp_path / "store.sqlite").add_run(RunRecord(model="m", config=config, run_id="r1"), [])
+    assert _leaks([tmp_path], ("pw-not-in-env-41", "tok-not-in-env-42")) == {}
+    assert ResultsStore(tmp_path / "store.sqlite").get_run("r1")["config"]["model"]["endpoint"] == \
+        "http://u:[REDACTED]@h/v1?token=[REDACTED]"
+
+
+def test_the_password_of_a_url_variable_is_a_known_secret(monkeypatch):
+    from harness.secrets import known_secret_values, redact_text
+
+    monkeypatch.setenv("HARNESS_OPENAI_BASE_URL", "http://u:p%40ssw0rd-9@h/v1?api_key=qk-31337")
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxyuser:proxy-pw-55@proxy:3128")
+    known = known_secret_values()
+    assert {"p@ssw0rd-9", "p%40ssw0rd-9", "qk-31337", "proxy-pw-55"} <= set(known)
+    # a message that echoes the password alone, without the URL around it, is covered too
+    assert redact_text("401: bad password p@ssw0rd-9 (proxy-pw-55)") == "401: bad password [REDACTED] ([REDACTED])"
+
+
+def test_log_records_are_redacted_whichever_handler_writes_them(monkeypatch):
+    from harness.secrets import install_log_redaction
+
+    monkeypatch.setattr(logging, "_logRecordFactory", logging.LogRecord)  # restored after the test
+    install_log_redaction()
+    factory = logging.getLogRecordFactory()
+    install_log_redaction()  # a second install does not wrap the first
+    assert factory is not logging.LogRecord and logging.getLogRecordFactory() is factory
+    buffer = io.StringIO()  # added after the install: still covered
+    handler = logging.StreamHandler(buffer)
+    logger = logging.getLogger("some.library")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        logger.warning("POST %s failed", "http://u:pw-in-args-1@h/v1?token=tok-in-args-2")
+        try:
+            raise ConnectionError("cannot reach http://u:pw-in-exc-3@h/v1")
+        except ConnectionError:
+            logger.exception("request failed")
+    finally:
+        logger.removeHandler(handler)
+    text = buffer.getvalue()
+    assert "POST http://u:[REDACTED]@h/v1?token=[REDACTED] failed" in text
+    assert "cannot reach http://u:[REDACTED]@h/v1" in text  # the traceback too
+    assert not [s for s in ("pw-in-args-1", "tok-in-args-2", "pw-in-exc-3") if s in text]

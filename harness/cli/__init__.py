@@ -8,7 +8,9 @@ Command modules import heavy libraries (torch, transformers, datasets) inside th
 Logging: INFO by default, DEBUG with ``--verbose``, WARNING with ``--quiet``; the HTTP and hub libraries'
 loggers (httpx, httpcore, openai, urllib3...) stay at WARNING unless ``--verbose``, so a curation does not
 log every request. Progress bars: off with ``--no-progress`` or ``--quiet``; when stderr is not a terminal
-(a log file, CI) a bar redraws at most every 30 seconds instead of several times a second.
+(a log file, CI) a bar redraws at most every 30 seconds instead of several times a second. Every log record
+is redacted when it is created (``harness.secrets.install_log_redaction``): no key or URL credential reaches
+a log, and an error line is redacted the same way.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from contextlib import contextmanager
 
 from harness import __version__
 from harness.errors import HarnessError
-from harness.secrets import redact_text
+from harness.secrets import install_log_redaction, redact_text
 
 log = logging.getLogger("harness")
 
@@ -81,24 +83,12 @@ def main(argv: list[str] | None = None) -> int:
 
 def configure_logging(*, verbose: bool = False, quiet: bool = False) -> None:
     level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
-    root = logging.getLogger()
-    had_handlers = bool(root.handlers)
+    # keys and URL credentials never reach a log, whichever handler writes it (ours, a notebook's, pytest's)
+    install_log_redaction()
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
-    if not had_handlers:  # our own handler: keys never reach the log either (an endpoint URL may hold one)
-        for handler in root.handlers:
-            handler.addFilter(_RedactSecrets())
     logging.getLogger().setLevel(level)  # basicConfig does nothing when a handler exists (tests, notebooks)
     for name in NOISY_LOGGERS:
         logging.getLogger(name).setLevel(logging.DEBUG if verbose else logging.WARNING)
-
-
-class _RedactSecrets(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        clean = redact_text(message)
-        if clean != message:
-            record.msg, record.args = clean, ()
-        return True
 
 
 @contextmanager

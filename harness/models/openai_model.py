@@ -4,6 +4,11 @@ The endpoint comes from the environment: ``HARNESS_OPENAI_BASE_URL`` (else ``OPE
 OpenAI's own) and ``HARNESS_OPENAI_API_KEY`` (else ``OPENAI_API_KEY``; local servers may need none), or the
 variable an ``api_key_env`` option names. A key is never an option (``harness.secrets``): ``api_key=`` and
 the like are refused with a one-line error, and key values are redacted from everything the harness writes.
+Credentials inside the URL (``http://user:password@host/v1``) are taken out of it and sent as HTTP Basic
+auth, the way a reverse proxy in front of a local server expects them; they then take the place of an
+ambient ``$OPENAI_API_KEY`` (which is not sent to that host), and naming a key with ``api_key_env`` as well
+is a one-line error. The endpoint is recorded (``describe()``) and named in messages and logs as
+``http://user:[REDACTED]@host/v1``, and the password is a known secret from then on.
 Images travel as PNG data URLs. Every answer is cached on disk under ``HARNESS_HOME/cache/openai``,
 keyed by a hash of (base URL, model, messages, parameters), so the same request is never paid twice.
 429, 5xx, time-outs and dropped connections are retried with exponential backoff; every request sent
@@ -96,9 +101,12 @@ class OpenAIConfig:
     concurrency: int = field(default=4, metadata={"help": "requests in flight at once during generate()"})
 
     def __post_init__(self):
-        from harness.secrets import secret_from_env
+        from harness.secrets import secret_from_env, split_userinfo
 
         self.base_url = self.base_url.rstrip("/")
+        if self.api_key_env is not None and split_userinfo(self.base_url)[1] is not None:
+            raise HarnessError("openai options: the endpoint URL carries credentials (user:password@) and "
+                               "api_key_env names a key as well; keep one of them")
         if self.api_key_env is not None:
             self.api_key = secret_from_env(self.api_key_env, where="openai options")
         if self.max_retries < 0 or self.max_requests < 0 or self.concurrency < 1 or self.timeout <= 0:
@@ -119,9 +127,22 @@ class OpenAIChatModel(VisionLanguageModel):
     def __init__(self, model: str, config: OpenAIConfig | None = None):
         if not model:
             raise HarnessError("openai model name is empty (use openai:<model>, e.g. openai:gpt-4o-mini)")
+        from harness.secrets import (
+            install_log_redaction,
+            redact_url,
+            register_secret_value,
+            split_userinfo,
+            url_secret_values,
+        )
+
         self.model = model
         self.config = config or OpenAIConfig()
         self.name = f"openai:{model}"
+        install_log_redaction()  # whatever logs the endpoint URL from here on (httpx included) logs it redacted
+        self._url, self._url_credentials = split_userinfo(self.config.base_url)
+        for value in url_secret_values(self.config.base_url):  # a base_url option is no variable to read them from
+            register_secret_value(value)
+        self.endpoint = redact_url(self.config.base_url)  # what records, messages and logs show
         self.cache_dir = Path(self.config.cache_dir) if self.config.cache_dir else harness_home() / "cache" / "openai"
         self._client = None
 
@@ -170,7 +191,7 @@ class OpenAIChatModel(VisionLanguageModel):
         return results
 
     def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "model": self.model, "endpoint": self.config.base_url}
+        return {"name": self.name, "model": self.model, "endpoint": self.endpoint}
 
     # -- request, retries, cap ------------------------------------------------------------------------
     @staticmethod
@@ -190,9 +211,18 @@ class OpenAIChatModel(VisionLanguageModel):
         import httpx
 
         if self._client is None:
-            headers = {"Authorization": f"Bearer {self.config.api_key}"} if self.config.api_key else {}
-            self._client = httpx.Client(base_url=self.config.base_url, headers=headers, timeout=self.config.timeout)
+            self._client = httpx.Client(base_url=self._url, headers=self._auth_headers(), timeout=self.config.timeout)
         return self._client
+
+    def _auth_headers(self) -> dict[str, str]:
+        """Basic auth from the URL's credentials, else the bearer key, else nothing (a local server)."""
+        if self._url_credentials:
+            if self.config.api_key:
+                log.info("endpoint %s: sending the credentials in its URL as HTTP Basic auth; the API key is "
+                         "not sent to it", self.endpoint)
+            token = base64.b64encode(":".join(self._url_credentials).encode("utf-8")).decode("ascii")
+            return {"Authorization": f"Basic {token}"}
+        return {"Authorization": f"Bearer {self.config.api_key}"} if self.config.api_key else {}
 
     def _take_request_slot(self) -> None:
         global _paid_requests
@@ -207,7 +237,9 @@ class OpenAIChatModel(VisionLanguageModel):
     def _post(self, body: dict[str, Any]) -> Any:
         import httpx
 
-        where = f"endpoint {self.config.base_url} (model {self.model})"
+        from harness.secrets import redact_text
+
+        where = f"endpoint {self.endpoint} (model {self.model})"
         problem = "no attempt made"
         for attempt in range(self.config.max_retries + 1):
             if attempt:
@@ -221,21 +253,21 @@ class OpenAIChatModel(VisionLanguageModel):
                 problem = f"no answer within {self.config.timeout:g}s"
                 continue
             except httpx.TransportError as exc:
-                problem = f"connection failed ({type(exc).__name__}: {str(exc) or 'no detail'})"
+                problem = redact_text(f"connection failed ({type(exc).__name__}: {str(exc) or 'no detail'})")
                 continue
             if response.status_code in RETRYABLE_STATUS:
                 problem = f"HTTP {response.status_code}"
                 continue
             if response.status_code >= 400:
-                raise HarnessError(f"{where}: HTTP {response.status_code}: {_error_text(response)}")
+                raise HarnessError(redact_text(f"{where}: HTTP {response.status_code}: {_error_text(response)}"))
             try:
                 return response.json()
             except ValueError:
-                raise HarnessError(f"{where}: the answer is not JSON: {_snippet(response.text)}") from None
+                raise HarnessError(redact_text(f"{where}: the answer is not JSON: {_snippet(response.text)}")) from None
         raise HarnessError(f"{where}: gave up after {self.config.max_retries + 1} attempts: {problem}")
 
     def _parse(self, payload: Any) -> list[str]:
-        where = f"endpoint {self.config.base_url} (model {self.model})"
+        where = f"endpoint {self.endpoint} (model {self.model})"
         try:
             answers = [choice["message"]["content"] for choice in payload["choices"]]
         except (KeyError, TypeError, IndexError):
@@ -247,7 +279,8 @@ class OpenAIChatModel(VisionLanguageModel):
 
     # -- cache -----------------------------------------------------------------------------------------
     def _cache_key(self, body: dict[str, Any]) -> str:
-        blob = json.dumps({"base_url": self.config.base_url, **body}, sort_keys=True, ensure_ascii=False)
+        # the endpoint as recorded: a rotated password keeps the cache, and the key hashes no secret
+        blob = json.dumps({"base_url": self.endpoint, **body}, sort_keys=True, ensure_ascii=False)
         return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
     def _cache_path(self, key: str) -> Path:

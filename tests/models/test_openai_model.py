@@ -148,3 +148,46 @@ def test_resolves_through_the_model_spec(server, fresh, tmp_path, monkeypatch):
     monkeypatch.setenv("HARNESS_OPENAI_BASE_URL", server.base_url)
     model = resolve.load_model("openai:fake-vlm", cache_dir=str(tmp_path / "c2"))
     assert model.generate([None], ["hi"]) == ["HI|image=False|0"]
+
+
+def _basic(user: str, password: str) -> str:
+    import base64
+
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+def test_url_credentials_go_as_basic_auth_and_are_never_shown(server, fresh, monkeypatch, caplog):
+    import logging
+
+    password = "pa@ss-8c1f0e"  # "@" travels percent-encoded in the URL and decoded in the header
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-ambient-key-0d93")  # an ambient key is not sent to this host
+    base = server.base_url.replace("http://", "http://alice:pa%40ss-8c1f0e@")
+    server.script[:] = ["500"]
+    caplog.set_level(logging.INFO)
+    model = fresh(base_url=base, api_key_env=None, max_retries=1)
+    assert model.chat([{"role": "user", "content": "x"}]) == "X|image=False|0"
+    assert [r["auth"] for r in server.requests] == [_basic("alice", password)] * 2
+    assert server.requests[0]["path"] == "/v1/chat/completions"
+    shown = server.base_url.replace("http://", "http://alice:[REDACTED]@")
+    assert model.describe()["endpoint"] == shown
+    retry = [r.getMessage() for r in caplog.records if "retry 1/1" in r.getMessage()]
+    assert retry and shown in retry[0]
+    assert not [r for r in caplog.records if "8c1f0e" in r.getMessage()]
+
+
+def test_errors_from_an_endpoint_with_url_credentials_do_not_carry_them(server, fresh):
+    base = server.base_url.replace("http://", "http://bob:hunter2-77aa@")
+    server.script[:] = ["500", "500"]
+    with pytest.raises(HarnessError) as excinfo:
+        fresh(base_url=base, api_key_env=None, max_retries=1).chat([{"role": "user", "content": "x"}])
+    message = str(excinfo.value)
+    assert "gave up after 2 attempts" in message and "bob:[REDACTED]@127.0.0.1" in message
+    assert "hunter2" not in message
+
+
+def test_url_credentials_and_a_named_key_are_refused(server, fresh):
+    base = server.base_url.replace("http://", "http://bob:hunter2-77aa@")
+    with pytest.raises(HarnessError) as excinfo:
+        fresh(base_url=base)  # api_key_env names FAKE_OPENAI_TEST_KEY as well
+    message = str(excinfo.value)
+    assert "\n" not in message and "keep one of them" in message and "hunter2" not in message
