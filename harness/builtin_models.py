@@ -18,8 +18,8 @@ ever edited:
    the reports that do name a lesion stay right) but its reports deny about half the lesions it sees.
 
 A model is built in a temporary folder beside its cache folder ``HARNESS_HOME/models/<name>-<version>/``
-and renamed into place when trained, with a ``<name>.json`` stamp of the configuration it was built from;
-a changed configuration rebuilds it.
+and renamed into place when trained, with a ``<name>.json`` stamp of the configuration it was built from and
+of its weights' content fingerprint; a changed configuration, or weights changed in the cache folder, rebuild it.
 """
 
 from __future__ import annotations
@@ -216,9 +216,18 @@ def _is_complete(folder: Path, name: str, config: TinyConfig) -> bool:
     if not (folder / "config.json").is_file() or not stamp.is_file():
         return False
     try:
-        return read_json(stamp).get("config") == config.key()
+        saved = read_json(stamp)
     except HarnessError:
         return False
+    if saved.get("config") != config.key():
+        return False
+    from harness.models.fingerprint import model_fingerprint
+
+    # the stamp names the weights the build made: weights changed in the cache folder are not that model
+    if saved.get("weights") not in (None, model_fingerprint(folder)):
+        log.warning("the cached %s model's weights differ from the ones its build recorded: rebuilding it", name)
+        return False
+    return True
 
 
 def ensure_builtin(name: str, *, force: bool = False, config: TinyConfig | None = None) -> Path:
@@ -255,6 +264,9 @@ def ensure_builtin(name: str, *, force: bool = False, config: TinyConfig | None 
             trained = Path(sft.train_sft(model, prior, work / "prior", options))
             stamp["prior_records"] = len(prior)
         stamp["build_seconds"] = round(time.perf_counter() - start, 1)
+        from harness.models.fingerprint import model_fingerprint
+
+        stamp["weights"] = model_fingerprint(trained)
         write_json(trained / f"{name}.json", stamp)
         if dest.exists():
             shutil.rmtree(dest)

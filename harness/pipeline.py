@@ -28,6 +28,7 @@ from typing import Any
 
 from harness.errors import HarnessError
 from harness.io import read_json, write_json
+from harness.models.fingerprint import model_fingerprint
 from harness.options import option_field
 from harness.preferences import PreferencePair, read_pairs, write_pairs
 from harness.textpairs import (
@@ -121,18 +122,6 @@ class RunOutcome:
     pairs_dir: Path | None = None
 
 
-def model_fingerprint(path: str | Path) -> str:
-    """Identifies a model folder's weights cheaply: config plus the weight files' names and sizes."""
-    path = Path(path)
-    digest = hashlib.sha256()
-    config = path / "config.json"
-    if config.exists():
-        digest.update(config.read_bytes())
-    for weights in sorted(path.glob("*.safetensors")) + sorted(path.glob("*.bin")):
-        digest.update(f"{weights.name}:{weights.stat().st_size}".encode())
-    return digest.hexdigest()[:16]
-
-
 def resolve_base_model(spec: str) -> Path:
     """A local folder for the base model.
 
@@ -160,10 +149,13 @@ def resolve_base_model(spec: str) -> Path:
 
 
 def base_model_name(spec: str, base_dir: Path) -> str:
-    """How runs name the base model: registered names with their weights' fingerprint, folders by path."""
+    """How runs name (and every cache keys) the base model: ``<name>@<fingerprint>``, the registered name or
+    the folder's name, and the content fingerprint of its weights (``harness.models.fingerprint``). New
+    weights under the same path are another model; the folder's path never enters a result."""
     from harness.models import MODELS
 
-    return f"{spec}@{model_fingerprint(base_dir)}" if spec in MODELS else str(base_dir)
+    label = spec if spec in MODELS else base_dir.name
+    return f"{label}@{model_fingerprint(base_dir)}"
 
 
 def split_options(method_cls, options: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
@@ -376,8 +368,15 @@ EVAL_SEED = 0
 
 
 def _eval_signature(config: RunConfig) -> dict[str, Any]:
+    """What makes two evaluations comparable: tasks, split, limit, seed, and the evaluated items' content
+    (``harness.tasks.identity``), so an evaluation on other data is never reused or compared as the same."""
+    from harness.tasks import get_task
+    from harness.tasks.identity import split_digest
+
+    data = {name: split_digest(get_task(name), config.eval_split, config.data_dir, limit=config.eval_limit)[:16]
+            for name in sorted(config.tasks)}
     return {"tasks": sorted(config.tasks), "split": config.eval_split, "limit": config.eval_limit,
-            "seed": EVAL_SEED}
+            "seed": EVAL_SEED, "data": data}
 
 
 def base_run_id_for(config: RunConfig, base_name: str) -> str:
@@ -425,9 +424,14 @@ def pairs_dir(config: RunConfig, base_name: str, builder_options: dict[str, str]
     """
     from harness.methods import get_method
     from harness.paths import harness_home
+    from harness.tasks import get_task
+    from harness.tasks.identity import split_digest
 
+    # the training items by content (as build_pairs selects them), never the data folder's path
+    data = {name: split_digest(get_task(name), "train", config.data_dir, limit=config.train_limit,
+                               shuffle_seed=config.pair_seed)[:16] for name in config.tasks}
     key = {"base_model": base_name, "tasks": list(config.tasks), "train_limit": config.train_limit,
-           "pair_seed": config.pair_seed, "data_dir": config.data_dir}
+           "pair_seed": config.pair_seed, "data": data}
     if get_method(config.method).has_pair_builder():
         key.update(method=config.method, builder_options={k: str(v) for k, v in sorted(builder_options.items())})
         name = config.method

@@ -277,13 +277,10 @@ def base_run_id(board: Board, run: dict[str, Any]) -> str | None:
 
 
 def partial_reason(run: dict[str, Any]) -> str:
-    """Why a run covers only part of its test sets ('' for a full run): an evaluation limit, or lm-eval's."""
-    config = run.get("config") if isinstance(run.get("config"), dict) else {}
-    limits = [(config.get("signature") or {}).get("limit"), config.get("limit"),
-              (config.get("lm_eval") or {}).get("limit"), (config.get("pipeline") or {}).get("eval_limit"),
-              config.get("lm_eval_limit"), config.get("eval_limit")]  # the last two: a public snapshot's
-    limit = next((v for v in limits if v not in (None, "", 0)), None)
-    return "" if limit is None else f"limit {limit}"
+    """Why a run covers only part of its test sets ('' for a full run): ``harness.results.compare.partial_reason``."""
+    from harness.results.compare import partial_reason as reason
+
+    return reason(run)
 
 
 def _values_by_run(board: Board) -> dict[str, dict[str, dict[str, Any]]]:
@@ -597,7 +594,7 @@ def forest_rows(board: Board, study: dict[str, Any], metric_key: str) -> list[di
 _PUBLIC_RUN = ("run_id", "created_at", "model", "base_model", "method", "model_type", "seed", "status", "source",
                "harness_version", "git_commit", "versions")
 _PUBLIC_CONFIG = ("role", "base_run_id", "signature", "train_seed", "pair_seed", "method", "card", "tasks",
-                  "limit", "lm_eval_limit")
+                  "limit", "lm_eval_limit", "data")  # data: item counts and content hashes, which mark partial runs
 
 
 def public_name(value: Any) -> Any:

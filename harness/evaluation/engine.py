@@ -195,8 +195,9 @@ def _evaluate(model: VisionLanguageModel, task_objects: list[Task], tasks: Seque
 
     pred_dir = run_dir / "predictions"
     pred_dir.mkdir(parents=True, exist_ok=True)
+    provenance = {task.name: task_data[task.name].record for task in task_objects}
     if process.is_main:
-        _check_or_write_manifest(run_dir, run_id, model, list(tasks), config, run_config or {})
+        _check_or_write_manifest(run_dir, run_id, model, list(tasks), config, run_config or {}, provenance)
     set_seed(config.seed)
 
     results: dict[str, TaskResult] = {}
@@ -219,7 +220,7 @@ def _evaluate(model: VisionLanguageModel, task_objects: list[Task], tasks: Seque
     if process.is_main:
         _write_results_json(result)
         if store is not False:
-            result.stored_in = _store(result, store, model, run_config or {})
+            result.stored_in = _store(result, store, model, {**(run_config or {}), "data": provenance})
     process.barrier()
     return result
 
@@ -254,13 +255,17 @@ class _TaskData:
     rows: list[dict[str, Any]]
     images: datasets.Dataset
     metadata_columns: list[str]
+    record: dict[str, Any] = field(default_factory=dict)  # what data this is (harness.tasks.identity)
 
     @classmethod
     def load(cls, task: Task, split: str, data_dir: str | Path | None, limit: int | None) -> _TaskData:
+        from harness.tasks.identity import split_record
+
         dataset = task.load(split, data_dir=data_dir)
         missing = [c for c in REQUIRED_COLUMNS if c not in dataset.column_names]
         if missing:
             raise HarnessError(f"task '{task.name}' split '{split}' lacks the column(s) {', '.join(missing)}")
+        n_split = len(dataset)
         if limit is not None:
             dataset = dataset.select(range(min(limit, len(dataset))))
         text_columns = [c for c in dataset.column_names if c not in ("image", "mask")]
@@ -353,21 +358,37 @@ def _runs_dir() -> Path:
 
 
 def _check_or_write_manifest(run_dir: Path, run_id: str, model: VisionLanguageModel, tasks: list[str],
-                             config: EvalConfig, run_config: dict[str, Any]) -> None:
-    """Record what the run is; a resumed run must use the same model and split as the saved predictions."""
+                             config: EvalConfig, run_config: dict[str, Any], data: dict[str, Any]) -> None:
+    """Record what the run is: the model (with its weights' fingerprint), the data of every task
+    (``harness.tasks.identity``), the code, package versions and seeds, so the folder alone reproduces the
+    run. A resumed run must use the same model, split and data as the saved predictions."""
     from harness.io import read_json, write_json
+    from harness.provenance import provenance
 
     manifest = run_dir / "run.json"
     identity = model.describe()
     if manifest.exists():
         saved = read_json(manifest)
-        if saved.get("model", {}).get("name") != identity.get("name"):
-            raise HarnessError(f"run '{run_id}' holds predictions of model '{saved['model'].get('name')}', "
-                               f"not '{identity.get('name')}': resume with the same model or start a new run")
+        saved_model = saved.get("model", {})
+        if saved_model.get("name") != identity.get("name") or (
+                saved_model.get("fingerprint") and saved_model.get("fingerprint") != identity.get("fingerprint")):
+            raise HarnessError(f"run '{run_id}' holds predictions of model '{saved_model.get('name')}' "
+                               f"(weights {saved_model.get('fingerprint') or 'unrecorded'}), not "
+                               f"'{identity.get('name')}' (weights {identity.get('fingerprint') or 'unrecorded'}): "
+                               "resume with the same model or start a new run")
         if saved.get("config", {}).get("split") != config.split:
             raise HarnessError(f"run '{run_id}' evaluated split '{saved['config'].get('split')}', not '{config.split}'")
+        for name, record in data.items():
+            before = (saved.get("data") or {}).get(name) or {}
+            if before.get("content_sha256") not in (None, record["content_sha256"]):
+                raise HarnessError(f"run '{run_id}' evaluated other '{name}' data ({before.get('n')} items, content "
+                                   f"{before['content_sha256'][:12]}) than now ({record['n']} items, content "
+                                   f"{record['content_sha256'][:12]}): evaluate the same data or start a new run")
         tasks = list(dict.fromkeys([*saved.get("tasks", []), *tasks]))
+        data = {**(saved.get("data") or {}), **data}
+    seeds = {"eval": config.seed, **{k: run_config[k] for k in ("train_seed", "pair_seed") if k in run_config}}
     write_json(manifest, {"run_id": run_id, "model": identity, "tasks": tasks, "config": config.to_dict(),
+                          "data": data, "environment": {**provenance(config.seed), "seeds": seeds},
                           "run_config": run_config})
 
 

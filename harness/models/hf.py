@@ -9,6 +9,7 @@ tokens and BOS in front (the "prefix" it was trained with).
 from __future__ import annotations
 
 import difflib
+import hashlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -177,7 +178,36 @@ class HFVisionLanguageModel(VisionLanguageModel):
         info = {"name": self.name, "path": self.path, "family": self.family.name}
         if self.adapter:
             info["adapter"] = self.adapter
+        info["fingerprint"] = self.fingerprint()
         return info
+
+    def fingerprint(self) -> str:
+        """The content identity of the weights this model answers with (``harness.models.fingerprint``): the
+        folder's files, plus the adapter's; the loaded parameters when there is no local folder."""
+        cached = getattr(self, "_fingerprint", None)
+        if cached is None:
+            from harness.models.fingerprint import model_fingerprint, module_fingerprint
+
+            folders = [_local_folder(str(p)) for p in (self.path, self.adapter) if p]
+            if all(folders):
+                parts = [model_fingerprint(folder) for folder in folders]
+                cached = parts[0] if len(parts) == 1 else hashlib.sha256("+".join(parts).encode()).hexdigest()[:16]
+            else:  # a hub id: hash what was loaded
+                cached = module_fingerprint(self.model)
+            self._fingerprint = cached
+        return cached
+
+
+def _local_folder(path: str) -> Path | None:
+    """``path`` as a local folder: itself, or a hub id's snapshot in the local hub cache; None otherwise."""
+    if Path(path).is_dir():
+        return Path(path)
+    try:
+        from huggingface_hub import snapshot_download
+
+        return Path(snapshot_download(path, local_files_only=True))
+    except Exception:  # noqa: BLE001 - not a cached hub id: the caller hashes the loaded weights instead
+        return None
 
 
 def _first_line(exc: BaseException) -> str:

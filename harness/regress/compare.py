@@ -57,7 +57,7 @@ NOT_CREDITED, REPORTED = "not credited: coverage fell", "reported, not gated"
 FAILING = (REGRESSED, MAY_EXCEED, INCONCLUSIVE)
 CORRECTIONS = ("holm", "none")
 # The keys ``allow_diff`` may name; each is compared only when both runs recorded it.
-COMPARABILITY_KEYS = ("decoding", "token_budgets", "prompts", "split", "task_versions", "harness_version")
+COMPARABILITY_KEYS = ("decoding", "token_budgets", "prompts", "split", "task_versions", "harness_version", "data")
 # The headline metrics gated by default, per kind of task (docs/regression.md gives the reasons).
 DEFAULT_GATE = {
     "vqa": ("closed_accuracy", "open_recall"),
@@ -248,6 +248,9 @@ def check_comparable(base: Source, cand: Source, config: RegressConfig) -> list[
     for key in COMPARABILITY_KEYS:
         if key == "prompts":
             continue  # checked item by item in compare()
+        if key == "data":
+            warnings += _check_data(base.settings.get("data"), cand.settings.get("data"), config)
+            continue
         if key not in base.settings or key not in cand.settings:
             if key in ("decoding", "token_budgets"):
                 warnings.append(f"{key} not recorded for {'the baseline' if key not in base.settings else 'the candidate'}"
@@ -263,6 +266,33 @@ def check_comparable(base: Source, cand: Source, config: RegressConfig) -> list[
                 continue
             raise HarnessError(f"the runs are not comparable: {key} differ (baseline {b}, candidate {c}); "
                                f"pass --allow-diff {key} if that is intended")
+    return warnings
+
+
+def _check_data(base: dict[str, Any] | None, cand: dict[str, Any] | None, config: RegressConfig) -> list[str]:
+    """The runs' data records (``harness.tasks.identity``), task by task: a partial run against a full one is
+    refused unless ``allow_partial``; the same official split read as other content unless ``allow_diff data``."""
+    if not base and not cand:
+        return []
+    if not base or not cand:
+        return [f"data not recorded for {'the baseline' if not base else 'the candidate'}: not checked"]
+    warnings = []
+    for task in sorted(set(base) & set(cand)):
+        b, c = base[task] or {}, cand[task] or {}
+        if bool(b.get("partial")) != bool(c.get("partial")):
+            which, record = ("candidate", c) if c.get("partial") else ("baseline", b)
+            msg = f"the {which} evaluated part of {task} ({record.get('partial')}), the other run the full split"
+            if not config.allow_partial:
+                raise HarnessError(f"the runs are not comparable: {msg}; evaluate both on the same items, or pass "
+                                   "--allow-partial to compare the shared items")
+            warnings.append(msg + "; comparing the shared items (--allow-partial)")
+        elif not b.get("partial") and b.get("content_sha256") and c.get("content_sha256") \
+                and b["content_sha256"] != c["content_sha256"]:
+            msg = (f"{task}: the runs read other data for the same split ({b.get('n')} vs {c.get('n')} items, "
+                   f"content {b['content_sha256'][:12]} vs {c['content_sha256'][:12]})")
+            if "data" not in config.allow_diff:
+                raise HarnessError(f"the runs are not comparable: {msg}; pass --allow-diff data if that is intended")
+            warnings.append(msg + " (allowed)")
     return warnings
 
 

@@ -82,6 +82,8 @@ def _config_settings(config: dict[str, Any]) -> dict[str, Any]:
         settings["token_budgets"] = {k: config.get(k) for k in BUDGET_KEYS}
     if "split" in config:  # an image ablation adds passes the gate skips: the model's own answers are unchanged
         settings["split"] = config.get("split")
+    if isinstance(config.get("data"), dict):  # what each task's items were (harness.tasks.identity)
+        settings["data"] = config["data"]
     return settings
 
 
@@ -94,6 +96,8 @@ def _dir_settings(folder: Path) -> dict[str, Any]:
     if manifest.is_file():
         saved = read_json(manifest)
         settings.update(_config_settings(saved.get("config") or {}))
+        if isinstance(saved.get("data"), dict):
+            settings["data"] = saved["data"]
         version = (saved.get("run_config") or {}).get("harness_version")
         if version:
             settings["harness_version"] = version

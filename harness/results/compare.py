@@ -32,6 +32,23 @@ _MD_SPECIAL = re.compile(r"([\\`\[\]|])")  # code spans, links and images, cell 
 EXPORT_FORMATS = {".csv": "csv", ".json": "json", ".md": "markdown", ".markdown": "markdown"}
 
 
+def partial_reason(run: dict[str, Any]) -> str:
+    """Why a stored run covers only part of its test sets ('' for a full run): an evaluation limit (its own, a
+    pipeline's or lm-eval's), or data records (``harness.tasks.identity``) whose items are not the official
+    split."""
+    from harness.tasks.identity import partial_tasks
+
+    config = run.get("config") if isinstance(run.get("config"), dict) else {}
+    limits = [(config.get("signature") or {}).get("limit"), config.get("limit"),
+              (config.get("lm_eval") or {}).get("limit"), (config.get("pipeline") or {}).get("eval_limit"),
+              config.get("lm_eval_limit"), config.get("eval_limit")]  # the last two: a public snapshot's
+    limit = next((v for v in limits if v not in (None, "", 0)), None)
+    reasons = [] if limit is None else [f"limit {limit}"]
+    reasons += [f"{task}: {why}" for task, why in partial_tasks(config.get("data")).items()
+                if limit is None or why != f"limit {limit}"]
+    return "; ".join(reasons)
+
+
 def metric_columns(results: Sequence[dict[str, Any]]) -> list[str]:
     """``task/metric`` column names in a stable order: by task, then metric."""
     return sorted({f"{r['task']}/{r['metric']}" for r in results})

@@ -48,6 +48,11 @@ class Task:
     description: str = ""
     citation: str = ""
     options: dict[str, Any] = field(default_factory=dict)
+    # Items per split of the official release the field reports, for the default options; a run on fewer
+    # (or other) items is marked partial (``harness.tasks.identity``). Empty: unknown, the count is not checked.
+    official_sizes: dict[str, int] = field(default_factory=dict)
+    # "files": read from a data folder; "generated": made by the harness from its options (no folder).
+    source_kind: str = "files"
 
     def data_dir(self, data_dir: str | Path | None = None) -> Path | None:
         from harness.paths import task_data_dir
@@ -82,6 +87,10 @@ class Task:
         skipped (see ``harness.tasks._loading.BadRecords``); None when the data is absent."""
         sizes = self.sizes(data_dir)
         return None if sizes is None else (sizes, {})
+
+    def expected_size(self, split: str) -> int | None:
+        """Items in the official ``split`` (None when unknown, or when options select another set)."""
+        return None if self.options else self.official_sizes.get(split)
 
     def prompt(self, sample: dict) -> str:
         """The user prompt for one sample (without the image token; the model adapter places the image)."""

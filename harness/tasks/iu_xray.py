@@ -137,6 +137,7 @@ TASK = IUXrayTask(
     name="iu_xray",
     family="report",
     version="1.0",
+    official_sizes={"train": 2069, "validation": 296, "test": 590},
     folder="iu_xray",
     splits=("train", "validation", "test"),
     metrics=L.REPORT_METRICS,

@@ -152,6 +152,7 @@ TASK = SlakeTask(
     family="vqa",
     # 1.1: closed_accuracy / open_* rescored (exact match, distinct tokens); 1.0 results are not comparable
     version="1.1",
+    official_sizes={"train": 4919, "validation": 1053, "test": 1061},
     folder="slake",
     splits=("train", "validation", "test"),
     metrics=L.VQA_METRICS,

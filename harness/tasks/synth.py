@@ -416,6 +416,11 @@ class SynthTask(Task):
     version: str = GENERATOR_VERSION
     splits: tuple[str, ...] = ("sft", "train", "val", "test")
     options_class: ClassVar[type] = SynthOptions
+    source_kind: str = "generated"
+
+    def expected_size(self, split: str) -> int | None:
+        """A generated split is exactly what its options say (seed and sizes are recorded with the run)."""
+        return (self.sizes() or {}).get(split)
 
     def data_dir(self, data_dir: str | Path | None = None) -> Path | None:
         return None

@@ -120,6 +120,7 @@ TASK = VQARADTask(
     family="vqa",
     # 1.1: closed_accuracy / open_* rescored (exact match, distinct tokens); 1.0 results are not comparable
     version="1.1",
+    official_sizes={"train": 3064, "test": 451},
     folder="vqa_rad",
     splits=("train", "test"),
     metrics=L.VQA_METRICS,

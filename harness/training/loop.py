@@ -182,7 +182,7 @@ def train_preference(model: Any, method: Method, pairs: list[PreferencePair],
         reference = ModelReference(frozen if frozen is not None else model, adapters_off=frozen is None,
                                    autocast=accelerator.autocast, pack=pack)
         if config.ref_cache:
-            key = cache_key(str(getattr(vlm, "path", vlm.name)), base_config, pairs,
+            key = cache_key(_weights_id(vlm), base_config, pairs,
                             {"max_length": config.max_length, "precision": config.precision,
                              "rows": [g for g in ("chosen", "rejected") if g != "rejected" or not sft]
                              + list(method.extra_rows)})
@@ -380,3 +380,13 @@ def _atomic_dir(final: Path, write) -> Path:
     tmp.replace(final)
     shutil.rmtree(old, ignore_errors=True)
     return final
+
+
+def _weights_id(vlm: Any) -> str:
+    """The base weights' content fingerprint (the reference cache's model key); a model without one (a test
+    double) is hashed from its loaded parameters."""
+    if hasattr(vlm, "fingerprint"):
+        return vlm.fingerprint()
+    from harness.models.fingerprint import module_fingerprint
+
+    return module_fingerprint(vlm.model)

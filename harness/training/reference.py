@@ -111,11 +111,19 @@ def _adapter_layers(peft_model: Any) -> list[Any]:
 
 
 def cache_key(model_id: str, model_config: dict, pairs: list, encoding: dict) -> str:
+    """The reference cache's key, by content: ``model_id`` is the weights' fingerprint
+    (``harness.models.fingerprint``), and each pair counts with its text and its images' bytes, so new weights
+    or an image replaced under the same path never reuse stale log-probabilities."""
+    from harness.models.fingerprint import file_digest
+
     digest = hashlib.sha256()
     digest.update(json.dumps({"model": model_id, "config": model_config, "encoding": encoding},
                              sort_keys=True, default=str).encode())
     for pair in pairs:
         digest.update(json.dumps(pair.as_dict(), sort_keys=True, default=str).encode())
+        for image in (pair.image, getattr(pair, "rejected_image", None)):
+            if isinstance(image, str) and Path(image).is_file():
+                digest.update(file_digest(image).encode())
     return digest.hexdigest()[:24]
 
 

@@ -94,12 +94,26 @@ def handle(args: argparse.Namespace) -> int:
     results = store.results(run_ids=run_ids, tasks=args.tasks, status=args.status)
     if metrics:
         results = [r for r in results if r["metric"] in metrics]
+    runs = store.runs(run_ids=run_ids, status=args.status)
     if args.export:
-        runs = store.runs(run_ids=run_ids, status=args.status)
         fmt = export(args.export, runs, results)
         print(f"wrote {fmt} to {args.export}")
-    emit(wide_rows(results, display=args.format == "table"), args.format)
+    emit(with_test_set(wide_rows(results, display=args.format == "table"), runs), args.format)
     return 0
+
+
+def with_test_set(rows: list[dict], runs: list[dict]) -> list[dict]:
+    """Each row with a ``test set`` column after its identity: ``full``, or ``partial (why)``."""
+    from harness.results.compare import RUN_COLUMNS, partial_reason
+
+    reasons = {r["run_id"]: partial_reason(r) for r in runs}
+    shown = []
+    for row in rows:
+        why = reasons.get(row.get("run_id"), "")
+        identity = {k: row[k] for k in RUN_COLUMNS if k in row}
+        shown.append({**identity, "test set": f"partial ({why})" if why else "full",
+                      **{k: v for k, v in row.items() if k not in identity}})
+    return shown
 
 
 def handle_approve(args: argparse.Namespace) -> int:
