@@ -231,14 +231,10 @@ class POVID(DPO):
 
 def greedy_on_noised(model: Any, rows: list[tuple[Path, str]], *, max_new_tokens: int) -> list[str]:
     """The model's greedy answer to each ``(noised image file, prompt)``, in one generation batch."""
-    from PIL import Image
-
+    from harness.images import open_image
     from harness.models.base import GenerationConfig
 
-    images = []
-    for path, _ in rows:
-        with Image.open(path) as image:
-            images.append(image.convert("RGB"))
+    images = [open_image(path) for path, _ in rows]
     return list(model.generate(images, [prompt for _, prompt in rows], GenerationConfig(max_new_tokens=max_new_tokens)))
 
 

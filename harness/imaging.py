@@ -20,6 +20,7 @@ import numpy as np
 from PIL import Image
 
 from harness.errors import HarnessError
+from harness.images import to_rgb
 
 SCHEDULES = ("sigmoid", "linear")
 DEFAULT_SCHEDULE = "sigmoid"  # POVID's release (VCD's schedule)
@@ -67,7 +68,7 @@ def diffusion_noise(
     ``ToTensor`` pixels in [0, 1] before the processor and does not clip, so its eps is twice as large in
     pixel terms as this one on [-1, 1]; the retained signal ``sqrt(abar_k)`` is the same.
     """
-    rgb = np.asarray(image.convert("RGB"), dtype=np.float64) / 127.5 - 1.0
+    rgb = np.asarray(to_rgb(image), dtype=np.float64) / 127.5 - 1.0
     rng = np.random.default_rng(seed)
     abar = alpha_bar(step, num_steps, schedule)
     noised = np.sqrt(abar) * rgb + np.sqrt(1.0 - abar) * rng.standard_normal(rgb.shape)

@@ -159,14 +159,15 @@ def image_path(record: dict[str, Any], run: dict[str, Any], task: str) -> Path |
 
 def load_image(record: dict[str, Any], run: dict[str, Any], task: str) -> tuple[Any, str]:
     """(PIL image or None, where it came from) for a prediction: by path, else from the task's dataset."""
+    from harness.errors import DataError
+    from harness.images import decoded, open_image, to_rgb
+
     path = image_path(record, run, task)
     if path is not None:
-        from PIL import Image
-
         try:
-            return Image.open(path).convert("RGB"), path.name
-        except OSError:
-            pass
+            return open_image(path), path.name
+        except DataError as exc:  # unreadable or oversized: fall back on the task's dataset
+            log.debug("cannot read %s: %s", path, exc)
     config = run.get("config") if isinstance(run.get("config"), dict) else {}
     pipeline = config.get("pipeline") if isinstance(config.get("pipeline"), dict) else {}
     split = str((config.get("signature") or {}).get("split") or pipeline.get("eval_split") or "test")
@@ -179,7 +180,8 @@ def load_image(record: dict[str, Any], run: dict[str, Any], task: str) -> tuple[
     if row is None:
         return None, "not found"
     try:
-        return dataset[row]["image"].convert("RGB"), f"{task.split('@')[0]} {split} item {record.get('id')}"
+        image = to_rgb(decoded(lambda: dataset[row]["image"]))
+        return image, f"{task.split('@')[0]} {split} item {record.get('id')}"
     except Exception as exc:
         log.warning("cannot read the image of %s: %s", record.get("id"), exc)
         return None, "not found"

@@ -30,6 +30,7 @@ import numpy as np
 from PIL import Image
 
 from harness.errors import HarnessError
+from harness.images import to_8bit
 from harness.imaging import DEFAULT_SCHEDULE, DEFAULT_STEP, alpha_bar, diffusion_noise
 
 NoiseMode = Literal["diffusion", "release", "global"]
@@ -83,8 +84,10 @@ def gaussian_replace(
 ) -> tuple[Image.Image, np.ndarray]:
     """The released code's rule (module docstring, ``release``); returns the noised image and the boolean
     mask of replaced pixels. A grayscale image stays one channel (the release noises the array of the image
-    as stored); other modes than L and RGB are converted to RGB first."""
-    source = image if image.mode in ("L", "RGB") else image.convert("RGB")
+    as stored; 16-bit and float grayscale is first scaled to L by ``harness.images.to_8bit``); other modes
+    than L and RGB are converted to RGB first."""
+    source = to_8bit(image)
+    source = source if source.mode in ("L", "RGB") else source.convert("RGB")
     pixels = np.array(source, dtype=np.uint8)
     blurred = blur(resize_map(region, image.size), kernel_size)
     cut = blurred.mean() - blurred.std() if threshold is None else float(threshold)

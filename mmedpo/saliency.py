@@ -20,6 +20,7 @@ import numpy as np
 from PIL import Image
 
 from harness.errors import HarnessError
+from harness.images import to_rgb
 from mmedpo.localize import Localization, normalize_map
 
 log = logging.getLogger(__name__)
@@ -57,8 +58,9 @@ def answer_gradient(model: Any, image: Image.Image, prompt: str, answer: str) ->
     import torch
 
     prefix = model.format_prompt(prompt, with_image=True)
-    inputs = model.processor_inputs([image.convert("RGB")], [prefix + answer], "right").to(model.device)
-    prefix_len = model.processor_inputs([image.convert("RGB")], [prefix], "right")["input_ids"].shape[1]
+    rgb = to_rgb(image)
+    inputs = model.processor_inputs([rgb], [prefix + answer], "right").to(model.device)
+    prefix_len = model.processor_inputs([rgb], [prefix], "right")["input_ids"].shape[1]
     pixels = inputs["pixel_values"].to(model.model.dtype).detach().requires_grad_(True)
     inputs["pixel_values"] = pixels
     was_training = model.model.training

@@ -41,6 +41,7 @@ class Curator:
     def _source(self, image: Any) -> str:
         """One copy of each source image, named by its content: the original file's bytes (no re-encoding)
         when the image came from a file, else a PNG of its pixels. Many questions about one image share it."""
+        from harness.images import to_rgb
         from harness.methods.pairs import save_image
 
         filename = getattr(image, "filename", "") or ""
@@ -50,7 +51,7 @@ class Curator:
                 cached = self._copy_source(Path(filename))
                 self._sources[filename] = cached
             return cached
-        rel = save_image(image.convert("RGB"), self.folder, "images/source")
+        rel = save_image(to_rgb(image), self.folder, "images/source")
         return (self.folder / rel).relative_to(self.root).as_posix()
 
     def _copy_source(self, source: Path) -> str:
@@ -70,13 +71,15 @@ class Curator:
         return path.relative_to(self.root).as_posix()
 
     def _save(self, image: Any, sub: str, name: str) -> str:
+        from harness.images import to_rgb
+
         path = self.folder / "images" / sub / f"{safe_name(name)}.png"
         if not path.exists():
             # write-then-rename (atomic against a killed process) without fsync: images are cheap to redo
             # and fsyncing thousands of small files dominated the curation time
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_name(f".{path.name}.tmp")
-            image.convert("RGB").save(tmp, format="PNG")
+            to_rgb(image).save(tmp, format="PNG")
             os.replace(tmp, path)
         return path.relative_to(self.root).as_posix()
 

@@ -2,12 +2,16 @@
 
 ``shared_data`` is the real data folder beside the project (``../shared/data``; ``HARNESS_SHARED_DATA``
 overrides it); tests that need it skip with the reason when it is absent. Every test session writes under
-its own temporary ``HARNESS_HOME`` so nothing touches the user's cache.
+its own temporary ``HARNESS_HOME`` so nothing touches the user's cache. ``ramp_pngs`` and ``oversized_png``
+are the image files of the image-reader tests (``harness.images``): a 16-bit ramp beside its 8-bit
+conversion, and a 20000 x 20000 PNG above the pixel limit (``blank_png`` writes others).
 """
 
 from __future__ import annotations
 
 import os
+import struct
+import zlib
 from pathlib import Path
 
 import pytest
@@ -45,3 +49,43 @@ def tiny_model_dir(isolated_harness_home) -> Path:
     from harness.builtin_models import ensure_tiny
 
     return ensure_tiny()
+
+
+def write_blank_png(path: Path, width: int, height: int) -> Path:
+    """A valid all-black 1-bit PNG of any size, written row by row: PIL never holds its pixels, and a
+    20000 x 20000 file is about 50 kB."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    row = bytes(1 + (width + 7) // 8)  # filter byte 0, then the packed bits
+    packer = zlib.compressobj(9)
+    body = b"".join(packer.compress(row) for _ in range(height)) + packer.flush()
+    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)  # bit depth 1, grayscale
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", body) + chunk(b"IEND", b""))
+    return path
+
+
+@pytest.fixture(scope="session")
+def blank_png():
+    """``blank_png(path, width, height)``: a cheap PNG of any size (``write_blank_png``)."""
+    return write_blank_png
+
+
+@pytest.fixture(scope="session")
+def oversized_png(tmp_path_factory) -> Path:
+    """A 20000 x 20000 PNG (400M pixels: more than twice PIL's default limit, so PIL itself raises)."""
+    return write_blank_png(tmp_path_factory.mktemp("oversized") / "huge.png", 20000, 20000)
+
+
+@pytest.fixture(scope="session")
+def ramp_pngs(tmp_path_factory) -> tuple[Path, Path]:
+    """(16-bit grayscale PNG, its 8-bit conversion): a 64 x 256 ramp through every 8-bit level, stored in
+    16 bits as ``v * 257`` (the full 16-bit range), which the harness reads back as exactly ``v``."""
+    import numpy as np
+    from PIL import Image
+
+    folder = tmp_path_factory.mktemp("ramp")
+    levels = np.tile(np.arange(256, dtype=np.uint16), (64, 1))
+    Image.fromarray(levels * 257).save(folder / "ramp16.png")
+    Image.fromarray(levels.astype(np.uint8)).save(folder / "ramp8.png")
+    return folder / "ramp16.png", folder / "ramp8.png"

@@ -279,21 +279,25 @@ class _TaskData:
                 raise HarnessError(f"task '{task.name}' split '{split}': id {row['id']} appears twice")
             seen.add(str(row["id"]))
         metadata = [c for c in text_columns if c not in NON_METADATA_COLUMNS]
-        return cls(task, rows, dataset.select_columns(["image"]), metadata)
+        record = split_record(task, split, rows, n_split=n_split, limit=limit)
+        return cls(task, rows, dataset.select_columns(["image"]), metadata, record)
 
     def image(self, index: int, where: str = ""):
-        """The decoded image of row ``index``; an unreadable file is a one-line error naming it and the item."""
+        """The decoded image of row ``index``, high-bit-depth grayscale scaled to 8 bits (``harness.images``);
+        an unreadable or oversized file is a one-line error naming it and the item."""
         from harness.errors import DataError
+        from harness.images import ImageTooLarge, decoded
 
         try:
-            return self.images[index]["image"]
-        except (OSError, ValueError, SyntaxError) as exc:  # PIL.UnidentifiedImageError is an OSError
+            return decoded(lambda: self.images[index]["image"])
+        except (ImageTooLarge, OSError, ValueError, SyntaxError) as exc:  # UnidentifiedImageError is an OSError
             import datasets
 
             raw = self.images.cast_column("image", datasets.Image(decode=False))[index]["image"] or {}
             source = raw.get("path") or f"task '{self.task.name}'"
-            raise DataError(source, f"image cannot be decoded ({' '.join(str(exc).split())[:120]})",
-                            record=self.rows[index]["id"], field="image") from None
+            problem = str(exc) if isinstance(exc, ImageTooLarge) else \
+                f"image cannot be decoded ({' '.join(str(exc).split())[:120]})"
+            raise DataError(source, problem, record=self.rows[index]["id"], field="image") from None
 
 
 def _batches(data: _TaskData, indices: Sequence[int], batch_size: int) -> list[tuple[str, list[int]]]:

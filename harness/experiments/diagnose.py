@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 
 from harness.errors import HarnessError
+from harness.images import open_image, to_rgb
 from harness.imaging import LESION_NOISE_SCHEDULE, LESION_NOISE_STEP
 from harness.options import option_field
 
@@ -223,7 +224,7 @@ def image_features(model: Any, images: Sequence[Any], batch_size: int) -> np.nda
     rows = []
     with torch.inference_mode():
         for index in _batches(len(images), batch_size):
-            pixels = model.processor.image_processor([images[i].convert("RGB") for i in index],
+            pixels = model.processor.image_processor([to_rgb(images[i]) for i in index],
                                                      return_tensors="pt")["pixel_values"]
             out = inner.get_image_features(pixel_values=pixels.to(model.device, model.model.dtype))
             out = getattr(out, "pooler_output", out)
@@ -263,7 +264,7 @@ def response_logps(model: Any, images: Sequence[Any], prompts: Sequence[str], re
     model.model.eval()
     for index in _batches(len(images), batch_size):
         items = [{"id": str(i), "weight": 1.0, "shared": [],
-                  "chosen": encoder.encode(images[i].convert("RGB"), prompts[i], responses[i], row_id=str(i))}
+                  "chosen": encoder.encode(to_rgb(images[i]), prompts[i], responses[i], row_id=str(i))}
                  for i in index]
         batch = collate(items).to(model.device)
         with torch.inference_mode():
@@ -283,10 +284,9 @@ def _load_images(folder, cases, *, erase: bool = False, seed: int = 0, image_siz
         if erase:
             index = int(case.id.rsplit("-", 1)[1])
             pixels, _, _ = generate_case("test", index, seed=seed, image_size=image_size, erase=True)
-            images.append(Image.fromarray(pixels, mode="L").convert("RGB"))
+            images.append(to_rgb(Image.fromarray(pixels, mode="L")))
         else:
-            with Image.open(folder / case.image) as image:
-                images.append(image.convert("RGB"))
+            images.append(open_image(folder / case.image, record=case.id))
     return images
 
 

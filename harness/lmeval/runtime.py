@@ -37,7 +37,9 @@ def load_dataset(task: str, answer_type: str | None = None, split: str = "test",
 
 
 def doc_to_image(doc: dict) -> list:
-    return [doc["image"].convert("RGB")]
+    from harness.images import to_rgb
+
+    return [to_rgb(doc["image"])]
 
 
 def harness_prompt(doc: dict, task: str) -> str:

@@ -8,7 +8,6 @@ its content, so a rerun, or many questions about one image, reuse one file.
 from __future__ import annotations
 
 import hashlib
-import io
 from pathlib import Path
 from typing import Any
 
@@ -26,18 +25,20 @@ def task_prompt(task: Any, sample: dict) -> str:
 
 
 def load_image(value: Any, *, owner: str, sample_id: str):
-    """A sample's image as RGB: a PIL image, ``datasets``' undecoded ``{"path", "bytes"}``, or a path."""
+    """A sample's image as RGB (``harness.images``): a PIL image, ``datasets``' undecoded ``{"path", "bytes"}``,
+    or a path. An undecodable or oversized image is a one-line ``DataError`` naming the file and the sample."""
     from PIL import Image
 
-    if isinstance(value, Image.Image):
-        return value.convert("RGB")
+    from harness.images import open_image
+
     if isinstance(value, dict) and (value.get("bytes") or value.get("path")):
-        source = io.BytesIO(value["bytes"]) if value.get("bytes") else value["path"]
-        with Image.open(source) as image:
-            return image.convert("RGB")
+        if value.get("bytes"):  # errors name the file the bytes came from, else the builder
+            return open_image(value["bytes"], record=sample_id, where=value.get("path") or owner)
+        return open_image(value["path"], record=sample_id)
     if isinstance(value, (str, Path)):
-        with Image.open(value) as image:
-            return image.convert("RGB")
+        return open_image(value, record=sample_id)
+    if isinstance(value, Image.Image):
+        return open_image(value, record=sample_id, where=owner)
     raise HarnessError(f"{owner}: sample {sample_id} has no usable image (got {type(value).__name__})")
 
 

@@ -140,6 +140,8 @@ class HFVisionLanguageModel(VisionLanguageModel):
     ) -> list[str] | list[list[str]]:
         import torch
 
+        from harness.images import to_rgb
+
         config = config or GenerationConfig()
         if len(images) != len(prompts):
             raise HarnessError(f"got {len(images)} images for {len(prompts)} prompts")
@@ -147,7 +149,7 @@ class HFVisionLanguageModel(VisionLanguageModel):
         if with_image and any(image is None for image in images):
             raise HarnessError("a batch must give an image for every prompt or for none")
         texts = [self.format_prompt(p, with_image=with_image) for p in prompts]
-        inputs = self.processor_inputs([i.convert("RGB") for i in images] if with_image else None, texts, "left")
+        inputs = self.processor_inputs([to_rgb(i) for i in images] if with_image else None, texts, "left")
         inputs = inputs.to(self.device)
         if "pixel_values" in inputs:
             inputs["pixel_values"] = inputs["pixel_values"].to(self.model.dtype)

@@ -116,8 +116,10 @@ class OpenAIConfig:
 
 def image_data_url(image) -> str:
     """A PIL image as a ``data:image/png;base64,...`` URL (PNG: lossless and deterministic for the cache key)."""
+    from harness.images import to_rgb
+
     buffer = io.BytesIO()
-    image.convert("RGB").save(buffer, format="PNG")
+    to_rgb(image).save(buffer, format="PNG")
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 

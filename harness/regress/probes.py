@@ -209,6 +209,7 @@ def lesion_ablation_consistency(model, task: str = "synth_vqa", *, split: str = 
     """Ask each lesion-dependent question on the intact and the lesion-noised image; count changed answers."""
     from tqdm.auto import tqdm
 
+    from harness.images import to_rgb
     from harness.imaging import diffusion_noise
     from harness.metrics.vqa import read_yes_no
     from harness.models.base import GenerationConfig
@@ -226,7 +227,7 @@ def lesion_ablation_consistency(model, task: str = "synth_vqa", *, split: str = 
     for start in tqdm(range(0, len(chosen), batch_size), desc=f"{task} lesion ablation", unit="batch"):
         rows = [dataset[i] for i in chosen[start:start + batch_size]]
         prompts = [task_obj.prompt(row) for row in rows]
-        intact = [row["image"].convert("RGB") for row in rows]
+        intact = [to_rgb(row["image"]) for row in rows]
         # the linear DDPM schedule keeps 28% of the lesion's signal at step 500 (the sigmoid default keeps 86%):
         # the probe asks whether answers depend on the lesion, so the lesion must be all but erased
         noised = [diffusion_noise(img, np.asarray(row["mask"].convert("L"), dtype=float) / 255.0, step=step,

@@ -281,16 +281,11 @@ def check_image_files(
 
 
 def verify_image_file(image: Path, *, source: Path, record: object, field: str) -> None:
-    """Open and fully decode one image; a corrupt file becomes a DataError naming it."""
-    from PIL import Image, UnidentifiedImageError
+    """Open and fully decode one image (``harness.images``); a missing, corrupt or oversized file becomes a
+    DataError on ``source`` naming the image."""
+    from harness.images import read_image
 
-    try:
-        with Image.open(image) as handle:
-            handle.load()
-    except FileNotFoundError:
-        raise DataError(source, f"image file {image} not found", record=record, field=field) from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise DataError(source, f"image file {image} cannot be decoded ({exc})", record=record, field=field) from None
+    read_image(image, where=source, record=record, field=field)
 
 
 def verify_images(dataset: datasets.Dataset, columns: Iterable[str] = ("image",), source: str = "dataset") -> None:

@@ -112,14 +112,10 @@ class PairDataset:
                     raise DataError(source, f"image not found: {path}", record=pair.id, field=field_name)
 
     def _image(self, pair: PreferencePair, which: str):
-        from PIL import Image
+        from harness.images import open_image
 
-        path = self.image_path(pair, which)
-        try:
-            with Image.open(path) as image:
-                return image.convert("RGB")
-        except OSError as exc:
-            raise DataError(path, f"unreadable image ({exc})", record=pair.id) from None
+        field_name = "rejected_image" if which == "rejected" and pair.rejected_image else "image"
+        return open_image(self.image_path(pair, which), record=pair.id, field=field_name)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         pair = self.pairs[index]

@@ -62,6 +62,7 @@ def task_records(names: str, data_dir: str | None, image_dir: Path, limit: int |
     """Train-split items as records; in-memory images are written once under ``image_dir``."""
     import datasets
 
+    from harness.images import to_rgb
     from harness.tasks import get_task
     from harness.training.sft import SFTRecord
 
@@ -78,7 +79,7 @@ def task_records(names: str, data_dir: str | None, image_dir: Path, limit: int |
                 path = image_dir / name / f"{sample['id']}.png"
                 if not path.is_file():
                     path.parent.mkdir(parents=True, exist_ok=True)
-                    sample["image"].convert("RGB").save(path)
+                    to_rgb(sample["image"]).save(path)
             records.append(SFTRecord(str(path), task.prompt(sample), str(sample["answer"])))
     return records
 
