@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import stat
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -76,6 +77,24 @@ def atomic_write(path: str | Path, mode: str = "w", encoding: str | None = "utf-
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def finite(obj: Any, replace: Callable[[float], Any] | None = None) -> Any:
+    """A copy of ``obj`` (dicts, lists, tuples) in which every NaN or infinite float reads ``replace(value)``
+    (None without ``replace``): what standard JSON can hold. Other values are shared, not copied."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return replace(obj) if replace is not None else None
+    if isinstance(obj, dict):
+        return {k: finite(v, replace) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [finite(v, replace) for v in obj]
+    return obj
+
+
+def standard_json(obj: Any, *, replace: Callable[[float], Any] | None = None, **kwargs: Any) -> str:
+    """``json.dumps`` that never writes ``NaN`` or ``Infinity`` (not JSON: SQLite's JSON functions and other
+    parsers refuse them): non-finite floats become ``replace(value)``, None by default (``finite``)."""
+    return json.dumps(finite(obj, replace), allow_nan=False, **kwargs)
 
 
 def write_json(path: str | Path, obj: Any, indent: int | None = 2) -> None:

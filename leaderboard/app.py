@@ -469,7 +469,11 @@ def build_app(store: str | Path | None = None, snapshot: str | Path | None = Non
                 if not path:
                     return ["Choose a results file first.", gr.update()]
                 try:
-                    outcome = submit_bytes(read_submission(path), source.store(), source=Path(path).name,
+                    try:
+                        data = read_submission(path)
+                    finally:
+                        _discard_upload(path)  # Gradio would keep every upload, refused ones too, forever
+                    outcome = submit_bytes(data, source.store(), source=Path(path).name,
                                            submitter=_submitter(request))
                 except HarnessError as exc:
                     return [f"Rejected: {exc}", gr.update()]
@@ -483,6 +487,16 @@ def build_app(store: str | Path | None = None, snapshot: str | Path | None = Non
 
             submit_btn.click(on_submit, upload, [submit_msg, pending_df])
     return demo
+
+
+def _discard_upload(path: str) -> None:
+    """Delete an uploaded file once read, and the per-upload folder Gradio made for it when now empty."""
+    upload = Path(path)
+    try:
+        upload.unlink(missing_ok=True)
+        upload.parent.rmdir()
+    except OSError:  # the folder holds other files (or is gone): leave it
+        pass
 
 
 def _submitter(request: gr.Request | None) -> str:
@@ -552,7 +566,7 @@ def about_markdown(board: Board) -> str:
         card = config.get("card") if isinstance(config.get("card"), dict) else {}
         url = str(card.get("model_url") or "")
         link = f"[model card]({url})" if url.startswith("https://") and not any(c in url for c in " ()<>[]") else ""
-        params = card.get("params")
+        params = _params(card.get("params"), run.get("run_id"))
         lines.append(
             f"| {_md_text(run.get('model'))} | {_md_text(run.get('method') or 'base')} | "
             f"{_md_text(config.get('base_run_id') or '')} | {f'{params / 1e9:.1f}B' if params else ''} | "
@@ -560,6 +574,16 @@ def about_markdown(board: Board) -> str:
             f"| {link} | {_md_text(str(run.get('created_at') or '')[:10])} |")
     lines += ["", "### Citation", "```bibtex", CITATION, "```"]
     return "\n".join(lines)
+
+
+def _params(value: Any, run_id: Any) -> float | None:
+    """A card's parameter count, or None (blank) for a value stored before submissions were validated."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        log.warning("run %s: card.params %.40r is not a positive number; shown blank", run_id, value)
+        return None
+    return value
 
 
 def launch(demo: gr.Blocks, host: str = "127.0.0.1", port: int | None = None, *, block: bool = True) -> Any:

@@ -11,10 +11,14 @@ A submission is the harness's own JSON export, wrapped with a format tag::
                             "task_version": "1.0"}]}]}
 
 A bare list of runs (what ``harness results --export runs.json`` writes) is accepted too. Everything a
-submitter writes is data: strings lose control characters and are length-capped here, and every place
-the app shows them renders text, never HTML. Fields the submitter must not set (status, source,
-predictions_dir, fingerprint, created_at, run_id) are ignored: a submission is always stored as
-``pending``, ``source='submission'``, with a new run id and no predictions folder.
+submitter writes is data: strings lose control and invisible characters (``leaderboard.names``) and are
+length-capped here, and every place the app shows them renders text, never HTML. Every number in the file is
+finite and the config keys the leaderboard reads have their declared type and range (``leaderboard.fields``).
+A run may list the ids of its ``predictions`` per task; the leaderboard computes the run's data records and
+provenance from them (``leaderboard.provenance``), never from what the config declares. Fields the
+submitter must not set (status, source, predictions_dir, fingerprint, created_at, run_id) are ignored: a
+submission is always stored as ``pending``, ``source='submission'``, with a new run id and no predictions
+folder.
 """
 
 from __future__ import annotations
@@ -24,11 +28,13 @@ import json
 import math
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from harness.errors import DataError
 from harness.results.store import ResultRow, RunRecord
+from leaderboard.fields import check_config, check_numbers, parse_float, written
+from leaderboard.names import skeleton, strip_invisible
 
 FORMAT = "harness-results/1"
 MAX_BYTES = 1_000_000  # a results file is small; anything bigger is not a results file
@@ -37,6 +43,7 @@ MAX_RESULTS_PER_RUN = 500
 MAX_NAME = 200
 MAX_CONFIG_BYTES = 32_000
 MAX_N = 10_000_000
+MAX_ID = 200  # characters of a prediction's item id
 MAX_DEPTH = 32  # nesting of a results file; a deeper file is not a results file (and can exhaust the parser)
 
 # Natural-unit ranges. Every built-in metric is a rate in [0, 1] except CIDEr (0..10 by construction).
@@ -55,16 +62,18 @@ class Submission:
 
     run: RunRecord
     results: list[ResultRow]
+    predictions: dict[str, list[str]] = field(default_factory=dict)  # task -> submitted item ids
 
 
 def clean_text(value: str, limit: int = MAX_NAME) -> str:
-    """NFC-normalize, drop control and bidi-override characters, collapse whitespace, cap the length.
+    """NFC-normalize, drop control, bidi and other invisible characters (``leaderboard.names``: word joiners,
+    soft hyphens, Hangul fillers...), collapse whitespace, cap the length.
 
     Markup such as ``<img ...>`` is kept as literal text: escaping is the renderer's job (the app shows
     these strings only in text cells), and keeping them lets the submitter recognise their own name.
     """
     text = unicodedata.normalize("NFC", value)
-    text = _CONTROL.sub("", text)
+    text = strip_invisible(_CONTROL.sub("", text))
     text = " ".join(text.split())
     return text[:limit]
 
@@ -89,8 +98,10 @@ def registered_direction(metric: str) -> bool | None:
 
 
 def fingerprint(run: dict[str, Any], results: list[dict[str, Any]]) -> str:
-    """A content hash: the same model, method and numbers give the same fingerprint, whatever the run id."""
-    identity = {k: run.get(k) for k in ("model", "base_model", "method", "model_type")}
+    """A content hash: the same model, method and numbers give the same fingerprint, whatever the run id, and
+    whatever look-alike spelling of the names (``leaderboard.names.skeleton``)."""
+    identity = {k: skeleton(run[k]) if isinstance(run.get(k), str) else run.get(k)
+                for k in ("model", "base_model", "method", "model_type")}
     rows = sorted(
         (r["task"], r["metric"], round(r["value"], 9),
          None if r.get("ci_low") is None else round(r["ci_low"], 9),
@@ -105,7 +116,7 @@ def parse_bytes(data: bytes, source: str) -> Any:
     if len(data) > MAX_BYTES:
         raise DataError(source, f"file is {len(data):,} bytes; the limit is {MAX_BYTES:,}")
     try:
-        return json.loads(data.decode("utf-8"), parse_constant=_reject_constant)
+        return json.loads(data.decode("utf-8"), parse_constant=_reject_constant, parse_float=parse_float)
     except UnicodeDecodeError:
         raise DataError(source, "not UTF-8 text") from None
     except json.JSONDecodeError as exc:
@@ -149,6 +160,7 @@ def validate(payload: Any, source: str) -> list[Submission]:
         raise DataError(source, "expected a non-empty list of runs", field="runs")
     if len(runs) > MAX_RUNS:
         raise DataError(source, f"{len(runs)} runs; at most {MAX_RUNS} per file", field="runs")
+    check_numbers(payload, source)
     known = _known_task_metrics()
     subs = [_validate_run(run, source, i, known) for i, run in enumerate(runs)]
     seen: dict[str, int] = {}
@@ -175,7 +187,8 @@ def _validate_run(run: Any, source: str, i: int, known: dict[str, set[str]]) -> 
     seed = run.get("seed")
     if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool) or abs(seed) > 2**63 - 1):
         raise DataError(source, "expected an integer or null", record=where, field="seed")
-    config = _json_object(run.get("config", {}), source, where, "config")
+    config = check_config(_json_object(run.get("config", {}), source, where, "config"), fields["method"], source,
+                          where)
     versions = run.get("versions", {}) or {}
     if not isinstance(versions, dict) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in versions.items()
@@ -183,9 +196,10 @@ def _validate_run(run: Any, source: str, i: int, known: dict[str, set[str]]) -> 
         raise DataError(source, "expected an object of package name -> version strings", record=where,
                         field="versions")
     versions = {clean_text(k, 100): clean_text(v, 100) for k, v in versions.items()}
-    card = _card(run, source, where)
+    card = {**_config_card(config), **_card(run, source, where)}
+    config = {k: v for k, v in config.items() if k != "card"}
     if card:
-        config = {**config, "card": card}
+        config["card"] = card
     if isinstance(run.get("run_id"), str):  # keep the submitter's own id for reference, as text
         config = {**config, "submitted_run_id": clean_text(run["run_id"], 100)}
     rows = run.get("results")
@@ -199,14 +213,63 @@ def _validate_run(run: Any, source: str, i: int, known: dict[str, set[str]]) -> 
     dup = next((k for k in keys if keys.count(k) > 1), None)
     if dup:
         raise DataError(source, f"task '{dup[0]}' metric '{dup[1]}' appears twice", record=where, field="results")
+    predictions = _predictions(run.get("predictions"), {task for task, _ in keys}, source, where)
     record = RunRecord(
         **fields, seed=seed, config=config, versions=versions, status="pending", source="submission",
         predictions_dir=None, fingerprint=fingerprint(fields, results),
     )
-    return Submission(record, [ResultRow(**r) for r in results])
+    return Submission(record, [ResultRow(**r) for r in results], predictions)
+
+
+def _predictions(value: Any, tasks: set[str], source: str, where: str) -> dict[str, list[str]]:
+    """``{task: [item id, ...]}`` from a run's ``predictions``: per task, a list of item ids or of objects with
+    an ``id`` (the harness's prediction records). Ids are kept as text, each at most once."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise DataError(source, "expected an object of task name -> list of predictions", record=where,
+                        field="predictions")
+    out: dict[str, list[str]] = {}
+    for task, items in value.items():
+        shown = clean_text(str(task), 60)
+        if task not in tasks:
+            raise DataError(source, f"no result of the run is for task '{shown}'", record=where,
+                            field=f"predictions.{shown}")
+        if not isinstance(items, list) or not items:
+            raise DataError(source, "expected a non-empty list of predictions (item ids, or objects with 'id')",
+                            record=where, field=f"predictions.{shown}")
+        ids: list[str] = []
+        seen: set[str] = set()
+        for j, item in enumerate(items):
+            ident = item.get("id") if isinstance(item, dict) else item
+            if isinstance(ident, bool) or not isinstance(ident, (str, int)) or not str(ident).strip() \
+                    or len(str(ident)) > MAX_ID:
+                raise DataError(source, f"expected an item id (a string of 1 to {MAX_ID} characters or an "
+                                        "integer, or an object with 'id')", record=where,
+                                field=f"predictions.{shown}[{j}]")
+            text = str(ident)
+            if text in seen:
+                raise DataError(source, f"item id '{clean_text(text, 60)}' appears twice", record=where,
+                                field=f"predictions.{shown}[{j}]")
+            seen.add(text)
+            ids.append(text)
+        out[task] = ids
+    return out
 
 
 CARD_TEXT_FIELDS = ("license", "precision")
+CARD_FIELDS = ("model_url", "params", *CARD_TEXT_FIELDS)
+
+
+def _config_card(config: dict[str, Any]) -> dict[str, Any]:
+    """``config.card``'s known fields (already checked by ``check_config``), text cleaned; the run's own
+    ``model_url``/``params``/``license``/``precision`` fields override them."""
+    card = config.get("card") if isinstance(config.get("card"), dict) else {}
+    out = {k: card[k] for k in CARD_FIELDS if card.get(k) is not None}
+    for key in CARD_TEXT_FIELDS:
+        if key in out:
+            out[key] = clean_text(out[key], 60)
+    return out
 
 
 def _card(run: dict[str, Any], source: str, where: str) -> dict[str, Any]:
@@ -268,7 +331,9 @@ def _validate_result(row: Any, source: str, where: str, known: dict[str, set[str
             out[key] = None
             continue
         if not _number(value):
-            raise DataError(source, f"expected a finite number, got {type(value).__name__}", record=where, field=key)
+            problem = f"{written(value)} is not a finite number" if isinstance(value, float) else \
+                f"expected a finite number, got {type(value).__name__}"
+            raise DataError(source, problem, record=where, field=key)
         if not low_bound <= value <= high_bound:
             raise DataError(source, f"{value} is outside [{low_bound:g}, {high_bound:g}] for '{base}'",
                             record=where, field=key)

@@ -9,14 +9,14 @@ method metadata the display needs. ``python app.py`` in the folder serves it (``
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import sys
 from importlib import metadata
 from pathlib import Path
 
 from harness.errors import HarnessError
-from harness.io import atomic_write, write_json
+from harness.io import atomic_write, standard_json
+from harness.secrets import redact
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +44,9 @@ if __name__ == "__main__":
 
 FRONT_MATTER = {"emoji": "🩻", "colorFrom": "blue", "colorTo": "green", "sdk": "gradio", "app_file": "app.py",
                 "pinned": False, "license": "apache-2.0"}
+# the Hub shows it on the Space's card and caps it at 60 characters; the tag lists the Space among leaderboards
+SHORT_DESCRIPTION = "Medical VLM preference optimization: Med-VQA and reports"
+TAGS = ["leaderboard"]
 # what the vendored display code imports; pinned to the versions this export was made (and tested) with
 REQUIREMENTS = ("gradio", "pandas", "pillow")
 
@@ -73,7 +76,8 @@ def front_matter(title: str, gradio: str) -> str:
     """The Space's YAML header, written by a YAML library so any title (``#``, ``:``, quotes) stays a string."""
     import yaml
 
-    data = {"title": title, **FRONT_MATTER, "sdk_version": gradio, "python_version": python_version()}
+    data = {"title": title, "short_description": SHORT_DESCRIPTION, **FRONT_MATTER, "sdk_version": gradio,
+            "python_version": python_version(), "tags": list(TAGS)}
     return "---\n" + yaml.safe_dump(data, allow_unicode=True, sort_keys=False) + "---\n"
 
 
@@ -81,7 +85,8 @@ def export_space(directory: str | Path, store, title: str = "MedPO leaderboard",
                  studies: str | Path | None = None) -> Path:
     """Write the Space folder from the store's approved runs (and the studies in ``studies``); returns it.
 
-    Every file is world-readable (0644, folders 0755): a Space's server user must read them.
+    Files and folders get the modes the user's umask gives (0644 and 0755 under the usual 022). The snapshot
+    is standard JSON: a NaN or infinite number (a study's undefined sd) is written as null.
     """
     from datetime import datetime, timezone
 
@@ -103,7 +108,8 @@ def export_space(directory: str | Path, store, title: str = "MedPO leaderboard",
     source = Path(__file__).resolve().parent
     for name in VENDORED:
         shutil.copyfile(source / name, package / name)
-    write_json(directory / SNAPSHOT, snapshot)
+    with atomic_write(directory / SNAPSHOT) as handle:
+        handle.write(standard_json(redact(snapshot), indent=2, ensure_ascii=False))
     gradio = metadata.version("gradio")
     with atomic_write(directory / "requirements.txt") as handle:
         handle.write(requirements())
@@ -113,12 +119,6 @@ def export_space(directory: str | Path, store, title: str = "MedPO leaderboard",
     with atomic_write(directory / "README.md") as handle:
         handle.write(front_matter(title, gradio) + README_BODY.format(
             heading=title.replace("<", "&lt;"), runs=len(snapshot["runs"]), stamp=stamp, python=python_version()))
-    _world_readable(directory)
     log.info("exported %d approved runs to %s", len(snapshot["runs"]), directory)
     return directory
 
-
-def _world_readable(directory: Path) -> None:
-    os.chmod(directory, 0o755)
-    for path in directory.rglob("*"):
-        os.chmod(path, 0o755 if path.is_dir() else 0o644)

@@ -15,14 +15,13 @@ from __future__ import annotations
 import csv
 import html
 import io
-import json
 import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError
-from harness.io import atomic_write
+from harness.io import atomic_write, standard_json
 
 RUN_COLUMNS = ("run_id", "model", "method", "created_at")
 EXPORT_COLUMNS = ("run_id", "model", "method", "status", "created_at")  # files carry the moderation status
@@ -104,14 +103,44 @@ def to_csv(results: Sequence[dict[str, Any]]) -> str:
     return buffer.getvalue()
 
 
+def prediction_ids(run: dict[str, Any], tasks: Sequence[str]) -> dict[str, list[str]]:
+    """Per task, the ids of the items a local run answered (``<predictions_dir>/predictions/<task>.jsonl``): a
+    leaderboard submission of the export is checked against the official split by them. A task whose file is
+    missing or unreadable is left out (the submission then counts as unverified for it)."""
+    from harness.errors import DataError
+    from harness.io import read_jsonl
+
+    folder = run.get("predictions_dir")
+    if not folder or run.get("source") == "submission":
+        return {}
+    out = {}
+    for task in dict.fromkeys(tasks):
+        path = Path(folder) / "predictions" / f"{task}.jsonl"
+        if not path.is_file():
+            continue
+        try:
+            ids = [str(r["id"]) for r in read_jsonl(path, skip_partial_last=True) if isinstance(r, dict) and "id" in r]
+        except (DataError, OSError):
+            continue
+        if ids:
+            out[task] = list(dict.fromkeys(ids))
+    return out
+
+
 def to_json(runs: Sequence[dict[str, Any]], results: Sequence[dict[str, Any]]) -> str:
-    """Every run with its provenance and its result rows (long format, natural units)."""
+    """Every run with its provenance, its result rows (long format, natural units) and, for a local run, the
+    ids of the items it answered per task (``predictions``, what a leaderboard submission is checked by)."""
     by_run: dict[str, list[dict[str, Any]]] = {}
     keep = ("task", "task_version", "metric", "value", "ci_low", "ci_high", "n", "higher_is_better")
     for r in results:
         by_run.setdefault(r["run_id"], []).append({k: r.get(k) for k in keep})
-    payload = [{**run, "results": by_run.get(run["run_id"], [])} for run in runs if run["run_id"] in by_run]
-    return json.dumps(payload, indent=2, default=str) + "\n"
+    payload = []
+    for run in runs:
+        if run["run_id"] not in by_run:
+            continue
+        ids = prediction_ids(run, [r["task"] for r in by_run[run["run_id"]]])
+        payload.append({**run, "results": by_run[run["run_id"]], **({"predictions": ids} if ids else {})})
+    return standard_json(payload, indent=2, default=str) + "\n"  # no NaN or Infinity: standard JSON
 
 
 def to_markdown(results: Sequence[dict[str, Any]]) -> str:

@@ -6,11 +6,17 @@ predictions live as JSON Lines under the run directory named in ``runs.predictio
 results are written in one transaction, so readers never see half a run; WAL mode and a busy timeout let
 concurrent writers (submissions) queue instead of failing. A store that cannot be used (not a database, a
 folder, read-only, locked past the timeout) is a one-line ``HarnessError`` naming the file and what to do.
+
+Stored JSON is standard JSON (``harness.io.standard_json``: a NaN or infinite float in a config is kept as the
+text ``"nan"``/``"inf"``), and a stored config that does not parse reads as ``{}`` with a warning, so no row
+can make a query or a page fail. Who submitted a leaderboard run (a keyed hash, ``leaderboard.submit``) is
+kept in its own ``submitters`` table, which no run listing, export or snapshot reads.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sqlite3
 import uuid
@@ -22,6 +28,9 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError
+from harness.io import standard_json
+
+log = logging.getLogger(__name__)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -54,6 +63,12 @@ CREATE TABLE IF NOT EXISTS results (
     PRIMARY KEY (run_id, task, metric)
 );
 CREATE INDEX IF NOT EXISTS results_task ON results(task, metric);
+CREATE TABLE IF NOT EXISTS submitters (
+    run_id TEXT PRIMARY KEY REFERENCES runs(run_id) ON DELETE CASCADE,
+    submitter TEXT NOT NULL,
+    submitted_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS submitters_key ON submitters(submitter, submitted_at);
 CREATE TABLE IF NOT EXISTS pins (
     name TEXT PRIMARY KEY,
     run_id TEXT NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,
@@ -146,6 +161,7 @@ class ResultsStore:
             for column, statement in _MIGRATIONS:
                 if column not in columns:
                     conn.execute(statement)
+            _standardise_configs(conn)
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
@@ -171,18 +187,20 @@ class ResultsStore:
         except sqlite3.Error as exc:
             raise store_error(self.path, exc) from None
 
-    def add_run(self, run: RunRecord, results: Iterable[ResultRow], *, replace: bool = False) -> str:
+    def add_run(self, run: RunRecord, results: Iterable[ResultRow], *, replace: bool = False,
+                submitter: str | None = None) -> str:
         """Insert a run and its results atomically; a duplicate fingerprint is rejected.
 
         With ``replace`` an existing run of the same id is swapped out in the same transaction (a resumed
         or re-scored evaluation), so readers see either the old run or the new one, never neither.
+        ``submitter`` (a leaderboard submission's keyed submitter hash) goes to the ``submitters`` table.
         """
         from harness.secrets import redact
 
         rows = list(results)
         data = redact(asdict(run))  # no API key reaches the store, its exports or the Space
-        data["config"] = json.dumps(data["config"], sort_keys=True, default=str)
-        data["versions"] = json.dumps(run.versions, sort_keys=True)
+        data["config"] = _config_json(data["config"])
+        data["versions"] = standard_json(run.versions, sort_keys=True)
         with self._connection() as conn:
             try:
                 conn.execute("BEGIN IMMEDIATE")
@@ -200,6 +218,9 @@ class ResultsStore:
                         for r in rows
                     ],
                 )
+                if submitter is not None:
+                    conn.execute("INSERT INTO submitters (run_id, submitter, submitted_at) VALUES (?, ?, ?)",
+                                 (run.run_id, submitter, run.created_at))
                 conn.execute("COMMIT")
             except sqlite3.IntegrityError as exc:
                 _rollback(conn)
@@ -211,6 +232,13 @@ class ResultsStore:
                 _rollback(conn)  # when BEGIN itself failed (locked) there is nothing to roll back
                 raise
         return run.run_id
+
+    def submissions_since(self, submitter: str, since: str) -> int:
+        """Runs stored for ``submitter`` (a submitter hash) at or after ``since`` (ISO time), whatever their
+        status now."""
+        with self._connection() as conn:
+            return conn.execute("SELECT COUNT(*) FROM submitters WHERE submitter = ? AND submitted_at >= ?",
+                                (submitter, since)).fetchone()[0]
 
     def set_status(self, run_id: str, status: str) -> None:
         with self._connection() as conn:
@@ -271,8 +299,9 @@ class ResultsStore:
         with self._connection() as conn:
             rows = [dict(r) for r in conn.execute(query + " ORDER BY created_at, run_id", params)]
         for row in rows:
-            row["config"] = json.loads(row["config"])
-            row["versions"] = json.loads(row["versions"])
+            row["config"] = _stored_json(row["config"], row["run_id"], "config")
+            row["config"].pop(LEGACY_SUBMITTER_KEY, None)
+            row["versions"] = _stored_json(row["versions"], row["run_id"], "versions")
         return rows
 
     def get_run(self, run_id: str) -> dict[str, Any]:
@@ -323,6 +352,46 @@ class ResultsStore:
         if orphans:
             problems.append(f"{orphans} result rows without a run")
         return problems
+
+
+LEGACY_SUBMITTER_KEY = "submitted_by"  # where older stores kept the submitter hash, inside the config
+
+
+def _config_json(config: dict[str, Any]) -> str:
+    return standard_json(config, replace=repr, sort_keys=True, default=str)
+
+
+def _stored_json(text: Any, run_id: str, column: str) -> dict[str, Any]:
+    """A stored JSON object column; one that does not parse (or is not an object) reads as ``{}``."""
+    try:
+        value = json.loads(text) if isinstance(text, str) else None
+    except ValueError:
+        value = None
+    if not isinstance(value, dict):
+        log.warning("run %s: its stored %s is not a JSON object; shown as empty", run_id, column)
+        return {}
+    return value
+
+
+def _standardise_configs(conn: sqlite3.Connection) -> None:
+    """Rewrite configs stored by older versions: non-standard JSON (``Infinity``, ``NaN``) and the submitter
+    hash kept inside the config (moved to ``submitters`` with the run's creation time)."""
+    rows = conn.execute("SELECT run_id, created_at, config FROM runs WHERE config GLOB '*Infinity*' OR "
+                        "config GLOB '*NaN*' OR config GLOB '*\"submitted_by\"*'").fetchall()
+    for run_id, created_at, text in rows:
+        try:
+            config = json.loads(text)
+        except ValueError:
+            continue
+        if not isinstance(config, dict):
+            continue
+        submitter = config.pop(LEGACY_SUBMITTER_KEY, None)
+        fixed = _config_json(config)
+        if fixed != text:
+            conn.execute("UPDATE runs SET config = ? WHERE run_id = ?", (fixed, run_id))
+        if isinstance(submitter, str):
+            conn.execute("INSERT OR IGNORE INTO submitters (run_id, submitter, submitted_at) VALUES (?, ?, ?)",
+                         (run_id, submitter, created_at))
 
 
 def _rollback(conn: sqlite3.Connection) -> None:

@@ -80,9 +80,23 @@ def test_front_matter_is_yaml_that_keeps_any_title_and_names_the_python(title):
     data = yaml.safe_load(text.strip().strip("-"))
     assert data["title"] == title and data["sdk"] == "gradio" and data["sdk_version"] == "6.0.0"
     assert data["python_version"] == python_version() == f"{sys.version_info.major}.{sys.version_info.minor}"
+    assert data["tags"] == ["leaderboard"] and 0 < len(data["short_description"]) <= 60  # the Hub's cap
 
 
-def test_exported_files_are_world_readable_and_hold_no_local_paths(store, tmp_path):
+def test_the_exported_front_matter_pins_the_installed_gradio(store, tmp_path):
+    from importlib import metadata
+
+    import yaml
+
+    out = tmp_path / "space"
+    assert main(["leaderboard", "export-space", str(out), "--store", str(store.path)]) == 0
+    data = yaml.safe_load((out / "README.md").read_text("utf-8").split("---")[1])
+    assert data["sdk_version"] == metadata.version("gradio") and data["tags"] == ["leaderboard"]
+    assert data["short_description"] and data["python_version"]
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o027])
+def test_exported_files_follow_the_umask_and_hold_no_local_paths(store, tmp_path, umask):
     import stat
 
     from lb_fakes import write_fake_study
@@ -96,11 +110,15 @@ def test_exported_files_are_world_readable_and_hold_no_local_paths(store, tmp_pa
                   [ResultRow("vqa_rad", "closed_accuracy", 0.5)])
     write_fake_study(tmp_path / "studies")
     out = tmp_path / "space"
-    assert main(["leaderboard", "export-space", str(out), "--store", str(store.path), "--title", "#1 board",
-                 "--studies", str(tmp_path / "studies")]) == 0
+    old = os.umask(umask)
+    try:
+        assert main(["leaderboard", "export-space", str(out), "--store", str(store.path), "--title", "#1 board",
+                     "--studies", str(tmp_path / "studies")]) == 0
+    finally:
+        os.umask(old)
     for path in [out, *out.rglob("*")]:
         mode = stat.S_IMODE(path.stat().st_mode)
-        assert mode == (0o755 if path.is_dir() else 0o644), (path.name, oct(mode))
+        assert mode == (0o777 if path.is_dir() else 0o666) & ~umask, (path.name, oct(mode))
     text = (out / "results.json").read_text("utf-8")
     assert str(tmp_path) not in text and "/home/" not in text and "sha256:" not in text
     snapshot = json.loads(text)

@@ -11,7 +11,7 @@ from lb_fakes import submission
 from harness.cli import main
 from harness.errors import DataError, HarnessError
 from harness.results.store import ResultsStore
-from leaderboard.submit import approve, reject, submit_bytes, submit_file
+from leaderboard.submit import approve, recent_runs, reject, submit_bytes, submit_file, submitter_key
 
 
 def _write(path, payload):
@@ -99,11 +99,12 @@ def test_submissions_are_rate_limited_per_submitter_per_hour(store, monkeypatch)
         submit_bytes(json.dumps(submission(f"fake-rl-{i}", value=0.5 + i / 100)).encode(), store, submitter="ip:1")
     with pytest.raises(DataError, match="rate limit: 2 run"):
         submit_bytes(json.dumps(submission("fake-rl-3", value=0.6)).encode(), store, submitter="ip:1")
-    # another submitter is not affected, and the store keeps only a hash of who submitted
+    # another submitter is not affected, and the store keeps only a keyed hash of who submitted, apart from the run
     (run_id,) = submit_bytes(json.dumps(submission("fake-rl-4", value=0.61)).encode(), store,
                              submitter="ip:2").stored
-    assert store.get_run(run_id)["config"]["submitted_by"].startswith("sha256:")
+    assert "submitted_by" not in store.get_run(run_id)["config"]
     assert "ip:2" not in json.dumps(store.get_run(run_id))
+    assert recent_runs(store, submitter_key("ip:2")) == 1 and recent_runs(store, submitter_key("ip:1")) == 2
 
 
 def test_approve_cli_holds_back_a_name_claim_until_forced(store, tmp_path, capsys):

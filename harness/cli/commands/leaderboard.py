@@ -14,7 +14,7 @@ EXAMPLE = """examples:
   harness leaderboard serve --host 127.0.0.1 --port 7860   # browse the store at http://127.0.0.1:7860
   harness leaderboard approve 20250101-120000-abc123        # publish one pending submission
   harness leaderboard approve --all                         # publish every pending submission
-  harness leaderboard pending                               # what waits for review, with names and flags
+  harness leaderboard pending                               # what waits for review: names, results, config, flags
   harness leaderboard reject 20250101-120000-abc123         # keep it off the board
   harness leaderboard export-space space/                   # app.py, requirements.txt, README.md, snapshot
 """
@@ -51,7 +51,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _store_option(approve)
     approve.set_defaults(func=handle_approve)
 
-    pending = sub.add_parser("pending", help="list pending submissions with their names and flags (maintainers)")
+    pending = sub.add_parser("pending", help="list pending submissions in full: names, results, config, "
+                                             "provenance checks and flags (maintainers)")
     _store_option(pending)
     pending.set_defaults(func=handle_pending)
 
@@ -72,8 +73,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def handle_serve(args: argparse.Namespace) -> int:
     from harness.results import ResultsStore
     from leaderboard.app import build_app, launch
+    from leaderboard.submit import leaderboard_secret
 
     store = ResultsStore(args.store)
+    leaderboard_secret()  # uploads are hashed with it: made now (HARNESS_HOME, mode 0600) when missing
     demo = build_app(store=store.path, studies=args.studies or _default_studies())
     launch(demo, host=args.host, port=args.port, block=False)
     # the port Gradio actually bound (7860 may be taken, and then it moves on)
@@ -107,14 +110,12 @@ def handle_approve(args: argparse.Namespace) -> int:
 
 def handle_pending(args: argparse.Namespace) -> int:
     from harness.results import ResultsStore
-    from leaderboard.submit import name_flags
+    from leaderboard.submit import pending_report
 
     store = ResultsStore(args.store)
     runs = store.runs(status="pending")
     for run in runs:
-        flags = name_flags(store, run)
-        print(f"{run['run_id']}  {run['created_at']}  model={run['model']!r} method={run.get('method')!r} "
-              f"base={run.get('base_model')!r}" + ("  FLAG: " + "; ".join(flags) if flags else ""))
+        print(pending_report(store, run))
     print(f"{len(runs)} pending run(s)")
     return 0
 
