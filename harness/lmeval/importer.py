@@ -3,14 +3,18 @@
 Every ``<metric>,<filter>`` value in ``results`` becomes a result row (metric names lose the ``,none``
 filter suffix; other filters are kept as ``<metric>@<filter>``; ``_stderr`` entries are skipped). For tasks
 exported by ``harness export lm-eval`` the harness task name comes from the config's metadata
-(``vqa_rad_closed`` -> ``vqa_rad``). When the run logged samples (``--log_samples``), they are converted
-into harness predictions files under a run directory, so ``harness regress`` can compare the imported run
-with any harness run item by item.
+(``vqa_rad_closed`` -> ``vqa_rad``). A group run (``--tasks vqa_rad``) lists the group beside its subtasks:
+the subtasks' rows and samples are stored, and a group's own number only where no subtask gave that task
+and metric. When the run logged samples (``--log_samples``), they are converted into harness predictions
+files under a run directory, one record per logged document, so ``harness regress`` can compare the
+imported run with any harness run item by item.
 
 An imported run is stored ``pending``: it reaches the leaderboard only after ``harness leaderboard approve``.
 Its fingerprint is the results file's hash, so importing the same file twice is refused. A metric without
-an lm-eval stderr gets a 95% interval from the logged per-sample values when they are means (Wilson for 0/1 values).
-A ``--limit`` run keeps its limit in the config, and the leaderboard marks it partial.
+an lm-eval stderr gets a 95% interval from the logged samples (``fill_from_samples``): from per-sample
+numbers (Wilson for 0/1 values, else a bootstrap), or, for the exported tasks, whose samples log
+``(id, prediction, reference)``, from the harness's own metric run again on them, when it gives the
+reported value. A ``--limit`` run keeps its limit in the config, and the leaderboard marks it partial.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -32,87 +37,143 @@ def _task_map(payload: dict[str, Any]) -> dict[str, str]:
             for name, cfg in (payload.get("configs") or {}).items()}
 
 
-def result_rows(payload: dict[str, Any], path: Path) -> list:
+def _groups(payload: dict[str, Any]) -> set[str]:
+    """Names in ``results`` that are lm-eval groups: their numbers aggregate subtasks that lm-eval logs on
+    their own, and they have no samples file of their own."""
+    subtasks = payload.get("group_subtasks")
+    return {name for name, children in subtasks.items() if children} if isinstance(subtasks, dict) else set()
+
+
+def _task_rows(payload: dict[str, Any], path: Path) -> list[tuple[str, Any]]:
+    """``(lm-eval task, result row)`` pairs; a group's row only where no subtask gave the same task and metric."""
     from harness.results.store import ResultRow
 
     results = payload.get("results")
     if not isinstance(results, dict) or not results:
         raise DataError(path, "no lm-eval results (a 'results' object with one entry per task)", field="results")
     tasks = _task_map(payload)
+    groups = _groups(payload)
     better = payload.get("higher_is_better") or {}
     samples = payload.get("n-samples") or {}
-    rows = []
-    for lm_task, values in results.items():
+    pairs, seen = [], set()
+    for lm_task in sorted(results, key=lambda name: name in groups):  # subtasks first
         task = tasks.get(lm_task, lm_task)
         n = (samples.get(lm_task) or {}).get("effective")
-        for key, value in values.items():
+        for key, value in (results[lm_task] or {}).items():
             if "," not in key or "_stderr" in key or not isinstance(value, (int, float)) or isinstance(value, bool):
                 continue
             metric, filt = key.split(",", 1)
-            if math.isnan(value):
+            name = metric if filt == "none" else f"{metric}@{filt}"
+            if math.isnan(value) or (task, name) in seen:
                 continue
-            stderr = values.get(f"{metric}_stderr,{filt}")
+            seen.add((task, name))
+            stderr = results[lm_task].get(f"{metric}_stderr,{filt}")
             low = high = None
             if isinstance(stderr, (int, float)) and not math.isnan(stderr):  # normal interval from lm-eval's stderr
                 low, high = normal_interval(float(value), float(stderr), z=1.96)  # lm-eval's own rounding
-            rows.append(ResultRow(task=task, metric=metric if filt == "none" else f"{metric}@{filt}",
-                                  value=float(value), ci_low=low, ci_high=high, n=n,
-                                  higher_is_better=bool((better.get(lm_task) or {}).get(metric, True))))
-    if not rows:
+            pairs.append((lm_task, ResultRow(task=task, metric=name, value=float(value), ci_low=low, ci_high=high,
+                                             n=n, higher_is_better=bool((better.get(lm_task) or {}).get(metric, True)))))
+    if not pairs:
         raise DataError(path, "no numeric metric values in 'results'", field="results")
-    return rows
+    return pairs
 
 
-def fill_from_samples(path: Path, payload: dict[str, Any], rows: list) -> int:
-    """Fill missing intervals from the logged samples: a metric whose per-sample values (0/1 or scores)
-    average to the reported value gets its interval (Wilson for 0/1 values, else a percentile bootstrap; see
-    ``harness.stats.intervals``). Returns the rows filled."""
-    from harness.io import read_jsonl
-    from harness.metrics.base import mean_result
+def result_rows(payload: dict[str, Any], path: Path) -> list:
+    return [row for _, row in _task_rows(payload, path)]
 
-    tasks = _task_map(payload)
-    filled = 0
+
+def fill_from_samples(path: Path, payload: dict[str, Any], pairs: list[tuple[str, Any]]) -> int:
+    """Fill missing intervals from the logged samples; returns the rows filled.
+
+    A metric's per-sample values are either numbers (lm-eval's own metrics: 0/1 or scores) that average to
+    the reported value, which get ``mean_result``'s interval (Wilson for 0/1 values, else a percentile
+    bootstrap), or the ``(id, prediction, reference)`` triples the tasks of ``harness export lm-eval`` log,
+    which the harness scores again with its own metric and its bootstrap interval. Either way the row is
+    filled only when the recomputed value equals the reported one.
+    """
     files = _sample_files(path, payload)
-    for lm_task, sample_path in files.items():
-        task = tasks.get(lm_task, lm_task)
-        wanted = [r for r in rows if r.task == task and r.ci_low is None and "@" not in r.metric]
-        if not wanted:
+    filled = 0
+    for lm_task, row in pairs:
+        if row.ci_low is not None or "@" in row.metric or lm_task not in files:
             continue
-        samples = list(read_jsonl(sample_path))
-        for row in wanted:
-            values = [s.get(row.metric) for s in samples]
-            if not values or not all(isinstance(v, (int, float)) for v in values):  # bools count as 0/1
-                continue
-            numbers = [float(v) for v in values]
-            if abs(sum(numbers) / len(numbers) - row.value) > 1e-6:  # not a mean of per-sample values
-                continue
-            result = mean_result(row.metric, numbers, higher_is_better=row.higher_is_better)
-            if math.isfinite(result.ci_low) and math.isfinite(result.ci_high):
-                row.ci_low, row.ci_high = float(result.ci_low), float(result.ci_high)
-                row.n = row.n or len(numbers)
-                filled += 1
+        result = _recompute(row, _read_samples(files[lm_task]))
+        if result is None or abs(result.value - row.value) > 1e-6:  # not the number lm-eval reported
+            continue
+        if math.isfinite(result.ci_low) and math.isfinite(result.ci_high):
+            row.ci_low, row.ci_high = float(result.ci_low), float(result.ci_high)
+            row.n = row.n or result.n
+            filled += 1
     return filled
 
 
+def _recompute(row: Any, samples: list[dict[str, Any]]) -> Any:
+    from harness.metrics.base import mean_result
+
+    values = [s.get(row.metric) for s in samples]
+    if not values:
+        return None
+    if all(isinstance(v, (int, float)) for v in values):  # bools count as 0/1
+        return mean_result(row.metric, [float(v) for v in values], higher_is_better=row.higher_is_better)
+    if not all(isinstance(v, (list, tuple)) and len(v) == 3 for v in values):
+        return None
+    from harness.metrics import METRICS, get_metric
+
+    if row.metric not in METRICS:
+        return None
+    try:
+        return get_metric(row.metric)([str(v[1]) for v in values], [str(v[2]) for v in values])
+    except Exception as exc:  # a metric that cannot run here (a missing labeler...) leaves the row without one
+        log.warning("no interval for %s/%s: %s", row.task, row.metric, str(exc).splitlines()[0] if str(exc) else
+                    type(exc).__name__)
+        return None
+
+
+# lm-eval names its files ``results_<stamp>.json`` and ``samples_<task>_<stamp>.jsonl``, stamp = isoformat with
+# "-" for ":". The stamp pattern keeps a group's name (``vqa_rad``) from matching its subtasks' files.
+_STAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}(\.\d+)?")
+
+
 def _sample_files(path: Path, payload: dict[str, Any]) -> dict[str, Path]:
+    """The samples file of each logged task (groups have none), from the same run as the results file when
+    it is there, else the newest."""
     stamp = path.stem.removeprefix("results_")
+    groups = _groups(payload)
     found = {}
     for lm_task in payload.get("results", {}):
-        candidates = sorted(path.parent.glob(f"samples_{lm_task}_{stamp}.jsonl")) or \
-            sorted(path.parent.glob(f"samples_{lm_task}_*.jsonl"))
+        if lm_task in groups:
+            continue
+        same = path.parent / f"samples_{lm_task}_{stamp}.jsonl"
+        candidates = [same] if same.is_file() else sorted(
+            p for p in path.parent.glob(f"samples_{lm_task}_*.jsonl")
+            if _STAMP.fullmatch(p.stem.removeprefix(f"samples_{lm_task}_")))
         if candidates:
             found[lm_task] = candidates[-1]
     return found
 
 
+def _read_samples(sample_path: Path) -> list[dict[str, Any]]:
+    """One logged sample per document: lm-eval logs a document once per filter; the unfiltered one wins."""
+    from harness.io import read_jsonl
+
+    by_doc: dict[Any, dict[str, Any]] = {}
+    for line, sample in enumerate(read_jsonl(sample_path), 1):
+        if not isinstance(sample, dict):
+            raise DataError(sample_path, "expected an object", record=line)
+        key = sample.get("doc_id", line)
+        if key not in by_doc or (sample.get("filter") == "none" and by_doc[key].get("filter") != "none"):
+            by_doc[key] = sample
+    return list(by_doc.values())
+
+
 def convert_samples(path: Path, payload: dict[str, Any], pred_dir: Path) -> int:
-    """Write harness predictions (``<task>.jsonl``) from lm-eval sample logs; returns the records written."""
-    from harness.io import read_jsonl, write_jsonl
+    """Write harness predictions (``<task>.jsonl``, one record per logged document) from lm-eval sample
+    logs; returns the records written."""
+    from harness.io import write_jsonl
 
     tasks = _task_map(payload)
     by_task: dict[str, list[dict[str, Any]]] = {}
     for lm_task, sample_path in _sample_files(path, payload).items():
-        for line, sample in enumerate(read_jsonl(sample_path), 1):
+        for line, sample in enumerate(_read_samples(sample_path), 1):
             doc = sample.get("doc") or {}
             resps = sample.get("filtered_resps") or sample.get("resps")
             if not resps:
@@ -142,13 +203,14 @@ def import_lm_eval(results_path: str | Path, *, store: Any = None, model: str | 
     payload = read_json(path)
     if not isinstance(payload, dict):
         raise DataError(path, "not an lm-eval results object")
-    rows = result_rows(payload, path)
+    pairs = _task_rows(payload, path)
+    rows = [row for _, row in pairs]
     store = store if isinstance(store, ResultsStore) else ResultsStore(store)
     fingerprint = "lm-eval:sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
     earlier = next((r["run_id"] for r in store.runs() if r.get("fingerprint") == fingerprint), None)
     if earlier:
         raise DataError(path, f"already imported as run {earlier}")
-    fill_from_samples(path, payload, rows)
+    fill_from_samples(path, payload, pairs)
     config = payload.get("config") or {}
     model_args = config.get("model_args") or {}
     name = model or payload.get("model_name") or (model_args.get("pretrained") if isinstance(model_args, dict)
