@@ -22,28 +22,40 @@ import pandas as pd  # noqa: E402
 
 from leaderboard import plots  # noqa: E402
 from leaderboard import predictions as preds  # noqa: E402
+from leaderboard.cite import bibliography  # noqa: E402
 from leaderboard.data import (  # noqa: E402
     AVERAGE,
     ID_COLUMNS,
+    LINK,
     PERCENT,
     RANK,
     RUN_ID,
+    SEED,
     TABS,
+    TEST_SET,
     Board,
     Filters,
     averaged_columns,
+    base_run_id,
     choices,
     delta_direction,
+    docs_url,
     forest_rows,
-    method_deltas,
+    last_updated,
     pending_table,
+    provenance_lines,
     public_run,
     run_results,
+    scrub_paths,
+    short_model,
     study_label,
     study_metrics,
     study_table,
+    train_seed,
     wide_table,
 )
+from leaderboard.method_table import forest_rows as method_forest_rows  # noqa: E402
+from leaderboard.method_table import method_deltas  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +66,9 @@ INTRO = (
     "generation. Values are shown in display units (percent for rates) with bootstrap 95% intervals; "
     "**Δ** columns compare each run with the base run recorded in its provenance, green when the change "
     "is an improvement for that metric (for hallucination and false-finding rates lower is better). "
-    "Runs on part of a test set are marked and ranked after the full runs. "
-    "Submissions appear after a maintainer approves them."
+    "The **Average** takes the higher-is-better rates a row has (*Averaged* says how many); rows averaging "
+    "fewer columns rank after rows averaging more, and runs on part of a test set (or on another split) "
+    "are marked and ranked after the full runs. Submissions appear after a maintainer approves them."
 )
 ORDERS = ("best first", "descending", "ascending")
 MAX_UPLOAD_BYTES = 1_000_000  # the schema's cap (leaderboard.schema.MAX_BYTES); checked again there
@@ -95,18 +108,20 @@ class BoardSource:
         if self.snapshot is not None:
             board = Board.from_snapshot(self.snapshot)
         else:
+            from leaderboard.cite import harness_url
             from leaderboard.data import (
                 _harness_metadata,
                 _metric_info,
                 add_study_metrics,
                 benchmark_cards,
+                installed_harness_version,
                 load_studies,
             )
 
             store = self.store()
             runs = [r for r in store.runs() if r.get("status") != "rejected"]
             results = store.results()
-            board = Board(runs, results)
+            board = Board(runs, results, harness_version=installed_harness_version(), harness_url=harness_url())
             if self._meta is None:  # registries do not change while the app runs; method imports are slow
                 families, _, citations = _harness_metadata([])
                 self._meta = (families, citations, benchmark_cards(results))
@@ -125,7 +140,16 @@ class BoardSource:
 
 
 def _datatypes(frame: pd.DataFrame) -> list[str]:
-    return ["number" if pd.api.types.is_numeric_dtype(frame[c]) else "str" for c in frame.columns]
+    """Every column is text or a number, except the Link column: markdown whose text and URL the app makes
+    itself (``data.model_card`` keeps only https URLs of a plain character set)."""
+    return ["markdown" if c == LINK else "number" if pd.api.types.is_numeric_dtype(frame[c]) else "str"
+            for c in frame.columns]
+
+
+def _link_cell(url: Any) -> str:
+    if not url:
+        return ""
+    return f"[{'🤗 Hub' if str(url).startswith('https://huggingface.co/') else 'card'}]({url})"
 
 
 def _cell_text(value: Any) -> str:
@@ -159,9 +183,11 @@ def _delta_styles(frame: pd.DataFrame, board: Board | None) -> pd.DataFrame:
     return styles
 
 
-WIDTHS = {RANK: 52, "Model": 190, "Method": 90, "Base model": 130, "Type": 96, "Test set": 80, AVERAGE: 80,
+WIDTHS = {RANK: 52, "Model": 190, "Method": 90, "Base model": 130, "Type": 96, "Test set": 130, AVERAGE: 80,
           RUN_ID: 150, "Citation": 480, "Task/metric": 330, "Mean ± sd": 110, "Tasks": 220, "Submitted": 210,
-          "Status": 130}
+          "Status": 130, SEED: 56, "Averaged": 90, "Params (B)": 76, "Precision": 100, "Licence": 86, LINK: 60,
+          "Setting": 200, "Seeds": 100, "Run IDs": 220, "Effect": 120, "Range": 120, "sd": 60}
+INTEGER_COLUMNS = (RANK, SEED, "n", "Runs", "Comparisons", "Seeds", "Items")
 
 
 def header_text(column: str) -> str:
@@ -185,7 +211,9 @@ def _frame_update(frame: pd.DataFrame, board: Board | None = None, *, fixed: boo
     and each Δ green or red by the metric's direction. Every submitter string stays a text cell."""
     shown = frame.astype(object).where(frame.notna(), None)
     for column in shown.columns:
-        if column == RANK or str(column).endswith(" n") or column in ("n", "Runs", "Comparisons", "Seeds", "Items"):
+        if column == LINK:
+            shown[column] = pd.Series([_link_cell(v) for v in shown[column]], index=shown.index, dtype=object)
+        elif (str(column).endswith(" n") or column in INTEGER_COLUMNS) and pd.api.types.is_numeric_dtype(frame[column]):
             shown[column] = pd.Series([None if v is None else int(v) for v in shown[column]], index=shown.index,
                                       dtype=object)
     headers = [header_text(c) for c in frame.columns]
@@ -215,20 +243,32 @@ def render_tab(board: Board, tab_index: int, filters: Filters, columns: list[str
     frame = wide_table(board, tab, filters, columns, show_ci=show_ci, show_delta=show_delta, sort_by=sort_by,
                        descending=descending)
     shown = [c for c in frame.columns if "/" in c and not c.endswith((" CI", " Δ"))]
-    ranked = frame[frame[RANK].notna()] if not frame.empty else frame
     units: dict[str, list[str]] = {}
     for column in shown:
         units.setdefault(board.metric(column.split("/", 1)[1]).unit, []).append(column)
-    ci = _ci_map(board, ranked, shown)
-    svgs = [plots.task_bars(ranked, cols, ci, f"{tab.title}: top full-test-set runs, 95% intervals"
-                            + ("" if unit == PERCENT else f" ({unit}, own axis)"))
+    svgs = [_unit_chart(board, tab.title, frame, cols, unit)
             for unit, cols in sorted(units.items(), key=lambda kv: kv[0] != PERCENT)]
     note = ""
     if shown:
         averaged = averaged_columns(board, shown)
-        note = ("<p class='lb-note'>Average: mean of " + (", ".join(averaged) if averaged else "no column")
-                + " (higher-is-better rates only)</p>")
+        note = ("<p class='lb-note'>Average: mean of those of " + (", ".join(averaged) if averaged else "no column")
+                + " a row has (higher-is-better rates only)</p>")
     return frame, note + "".join(svgs or [plots.task_bars(frame, [], {}, tab.title)])
+
+
+def _unit_chart(board: Board, title: str, frame: pd.DataFrame, columns: list[str], unit: str) -> str:
+    """The table's top ranked rows with a value in one of ``columns``, partial ones hatched; each named by
+    its model (without the fingerprint), seed and, where that still repeats, its run id."""
+    rows = frame[frame[RANK].notna() & frame[columns].notna().any(axis=1)] if not frame.empty else frame
+    rows = rows.head(plots.MAX_SERIES)
+    partial = [text != "full" for text in rows[TEST_SET]] if not rows.empty else []
+    labels = [short_model(m) + ("" if pd.isna(s) else f" s{int(s)}") for m, s in zip(rows["Model"], rows[SEED])] \
+        if not rows.empty else []
+    labels = [f"{label} {run_id[-6:]}" if labels.count(label) > 1 else label
+              for label, run_id in zip(labels, rows[RUN_ID] if not rows.empty else [])]
+    what = "full-test-set runs" if not any(partial) else "runs, hatched: partial test set or other split"
+    heading = f"{title}: top {what}, 95% intervals" + ("" if unit == PERCENT else f" ({unit}, own axis)")
+    return plots.task_bars(rows, columns, _ci_map(board, rows, columns), heading, labels=labels, partial=partial)
 
 
 def build_app(store: str | Path | None = None, snapshot: str | Path | None = None,
@@ -238,6 +278,7 @@ def build_app(store: str | Path | None = None, snapshot: str | Path | None = Non
     opts = choices(board)
     with gr.Blocks(title=TITLE) as demo:
         gr.Markdown(INTRO)
+        stamp = gr.Markdown(updated_line(board), elem_id="lb-updated")
         with gr.Row():
             search = gr.Textbox(label="Search", placeholder="model, method, base model or run id", scale=2,
                                 elem_id="lb-search")
@@ -246,10 +287,16 @@ def build_app(store: str | Path | None = None, snapshot: str | Path | None = Non
             task_dd = gr.Dropdown(opts["tasks"], multiselect=True, label="Task", elem_id="lb-task")
             type_dd = gr.Dropdown(opts["model_types"], multiselect=True, label="Model type", elem_id="lb-type")
         with gr.Row():
+            size_dd = gr.Dropdown(opts["sizes"], multiselect=True, label="Parameters", elem_id="lb-size")
+            precision_dd = gr.Dropdown(opts["precisions"], multiselect=True, label="Precision",
+                                       elem_id="lb-precision")
+            license_dd = gr.Dropdown(opts["licenses"], multiselect=True, label="Licence", elem_id="lb-license")
             show_ci = gr.Checkbox(False, label="Show 95% intervals")
             show_delta = gr.Checkbox(True, label="Show Δ vs base run")
             refresh = gr.Button("Refresh", elem_id="lb-refresh", scale=0)
-        filter_inputs = [search, base_dd, method_dd, task_dd, type_dd, show_ci, show_delta]
+        filter_dropdowns = [base_dd, method_dd, task_dd, type_dd, size_dd, precision_dd, license_dd]
+        filter_inputs = [search, *filter_dropdowns, show_ci, show_delta]
+        first_tab = len(filter_inputs)  # where each tab's (columns, sort, order) start in an event's values
         tab_widgets = []
         with gr.Tabs(elem_id="lb-tabs") as tabs:
             for i, tab in enumerate(TABS):
@@ -269,10 +316,18 @@ def build_app(store: str | Path | None = None, snapshot: str | Path | None = Non
             with gr.Tab("Methods", id="methods"):
                 metric_names = sorted({r["metric"] for r in board.results if "@" not in r["metric"]})
                 first = "closed_accuracy" if "closed_accuracy" in metric_names else (metric_names or [None])[0]
+                gr.Markdown("One row per base model, method (with its options) and training setting, its training "
+                            "seeds aggregated: the mean of the metric, the mean Δ against each run's own base run, "
+                            "the sd and range of that Δ over seeds, and how many seeds improved the metric. "
+                            "*Setting* names what tells a method's rows apart (a learning rate, steps, the "
+                            "evaluation split). Rows on part of a test set are marked and listed after the full "
+                            "ones. The chart shows the first rows: a dot at the mean Δ, a bar over the seeds' range, "
+                            "green or red only when every seed moved the metric the same way, an open dot for a "
+                            "partial row. For paired tests over items and seeds, see the Studies tab.")
                 delta_metric = gr.Dropdown(metric_names, value=first, label="Δ on metric")
                 methods_table = gr.Dataframe(interactive=False, wrap=True, elem_id="lb-methods",
-                                             elem_classes="lb-table",
-                                             label="Methods with approved full-test-set runs: mean Δ vs base run")
+                                             elem_classes="lb-table", max_height=520,
+                                             label="Methods: runs per setting, seeds aggregated (display units)")
                 methods_plot = gr.HTML(elem_classes="lb-plot", elem_id="lb-methods-plot")
             with gr.Tab("Studies", id="studies"):
                 gr.Markdown("Multi-seed studies (`harness study`): mean ± sd over training seeds, Δ against the "
@@ -297,6 +352,8 @@ def build_app(store: str | Path | None = None, snapshot: str | Path | None = Non
                 results0, info0, passes0 = _run_view(board, first_run)
                 run_results_df = gr.Dataframe(_frame_update(results0)["value"], interactive=False, label="Results",
                                               elem_id="lb-run-results")
+                run_provenance = gr.Textbox(run_provenance_text(board, first_run), label="Which fields were verified",
+                                            lines=3, interactive=False, elem_id="lb-run-provenance")
                 run_config = gr.JSON(info0, label="Config and provenance", elem_id="lb-run-config")
                 with gr.Row():
                     pass_dd = gr.Dropdown(passes0, value=passes0[0] if passes0 else None, label="Predictions",
@@ -314,30 +371,33 @@ def build_app(store: str | Path | None = None, snapshot: str | Path | None = Non
                 about = gr.Markdown(about_markdown(board), elem_id="lb-about")
             with gr.Tab("Submit", id="submit"):
                 if source.writable:
-                    gr.Markdown("Upload a `harness-results/1` JSON file (see the docs for the schema). "
-                                "It is validated, then held as **pending** until a maintainer approves it. "
-                                "Names stay hidden until then; keep the run id you are given.")
+                    gr.Markdown("Upload a `harness-results/1` JSON file (the format: " + _docs_links(board)
+                                + "). It is validated, then held as **pending** until a maintainer approves it. "
+                                "Names stay hidden until then; keep the run id you are given.", elem_id="lb-submit-intro")
                     upload = gr.File(label="Results file", file_types=[".json"], type="filepath",
                                      elem_id="lb-upload")
                     submit_btn = gr.Button("Submit", variant="primary", elem_id="lb-submit")
                     submit_msg = gr.Textbox(label="Outcome", interactive=False, elem_id="lb-submit-msg")
                 else:
                     gr.Markdown("This copy is a read-only snapshot. Submit with `harness submit FILE` "
-                                "against the maintainers' store.")
+                                "against the maintainers' store (the format: " + _docs_links(board) + ").")
                 pending_df = gr.Dataframe(pending_table(board), interactive=False, elem_id="lb-pending",
                                           label="Pending submissions (names hidden until approved)", datatype="str")
+                if board.guide:
+                    with gr.Accordion("Submission guide (docs/leaderboard.md)", open=False, elem_id="lb-guide"):
+                        gr.Markdown(board.guide, header_links=True, elem_id="lb-guide-text")
 
         def filters_of(values: list[Any]) -> Filters:
-            q, bases, methods, tasks, types = values[:5]
-            return Filters(q or "", bases or [], methods or [], tasks or [], types or [])
+            q, *lists = values[:first_tab - 2]
+            return Filters(q or "", *(v or [] for v in lists))
 
         def update_tables(*values: Any) -> list[Any]:
             current = source.board
             filters = filters_of(list(values))
-            ci, delta = values[5], values[6]
+            ci, delta = values[first_tab - 2], values[first_tab - 1]
             out = []
             for i in range(len(TABS)):
-                cols, sort, order = values[7 + 3 * i: 10 + 3 * i]
+                cols, sort, order = values[first_tab + 3 * i: first_tab + 3 * i + 3]
                 frame, svg = render_tab(current, i, filters, cols, sort, order, ci, delta)
                 out += [_frame_update(frame, current), svg]
             return out
@@ -351,13 +411,13 @@ def build_app(store: str | Path | None = None, snapshot: str | Path | None = Non
 
         def update_methods(metric: str | None) -> list[Any]:
             current = source.board
+            frame = method_deltas(current, metric or "")
             if not metric:
-                return [_frame_update(method_deltas(current, "")), plots.delta_bars([], [], "Method deltas")]
-            frame = method_deltas(current, metric)
+                return [_frame_update(frame), plots.forest([], "Method deltas")]
             better = current.metric(metric).higher_is_better
-            svg = plots.delta_bars(frame["Method"].tolist(), frame[frame.columns[1]].tolist(),
-                                   f"Mean Δ {metric} against the base run ({'higher' if better else 'lower'} is "
-                                   "better; green = improvement)", higher_is_better=better)
+            svg = plots.forest(method_forest_rows(frame, metric),
+                               f"Mean Δ {metric} vs base run, range over seeds ({'higher' if better else 'lower'} "
+                               "is better)", higher_is_better=better, label_width=330)
             return [_frame_update(frame, current), svg]
 
         delta_metric.change(update_methods, delta_metric, [methods_table, methods_plot])
@@ -365,8 +425,8 @@ def build_app(store: str | Path | None = None, snapshot: str | Path | None = Non
         def show_study(study_id: str | None, metric: str | None) -> list[Any]:
             current = source.board
             study = next((s for s in current.studies if s["study_id"] == study_id), None)
-            if study is None:
-                return [_frame_update(pd.DataFrame()), gr.update(choices=[], value=None),
+            if study is None:  # a table with its headers: Gradio refuses a header-less one with a ValueError
+                return [_frame_update(study_table(current, {"records": []})), gr.update(choices=[], value=None),
                         plots.forest([], "No study")]
             metrics = study_metrics(study)
             metric = metric if metric in metrics else (metrics[0] if metrics else None)
@@ -384,22 +444,24 @@ def build_app(store: str | Path | None = None, snapshot: str | Path | None = Non
         def reload(*values: Any) -> list[Any]:
             current = source.reload()
             opts = choices(current)
-            updates = [gr.update(choices=opts[k]) for k in ("base_models", "methods", "tasks", "model_types")]
+            updates = [gr.update(choices=opts[k]) for k in ("base_models", "methods", "tasks", "model_types", "sizes",
+                                                             "precisions", "licenses")]
             col_updates = []
             for i, tab in enumerate(TABS):
-                cols = values[7 + 3 * i]
+                cols = values[first_tab + 3 * i]
                 available = current.columns(tab)
                 keep = [c for c in (cols or []) if c in available] or current.default_columns(tab)
                 col_updates += [gr.update(choices=available, value=keep),
                                 gr.update(choices=[AVERAGE, *available])]
             study_ids = [(study_label(s), s["study_id"]) for s in current.studies]
             return [*updates, *col_updates, _frame_update(pending_table(current)),
-                    gr.update(choices=_run_choices(current)), gr.update(choices=study_ids), about_markdown(current)]
+                    gr.update(choices=_run_choices(current)), gr.update(choices=study_ids), about_markdown(current),
+                    updated_line(current)]
 
-        reload_outputs = [base_dd, method_dd, task_dd, type_dd,
+        reload_outputs = [*filter_dropdowns,
                           *[w for cols, sort, *_ in tab_widgets for w in (cols, sort)], pending_df, run_dd, study_dd,
-                          about]
-        run_outputs = [run_results_df, run_config, pass_dd]
+                          about, stamp]
+        run_outputs = [run_results_df, run_config, pass_dd, run_provenance]
         pred_outputs = [pred_df, records_state, pred_note]
         for trigger in (refresh.click, demo.load):
             trigger(reload, [*filter_inputs, *tab_inputs], reload_outputs, show_progress="hidden").then(
@@ -410,7 +472,8 @@ def build_app(store: str | Path | None = None, snapshot: str | Path | None = Non
         def show_run(run_id: str | None) -> list[Any]:
             results, info, passes = _run_view(source.board, run_id)
             return [_frame_update(results, fixed=False), info,
-                    gr.update(choices=passes, value=passes[0] if passes else None)]
+                    gr.update(choices=passes, value=passes[0] if passes else None),
+                    run_provenance_text(source.board, run_id)]
 
         def show_predictions(run_id: str | None, pass_name: str | None, wrong: bool) -> list[Any]:
             run = source.board.run(run_id) if run_id else None
@@ -514,13 +577,35 @@ def _run_view(board: Board, run_id: str | None) -> tuple[pd.DataFrame, dict[str,
     run = board.run(run_id) if run_id else None
     if run is None:
         return run_results(board, ""), None, []
-    info = {k: v for k, v in run.items() if k not in ("predictions_dir", "fingerprint")}
+    # a local path in the config (a model folder) shows as its last part, as in an exported snapshot
+    info = scrub_paths({k: v for k, v in run.items() if k not in ("predictions_dir", "fingerprint")})
     return run_results(board, run["run_id"]), info, list(preds.prediction_files(run))
+
+
+def _docs_links(board: Board) -> str:
+    """Where the format is described: the guide at the foot of the tab (the docs' own text), and the docs
+    online when the harness's repository URL is known."""
+    local = "[the submission guide](#lb-guide) below, from the docs" if board.guide else "`docs/leaderboard.md` in the harness"
+    online = docs_url(board.harness_url)
+    return local + (f", or [docs/leaderboard.md]({online}/leaderboard.md#submissions) online" if online else "")
+
+
+def run_provenance_text(board: Board, run_id: str | None) -> str:
+    """The Run page's provenance lines (``data.provenance_lines``), as plain text: they quote submitted names."""
+    run = board.run(run_id) if run_id else None
+    return "\n".join(provenance_lines(board, run)) if run is not None else ""
+
+
+def updated_line(board: Board) -> str:
+    stamp = last_updated(board)
+    runs = len(board.approved_runs())
+    return f"Last updated: **{stamp}** · {runs} approved runs" if stamp else "No approved runs yet."
 
 
 def _run_choices(board: Board) -> list[tuple[str, str]]:
     runs = sorted(board.approved_runs(), key=lambda r: str(r.get("created_at") or ""), reverse=True)
-    return [(f"{r.get('model')} · {r.get('method') or 'base'} · {r['run_id']}", r["run_id"]) for r in runs]
+    return [(f"{r.get('model')} · {r.get('method') or 'base'} · "
+             f"{'' if train_seed(r) is None else f'seed {train_seed(r)} · '}{r['run_id']}", r["run_id"]) for r in runs]
 
 
 def _md_text(value: Any) -> str:
@@ -530,18 +615,11 @@ def _md_text(value: Any) -> str:
     return html.escape(str(value or ""), quote=False).replace("|", "\\|").replace("[", "\\[").replace("]", "\\]")
 
 
-CITATION = """@software{medpo_harness,
-  title  = {medpo-harness: a harness for preference optimization of medical vision-language models},
-  note   = {Leaderboard of MMedPO, DPO and related methods on Med-VQA and report generation},
-  year   = {2026}
-}"""
-
-
 def about_markdown(board: Board) -> str:
     """Benchmark cards (from the task and metric registries), the models on the board, a last-updated
-    stamp and how to cite."""
+    stamp and BibTeX for the harness, each benchmark and each method (``cite.bibliography``)."""
     runs = board.approved_runs()
-    stamp = max((str(r.get("created_at") or "") for r in runs), default="") or "no runs yet"
+    stamp = last_updated(board) or "no runs yet"
     lines = ["## About", f"Last updated: **{_md_text(stamp)}** (newest approved run). "
              f"{len(runs)} approved runs.", "", "### Benchmarks"]
     if not board.cards:
@@ -553,14 +631,15 @@ def about_markdown(board: Board) -> str:
                   f"- Splits: {', '.join(card['splits'])}; test n: {n if n else 'unknown'}"
                   + (f" (from {card['n_source']})" if n else ""),
                   f"- Loader: `{_md_text(card['loader'])}`",
-                  f"- Source: {_md_text(card['citation'])}", "", "| metric | scoring rule | better | unit | code |",
+                  f"- Source: {_md_text(card['citation']) or 'generated by the harness (cite the harness)'}", "",
+                  "| metric | scoring rule | better | unit | code |",
                   "| --- | --- | --- | --- | --- |"]
         for metric in card["metrics"]:
             lines.append(f"| {_md_text(metric['name'])} | {_md_text(metric['description'])} | "
                          f"{'higher' if metric['higher_is_better'] else 'lower'} | {metric['unit']} | "
                          f"`{_md_text(metric['code'])}` |")
-    lines += ["", "### Models", "| model | method | base run | params | precision | licence | link | submitted |",
-              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    lines += ["", "### Models", "| model | method | seed | run id | base run | params | precision | licence | link "
+              "| submitted |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for run in sorted(runs, key=lambda r: str(r.get("created_at") or ""), reverse=True):
         config = public_run(run)["config"]  # one shape for store runs and snapshot runs (precision, card)
         card = config.get("card") if isinstance(config.get("card"), dict) else {}
@@ -569,10 +648,16 @@ def about_markdown(board: Board) -> str:
         params = _params(card.get("params"), run.get("run_id"))
         lines.append(
             f"| {_md_text(run.get('model'))} | {_md_text(run.get('method') or 'base')} | "
-            f"{_md_text(config.get('base_run_id') or '')} | {f'{params / 1e9:.1f}B' if params else ''} | "
+            f"{'' if train_seed(run) is None else train_seed(run)} | {_md_text(run['run_id'])} | "
+            f"{_md_text(base_run_id(board, run) or '')} | {f'{params / 1e9:.1f}B' if params else ''} | "
             f"{_md_text(card.get('precision') or config.get('precision') or '')} | {_md_text(card.get('license') or '')} "
             f"| {link} | {_md_text(str(run.get('created_at') or '')[:10])} |")
-    lines += ["", "### Citation", "```bibtex", CITATION, "```"]
+    cites = bibliography(board)
+    lines += ["", "### Citation", "The harness:", "```bibtex", cites["harness"], "```"]
+    lines += ["", "The benchmarks (the synthetic tasks are the harness's own):", "```bibtex", cites["benchmarks"],
+              "```"] if cites["benchmarks"] else []
+    lines += ["", "The methods (those on the board first):", "```bibtex", cites["methods"], "```"] \
+        if cites["methods"] else []
     return "\n".join(lines)
 
 

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+
+from leaderboard.cite import harness_url
 
 SNAPSHOT_FORMAT = "harness-results/1"
 BASE_METHODS = {None, "", "base", "none", "zero-shot", "zero_shot"}  # a base model's own run has no method
@@ -78,12 +81,17 @@ class Board:
     citations: dict[str, str] = field(default_factory=dict)
     studies: list[dict[str, Any]] = field(default_factory=list)
     cards: list[dict[str, Any]] = field(default_factory=list)
+    harness_version: str = ""  # for the harness's BibTeX entry (``cite.harness_entry``)
+    harness_url: str = ""
+    exported_at: str = ""
+    guide: str = field(default_factory=lambda: submission_guide(base_url=docs_url(harness_url())))  # Submit tab  # a snapshot's export time (a Space's last update)
 
     @classmethod
     def from_store(cls, store: Any, studies_dir: str | Path | None = None) -> Board:
         runs = [r for r in store.runs() if r.get("status") != "rejected"]
         results = store.results()
-        board = cls(runs, results, *_harness_metadata(results))
+        board = cls(runs, results, *_harness_metadata(results), harness_version=installed_harness_version(),
+                    harness_url=harness_url())
         board.studies = load_studies(studies_dir) if studies_dir else []
         add_study_metrics(board)
         return board
@@ -100,18 +108,22 @@ class Board:
                                                             "created_at", "status", "source")}} for row in rows]
         metrics = {k: MetricInfo(**v) for k, v in payload.get("metrics", {}).items()}
         return cls(runs, results, payload.get("tasks", {}), metrics, payload.get("methods", {}),
-                   payload.get("studies", []), payload.get("cards", []))
+                   payload.get("studies", []), payload.get("cards", []), str(payload.get("harness_version") or ""),
+                   str(payload.get("harness_url") or "") or harness_url(), str(payload.get("exported_at") or ""),
+                   "")  # a Space takes no uploads: its Submit tab points at the docs
 
     def to_snapshot(self, status: str = "approved") -> dict[str, Any]:
         """A JSON-able snapshot of the runs with ``status`` (and their metadata), for an exported Space.
 
         Only public fields travel (``public_run``): no predictions folder, no local paths, no fingerprints.
+        Each run carries its ``test_set`` (``partial_reason``, computed here with the harness's data records),
+        so a Space, which has no harness, still marks partial runs.
         """
         keep = ("task", "task_version", "metric", "value", "ci_low", "ci_high", "n", "higher_is_better")
         by_run: dict[str, list[dict[str, Any]]] = {}
         for row in self.results:
             by_run.setdefault(row["run_id"], []).append({k: row.get(k) for k in keep})
-        runs = [{**public_run(run), "results": by_run.get(run["run_id"], [])}
+        runs = [{**public_run(run), "test_set": partial_reason(run), "results": by_run.get(run["run_id"], [])}
                 for run in self.runs if run.get("status") == status]
         used = {r["metric"] for run in runs for r in run["results"]}
         used |= {r["metric"] for study in self.studies for r in study["records"]}
@@ -121,6 +133,8 @@ class Board:
             "tasks": self.task_families,
             "metrics": {m: vars(self.metric(m)) for m in sorted(used)},
             "methods": self.citations,
+            "harness_version": self.harness_version,
+            "harness_url": self.harness_url,
             "studies": [public_study(s) for s in self.studies],
             "cards": scrub_paths(self.cards),
         }
@@ -212,6 +226,85 @@ def method_citations() -> dict[str, str]:
     return out
 
 
+def installed_harness_version() -> str:
+    try:
+        from harness import __version__
+    except ImportError:  # a Space: the snapshot carries it
+        return ""
+    return str(__version__)
+
+
+# ------------------------------------------------------------------------------------------ run identity
+
+_FINGERPRINT = re.compile(r"@([0-9a-f]{16})")
+_HUB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,95}/[A-Za-z0-9][A-Za-z0-9_.-]{0,95}")
+_SAFE_URL = re.compile(r"https://[A-Za-z0-9._~:/?#@!$&'*+,;=%-]{1,300}")
+SIZE_BUCKETS = (("< 3B", 0.0, 3e9), ("3B-10B", 3e9, 1e10), ("10B-30B", 1e10, 3e10), (">= 30B", 3e10, math.inf))
+UNKNOWN = "unknown"
+
+
+def model_key(name: Any) -> str:
+    """What identifies a model: the content fingerprint a harness model name ends with (``tiny@44dfce972b03b425``,
+    from ``harness.models.fingerprint``), else the whole name. A trained model's name (``tiny@<fp>+dpo``)
+    does not end with one, so it never stands for its base model."""
+    text = str(name or "")
+    match = _FINGERPRINT.search(text)
+    return f"@{match.group(1)}" if match and match.end() == len(text) else text
+
+
+def short_model(name: Any) -> str:
+    """A model name without its fingerprint, for chart legends (``tiny@44dfce972b03b425+dpo`` -> ``tiny+dpo``)."""
+    return _FINGERPRINT.sub("", str(name or ""))
+
+
+def method_label(run: dict[str, Any]) -> str:
+    """The method with its plain options, as ``harness study`` labels its entries: ``mmedpo[noise=release]``."""
+    config = public_run(run)["config"]  # one shape for store and snapshot runs
+    pipeline = config.get("pipeline") if isinstance(config.get("pipeline"), dict) else {}
+    options = pipeline.get("options") if isinstance(pipeline.get("options"), dict) else {}
+    name = str(run.get("method") or "")
+    return name + (f"[{','.join(f'{k}={v}' for k, v in sorted(options.items()))}]" if options else "")
+
+
+def train_seed(run: dict[str, Any]) -> int | None:
+    """The training seed of a trained run (``harness run`` records it beside the evaluation's), else the run's seed."""
+    config = run.get("config") if isinstance(run.get("config"), dict) else {}
+    pipeline = config.get("pipeline") if isinstance(config.get("pipeline"), dict) else {}
+    train = pipeline.get("train") if isinstance(pipeline.get("train"), dict) else {}
+    for value in (config.get("train_seed"), train.get("seed"), run.get("seed")):
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    return None
+
+
+def model_card(run: dict[str, Any]) -> dict[str, Any]:
+    """The model columns: ``link`` (the card's ``model_url``, else the Hugging Face page of a model named by its
+    Hub id), ``params`` (a positive number, else NaN), ``precision`` (the card's, else the training
+    precision) and ``license``. Stored values are read defensively: a malformed one is left blank."""
+    config = public_run(run)["config"]  # one shape for store and snapshot runs
+    card = config.get("card") if isinstance(config.get("card"), dict) else {}
+    url = card.get("model_url")
+    model = str(run.get("model") or "")
+    model = model.rsplit("@", 1)[0] if model_key(model).startswith("@") else model  # a Hub model's own run
+    if not (isinstance(url, str) and _SAFE_URL.fullmatch(url)):
+        url = f"https://huggingface.co/{model}" if _HUB_ID.fullmatch(model) and ".." not in model else ""
+    params = card.get("params")
+    ok = isinstance(params, (int, float)) and not isinstance(params, bool) and math.isfinite(params) and params > 0
+    return {"link": url, "params": float(params) if ok else math.nan,
+            "precision": _short_text(card.get("precision") or config.get("precision")),
+            "license": _short_text(card.get("license"))}
+
+
+def _short_text(value: Any) -> str:
+    return " ".join(value.split())[:60] if isinstance(value, str) else ""
+
+
+def size_bucket(params: float) -> str:
+    if isinstance(params, float) and math.isnan(params):
+        return UNKNOWN
+    return next(name for name, low, high in SIZE_BUCKETS if low <= params < high)
+
+
 @dataclass
 class Filters:
     """What the user narrowed the table to; empty lists mean no filter."""
@@ -221,6 +314,9 @@ class Filters:
     methods: list[str] = field(default_factory=list)
     tasks: list[str] = field(default_factory=list)
     model_types: list[str] = field(default_factory=list)
+    sizes: list[str] = field(default_factory=list)  # SIZE_BUCKETS names or "unknown"
+    precisions: list[str] = field(default_factory=list)  # "unknown" for runs that say none
+    licenses: list[str] = field(default_factory=list)
 
     def keep(self, run: dict[str, Any]) -> bool:
         if self.base_models and (run.get("base_model") or "") not in self.base_models:
@@ -229,6 +325,14 @@ class Filters:
             return False
         if self.model_types and (run.get("model_type") or "") not in self.model_types:
             return False
+        if self.sizes or self.precisions or self.licenses:
+            card = model_card(run)
+            if self.sizes and size_bucket(card["params"]) not in self.sizes:
+                return False
+            if self.precisions and (card["precision"] or UNKNOWN) not in self.precisions:
+                return False
+            if self.licenses and (card["license"] or UNKNOWN) not in self.licenses:
+                return False
         needle = self.search.strip().lower()
         if needle:
             haystack = " ".join(str(run.get(k) or "") for k in ("model", "method", "base_model", "model_type", "run_id"))
@@ -243,41 +347,82 @@ def choices(board: Board) -> dict[str, list[str]]:
     def values(key: str) -> list[str]:
         return sorted({str(r.get(key)) for r in runs if r.get(key)})
 
+    cards = [model_card(r) for r in runs]
+    sizes = {size_bucket(c["params"]) for c in cards}
     tasks = sorted({r["task"] for r in board.results})
     return {"base_models": values("base_model"), "methods": values("method"), "model_types": values("model_type"),
-            "tasks": tasks}
+            "tasks": tasks, "sizes": [name for name, *_ in SIZE_BUCKETS if name in sizes] + sorted(sizes & {UNKNOWN}),
+            "precisions": sorted({c["precision"] or UNKNOWN for c in cards}),
+            "licenses": sorted({c["license"] or UNKNOWN for c in cards})}
 
 
 # ------------------------------------------------------------------------------------------ provenance
 
 
 def base_run_id(board: Board, run: dict[str, Any]) -> str | None:
-    """The run the Δ columns compare ``run`` with: the base evaluation its provenance names, by run id.
+    """The run the Δ columns compare ``run`` with, or None (``base_run_check`` says why)."""
+    return base_run_check(board, run)[0]
 
-    ``harness run`` records ``config.base_run_id``. Runs stored before it did fall back to what the
-    pipeline itself reused: the local ``role: base`` evaluation of the same base model with the same
-    evaluation signature (tasks, split, limit, seed), never a submission. A display name alone never
-    makes a run anyone's baseline, so a submission named like a base model changes no Δ.
+
+def base_run_check(board: Board, run: dict[str, Any]) -> tuple[str | None, str]:
+    """The base run of ``run``'s Δ, and a sentence saying which run that is or why there is none.
+
+    ``harness run`` records ``config.base_run_id``. That run counts only when it is approved and on the board
+    (a pending, rejected or missing one does not) and when it evaluated the model ``run`` names as its base:
+    the model fingerprints (``model_key``) must agree, so a submission cannot take any approved run as its
+    baseline. Runs stored before the field existed fall back to what the pipeline itself reused: the local
+    ``role: base`` evaluation of the same base model with the same evaluation signature (tasks, split, limit,
+    seed), never a submission. A display name alone never makes a run anyone's baseline.
     """
     config = run.get("config") if isinstance(run.get("config"), dict) else {}
     approved = {r["run_id"]: r for r in board.approved_runs()}
     named = config.get("base_run_id")
     if named:
-        base = approved.get(str(named))
-        return base["run_id"] if base is not None and base["run_id"] != run["run_id"] else None
+        named = str(named)
+        base = approved.get(named)
+        if base is None or named == run["run_id"]:
+            return None, f"config.base_run_id names run {named}, which is not an approved run on this board: no Δ"
+        if not run.get("base_model") or model_key(base.get("model")) != model_key(run.get("base_model")):
+            return None, (f"config.base_run_id names run {named}, which evaluated {base.get('model')!r}, not this "
+                          f"run's base model {run.get('base_model')!r}: no Δ")
+        return named, f"Δ against run {named} ({base.get('model')}), named in config.base_run_id"
     if run.get("source", "local") != "local" or config.get("role") != "method" or not config.get("signature"):
-        return None
+        return None, "no base run recorded: no Δ"
     candidates = [
         r for r in approved.values()
         if r.get("source", "local") == "local" and isinstance(r.get("config"), dict)
         and r["config"].get("role") == "base" and r["config"].get("signature") == config["signature"]
         and r.get("model") == run.get("base_model") and str(r.get("created_at")) <= str(run.get("created_at"))
     ]
-    return max(candidates, key=lambda r: str(r.get("created_at")))["run_id"] if candidates else None
+    if not candidates:
+        return None, "no local base evaluation with this run's evaluation signature: no Δ"
+    found = max(candidates, key=lambda r: str(r.get("created_at")))["run_id"]
+    return found, f"Δ against run {found}, the local base evaluation with the same evaluation signature"
+
+
+def evaluated_split(run: dict[str, Any]) -> str | None:
+    """The split a run was evaluated on, where its config says (``harness run`` and ``harness eval`` do)."""
+    config = public_run(run)["config"]
+    signature = config.get("signature") if isinstance(config.get("signature"), dict) else {}
+    pipeline = config.get("pipeline") if isinstance(config.get("pipeline"), dict) else {}
+    raw = run.get("config") if isinstance(run.get("config"), dict) else {}
+    split = signature.get("split") or pipeline.get("eval_split") or raw.get("split")
+    return str(split) if split else None
+
+
+def test_set_text(run: dict[str, Any]) -> str:
+    """``full``, or why not: ``partial (limit 300)``, ``val split`` (a validation run is no test result), both."""
+    split, partial = evaluated_split(run), partial_reason(run)
+    reasons = [f"{split} split"] if split and split != "test" else []
+    reasons += [f"partial ({partial})"] if partial else []
+    return ", ".join(reasons) or "full"
 
 
 def partial_reason(run: dict[str, Any]) -> str:
-    """Why a run covers only part of its test sets ('' for a full run): ``harness.results.compare.partial_reason``."""
+    """Why a run covers only part of its test sets ('' for a full run): ``harness.results.compare.partial_reason``,
+    or for a snapshot's run (a Space has no harness) the ``test_set`` computed when it was exported."""
+    if "test_set" in run:  # only snapshot runs have it: the store's rows have no such column
+        return str(run["test_set"] or "")
     from harness.results.compare import partial_reason as reason
 
     return reason(run)
@@ -294,15 +439,25 @@ def _values_by_run(board: Board) -> dict[str, dict[str, dict[str, Any]]]:
 
 RANK = "Rank"
 TEST_SET = "Test set"
+SEED = "Seed"
+AVERAGED = "Averaged"  # "k of n": how many of the averaged columns a row has
+PARAMS = "Params (B)"
+PRECISION = "Precision"
+LICENSE = "Licence"
+LINK = "Link"
+CARD_COLUMNS = (PARAMS, PRECISION, LICENSE, LINK)
 
 
 def wide_table(board: Board, tab: Tab, filters: Filters | None = None, columns: Sequence[str] | None = None, *,
                show_ci: bool = False, show_delta: bool = True, sort_by: str | None = None,
                descending: bool | None = None) -> pd.DataFrame:
-    """One row per approved run: rank, identity, the chosen ``task/metric`` columns (display units), the
-    average, n per task, and optionally each cell's 95% interval and its Δ against the run's base run.
+    """One row per approved run: rank, identity and training seed, the chosen ``task/metric`` columns
+    (display units), the average over the columns the row has and how many those are, the model card
+    (parameters, precision, licence, link), n per task, and optionally each cell's 95% interval and its Δ
+    against the run's base run (``base_run_check``).
 
-    Runs on part of a test set are marked in ``Test set``, get no rank and sort after every full run.
+    Runs on part of a test set, or on another split, are marked in ``Test set`` (``test_set_text``) and rank
+    after every full run (``sort_table``).
     """
     filters = filters or Filters()
     columns = [c for c in (columns if columns is not None else board.default_columns(tab)) if c in board.columns(tab)]
@@ -310,20 +465,24 @@ def wide_table(board: Board, tab: Tab, filters: Filters | None = None, columns: 
         columns = [c for c in columns if c.split("/", 1)[0] in filters.tasks]
     cells = _values_by_run(board)
     tasks = list(dict.fromkeys(c.split("/", 1)[0] for c in columns))
+    averaged = averaged_columns(board, columns)
     records = []
     for run in board.approved_runs():
         mine = cells.get(run["run_id"], {})
         if not filters.keep(run) or not any(c in mine for c in columns):
             continue
-        partial = partial_reason(run)
+        seed, card = train_seed(run), model_card(run)
         record: dict[str, Any] = {
-            RANK: math.nan, "Model": run.get("model") or "", "Method": run.get("method") or "",
-            "Base model": run.get("base_model") or "", "Type": run.get("model_type") or "",
-            TEST_SET: f"partial ({partial})" if partial else "full",
+            RANK: math.nan, "Model": run.get("model") or "", "Method": method_label(run),
+            SEED: math.nan if seed is None else seed, "Base model": run.get("base_model") or "",
+            "Type": run.get("model_type") or "", TEST_SET: test_set_text(run),
+            PARAMS: round(card["params"] / 1e9, 1), PRECISION: card["precision"], LICENSE: card["license"],
+            LINK: card["link"],
         }
         for col in columns:
             record[col] = _scaled(board, mine.get(col), "value")
-        record[AVERAGE] = _average(board, columns, record)
+        record[AVERAGE], count = _average(averaged, record)
+        record[AVERAGED] = f"{count} of {len(averaged)}" if averaged else ""
         for task in tasks:
             ns = [mine[c]["n"] for c in columns if c.startswith(task + "/") and c in mine and mine[c].get("n")]
             record[f"{task} n"] = max(ns) if ns else math.nan
@@ -344,13 +503,17 @@ def wide_table(board: Board, tab: Tab, filters: Filters | None = None, columns: 
 def table_columns(columns: Sequence[str], show_ci: bool, show_delta: bool,
                   tasks: Sequence[str] = ()) -> list[str]:
     # the values come right after the name, so a long name or many identity columns never push them away
-    return [RANK, "Model", "Method", *columns, AVERAGE, TEST_SET, "Base model", "Type", *(f"{t} n" for t in tasks),
-            *(f"{c} CI" for c in columns if show_ci), *(f"{c} Δ" for c in columns if show_delta), RUN_ID]
+    return [RANK, "Model", "Method", SEED, *columns, AVERAGE, AVERAGED, TEST_SET, "Base model", "Type",
+            *CARD_COLUMNS, *(f"{t} n" for t in tasks), *(f"{c} CI" for c in columns if show_ci),
+            *(f"{c} Δ" for c in columns if show_delta), RUN_ID]
 
 
 def sort_table(board: Board, frame: pd.DataFrame, sort_by: str | None, descending: bool | None) -> pd.DataFrame:
-    """Sort by a column, best first by default (the metric's direction decides what best means); runs on a
-    partial test set always come after the full ones and get no rank."""
+    """Sort by a column, best first by default (the metric's direction decides what best means), and rank
+    every row that has a value there. Rows compare only with rows like them, so three tiers come in order:
+    runs on the full test sets before runs on part of one; and, by the Average, rows averaging more
+    columns before rows averaging fewer (a run on one task never outranks a run on all of them by
+    skipping the hard one). Rows without a value come last, unranked."""
     if frame.empty:
         return frame.reset_index(drop=True)
     sort_by = sort_by if sort_by in frame.columns else AVERAGE
@@ -358,12 +521,21 @@ def sort_table(board: Board, frame: pd.DataFrame, sort_by: str | None, descendin
         metric = sort_by.split("/", 1)[1].split(" ")[0] if "/" in sort_by else None
         descending = board.metric(metric).higher_is_better if metric else sort_by == AVERAGE
     frame = frame.sort_values(sort_by, ascending=not descending, na_position="last", kind="stable")
+    if sort_by == AVERAGE and AVERAGED in frame.columns:
+        frame = frame.sort_values(AVERAGED, key=lambda s: -s.map(_count_of), kind="stable")
     if TEST_SET in frame.columns:
         frame = frame.sort_values(TEST_SET, key=lambda s: s != "full", kind="stable")
-        full = (frame[TEST_SET] == "full") & frame[sort_by].notna()
+    frame = frame.sort_values(sort_by, key=lambda s: s.isna(), kind="stable")
+    if RANK in frame.columns:
+        valued = frame[sort_by].notna()
         frame[RANK] = math.nan
-        frame.loc[full, RANK] = range(1, int(full.sum()) + 1)
+        frame.loc[valued, RANK] = range(1, int(valued.sum()) + 1)
     return frame.reset_index(drop=True)
+
+
+def _count_of(text: Any) -> int:
+    head = str(text).split(" of ", 1)[0]
+    return int(head) if head.isdigit() else 0
 
 
 def _scaled(board: Board, row: dict[str, Any] | None, key: str) -> float:
@@ -386,12 +558,10 @@ def averaged_columns(board: Board, columns: Sequence[str]) -> list[str]:
             and board.metric(c.split("/", 1)[1]).unit == PERCENT]
 
 
-def _average(board: Board, columns: Sequence[str], record: dict[str, Any]) -> float:
-    """Mean of ``averaged_columns``; blank when a run lacks one of them or none qualifies."""
-    values = [record[c] for c in averaged_columns(board, columns)]
-    if not values or any(isinstance(v, float) and math.isnan(v) for v in values):
-        return math.nan
-    return round(sum(values) / len(values), 2)
+def _average(averaged: Sequence[str], record: dict[str, Any]) -> tuple[float, int]:
+    """Mean of the ``averaged`` columns the row has, and how many those are (blank, 0 when it has none)."""
+    values = [record[c] for c in averaged if not (isinstance(record[c], float) and math.isnan(record[c]))]
+    return (round(sum(values) / len(values), 2) if values else math.nan), len(values)
 
 
 def delta_direction(board: Board, column: str) -> bool:
@@ -415,35 +585,78 @@ def pending_table(board: Board) -> pd.DataFrame:
     return pd.DataFrame.from_records(records, columns=["Submitted", "Tasks", "Status", RUN_ID])
 
 
-def method_deltas(board: Board, metric: str) -> pd.DataFrame:
-    """Per method with approved runs: mean Δ against each run's base run on ``metric`` (display units) over
-    runs and tasks, and whether that is better or worse given the metric's direction."""
-    cells = _values_by_run(board)
-    deltas: dict[str, list[float]] = {}
-    runs_per_method: dict[str, set[str]] = {}
-    for run in board.approved_runs():
-        if run.get("method") in BASE_METHODS or partial_reason(run):
-            runs_per_method.setdefault(run.get("method") or "", set())
+DOCS = Path(__file__).resolve().parent.parent / "docs" / "leaderboard.md"
+GUIDE_SECTION = "## Submissions"
+
+
+def submission_guide(docs: Path = DOCS, base_url: str = "") -> str:
+    """The *Submissions* section of ``docs/leaderboard.md`` (the schema included), for the Submit tab: the
+    docs stay the one description of the format. Pictures are left out; links to other docs pages point
+    into ``base_url`` (the docs folder online) when known, else become plain text. '' without the docs."""
+    try:
+        text = docs.read_text(encoding="utf-8")
+    except OSError:
+        return ""
+    start = text.find(GUIDE_SECTION)
+    if start < 0:
+        return ""
+    end = text.find("\n## ", start + len(GUIDE_SECTION))
+    section = text[start:end if end > 0 else len(text)]
+    section = re.sub(r"^!\[[^\]]*\]\([^)]*\)\s*$", "", section, flags=re.MULTILINE)
+
+    def link(match: re.Match) -> str:
+        label, target = match.group(1), match.group(2)
+        if target.startswith(("https://", "#")):
+            return match.group(0)
+        return f"[{label}]({base_url.rstrip('/')}/{target})" if base_url else label
+
+    return re.sub(r"\[([^\]]+)\]\(([^)\s]+)\)", link, section).strip()
+
+
+def docs_url(url: str) -> str:
+    """The online docs folder of a GitHub or GitLab repository URL, else ''."""
+    if re.match(r"https://(github\.com|gitlab\.com)/[\w.-]+/[\w.-]+/?$", url or ""):
+        return url.rstrip("/") + "/blob/main/docs"
+    return ""
+
+
+def last_updated(board: Board) -> str:
+    """When the board's data last changed, as far as it records: the newest approved run, or a Space's export
+    time when later ("2026-12-07 16:19 UTC"); '' for an empty board."""
+    from datetime import datetime, timezone
+
+    stamps = [str(r.get("created_at") or "") for r in board.approved_runs()] + [board.exported_at]
+    parsed = []
+    for text in filter(None, stamps):
+        try:
+            when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
             continue
-        base = cells.get(base_run_id(board, run) or "", {})
-        runs_per_method.setdefault(run["method"], set()).add(run["run_id"])
-        for key, row in cells.get(run["run_id"], {}).items():
-            if row["metric"] == metric and key in base:
-                deltas.setdefault(run["method"], []).append(
-                    (row["value"] - base[key]["value"]) * board.metric(metric).display_scale)
-    better = board.metric(metric).higher_is_better if metric else True
-    column = f"Mean Δ {metric}"
-    records = []
-    for name in sorted(m for m, ids in runs_per_method.items() if ids):
-        values = deltas.get(name, [])
-        mean = round(sum(values) / len(values), 2) if values else math.nan
-        verdict = "" if not values or mean == 0 else ("better" if (mean > 0) == better else "worse")
-        records.append({"Method": name, column: mean, "Effect": verdict, "Comparisons": len(values),
-                        "Runs": len(runs_per_method[name]), "Citation": board.citations.get(name, "")})
-    frame = pd.DataFrame.from_records(records, columns=["Method", column, "Effect", "Comparisons", "Runs",
-                                                        "Citation"])
-    return frame.sort_values(column, ascending=not better, na_position="last", kind="stable").reset_index(
-        drop=True)
+        parsed.append(when if when.tzinfo else when.replace(tzinfo=timezone.utc))
+    return max(parsed).astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC") if parsed else ""
+
+
+VERIFICATION_TEXT = {"verified": "verified by the leaderboard", "unverified": "could not be checked",
+                     "self-declared": "as the submitter declared it"}
+
+
+def provenance_lines(board: Board, run: dict[str, Any]) -> list[str]:
+    """What the Run page says about where a run's fields come from: its test set, its Δ baseline (and why a
+    named one was refused), and, for a submission, ``config.verification`` (field -> ``verified``,
+    ``unverified`` or ``self-declared``, set at submission); a run stored before that field existed, or a
+    local run, says so instead."""
+    config = run.get("config") if isinstance(run.get("config"), dict) else {}
+    lines = [f"Test set: {test_set_text(run)}", base_run_check(board, run)[1]]
+    verification = config.get("verification")
+    if isinstance(verification, dict) and verification:
+        lines += [f"{field}: {status} ({VERIFICATION_TEXT.get(str(status), 'unknown status')})"
+                  for field, status in sorted(verification.items(), key=lambda kv: str(kv[0]))]
+    elif run.get("source", "local") == "local":
+        lines.append("Computed by the harness on the maintainers' machine (a local run): nothing self-declared.")
+    else:
+        lines.append(f"No verification record (a {run.get('source')} stored before submissions were checked): "
+                     "every field is as declared.")
+    return lines
 
 
 def run_results(board: Board, run_id: str) -> pd.DataFrame:
@@ -524,6 +737,9 @@ def _study_scale(board: Board, record: dict[str, Any]) -> float:
     return 1.0 if record.get("units") == "display" else board.metric(record["metric"]).display_scale
 
 
+STUDY_COLUMNS = ["Task/metric", "Method", "Mean ± sd", "MDE", "Seeds", "Items", "Note"]
+
+
 def study_table(board: Board, study: dict[str, Any], metric_filter: str | None = None) -> pd.DataFrame:
     """One row per (task/metric, method entry): mean ± sd over seeds, Δ vs base with its 95% interval, p and
     adjusted p, significance marks, MDE, seeds and items, and Δ vs the reference. Values in display units."""
@@ -555,7 +771,9 @@ def study_table(board: Board, study: dict[str, Any], metric_filter: str | None =
             "Seeds": r.get("n_seeds"), "Items": r.get("n_items"),
             "Note": "item-level only" if r.get("item_level_only") else "",
         })
-    return pd.DataFrame.from_records(rows)
+    return pd.DataFrame.from_records(rows, columns=STUDY_COLUMNS[:3] + ["Δ base", "95% CI", "p base", "p adj.",
+                                                                        "Sig. base", f"Δ {reference}", f"p {reference}",
+                                                                        f"Sig. {reference}", *STUDY_COLUMNS[3:]])
 
 
 def _scaled_or_none(value: float | None, scale: float) -> float | None:
@@ -594,7 +812,8 @@ def forest_rows(board: Board, study: dict[str, Any], metric_key: str) -> list[di
 _PUBLIC_RUN = ("run_id", "created_at", "model", "base_model", "method", "model_type", "seed", "status", "source",
                "harness_version", "git_commit", "versions")
 _PUBLIC_CONFIG = ("role", "base_run_id", "signature", "train_seed", "pair_seed", "method", "card", "tasks",
-                  "limit", "lm_eval_limit", "data")  # data: item counts and content hashes, which mark partial runs
+                  "limit", "lm_eval_limit", "data",  # data: item counts and content hashes, which mark partial runs
+                  "verification", "options")  # which submitted fields were checked; the method's options
 
 
 def public_name(value: Any) -> Any:
@@ -629,14 +848,35 @@ def public_run(run: dict[str, Any]) -> dict[str, Any]:
         train = config["pipeline"].get("train") or {}
         kept["precision"] = train.get("precision")
         kept["eval_limit"] = config["pipeline"].get("eval_limit")
+        kept["pipeline"] = _public_pipeline(config["pipeline"])
     public["config"] = kept
     return scrub_paths(public)
+
+
+_PUBLIC_PIPELINE = ("method", "options", "tasks", "eval_split", "eval_limit", "train_limit", "text_pairs", "pair_seed",
+                    "train")
+_PRIVATE_OPTION = re.compile(r"url|key|token|secret|password|auth|env|path|dir|host", re.IGNORECASE)
+
+
+def _public_pipeline(pipeline: dict[str, Any]) -> dict[str, Any]:
+    """The recipe of a ``harness run`` that the Methods tab groups by: what was trained and evaluated, with the
+    method's plain options (no endpoint, key, path or nested judge settings)."""
+    kept = {k: pipeline[k] for k in _PUBLIC_PIPELINE if k in pipeline}
+    if isinstance(kept.get("options"), dict):
+        kept["options"] = {k: v for k, v in kept["options"].items()
+                           if isinstance(v, (str, int, float, bool)) and not _PRIVATE_OPTION.search(str(k))}
+    if isinstance(kept.get("train"), dict):
+        kept["train"] = {k: v for k, v in kept["train"].items() if not _PRIVATE_OPTION.search(str(k))
+                         and k not in ("ref_cache", "run_name", "report_to")}
+    return kept
 
 
 def benchmark_cards(results: Sequence[dict[str, Any]] = ()) -> list[dict[str, Any]]:
     """One card per registered task, built from the task and metric registries: what the benchmark is,
     its splits and test-set size, its metrics with their scoring rule and direction, and the code that
-    scores it. ``n`` comes from the data when present, else from the largest n stored for the task."""
+    scores it. The test ``n`` is the official split's size from the task registry (``Task.expected_size``),
+    else the data's when present, else the largest n stored for the task (which may count one answer type
+    only: VQA-RAD's closed questions are 272 of its 451)."""
     from harness.metrics import METRICS
     from harness.tasks import TASKS, get_task
 
@@ -662,9 +902,13 @@ def benchmark_cards(results: Sequence[dict[str, Any]] = ()) -> list[dict[str, An
             metrics.append({"name": metric, "description": entry.description,
                             "higher_is_better": bool(entry.higher_is_better), "unit": metric_unit(metric),
                             "code": getattr(entry.compute, "__module__", "")})
-        test_n = (sizes or {}).get("test") or stored_n.get(name)
+        official = task.expected_size("test")
+        test_n, source = next(((n, where) for n, where in ((official, "the official split"),
+                                                           ((sizes or {}).get("test"), "the data"),
+                                                           (stored_n.get(name), "stored runs")) if n),
+                              (None, ""))
         cards.append({"task": name, "family": task.family, "version": str(task.version),
                       "description": task.description, "citation": task.citation, "splits": list(task.splits),
-                      "test_n": test_n, "n_source": "data" if (sizes or {}).get("test") else "stored runs",
+                      "test_n": test_n, "n_source": source,
                       "loader": type(task).__module__, "metrics": metrics})
     return cards

@@ -1,4 +1,4 @@
-"""Small SVG charts: per-task bars with 95% interval whiskers, per-method deltas, and a forest plot.
+"""Small SVG charts: per-task bars with 95% interval whiskers, and a forest plot (study effects, method deltas).
 
 The venv has no matplotlib, plotly or altair, and Gradio's native bar plot draws no error bars, so the
 charts are drawn here as SVG. Every label passes through ``html.escape``: model names come from
@@ -64,26 +64,34 @@ def short_labels(names: Sequence[str], limit: int = 26) -> list[str]:
 
 
 def task_bars(frame: pd.DataFrame, metric_columns: Sequence[str], ci: dict[tuple[str, str], tuple[float, float]],
-              title: str) -> str:
+              title: str, *, labels: Sequence[str] | None = None, partial: Sequence[bool] | None = None) -> str:
     """Grouped bars: one group per ``task/metric`` column, one bar per run (the table's first rows).
 
     ``ci`` maps (run id, column) to the interval in display units. All columns share one axis, so the
-    caller passes columns of one unit only.
+    caller passes columns of one unit only. ``labels`` name the runs in the legend (default: the Model
+    column); runs flagged in ``partial`` (evaluated on part of a test set) are drawn hatched, their legend
+    swatch too, and their tooltips say so.
     """
     if frame.empty or not metric_columns:
         return _empty(title)
     rows = frame.head(MAX_SERIES)
+    flags = list(partial or [])[:len(rows)] + [False] * max(0, len(rows) - len(partial or []))
     groups = list(metric_columns)
     values = [v for c in groups for v in rows[c].tolist() if not _nan(v)]
     highs = [hi for (_, col), (_, hi) in ci.items() if col in groups and not _nan(hi)]
     ticks = nice_ticks(0.0, max([*values, *highs, 1e-9]))
     top = ticks[-1]
-    width, height, left, bottom, top_pad, legend_w = 760, 300, 48, 44, 34, 190
+    width, height, left, bottom, top_pad, legend_w = 800, 300, 48, 44, 34, 230
     plot_w, plot_h = width - left - legend_w, height - bottom - top_pad
     group_w = plot_w / len(groups)
     bar_w = max(3.0, group_w * 0.8 / len(rows))
     parts = [_header(width, height, title), *_y_axis(left, top_pad, plot_h, ticks, plot_w)]
-    names = short_labels([str(m) for m in rows["Model"]])
+    if any(flags):
+        parts.append('<defs><pattern id="lb-partial" width="6" height="6" patternUnits="userSpaceOnUse" '
+                     'patternTransform="rotate(45)"><rect width="3" height="6" fill="white" fill-opacity="0.55"/>'
+                     '</pattern></defs>')
+    full_names = [str(m) for m in (labels if labels is not None else rows["Model"])][:len(rows)]
+    names = short_labels(full_names, 32)  # a partial run's swatch is hatched like its bars
     for g, column in enumerate(groups):
         x0 = left + g * group_w + group_w * 0.1
         for s, (_, row) in enumerate(rows.iterrows()):
@@ -92,9 +100,12 @@ def task_bars(frame: pd.DataFrame, metric_columns: Sequence[str], ci: dict[tuple
                 continue
             x = x0 + s * bar_w
             y = top_pad + plot_h * (1 - value / top)
-            label = f"{row['Model']} · {column}: {value:.2f}"
-            parts.append(f'<rect x="{x:.1f}" y="{y:.1f}" width="{bar_w * 0.9:.1f}" height="{top_pad + plot_h - y:.1f}" '
-                         f'fill="{PALETTE[s % len(PALETTE)]}"><title>{escape(label)}</title></rect>')
+            label = f"{row['Model']} · {row.get('Run ID', '')} · {column}: {value:.2f}"
+            label += " (partial test set)" if flags[s] else ""
+            box = f'x="{x:.1f}" y="{y:.1f}" width="{bar_w * 0.9:.1f}" height="{top_pad + plot_h - y:.1f}"'
+            parts.append(f'<rect {box} fill="{PALETTE[s % len(PALETTE)]}"><title>{escape(label)}</title></rect>')
+            if flags[s]:  # hatched: on part of a test set
+                parts.append(f'<rect {box} fill="url(#lb-partial)" class="lb-partial"/>')
             interval = ci.get((row["Run ID"], column))
             if interval and not any(_nan(v) for v in interval):
                 cx = x + bar_w * 0.45
@@ -113,47 +124,21 @@ def task_bars(frame: pd.DataFrame, metric_columns: Sequence[str], ci: dict[tuple
         y = top_pad + 6 + s * 18
         parts.append(f'<rect x="{width - legend_w + 12}" y="{y}" width="10" height="10" '
                      f'fill="{PALETTE[s % len(PALETTE)]}"/>')
-        parts.append(f'<text x="{width - legend_w + 27}" y="{y + 9}" font-size="11"><title>{escape(str(row["Model"]))}'
+        if flags[s]:
+            parts.append(f'<rect x="{width - legend_w + 12}" y="{y}" width="10" height="10" fill="url(#lb-partial)"/>')
+        tip = f"{row['Model']} · {row.get('Run ID', '')}" + (" (partial test set)" if flags[s] else "")
+        parts.append(f'<text x="{width - legend_w + 27}" y="{y + 9}" font-size="11"><title>{escape(tip)}'
                      f'</title>{escape(names[s])}</text>')
     parts.append("</svg>")
     return "".join(parts)
 
 
-def delta_bars(labels: Sequence[str], deltas: Sequence[float], title: str, higher_is_better: bool = True) -> str:
-    """Horizontal bars of each method's mean delta against its base run, green when the change is an
-    improvement for the metric's direction (a rise in hallucination rate is red)."""
-    pairs = [(str(label), float(d)) for label, d in zip(labels, deltas) if not _nan(d)]
-    if not pairs:
-        return _empty(title)
-    span = max(abs(d) for _, d in pairs) or 1.0
-    width, row_h, left, top_pad, margin = 760, 24, 170, 34, 56  # margin: room for value labels
-    height = top_pad + row_h * len(pairs) + 20
-    half = (width - left - 2 * margin) / 2
-    mid = left + margin + half
-    parts = [_header(width, height, title),
-             f'<line x1="{mid:.1f}" y1="{top_pad - 4}" x2="{mid:.1f}" y2="{height - 14}" stroke="#888"/>']
-    names = short_labels([label for label, _ in pairs], 24)
-    for i, (label, delta) in enumerate(pairs):
-        y = top_pad + i * row_h
-        length = half * abs(delta) / span
-        x = mid if delta >= 0 else mid - length
-        color = BETTER if (delta >= 0) == higher_is_better else WORSE
-        parts.append(f'<text x="{left - 8}" y="{y + 15}" font-size="12" text-anchor="end"><title>{escape(label)}'
-                     f'</title>{escape(names[i])}</text>')
-        parts.append(f'<rect x="{x:.1f}" y="{y + 3}" width="{max(length, 1):.1f}" height="{row_h - 8}" fill="{color}">'
-                     f'<title>{escape(label)}: {delta:+.2f}</title></rect>')
-        text_x = mid + length + 4 if delta >= 0 else mid - length - 4
-        anchor = "start" if delta >= 0 else "end"
-        parts.append(f'<text x="{text_x:.1f}" y="{y + 15}" font-size="11" text-anchor="{anchor}">{delta:+.2f}</text>')
-    parts.append("</svg>")
-    return "".join(parts)
-
-
-def forest(rows: Sequence[dict[str, Any]], title: str, higher_is_better: bool = True) -> str:
+def forest(rows: Sequence[dict[str, Any]], title: str, higher_is_better: bool = True, label_width: int = 190) -> str:
     """A forest plot: one row per method, a dot at its effect against the base and a bar for its 95%
     interval, a dashed line at zero; green for an improvement in the metric's direction, red for a loss,
     grey unless the row is significant: its interval excludes zero and (when the row says, ``significant``)
-    its p-value agrees. ``mark`` (``*``, ``**``) is printed after the value."""
+    its p-value agrees. ``mark`` (``*``, ``**``) is printed after the value; a row with ``hollow`` (a run on
+    part of a test set) gets an open dot."""
     rows = [r for r in rows if not _nan(r.get("effect"))]
     if not rows:
         return _empty(title)
@@ -161,7 +146,7 @@ def forest(rows: Sequence[dict[str, Any]], title: str, higher_is_better: bool = 
     highs = [r["high"] if not _nan(r.get("high")) else r["effect"] for r in rows]
     ticks = nice_ticks(min(lows), max(highs))
     lo, hi = ticks[0], ticks[-1]
-    width, row_h, left, top_pad, right = 760, 26, 190, 34, 90
+    width, row_h, left, top_pad, right = 760 + label_width - 190, 26, label_width, 34, 90
     plot_w = width - left - right
     height = top_pad + row_h * len(rows) + 36
 
@@ -176,7 +161,7 @@ def forest(rows: Sequence[dict[str, Any]], title: str, higher_is_better: bool = 
                      f'{_tick_text(t)}</text>')
     parts.append(f'<line x1="{x_of(0):.1f}" y1="{top_pad - 4}" x2="{x_of(0):.1f}" y2="{axis_y}" stroke="#555" '
                  f'stroke-dasharray="4 3"/>')
-    names = short_labels([str(r["label"]) for r in rows], 28)
+    names = short_labels([str(r["label"]) for r in rows], int((label_width - 16) / 6.8))  # 12 px text
     for i, r in enumerate(rows):
         y = top_pad + i * row_h + row_h / 2
         low, high = lows[i], highs[i]
@@ -186,7 +171,9 @@ def forest(rows: Sequence[dict[str, Any]], title: str, higher_is_better: bool = 
                      f'{escape(str(r["label"]))}</title>{escape(names[i])}</text>')
         parts.append(f'<line x1="{x_of(low):.1f}" y1="{y:.1f}" x2="{x_of(high):.1f}" y2="{y:.1f}" stroke="{color}" '
                      f'stroke-width="2"/>')
-        parts.append(f'<circle cx="{x_of(r["effect"]):.1f}" cy="{y:.1f}" r="4.5" fill="{color}"><title>'
+        fill = "white" if r.get("hollow") else color
+        parts.append(f'<circle cx="{x_of(r["effect"]):.1f}" cy="{y:.1f}" r="4.5" fill="{fill}" stroke="{color}" '
+                     f'stroke-width="1.5"><title>'
                      f'{escape(str(r["label"]))}: {r["effect"]:+.2f} [{low:.2f}, {high:.2f}]</title></circle>')
         parts.append(f'<text x="{width - right + 8}" y="{y + 4:.1f}" font-size="11">{r["effect"]:+.2f}'
                      f'{escape(str(r.get("mark") or ""))}</text>')

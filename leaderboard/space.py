@@ -20,7 +20,7 @@ from harness.secrets import redact
 
 log = logging.getLogger(__name__)
 
-VENDORED = ("__init__.py", "app.py", "data.py", "plots.py", "predictions.py")
+VENDORED = ("__init__.py", "app.py", "data.py", "method_table.py", "plots.py", "predictions.py", "cite.py")
 SNAPSHOT = "results.json"
 
 APP_PY = '''"""Leaderboard Space: serves the approved results snapshot in results.json (read-only)."""

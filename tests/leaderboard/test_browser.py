@@ -182,7 +182,7 @@ def test_upload_is_pending_until_approved_and_a_script_name_stays_text(page, ser
 def test_run_page_shows_config_and_wrong_answers_with_their_image(page, tmp_path):
     page.get_by_role("tab", name="Run").click()
     page.locator("#lb-run input").first.click()
-    page.get_by_role("option", name="fake-base-7b-mmedpo · mmedpo · fake-run-2").click()
+    page.get_by_role("option", name="fake-base-7b-mmedpo · mmedpo · seed 2 · fake-run-2").click()
     assert wait_for(lambda: "synthetic test data" in page.content(), 20)
     assert wait_for(lambda: "Is the fake heart enlarged?" in page.content(), 20)
     assert "Is there a fake lesion?" not in page.content()  # right answers are hidden by default
@@ -268,6 +268,41 @@ def test_studies_tab_shows_a_study_with_its_forest_plot(shared_page, tmp_path):
     assert _cell_color(page, "lb-study-table", f"{rate}|dpo", "Δ base") == "rgb(207, 34, 46)"  # +7: worse
     assert _cell_color(page, "lb-study-table", f"{rate}|mmedpo", "Δ base") == "rgb(26, 127, 55)"  # -5: better
     assert _cell_color(page, "lb-study-table", "synth_vqa/closed_accuracy|dpo", "Δ base") == "rgb(26, 127, 55)"
+
+
+def test_a_board_of_partial_single_task_runs_ranks_them_and_draws_a_chart_with_no_traceback(browser, tmp_path,
+                                                                                           capfd):
+    """Only runs on part of a test set, each on one task, and no studies: rows are ranked, the chart draws
+    them hatched, and loading the page logs no error (it logged a ValueError per load without studies)."""
+    from harness.results.store import ResultRow, ResultsStore, RunRecord
+    from leaderboard.app import build_app, launch
+
+    store = ResultsStore(tmp_path / "partial.sqlite")
+    for i, (task, value) in enumerate((("vqa_rad", 0.7), ("slake", 0.8), ("vqa_rad", 0.6))):
+        store.add_run(RunRecord(model=f"fake-partial-{i}", method="dpo", run_id=f"fake-partial-{i}",
+                                config={"role": "method", "limit": 20, "train_seed": i}),
+                      [ResultRow(task, "closed_accuracy", value, value - 0.1, value + 0.1, 20)])
+    demo = build_app(store=store.path, studies=tmp_path / "no-studies")
+    port = free_port()
+    launch(demo, port=port, block=False)
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    try:
+        page = context.new_page()
+        page.goto(f"http://127.0.0.1:{port}/")
+        page.wait_for_selector("#lb-table-vqa table", timeout=30_000)
+        assert wait_for(lambda: "fake-partial-2" in table_text(page), 20)
+        cells = page.locator("#lb-table-vqa [role=gridcell][data-col='0']").all_inner_texts()
+        assert [c.strip() for c in cells] == ["1", "2", "3"], cells
+        plot = page.locator("#lb-plot-vqa")
+        assert "No results to plot" not in plot.inner_text()
+        assert plot.locator("rect.lb-partial").count() == 3 and "hatched: partial" in plot.inner_text()
+        page.get_by_role("tab", name="Studies").click()
+        page.wait_for_timeout(1500)  # the load events, the Studies tab's included, have all run
+    finally:
+        context.close()
+        demo.close()
+    err = capfd.readouterr().err
+    assert "Traceback" not in err and "ValueError" not in err, err[-2000:]
 
 
 def test_screenshots_of_every_tab(shared_page, tmp_path):

@@ -16,10 +16,10 @@ from leaderboard.data import (
     TAB_BY_KEY,
     Board,
     Filters,
-    method_deltas,
     pending_table,
     wide_table,
 )
+from leaderboard.method_table import method_deltas
 
 
 def _board(store) -> Board:
@@ -76,11 +76,17 @@ def test_pending_and_rejected_runs_stay_off_the_tables(store):
     assert list(pending_table(board)[RUN_ID]) == ids
 
 
-def test_method_deltas_average_over_runs_and_tasks(store):
-    frame = method_deltas(_board(store), "closed_accuracy").set_index("Method")
-    assert frame.loc["dpo", "Comparisons"] == 4 and frame.loc["dpo", "Runs"] == 2
-    assert frame.loc["mmedpo", "Mean Δ closed_accuracy"] > frame.loc["dpo", "Mean Δ closed_accuracy"]
-    assert "arXiv" in frame.loc["mmedpo", "Citation"] or frame.loc["mmedpo", "Citation"] == ""
+def test_method_rows_are_per_base_model_and_method_and_average_over_tasks(store):
+    frame = method_deltas(_board(store), "closed_accuracy")
+    rows = {(r["Base model"], r["Method"]): r for r in frame.to_dict("records")}
+    assert set(rows) == {("fake-base-7b", "dpo"), ("fake-base-7b", "mmedpo"), ("fake-small-2b", "dpo")}
+    dpo = rows[("fake-base-7b", "dpo")]
+    assert dpo["Runs"] == 1 and dpo["Run IDs"] == "fake-run-1" and dpo["Seeds"] == "1"
+    raw = {(r["run_id"], r["task"]): r["value"] for r in store.results() if r["metric"] == "closed_accuracy"}
+    expected = sum(raw[("fake-run-1", t)] - raw[("fake-run-0", t)] for t in ("vqa_rad", "slake")) / 2 * 100
+    assert dpo["Mean Δ closed_accuracy"] == round(expected, 2)  # the run's Δ is its mean over both tasks
+    assert rows[("fake-base-7b", "mmedpo")]["Mean Δ closed_accuracy"] > dpo["Mean Δ closed_accuracy"]
+    assert "arXiv" in rows[("fake-base-7b", "mmedpo")]["Citation"]
 
 
 def test_snapshot_round_trip_keeps_approved_runs_and_metadata(store, tmp_path):
@@ -101,7 +107,7 @@ def test_plots_escape_submitter_text():
     frame = pd.DataFrame({"Model": ["<script>alert(1)</script>"], "t/m": [50.0], RUN_ID: ["r"]})
     svg = plots.task_bars(frame, ["t/m"], {("r", "t/m"): (40.0, 60.0)}, "title")
     assert "<script>" not in svg and "&lt;script&gt;" in svg and svg.count("<path") == 1
-    assert "<img" not in plots.delta_bars(["<img src=x>"], [1.0], "d")
+    assert "<img" not in plots.forest([{"label": "<img src=x>", "effect": 1.0, "low": 0.5, "high": 1.5}], "d")
 
 
 def test_predictions_are_read_defensively(tmp_path):
@@ -158,7 +164,7 @@ def test_average_is_over_rates_only_and_cider_gets_its_own_chart(store):
     assert len(charts) == 2 and "iu_xray/cider" not in charts[0] and "own axis" in charts[1]
 
 
-def test_partial_test_set_runs_are_marked_and_never_ranked_with_full_runs(store):
+def test_partial_test_set_runs_are_marked_and_ranked_after_every_full_run(store):
     from harness.results.store import ResultRow, RunRecord
     from leaderboard.data import RANK, TEST_SET
 
@@ -167,9 +173,11 @@ def test_partial_test_set_runs_are_marked_and_never_ranked_with_full_runs(store)
                   [ResultRow("vqa_rad", "closed_accuracy", 0.99, 0.9, 1.0, 10)])
     frame = wide_table(_board(store), TAB_BY_KEY["vqa"], columns=["vqa_rad/closed_accuracy"])
     last = frame.iloc[-1]
-    assert last[RUN_ID] == "fake-limit" and last[TEST_SET] == "partial (limit 10)" and math.isnan(last[RANK])
-    assert list(frame[RANK].dropna()) == list(range(1, len(frame)))  # the best value, but ranked nowhere
-    assert "fake-limit-10" not in set(method_deltas(_board(store), "closed_accuracy")["Method"])
+    assert last[RUN_ID] == "fake-limit" and last[TEST_SET] == "partial (limit 10)"
+    assert list(frame[RANK]) == list(range(1, len(frame) + 1))  # the best value, ranked after the full runs
+    methods = method_deltas(_board(store), "closed_accuracy")
+    partial = methods[methods["Run IDs"] == "fake-limit"].iloc[0]  # shown, marked, listed after the full rows
+    assert partial[TEST_SET] == "partial (limit 10)" and methods.index[-1] == partial.name
 
 
 def test_deltas_follow_each_metrics_direction_and_methods_without_runs_are_left_out(store):
@@ -179,9 +187,11 @@ def test_deltas_follow_each_metrics_direction_and_methods_without_runs_are_left_
     assert delta_direction(board, "iu_xray/hallucination_rate Δ") is False
     assert delta_direction(board, "iu_xray/bleu Δ") is True
     rates = method_deltas(board, "hallucination_rate").set_index("Method")
-    assert rates.loc["mmedpo", "Mean Δ hallucination_rate"] < 0 and rates.loc["mmedpo", "Effect"] == "better"
+    assert rates.loc["mmedpo", "Mean Δ hallucination_rate"] < 0
+    assert rates.loc["mmedpo", "Effect"] == "better in 1 of 1 seed"  # lower is better for this rate
     assert set(rates.index) == {"dpo", "mmedpo"}  # registered methods without a run stay off the table
-    svg = plots.delta_bars(["worse-rate"], [27.0], "d", higher_is_better=False)
+    svg = plots.forest([{"label": "worse-rate", "effect": 27.0, "low": 20.0, "high": 30.0}], "d",
+                       higher_is_better=False)
     assert plots.WORSE in svg and plots.BETTER not in svg  # +27 in a lower-is-better rate is red
 
 
@@ -274,15 +284,6 @@ def test_about_cards_come_from_the_task_and_metric_registries(store):
     board.cards = list(cards.values())
     text = about_markdown(board)
     assert "Last updated: **2025-01-05" in text and "@software" in text and "fake-base-7b-mmedpo" in text
-
-
-def test_delta_bar_value_labels_stay_clear_of_the_method_names():
-    import re
-
-    svg = plots.delta_bars(["a-very-long-method-name-indeed", "small"], [-40.0, 3.0], "d")
-    label_right = 170 - 8  # method names end here (text-anchor end)
-    values = [float(x) for x in re.findall(r'<text x="([\d.]+)"[^>]*text-anchor="end">[+-]\d', svg)]
-    assert values and min(values) - 6.5 * len("-40.00") > label_right  # the longest bar's label still clears them
 
 
 def test_about_lists_a_local_runs_precision_and_a_submissions_card(store):

@@ -50,3 +50,17 @@ def test_an_image_is_found_through_the_tasks_dataset_when_the_record_names_no_fi
     assert image is not None and image.size == item["image"].size and "vqa_rad test item" in where
     missing, where = preds.load_image({"id": "no-such-item"}, run, "vqa_rad")
     assert missing is None and where == "not found"
+
+
+def test_the_run_page_shows_no_local_path_from_a_runs_config(tmp_path):
+    import json
+
+    from harness.results.store import ResultRow, RunRecord
+    from leaderboard.app import _run_view
+
+    store = seed_store(tmp_path / "r.sqlite")
+    store.add_run(RunRecord(model="fake-local", run_id="fake-local", config={
+        "model": {"name": "fake-local", "path": "/home/someone/runs/x/train/model"}}),
+        [ResultRow("vqa_rad", "closed_accuracy", 0.5)])
+    _, info, _ = _run_view(Board.from_store(store), "fake-local")
+    assert info["config"]["model"]["path"] == "model" and "/home/" not in json.dumps(info)
