@@ -136,3 +136,12 @@ def test_a_store_locked_by_another_writer_is_a_one_line_error(tmp_path, capsys, 
         other.close()
     assert "locked by another process" in err and "retry" in err
     assert main(["results", "approve", "20250101-000000-aaaaaa", "--store", str(db)]) == 0  # free again
+
+
+@pytest.mark.parametrize("argv", [["--store", "{db}", "approve", "20250101"], ["approve", "20250101", "--store", "{db}"]])
+def test_the_store_flag_works_before_or_after_the_action(tmp_path, capsys, argv):
+    db = _store(tmp_path)
+    assert main(["results", *[a.format(db=db) for a in argv]]) == 0
+    assert ResultsStore(db).get_run("20250101")["status"] == "approved"
+    assert not (Path(os.environ["HARNESS_HOME"]) / "results.sqlite").exists() or \
+        not ResultsStore().runs(run_ids=["20250101-000000-aaaaaa"])  # not the default store

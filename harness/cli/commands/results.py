@@ -43,21 +43,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     actions = parser.add_subparsers(dest="action", metavar="ACTION")
     approve = actions.add_parser("approve", help="mark a run as an approved baseline for harness regress")
     approve.add_argument("run", metavar="RUN", help="run id or unique prefix")
-    _add_store(approve)
+    _add_store(approve, default=argparse.SUPPRESS)
     approve.set_defaults(func=handle_approve)
     pin = actions.add_parser("pin", help="name an approved run, so harness regress --baseline NAME finds it")
     pin.add_argument("run", metavar="RUN", help="run id or unique prefix (approved)")
     pin.add_argument("--name", required=True, help="the pin name (a name already pinned moves to RUN)")
-    _add_store(pin)
+    _add_store(pin, default=argparse.SUPPRESS)
     pin.set_defaults(func=handle_pin)
     baselines = actions.add_parser("baselines", help="list approved runs and their pin names")
-    _add_store(baselines)
+    _add_store(baselines, default=argparse.SUPPRESS)
     add_format_option(baselines)
     baselines.set_defaults(func=handle_baselines)
 
 
-def _add_store(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--store", default=None, help="results database (default: $HARNESS_STORE or $HARNESS_HOME)")
+def _add_store(parser: argparse.ArgumentParser, default: object = None) -> None:
+    # an action's --store defaults to SUPPRESS, so `results --store X approve RUN` keeps X instead of the
+    # action's default overwriting it
+    parser.add_argument("--store", default=default, help="results database (default: $HARNESS_STORE or $HARNESS_HOME)")
 
 
 def _split(value: str | None) -> list[str] | None:
