@@ -41,15 +41,16 @@ def distinct_reports(annotation: dict) -> list[dict]:
     return list(seen.values())
 
 
-def sample(annotation: dict) -> list[dict]:
+def sample(annotation: dict, *, n_long: int = LONG, n_short: int = SHORT, heldout: int = HELDOUT,
+           seed: int = SEED) -> list[dict]:
     reports = distinct_reports(annotation)
     median = statistics.median(len(r["report"].split()) for r in reports)
     long = [r for r in reports if len(r["report"].split()) > median]
     short = [r for r in reports if len(r["report"].split()) <= median]
-    rng = random.Random(SEED)
-    drawn = rng.sample(long, LONG) + rng.sample(short, SHORT)
+    rng = random.Random(seed)
+    drawn = rng.sample(long, n_long) + rng.sample(short, n_short)
     rng.shuffle(drawn)
-    return [{**r, "split": "heldout" if i < HELDOUT else "tune"} for i, r in enumerate(drawn)]
+    return [{**r, "split": "heldout" if i < heldout else "tune"} for i, r in enumerate(drawn)]
 
 
 def main(argv: list[str] | None = None) -> int:
