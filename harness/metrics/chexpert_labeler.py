@@ -21,13 +21,20 @@ Refinements, each checked against the hand-labelled IU-Xray sentences in
   subject called only "stable" gets no label (:func:`_size_mentions`).
 - A hedge inside a negation's scope is negated: "no focal consolidation to suggest pneumonia", "no
   suspicious pulmonary opacity" are negative, not uncertain.
-- Findings offered as alternatives ("atelectasis or scarring", "scarring/atelectasis", "atelectasis versus
-  scarring") are uncertain, unless negated.
+- Findings offered as alternatives are uncertain ("atelectasis or pneumonia"), unless each is a name for an
+  opacity that is seen ("atelectasis or scarring", "scarring/atelectasis", "atelectasis versus scarring"):
+  those are positive, as IU-Xray's MeSH indexers file them (issue 26).
 - "consistent with" / "compatible with" state a conclusion (positive); "no (significant) change in" and
   "no progression of" do not negate; "... have cleared / has resolved" does.
 - Costophrenic blunting alone is not an effusion mention (CheXpert lists it among other findings);
   parenchymal scarring and interstitial markings / changes / disease are Lung Opacity, pleural scarring is
-  Pleural Other; "nodular opacity" is a Lung Lesion only; "evaluation for X is limited" says nothing about X.
+  Pleural Other; "evaluation for X is limited" / "limits evaluation for X" say nothing about X.
+- Report-level rules from 150 whole IU-Xray reports (the tuning part of ``iu_xray_reports.jsonl``; a held-out
+  150 score them, see docs/metrics.md): "nodular opacity / density" is Lung Opacity, not Lung Lesion; "vascular
+  prominence", increased / prominent pulmonary vascularity and "early failure" are Edema; "neoplastic", "cavity",
+  post-traumatic rib deformities, closure devices, ports and stimulators are read; a nodule "not seen on prior
+  exams" is new, not absent; a density counts as an opacity only where the report puts it in the lung, and an
+  opacity the report explains as a hiatal hernia, fat or a skin fold is dropped.
 """
 
 from __future__ import annotations
@@ -41,28 +48,48 @@ OBSERVATIONS = (
     "Pneumothorax", "Support Devices",
 )
 POSITIVE, NEGATIVE, UNCERTAIN = 1, 0, -1
+# Bump when a rule change can change labels, so scores from two versions are not mixed. Nothing keys stored
+# results by it yet: the report tasks' versions (harness/tasks) are what the results store compares.
+# 2: the issue-26 report-level rules (nodular opacity, alternatives, vascular prominence, ...).
+LABELER_VERSION = "2"
 
 _HEART = r"(?:heart|cardiac silhouette|cardiac shadow|heart size|cardiac size)"
 _MEDIASTINUM = r"(?:cardiomediastinal (?:silhouette|contours?)|mediastin(?:um|al (?:silhouette|contours?)))"
 _SCAR = r"scar(?:s|ring|red)?"
+_VESSELS = r"(?:(?:central|pulmonary|lung) )*(?:vasculature|vascularity|vascular markings)"
 
 MENTIONS: dict[str, str] = {
     "Atelectasis": r"atelecta\w*|collapse",
     "Cardiomegaly": rf"cardiomegaly|(?:enlarged|enlargement of the) {_HEART}|cardiac enlargement",
     "Consolidation": r"consolidat\w*",
-    "Edema": r"edema|oedema|(?:pulmonary )?vascular congestion|fluid overload",
+    # Vascular congestion / prominence is how IU-Xray's readers (and its MeSH indexers) report early edema:
+    # "Central vascular prominence and diffuse bilateral interstitial and alveolar opacities.", "Mild central
+    # vascular prominence.", "Pulmonary vasculature is increased with mildly increased interstitial markings",
+    # "Central vascular markings are mildly prominent." Prominent pulmonary *arteries* (hypertension) are not.
+    "Edema": (
+        r"edema|oedema|(?:pulmonary )?(?:vascular|venous) congestion|fluid overload|"
+        r"(?:early|mild|congestive) (?:heart |cardiac )?failure|"
+        r"(?:central |pulmonary )?vascular (?:prominence|engorgement)|"
+        rf"(?:increased|prominent|prominence of the) {_VESSELS}|{_VESSELS} (?:is|are|appears?) (?:\w+ ){{0,2}}?"
+        r"(?:increased|prominent)"
+    ),
     "Enlarged Cardiomediastinum": (
         rf"(?:enlarged|widened|widening of the) {_MEDIASTINUM}|mediastinal (?:widening|enlargement)"
     ),
-    "Fracture": r"fractur\w*",
+    # "There are posttraumatic deformities of the right posterior ribs." (healed fractures)
+    "Fracture": r"fractur\w*|post-?traumatic deformit\w*",
     "Lung Lesion": (
-        r"nodules?|nodular (?:like )?(?:opacit\w*|densit\w*)|mass(?:es)?|(?:lung|pulmonary|cavitary) lesions?|"
-        r"tumou?rs?|neoplasm\w*|carcinoma"
+        # "neoplastic" as well as "neoplasm"; "The cavity and the left upper lobe has decreased in size."
+        r"nodules?|mass(?:es)?|(?:lung|pulmonary|cavitary) lesions?|cavit(?:y|ies)|tumou?rs?|neoplas\w*|carcinoma"
     ),
     "Lung Opacity": (
         rf"opaci\w*|infiltrat\w*|air ?space (?:disease|process|opacit\w*)|haziness|hazy|(?:increased|interstitial) "
         r"(?:density|densities)|interstitial (?:lung )?(?:markings|changes|disease|prominence|pattern)|reticular\w*|"
-        rf"{_SCAR}"
+        rf"{_SCAR}|"
+        # "nodular opacity / density" is an opacity, as IU-Xray's indexers file it ("There is a XXXX 7 XXXX nodular
+        # density at the left lung base."); a density placed in the lung ("XXXX density is seen within the right
+        # lower lobe XXXX representing hemorrhage") is one too (see _reassign for the others)
+        r"nodular (?:like )?densit(?:y|ies)|densit(?:y|ies)"
     ),
     "Pleural Effusion": r"(?<!pericardial )effusions?|pleural fluid",
     "Pleural Other": (
@@ -75,7 +102,10 @@ MENTIONS: dict[str, str] = {
         r"pacemaker|pacer|picc|catheter|(?:endotracheal|nasogastric|enteric|feeding|chest|tracheostomy|et|ng) "
         r"tubes?|(?:central|venous) (?:venous )?line|(?:sternotomy|sternal) wires?|sternotomy|stents?|"
         r"port-?a-?cath|(?:support|monitoring|cardiac) devices?|hardware|prosthe\w*|defibrillator|aicd|"
-        r"valve replacement|generator|leads(?! to)|tips? (?:\w+ ){0,3}(?:svc|atri\w+|cavoatrial|caval)"
+        r"valve replacement|generator|leads(?! to)|tips? (?:\w+ ){0,3}(?:svc|atri\w+|cavoatrial|caval)|"
+        # "There is a stable closure device projected over the heart.", "Left XXXX-a-XXXX is in XXXX." (a port),
+        # "spinal stimulator is in XXXX with tip overlying the T9 vertebral body."
+        r"closure devices?|xxxx-a-xxxx|stimulators?|ivc filters?"
     ),
 }
 _MENTION_RE = {obs: re.compile(rf"\b(?:{pattern})\b") for obs, pattern in MENTIONS.items()}
@@ -94,6 +124,8 @@ _UNCERTAIN_PRE = re.compile(
 _NEGATION_POST = re.compile(
     r"^\W*(?:\w+\s+){0,2}?(?:is|are|was|were|has|have)?\s*(?:not (?:seen|identified|present|visualized|"
     r"demonstrated|evident|appreciated|noted)|absent|resolved|been removed|removed|ruled out|cleared)\b"
+    # "There is a 9 mm right lower lobe pulmonary nodule, not seen on prior exams." says it is new
+    r"(?! (?:on|in) (?:the |any )?(?:prior|previous|earlier|comparison|old)\b)"
 )
 _UNCERTAIN_POST = re.compile(
     r"^\W*(?:\w+\s+){0,2}?(?:(?:is|are) )?(?:cannot (?:\w+ )?(?:be )?(?:\w+ )?excluded|can not (?:be )?excluded|"
@@ -102,8 +134,17 @@ _UNCERTAIN_POST = re.compile(
 # A clause whose predicate says its findings are gone: "consolidation and atelectasis have cleared".
 _GONE = re.compile(r"\b(?:has|have) (?:\w+ )?(?:cleared|resolved)\b")
 # "evaluation for pneumothorax is limited" states a limitation, not a finding.
-_LIMITED = re.compile(r"\b(?:evaluation|assessment) (?:of|for) .*\b(?:is|are) (?:\w+ )?limited\b")
+_LIMITED = re.compile(
+    r"\b(?:evaluation|assessment) (?:of|for) .*\b(?:is|are) (?:\w+ )?limited\b|"
+    # "The XXXX of lateral view and limits evaluation for an effusion or the patellofemoral joint space."
+    r"\blimit(?:s|ed|ing)? (?:the )?(?:evaluation|assessment) (?:of|for)\b.*"
+)
 # Findings offered as alternatives: the text between two mentions.
+# Findings that, offered as alternatives to each other, still say an opacity is there: each reading names it.
+# "There is scarring or subsegmental atelectasis at the right lung base.", "XXXX opacities in the right lower
+# lung representing atelectasis versus scarring." (IU-Xray's indexers file both as Atelectasis.) An alternative
+# with anything else ("atelectasis or pneumonia", "nodule versus vessel") stays uncertain.
+_SEEN_ALTERNATIVES = frozenset({"Atelectasis", "Lung Opacity", "Consolidation"})
 _ALTERNATIVE_GAP = re.compile(r"^\s*(?:or|and/or|versus|vs\.?|/)\s*(?:\w+\s+){0,2}$")
 _CLAUSE_BREAK = re.compile(
     r"\b(?:but|however|although|though|whereas|except|which|otherwise)\b|;|\b(?=there (?:is|are)\b)"
@@ -112,6 +153,14 @@ _LIST_WORD = re.compile(r"\b(?:or|nor|and)\b")
 _ASSERTION = re.compile(
     r"\b(?:mild|mildly|moderate|moderately|severe|small|large|stable|new|increased|decreased|persistent|"
     r"minimal|trace|there|is|are|with|again|chronic|old|healed|residual|bilateral|left|right)\b"
+)
+# Where a "density" is a lung opacity, and what explains an opacity away (see _reassign).
+_LUNG_PLACE = re.compile(r"\b(?:lobes?|lungs?|lingula\w*|midlung|(?:lung )?bases?|basilar|bibasilar|perihilar|"
+                         r"retrocardiac|apex|apices|apical|parenchym\w*)\b")
+_EXPLAINED = re.compile(
+    r"^[^.]*?\b(?:(?<!there )is|(?<!there )are|reflects?|represents?|representing|related to|due to|compatible(?: with)?)\s+"
+    r"(?:xxxx\s+)*(?:an?\s+)?(?:(?:small|large|moderate)\s+)?(?:hiatal hernia|(?:subpleural|pericardial|epicardial) fat|"
+    r"skin folds?)"
 )
 _SENTENCE = re.compile(r"(?<!\d)\.(?!\d)|\n|\?")
 
@@ -125,7 +174,9 @@ _SIZE_STATES = (  # the first state word in the text names the state; on a tie, 
     ("borderline", re.compile(r"\b(?:upper limits?(?: of)? normal|borderline|top (?:of )?normal)\b")),
     ("normal", re.compile(r"\b(?:normal|within (?:the )?normal limits|unremarkable|not (?:significantly )?"
                           r"(?:enlarged|widened|large))\b")),
-    ("enlarged", re.compile(r"\b(?:enlarged|enlargement|large|widened|wide|increased|prominen\w*)\b")),
+    # "There has been interval increase in size of the cardiac silhouette from XXXX."
+    ("enlarged", re.compile(r"\b(?:enlarged|enlargement|large|widened|wide|increased|prominen\w*|"
+                            r"increase in (?:\w+ )?size)\b")),
     ("stable", re.compile(r"\b(?:stable|unchanged)\b")),
 )
 _SIZE_LABEL = {"normal": NEGATIVE, "enlarged": POSITIVE, "borderline": UNCERTAIN}
@@ -172,17 +223,34 @@ def _classify(clause: str, start: int, end: int) -> int:
 
 
 def _clauses(text: str):
+    """(clause, the rest of its sentence) pairs."""
     for sentence in _SENTENCE.split(text.lower()):
-        yield from (c for c in _CLAUSE_BREAK.split(sentence) if c.strip())
+        pos = 0
+        for clause in _CLAUSE_BREAK.split(sentence):
+            pos = sentence.find(clause, pos) + len(clause)
+            if clause.strip():
+                yield clause, sentence[pos:]
 
 
-def _reassign(obs: str, clause: str, m: re.Match) -> str | None:
-    """The observation a raw match stands for in context, or None to drop it."""
+def _reassign(obs: str, clause: str, m: re.Match, rest: str = "") -> str | None:
+    """The observation a raw match stands for in context (``rest``: the sentence after the clause), or None to
+    drop it."""
     before = clause[max(0, m.start() - 40):m.start()]
     words_before = before.split()[-3:]
     if obs == "Lung Opacity":
-        if re.search(r"\bnodular (?:like )?$", before) or re.search(r"\b(?:bony|osseous)\s+$", before):
-            return None  # "nodular opacity" is a Lung Lesion; "bony opacity" is not in the lung
+        if re.search(r"\b(?:bony|osseous)\s+$", before):
+            return None  # "bony opacity" is not in the lung
+        if m.group(0).startswith("densit") and (
+            re.search(r"\b(?:calcifi\w*|bony|osseous|bone|soft tissue|pleural(?:[- ]based)?|low|curvilinear)\s+"
+                      r"(?:\w+\s+)?$", before)
+            or not _LUNG_PLACE.search(clause[max(0, m.start() - 40):m.end() + 60])
+        ):
+            return None  # a density is an opacity only where the report puts it in the lung, and not calcified
+        if _EXPLAINED.search(clause[m.end():] + " " + rest):
+            # "There is opacity at the base of the mediastinum which is XXXX a hiatal hernia.", "There is an
+            # retrocardiac density compatible hiatal hernia.", "pleural based density in the right lung base,
+            # XXXX related to subpleural fat": the report names what casts it, outside the lung
+            return None
         if m.group(0).startswith("scar") and any("pleur" in w for w in words_before):
             return "Pleural Other"  # "pleural thickening and scarring", "pleural-parenchymal scarring"
     if obs == "Pneumonia" and m.group(0).startswith("infectio") and re.search(
@@ -257,23 +325,32 @@ def _size_mentions(clause: str) -> list[Mention]:
 def mentions(report: str) -> list[Mention]:
     """Every observation mention in ``report`` with its label (1, 0 or -1)."""
     found = []
-    for clause in _clauses(str(report)):
+    for clause, rest in _clauses(str(report)):
         limited = [(m.start(), m.end()) for m in _LIMITED.finditer(clause)]
-        raw = []
+        spans = []
         for obs, pattern in _MENTION_RE.items():
             for m in pattern.finditer(clause):
                 if any(a <= m.start() < b for a, b in limited):
                     continue  # "evaluation for pneumothorax is limited": no statement about pneumothorax
-                target = _reassign(obs, clause, m)
+                target = _reassign(obs, clause, m, rest)
                 if target is not None:
-                    raw.append((m.start(), m.end(), target, _classify(clause, m.start(), m.end()), m.group(0)))
-        raw.sort()
+                    spans.append((m.start(), m.end(), target, m.group(0)))
+        spans.sort()
+        # Two names for one seen opacity ("atelectasis versus scarring"): the "versus" between them is not a hedge.
+        text_for_cues = clause
+        for (_, a, obs1, _), (b, _, obs2, _) in zip(spans, spans[1:]):
+            gap = _ALTERNATIVE_GAP.match(clause[a:b]) if a <= b else None
+            if gap and obs1 in _SEEN_ALTERNATIVES and obs2 in _SEEN_ALTERNATIVES:
+                text_for_cues = text_for_cues[:a] + re.sub(r"\b(?:versus|vs)\b", lambda v: " " * len(v.group(0)),
+                                                           clause[a:b]) + text_for_cues[b:]
+        raw = [(start, end, obs, _classify(text_for_cues, start, end), text) for start, end, obs, text in spans]
         for i, (start, end, obs, label, text) in enumerate(raw):
             if label == POSITIVE:
-                neighbours = [(raw[i - 1][1], start)] if i else []
-                neighbours += [(end, raw[i + 1][0])] if i + 1 < len(raw) else []
-                if any(a <= b and _ALTERNATIVE_GAP.match(clause[a:b]) for a, b in neighbours):
-                    label = UNCERTAIN  # "atelectasis or scarring": neither is asserted
+                pairs = [(raw[i - 1][1], start, raw[i - 1][2])] if i else []
+                pairs += [(end, raw[i + 1][0], raw[i + 1][2])] if i + 1 < len(raw) else []
+                if any(a <= b and _ALTERNATIVE_GAP.match(clause[a:b])
+                       and not (obs in _SEEN_ALTERNATIVES and other in _SEEN_ALTERNATIVES) for a, b, other in pairs):
+                    label = UNCERTAIN  # "atelectasis or pneumonia": the diagnosis is not asserted
             found.append(Mention(obs, label, text))
         found += _size_mentions(clause)
     return found
