@@ -3,7 +3,7 @@
 import numpy as np
 
 from harness.models.base import VisionLanguageModel
-from harness.regress.probes import lesion_ablation_consistency
+from harness.regress.probes import finding_question, lesion_ablation_consistency
 from harness.tasks import get_task
 
 LIMIT = 40
@@ -11,7 +11,8 @@ LIMIT = 40
 
 def test_synth_probe_asks_about_present_and_absent_lesion_kinds_in_balance():
     data = get_task("synth_probe").load("test")
-    rows = data.select_columns(["question", "answer", "answer_type", "probe_setting", "source_id"]).to_list()
+    rows = data.select_columns(["question", "answer", "answer_type", "probe_setting", "probe_label",
+                                "source_id"]).to_list()
     kinds = {}
     for case in get_task("synth_vqa").load("test", test_size=200).select_columns(["id", "lesion_kind"]).to_list():
         kinds[case["id"]] = set(case["lesion_kind"].split(","))
@@ -19,9 +20,10 @@ def test_synth_probe_asks_about_present_and_absent_lesion_kinds_in_balance():
     for setting in ("random", "popular", "adversarial"):
         answers = [r["answer"] for r in rows if r["probe_setting"] == setting]
         assert answers.count("yes") == answers.count("no") > 20
-    for row in rows:  # "yes" exactly when the film shows the kind asked about
-        asked = row["question"].removeprefix("Is there ").removesuffix("?").split(" ", 1)[1]
-        assert (asked in kinds[row["source_id"]]) == (row["answer"] == "yes")
+    for row in rows:  # "yes" exactly when the film shows the kind asked about, and the question names that kind
+        assert (row["probe_label"] in kinds[row["source_id"]]) == (row["answer"] == "yes")
+        assert row["question"] == finding_question(row["probe_label"])
+    assert "Is there consolidation?" in {r["question"] for r in rows}  # a mass noun takes no article
     again = get_task("synth_probe").load("test")["question"]
     assert again == [r["question"] for r in rows]  # the same probes every run
 
