@@ -82,6 +82,9 @@ class RunConfig:
     pair_seed: int = option_field(0, "data seed: which training items build pairs and the pair builder's sampling "
                              "(the training seed is --seed; the evaluation's bootstrap seed is fixed)")
     options: dict[str, str] = option_field(None, "method options for its pair builder and loss (KEY=VALUE)")
+    task_options: dict[str, dict[str, Any]] = option_field(
+        None, "task loader options per task ({task: {key: value}}, --task-option TASK.KEY=VALUE): they enter "
+              "the data digests, the pair cache key and the evaluation signature")
     text_pairs: str = option_field(DEFAULT_TEXT_PAIRS, "the default text pairs of methods without a pair builder "
                                    "(dpo, ipo, simpo...): 'sample-and-judge' (the paper: the base's own samples, k=4 "
                                    "at T=1, judged against the case; the verified injector where none is wrong) or "
@@ -92,6 +95,7 @@ class RunConfig:
 
     def __post_init__(self) -> None:
         self.options = dict(self.options or {})
+        self.task_options = {name: dict(values) for name, values in (self.task_options or {}).items()}
         self.tasks = tuple(self.tasks)
         if self.train is None:
             self.train = default_train_config(self.model)
@@ -210,6 +214,9 @@ def check_config(config: RunConfig):
     refuse_secret_options(config.options, "harness run --option")
     method_cls = get_method(config.method)  # unknown names fail with a suggestion
     split_options(method_cls, config.options)
+    from harness.tasks.task_options import check_task_options
+
+    config.task_options = check_task_options(config.task_options, config.tasks)  # typed, one-line errors
     for name in config.tasks:
         task = get_task(name)
         splits = ", ".join(task.splits)
@@ -291,11 +298,13 @@ def run(config: RunConfig, *, run_id: str | None = None, allow_changed: bool = F
     run id (``harness.paths.run_lock``): a second one fails at once with a one-line error."""
     from harness.paths import check_run_id, run_lock
     from harness.results.store import ResultsStore, new_run_id
+    from harness.tasks.task_options import task_options
 
     method_cls = check_config(config)
     loss_options, builder_options = split_options(method_cls, config.options)
     run_id = check_run_id(run_id) or new_run_id()
-    with run_lock(run_id):  # held before the folder is read, so two starts of one id never both see it new
+    # held before the folder is read, so two starts of one id never both see it new
+    with run_lock(run_id), task_options(config.task_options):
         run_id, resuming = start_run(config, run_id, allow_changed=allow_changed)
         log.info("run %s: %s (resume with --run-id %s)", run_id, "resuming" if resuming else "starting", run_id)
         if on_start is not None:
@@ -319,7 +328,7 @@ def _runs_dir() -> Path:
 
 
 def _remove_if_only_manifest(run_dir: Path) -> None:
-    if run_dir.is_dir() and all(p.name == "pipeline.json" for p in run_dir.iterdir()):
+    if run_dir.is_dir() and all(p.name in ("pipeline.json", "config.yaml") for p in run_dir.iterdir()):
         import shutil
 
         shutil.rmtree(run_dir, ignore_errors=True)
@@ -375,8 +384,11 @@ def _eval_signature(config: RunConfig) -> dict[str, Any]:
 
     data = {name: split_digest(get_task(name), config.eval_split, config.data_dir, limit=config.eval_limit)[:16]
             for name in sorted(config.tasks)}
-    return {"tasks": sorted(config.tasks), "split": config.eval_split, "limit": config.eval_limit,
-            "seed": EVAL_SEED, "data": data}
+    signature = {"tasks": sorted(config.tasks), "split": config.eval_split, "limit": config.eval_limit,
+                 "seed": EVAL_SEED, "data": data}
+    if config.task_options:  # only when set: the signatures (and base run ids) of earlier runs stay valid
+        signature["task_options"] = config.task_options
+    return signature
 
 
 def base_run_id_for(config: RunConfig, base_name: str) -> str:
@@ -410,9 +422,12 @@ def evaluate_base(config: RunConfig, base_dir: Path, base_name: str, store) -> s
 def evaluate_base_model(config: RunConfig) -> str:
     """The base model's evaluation run id for ``config`` (evaluated now unless the store holds one)."""
     from harness.results.store import ResultsStore
+    from harness.tasks.task_options import check_task_options, task_options
 
+    config.task_options = check_task_options(config.task_options, config.tasks)  # typed, as run() has them
     base_dir = resolve_base_model(config.model)
-    return evaluate_base(config, base_dir, base_model_name(config.model, base_dir), ResultsStore(config.store))
+    with task_options(config.task_options):
+        return evaluate_base(config, base_dir, base_model_name(config.model, base_dir), ResultsStore(config.store))
 
 
 def pairs_dir(config: RunConfig, base_name: str, builder_options: dict[str, str]) -> Path:
@@ -432,6 +447,8 @@ def pairs_dir(config: RunConfig, base_name: str, builder_options: dict[str, str]
                                shuffle_seed=config.pair_seed)[:16] for name in config.tasks}
     key = {"base_model": base_name, "tasks": list(config.tasks), "train_limit": config.train_limit,
            "pair_seed": config.pair_seed, "data": data}
+    if config.task_options:
+        key["task_options"] = config.task_options
     if get_method(config.method).has_pair_builder():
         key.update(method=config.method, builder_options={k: str(v) for k, v in sorted(builder_options.items())})
         name = config.method
@@ -508,11 +525,14 @@ def prepare_pairs(config: RunConfig) -> tuple[Path, int]:
     ``harness study`` calls it for every run before any training, so every method can train the same number
     of optimizer steps (enough for the largest pair set); the run itself then reuses the cached pairs.
     """
+    from harness.tasks.task_options import task_options
+
     method_cls = check_config(config)
     loss_options, builder_options = split_options(method_cls, config.options)
     base_dir = resolve_base_model(config.model)
-    folder = pairs_dir(config, base_model_name(config.model, base_dir), builder_options)
-    pairs = build_pairs(config, method_cls(**loss_options), base_dir, folder, builder_options)
+    with task_options(config.task_options):
+        folder = pairs_dir(config, base_model_name(config.model, base_dir), builder_options)
+        pairs = build_pairs(config, method_cls(**loss_options), base_dir, folder, builder_options)
     return folder, len(pairs)
 
 

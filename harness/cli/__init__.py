@@ -55,10 +55,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from harness.cli.config_file import parse_command_line, warn_deprecated
+
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parse_command_line(parser, argv)  # with the flags of a --config file
+    except HarnessError as exc:
+        print(f"error: {_one_line(redact_text(str(exc)))}", file=sys.stderr)
+        return 2
     quiet = getattr(args, "quiet", False)
     configure_logging(verbose=args.verbose, quiet=quiet)
+    warn_deprecated(args)
     if not getattr(args, "func", None):
         parser.print_help()
         return 0

@@ -40,6 +40,21 @@ def add_tasks_option(parser: argparse.ArgumentParser, *, required: bool = False,
                         metavar="TASK", help=help)
 
 
+def add_task_option_option(parser: argparse.ArgumentParser) -> None:
+    """``--task-option TASK.KEY=VALUE`` (repeatable): a task's loader option (``vqa_rad.source=osf``); the
+    task's options class checks it (``harness tasks NAME`` lists the options)."""
+    parser.add_argument("--task-option", dest="task_options", action="append", default=[], metavar="TASK.KEY=VALUE",
+                        help="a task's loader option, e.g. vqa_rad.source=osf or synth_vqa.test_size=50 "
+                             "(repeatable; harness tasks NAME lists a task's options)")
+
+
+def task_options_from_args(args: argparse.Namespace, tasks) -> dict[str, dict[str, Any]]:
+    """The ``--task-option`` values, checked against the command's ``tasks`` and each task's options class."""
+    from harness.tasks.task_options import check_task_options, parse_task_options
+
+    return check_task_options(parse_task_options(getattr(args, "task_options", None) or []), tasks)
+
+
 def add_progress_options(parser: argparse.ArgumentParser) -> None:
     """``--no-progress`` (no progress bars) and ``--quiet`` (warnings and errors only, no bars) on a long command;
     ``harness.cli.main`` applies them. Defaults are suppressed so the global ``harness --quiet`` still counts."""

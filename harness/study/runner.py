@@ -281,9 +281,10 @@ def run_study(config: StudyConfig, *, study_id: str | None = None, progress: boo
     """Run every pending or unfinished run of the study; finished ones are skipped. One process at a time
     per study (``harness.paths.study_lock``): two would overwrite each other's ``study.json``."""
     from harness.paths import study_lock
+    from harness.tasks.task_options import task_options
 
     study_id = study_id or new_study_id()
-    with study_lock(study_id):
+    with study_lock(study_id), task_options(config.run.task_options):  # the validation sweep's loads too
         return _run_study(config, study_id, progress)
 
 

@@ -18,7 +18,11 @@ TASKS.register_lazy("slake_probe", "harness.regress.probes:SLAKE_PROBE")
 
 
 def get_task(name: str) -> Task:
-    return TASKS.get(name)
+    """The registered task, with the options of an active ``task_options`` block merged in
+    (``harness.tasks.task_options``: ``--task-option TASK.KEY=VALUE``)."""
+    from harness.tasks.task_options import with_active_options
+
+    return with_active_options(TASKS.get(name))
 
 
 __all__ = ["TASKS", "Task", "get_task"]

@@ -85,7 +85,7 @@ def test_methods_shows_options_with_help_for_named_methods():
     assert shown.returncode == 0, shown.stderr
     text = shown.stdout
     assert "package medpo-harness" in text and "arXiv:2412.06141" in text
-    assert "hyperparameter (--set)" in text and get_help("mmedpo", "beta") in text
+    assert "hyperparameter (--option)" in text and get_help("mmedpo", "beta") in text
     for name, option in (("mmedpo", "weighting"), ("mmedpo", "ablation"), ("sima", "critic")):
         assert next(o for o in METHODS.get(name).builder_options_help() if o["name"] == option)["help"][:40] in text
     unknown = run_cli("methods", "dpoo")
@@ -170,7 +170,7 @@ def test_train_set_typo_is_one_line_with_a_suggestion(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "no hyperparameter 'gama'; did you mean 'gamma'?" in err
     assert main(["train", "--method", "simpo", "--model", "tiny", "--pairs", str(pairs), "--set", "gamma"]) == 2
-    assert "--set expects KEY=VALUE" in capsys.readouterr().err
+    assert "--option expects KEY=VALUE" in capsys.readouterr().err  # --set: the old spelling
 
 
 def test_a_plugin_cannot_take_a_built_in_name(monkeypatch, caplog):

@@ -20,7 +20,14 @@ from __future__ import annotations
 import argparse
 import logging
 
-from harness.cli.common import add_data_dir_option, add_format_option, add_progress_options, emit
+from harness.cli.common import (
+    add_data_dir_option,
+    add_format_option,
+    add_progress_options,
+    add_task_option_option,
+    emit,
+)
+from harness.cli.config_file import add_config_option
 from harness.errors import HarnessError
 from harness.io import read_json
 
@@ -35,8 +42,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Build a method's preference pairs for a task (resumable; cached per data, model and settings).",
     )
+    add_config_option(parser)
     parser.add_argument("--method", required=True, help="a method with a pair builder (e.g. mmedpo, povid)")
     parser.add_argument("--task", default=None, help="task whose split is curated (required unless --list-options)")
+    add_task_option_option(parser)
     parser.add_argument("--split", default="train", help="split to curate (default: train)")
     parser.add_argument("--model", default=None,
                         help="target model spec (tiny, a folder, llava:<path>...): needed to sample answers "
@@ -81,9 +90,12 @@ def handle(args: argparse.Namespace) -> int:
     options = parse_key_values(args.option)
     method_cls.parse_builder_options(options)  # a mistyped key fails here, before any loading
     method = method_cls()
+    from harness.cli.common import task_options_from_args
     from harness.tasks import get_task
+    from harness.tasks.task_options import task_options
 
-    task = get_task(args.task)
+    with task_options(task_options_from_args(args, [args.task])):  # the task carries them: its identity too
+        task = get_task(args.task)
     samples = task.load(args.split, data_dir=args.data_dir)
     model = None
     if args.model:
@@ -107,6 +119,9 @@ def handle(args: argparse.Namespace) -> int:
         pairs = default_text_pairs(task, samples, args.seed, mode=mode, model=model)
         write_json(output / "manifest.json", pairs.manifest)
         write_pairs(output / "pairs.jsonl", pairs)
+    from harness.cli.config_file import save_effective_config
+
+    save_effective_config(args, output, "curate")  # beside the pairs: reruns this curation
     kinds = {}
     for pair in pairs:
         kinds[pair.kind] = kinds.get(pair.kind, 0) + 1

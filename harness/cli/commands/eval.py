@@ -17,11 +17,13 @@ from harness.cli.common import (
     add_data_dir_option,
     add_format_option,
     add_progress_options,
+    add_task_option_option,
     add_tasks_option,
     format_table,
     print_json,
     stdout_for_data,
 )
+from harness.cli.config_file import add_config_option
 from harness.evaluation.config import ABLATIONS, EvalConfig
 
 EXAMPLE = """examples:
@@ -41,9 +43,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         epilog=EXAMPLE,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    add_config_option(parser)
     parser.add_argument("--model", required=True,
                         help="registered name (tiny), model folder, 'hf:<hub id>', '<family>:<folder>' or 'openai:<model>'")
     add_tasks_option(parser, required=True)
+    add_task_option_option(parser)
     add_data_dir_option(parser)
     _add_config_options(parser)
     parser.add_argument("--run-id", default=None, help="resume (or re-score) this run instead of starting a new one")
@@ -132,6 +136,22 @@ def handle(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace):
+    from harness.cli.common import task_options_from_args
+    from harness.tasks.task_options import task_options
+
+    config = EvalConfig(**{f.name: getattr(args, f"cfg_{f.name}") for f in fields(EvalConfig)})
+    tasks = args.tasks
+    options = task_options_from_args(args, tasks)
+    with task_options(options):  # every get_task below, the engine's included, sees them
+        config, result = _evaluate_tasks(args, config, tasks, options)
+    if result.is_main:
+        from harness.cli.config_file import save_effective_config
+
+        save_effective_config(args, result.run_dir, "eval")  # beside run.json: reruns this evaluation
+    return config, result
+
+
+def _evaluate_tasks(args: argparse.Namespace, config: EvalConfig, tasks: list[str], options: dict):
     import logging
     from contextlib import nullcontext
 
@@ -150,8 +170,6 @@ def _evaluate(args: argparse.Namespace):
     from harness.results.store import new_run_id
     from harness.tasks import get_task
 
-    config = EvalConfig(**{f.name: getattr(args, f"cfg_{f.name}") for f in fields(EvalConfig)})
-    tasks = args.tasks
     run_id = check_run_id(args.run_id)
     endpoint = _endpoint_options(args)
     _check_model_spec(args.model)
@@ -183,7 +201,8 @@ def _evaluate(args: argparse.Namespace):
             result = evaluate(
                 model, tasks, data_dir=args.data_dir, output_dir=args.output_dir,
                 store=False if args.no_store else args.store, run_id=run_id,
-                run_config={"model_spec": args.model, "data_dir_given": args.data_dir is not None},
+                run_config={"model_spec": args.model, "data_dir_given": args.data_dir is not None,
+                            **({"task_options": options} if options else {})},
                 config=config, process=process, progress=True, task_data=data,
             )
         except KeyboardInterrupt:

@@ -49,8 +49,8 @@ def method_rows(names: list[str] | None = None) -> list[dict[str, Any]]:
 
 
 def option_rows(row: dict[str, Any]) -> list[dict[str, Any]]:
-    """A method's options as rows: its loss hyperparameters (``--set``) and builder options (``--option``)."""
-    out = [{"option": h["name"], "kind": "hyperparameter (--set)", "default": h["default"],
+    """A method's options as rows: its loss hyperparameters and builder options (both ``--option KEY=VALUE``)."""
+    out = [{"option": h["name"], "kind": "hyperparameter (--option)", "default": h["default"],
             "range": h.get("range"), "help": h["help"]} for h in row["hparams"]]
     for o in row["builder_options"]:
         choices = f" [{', '.join(map(str, o['choices']))}]" if o.get("choices") else ""

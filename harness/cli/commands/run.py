@@ -23,11 +23,19 @@ import argparse
 import dataclasses
 import typing
 
-from harness.cli.common import add_format_option, add_progress_options, emit, print_json, stdout_for_data
+from harness.cli.common import (
+    add_format_option,
+    add_progress_options,
+    add_task_option_option,
+    emit,
+    print_json,
+    stdout_for_data,
+)
+from harness.cli.config_file import add_config_option
 
 EPILOG = __doc__.split("Examples::", 1)[1]
 # RunConfig fields that are not plain flags
-_SPECIAL = ("options", "train", "tasks")
+_SPECIAL = ("options", "train", "tasks", "task_options")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -37,6 +45,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "base model, this run and earlier runs side by side.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    add_config_option(parser)
     add_run_arguments(parser)
     parser.add_argument("--option", dest="options", action="append", default=[], metavar="KEY=VALUE",
                         help="a method option (repeatable): a loss hyperparameter (beta=0.2) or a pair-builder "
@@ -61,7 +70,7 @@ def add_run_arguments(parser: argparse.ArgumentParser, *, exclude: tuple[str, ..
 
     hints = typing.get_type_hints(RunConfig)
     for f in dataclasses.fields(RunConfig):
-        if f.name in exclude or f.name in ("options", "train"):
+        if f.name in exclude or f.name in ("options", "train", "task_options"):
             continue
         flag = "--" + f.name.replace("_", "-")
         help_text = f.metadata["help"]
@@ -74,12 +83,14 @@ def add_run_arguments(parser: argparse.ArgumentParser, *, exclude: tuple[str, ..
         else:
             kind = _limit if f.name in ("train_limit", "eval_limit") else {int: int}.get(type(f.default), str)
             parser.add_argument(flag, type=kind, default=f.default, help=help_text)
+    add_task_option_option(parser)
     add_config_arguments(parser)
     parser.set_defaults(**{name: None for name in {**RUN_TRAIN_DEFAULTS, **SMALL_MODEL_TRAIN_DEFAULTS}})
 
 
 def run_config_from_args(args: argparse.Namespace, **fields):
     """A ``RunConfig`` from the parsed flags; ``fields`` (method, options...) are set directly."""
+    from harness.cli.common import task_options_from_args
     from harness.pipeline import (
         RUN_TRAIN_DEFAULTS,
         SMALL_MODEL_TRAIN_DEFAULTS,
@@ -94,6 +105,7 @@ def run_config_from_args(args: argparse.Namespace, **fields):
     values = {f.name: getattr(args, f.name) for f in dataclasses.fields(RunConfig)
               if f.name not in _SPECIAL and hasattr(args, f.name)}
     values["tasks"] = tuple(t.strip() for t in args.tasks.split(",") if t.strip())
+    values["task_options"] = task_options_from_args(args, values["tasks"])
     values.update(fields)
     model = values.get("model") or RunConfig.model
     return RunConfig(**values, train=default_train_config(model, **train))
@@ -126,7 +138,11 @@ def handle(args: argparse.Namespace) -> int:
     started: list[str] = []
 
     def announce(run_id: str, resuming: bool) -> None:
+        from harness.cli.config_file import save_effective_config
+        from harness.paths import runs_dir
+
         started.append(run_id)
+        save_effective_config(args, runs_dir() / run_id, "run")  # beside pipeline.json: reruns this run
         print(f"run {run_id}: {'resuming' if resuming else 'starting'} {config.method} on {config.model} "
               f"(resume with --run-id {run_id})", file=sys.stderr, flush=True)
 

@@ -2,7 +2,7 @@
 
 Examples::
 
-    harness sft --model tiny --tasks synth_vqa,synth_report --output runs/sft-tiny --epochs 3 --no-lora
+    harness sft --model tiny --tasks synth_vqa,synth_report --output-dir runs/sft-tiny --epochs 3 --no-lora
     harness sft --model path/to/model --records sft.jsonl --image-root images/
 
 A records file is JSON Lines of ``{"image": path, "prompt": str, "response": str}``; with ``--tasks`` the
@@ -22,7 +22,8 @@ from harness.cli.commands.train import (
     load_checked_model,
     removed_on_failure,
 )
-from harness.cli.common import add_progress_options, add_tasks_option
+from harness.cli.common import add_progress_options, add_task_option_option, add_tasks_option
+from harness.cli.config_file import add_config_option, add_deprecated_alias
 from harness.errors import DataError, HarnessError
 
 
@@ -30,15 +31,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "sft", help="supervised fine-tuning on task train splits or a records file",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_config_option(parser)
     parser.add_argument("--model", required=True, help="model folder or registered model name (e.g. tiny)")
     source = parser.add_mutually_exclusive_group(required=True)
     add_tasks_option(source, help="task names whose train split is used (a,b or a b)")
     source.add_argument("--records", type=Path, help="JSON Lines of {image, prompt, response}")
     parser.add_argument("--image-root", type=Path, default=None, help="folder the records' image paths are relative to")
     parser.add_argument("--data-dir", default=None, help="folder holding one sub-folder per dataset ($HARNESS_DATA)")
-    parser.add_argument("--output", type=Path, default=None,
+    add_task_option_option(parser)
+    parser.add_argument("--output-dir", type=Path, default=None,
                         help="run folder (default: $HARNESS_HOME/runs/sft-sft-<model>)")
-    parser.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --output")
+    add_deprecated_alias(parser, "--output", "--output-dir", "output_dir", type=Path)
+    parser.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --output-dir")
     parser.add_argument("--limit", type=int, default=None, help="use only the first N records per source")
     add_config_arguments(parser)
     add_progress_options(parser)
@@ -90,12 +94,19 @@ def handle(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     if args.limit is not None and args.limit < 1:
         raise HarnessError(f"--limit must be at least 1, got {args.limit}")
-    output = check_output(args.output or default_output("sft", "sft", args.model))
+    from harness.cli.common import task_options_from_args
+    from harness.cli.config_file import save_effective_config
+    from harness.tasks.task_options import task_options
+
+    options = task_options_from_args(args, args.tasks or [])
+    output = check_output(args.output_dir or default_output("sft", "sft", args.model))
     with removed_on_failure(output):
+        save_effective_config(args, output, "sft")  # beside the checkpoints: reruns this training
         if args.records is not None:
             records = read_records(args.records)[:args.limit]
         else:
-            records = task_records(",".join(args.tasks), args.data_dir, Path(output) / "images", args.limit)
+            with task_options(options):
+                records = task_records(",".join(args.tasks), args.data_dir, Path(output) / "images", args.limit)
         if not records:
             raise HarnessError("no SFT records")
         model = load_checked_model(args.model, config.precision)

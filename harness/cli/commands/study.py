@@ -28,6 +28,7 @@ EPILOG = __doc__.split("Examples::", 1)[1]
 def register(subparsers: argparse._SubParsersAction) -> None:
     from harness.cli.commands.run import add_run_arguments
     from harness.cli.common import add_progress_options
+    from harness.cli.config_file import add_config_option
     from harness.stats.multiplicity import CORRECTIONS
     from harness.study.runner import BUDGETS, LR_GRID, LR_RULES, PAIR_DRAWS
 
@@ -39,6 +40,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "detectable effect. Interrupt it any time; rerun with --study-id to resume.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    add_config_option(parser)
     parser.add_argument("--methods", default=None,
                         help="comma-separated method entries: base, NAME or NAME[KEY=VALUE,...] (required for a "
                              "new study)")
@@ -158,4 +160,7 @@ def _run_and_report(args: argparse.Namespace):
             study = run_study(config, study_id=args.study_id)
         except KeyboardInterrupt:
             raise HarnessError("interrupted: rerun with the same flags and --study-id to resume") from None
+        from harness.cli.config_file import save_effective_config
+
+        save_effective_config(args, study.folder, "study")  # beside study.json: reruns the study
     return study, report(study, args.store, n_boot=args.n_boot, correction=args.correction)

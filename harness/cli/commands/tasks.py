@@ -16,7 +16,7 @@ import argparse
 import dataclasses
 from typing import Any
 
-from harness.cli.common import add_data_dir_option, add_format_option, emit
+from harness.cli.common import add_data_dir_option, add_format_option, add_task_option_option, emit
 from harness.errors import DataError, HarnessError
 from harness.tasks._loading import options_help, strict_from_env
 
@@ -28,14 +28,14 @@ def task_rows(data_dir: str | None = None, *, strict: bool = False) -> list[dict
 
     With ``strict`` a bad record raises its ``DataError`` (the CLI prints it as one line and exits 2).
     """
-    from harness.tasks import TASKS
+    from harness.tasks import TASKS, get_task
 
     rows = []
     for name in TASKS.names():
         row: dict[str, Any] = {"name": name, "family": None, "splits": None, "sizes": None,
                                "metrics": None, "version": None, "note": ""}
         try:
-            task = TASKS.get(name)
+            task = get_task(name)  # with the options of --task-option, if any
             row.update(family=task.family, splits=list(task.splits), metrics=list(task.metrics), version=task.version)
             row["description"] = task.description
             options_class = getattr(task, "options_class", None)
@@ -78,7 +78,11 @@ def _table_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def handler(args: argparse.Namespace) -> int:
-    rows = task_rows(args.data_dir, strict=args.strict or strict_from_env())
+    from harness.cli.common import task_options_from_args
+    from harness.tasks.task_options import task_options
+
+    with task_options(task_options_from_args(args, None)):
+        rows = task_rows(args.data_dir, strict=args.strict or strict_from_env())
     columns = [c for c in COLUMNS if c != "note" or any(r["note"] for r in rows)]
     emit(rows if args.format == "json" else _table_rows(rows), args.format, columns)
     return 0
@@ -92,6 +96,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "(--strict: refuse bad records instead of skipping them)",
     )
     add_data_dir_option(parser)
+    add_task_option_option(parser)
     add_format_option(parser)
     parser.add_argument(
         "--strict", action="store_true",

@@ -3,10 +3,12 @@
 Example::
 
     harness train --method dpo --model tiny --pairs vqa-rad_dpo_weighted.json \\
-        --image-root data/vqa_rad/images --output runs/dpo-tiny --max-steps 100 --lr 5e-6 --set beta=0.1
+        --image-root data/vqa_rad/images --output-dir runs/dpo-tiny --max-steps 100 --lr 5e-6 --option beta=0.1
+    harness train --config train.yaml --lr 1e-5        # flags from a YAML file; flags given here win
 
 Every ``TrainConfig`` field is a flag (``--batch-size``, ``--grad-accum``, ``--no-lora``...); rerunning the
-same command with ``--resume`` continues from the last checkpoint in ``--output``.
+same command with ``--resume`` continues from the last checkpoint in ``--output-dir``, which keeps the
+effective config as ``config.yaml`` (``--config`` reruns it).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import typing
 from pathlib import Path
 
 from harness.cli.common import add_progress_options
+from harness.cli.config_file import add_config_option, add_deprecated_alias
 from harness.errors import HarnessError
 
 log = logging.getLogger(__name__)
@@ -76,24 +79,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "train", help="train a preference method (dpo, mmedpo, ...) on a pair file",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_config_option(parser)
     parser.add_argument("--method", required=True, help="registered method name (see `harness methods`)")
     parser.add_argument("--model", required=True, help="model folder or registered model name (e.g. tiny)")
     parser.add_argument("--pairs", required=True, type=Path,
                         help="preference file: the project's JSON Lines or the MMedPO release JSON list")
     parser.add_argument("--image-root", type=Path, default=None, help="folder the pairs' image paths are relative to")
-    parser.add_argument("--output", type=Path, default=None,
+    parser.add_argument("--output-dir", type=Path, default=None,
                         help="run folder (default: $HARNESS_HOME/runs/train-<method>-<model>)")
-    parser.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --output")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="method hyperparameter, e.g. --set beta=0.2 (repeatable; `harness methods NAME` "
+    add_deprecated_alias(parser, "--output", "--output-dir", "output_dir", type=Path)
+    parser.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --output-dir")
+    parser.add_argument("--option", dest="options", action="append", default=[], metavar="KEY=VALUE",
+                        help="method hyperparameter, e.g. --option beta=0.2 (repeatable; `harness methods NAME` "
                              "lists them)")
+    add_deprecated_alias(parser, "--set", "--option", "options", append=True)
     parser.add_argument("--limit", type=int, default=None, help="use only the first N pairs (smoke runs)")
     add_config_arguments(parser)
     add_progress_options(parser)
     parser.set_defaults(func=handle)
 
 
-def check_output(output: Path, flag: str = "--output") -> Path:
+def check_output(output: Path, flag: str = "--output-dir") -> Path:
     """The run folder: a one-line error when it is a file (or under one), before any model loads."""
     output = Path(output)
     for parent in (output, *output.parents):
@@ -148,7 +154,7 @@ def handle(args: argparse.Namespace) -> int:
 
     config = config_from_args(args)
     # a mistyped or unknown key is a one-line error with a suggestion (Method.__init__), before any loading
-    method = get_method(args.method)(**parse_key_values(args.set, flag="--set"))
+    method = get_method(args.method)(**parse_key_values(args.options))
     if args.limit is not None and args.limit < 1:
         raise HarnessError(f"--limit must be at least 1, got {args.limit}")
     pairs = list(read_pairs(args.pairs))  # weights finite and in range, checked per record
@@ -157,9 +163,12 @@ def handle(args: argparse.Namespace) -> int:
     if not pairs:
         raise HarnessError(f"{args.pairs}: no pairs")
     check_pair_images(pairs, args.image_root, args.pairs)
-    output = check_output(args.output or default_output("train", args.method, args.model))
+    output = check_output(args.output_dir or default_output("train", args.method, args.model))
     model = load_checked_model(args.model, config.precision)
     with removed_on_failure(output):
+        from harness.cli.config_file import save_effective_config
+
+        save_effective_config(args, output, "train")  # beside the checkpoints: reruns this training
         result = train_preference(model, method, pairs, args.image_root, output, config, resume=args.resume)
     if int(os.environ.get("RANK", "0")) != 0:
         return 0  # under torch.distributed.run / accelerate launch the main process reports
