@@ -31,6 +31,8 @@ EXAMPLE = """examples:
   harness eval --model tiny --tasks vqa_rad --data-dir ../shared/data --limit 50 --image-ablation blank
   harness eval --model tiny --tasks vqa_rad --run-id 20250101-120000-abcdef   # resume an interrupted run
   harness eval --model openai:gpt-4o-mini --tasks vqa_rad --timeout 30 --concurrency 8 --max-retries 3
+  harness eval --model tiny --tasks vqa_rad --data-dir ../shared/data --task-option vqa_rad.source=osf
+  harness eval --config RUN_DIR/config.yaml     # rerun an evaluation from the config saved beside its run.json
 the run id is printed when the evaluation starts; a killed evaluation resumes under it with --run-id
 """
 

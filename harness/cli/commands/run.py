@@ -9,12 +9,15 @@ Examples::
   harness run --method dpo --seed 1 --grad-accum 2 --gradient-checkpointing --ref-cache refcache/
   harness run --method povid --tasks vqa_rad --data-dir ../shared/data --model llava:/models/llava-med-hf
   harness run --method mmedpo --run-id 20261125-120000-abc123   # resume an interrupted run
+  harness run --config examples/configs/run.yaml --seed 1        # flags from a YAML file; flags given here win
+  harness run --method dpo --tasks vqa_rad --data-dir ../shared/data --task-option vqa_rad.source=osf
 
 Every training option of ``harness train`` is a flag here too (--lr, --batch-size, --grad-accum, --seed...).
 On the built-in small models (tiny, testbed) a run trains with lr 1e-4, batch size 8 and max length 512
 unless told otherwise; on any model it checkpoints every 20 steps (--save-every). --seed is the training
 seed; --pair-seed is the data seed (which items build pairs, the pair builder's sampling). --format json prints
 only JSON on stdout: the run ids and every table cell as numbers (value, ci_low, ci_high in display units).
+The run folder keeps the effective config as config.yaml: harness run --config of it reruns the run.
 """
 
 from __future__ import annotations

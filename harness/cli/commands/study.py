@@ -7,6 +7,7 @@ Examples::
   harness study --methods dpo,dpo[beta=0.5] --seed-list 0,7 --reference dpo --train-limit 200 --eval-limit 100
   harness study --methods base,dpo,mmedpo --seeds 3 --study-id 20261125-120000-abc123   # resume
   harness study --study-id 20261125-120000-abc123 --report-only                        # table of what is done
+  harness study --config examples/configs/study.yaml                                  # flags from a YAML file
 
 A method entry is NAME or NAME[KEY=VALUE,...] (options as in harness run --option); 'base' is the base
 model itself. Each entry is trained with every seed (0..N-1, or --seed-list), each seed with its own pair
