@@ -60,13 +60,26 @@ def check_task_options(options: Mapping[str, Mapping[str, Any]] | None, tasks: I
             raise HarnessError(f"{flag} {name}.{next(iter(given), 'KEY')}: task '{name}' is not among this "
                                f"command's tasks ({', '.join(tasks) or 'none'}){suggest(name, tasks)}")
         task = TASKS.get(name)  # an unknown name fails with a suggestion
-        cls = getattr(task, "options_class", None)
+        cls = _options_class(task)
         if cls is None:
             raise HarnessError(f"{flag} {name}: task '{name}' takes no options")
         keys = {str(k): v for k, v in given.items()}
         parsed = parse_options(f"task '{name}'", cls, {**task.options, **keys})
         checked[name] = {key: _plain(getattr(parsed, key)) for key in sorted(keys)}
     return checked
+
+
+def _options_class(task) -> type | None:
+    """The task's options class; a task built from another task's rows (the probe tasks: ``source``) passes
+    its options to that task's loader, so that task's class checks them."""
+    cls = getattr(task, "options_class", None)
+    source = getattr(task, "source", None)
+    if cls is None and isinstance(source, str) and source != task.name:
+        from harness.tasks import TASKS
+
+        if source in TASKS:
+            return getattr(TASKS.get(source), "options_class", None)
+    return cls
 
 
 def _plain(value: Any) -> Any:

@@ -106,3 +106,10 @@ def test_a_run_refuses_options_for_a_task_it_does_not_run():
 
     with pytest.raises(HarnessError, match="not among this command's tasks"):
         check_config(RunConfig(method="dpo", tasks=("synth_vqa",), task_options={"vqa_rad": {"source": "osf"}}))
+
+
+def test_a_probe_task_takes_the_options_of_the_task_it_probes():
+    """synth_probe passes its options to synth_vqa's loader, so synth_vqa's options class checks them."""
+    assert check_task_options({"synth_probe": {"test_size": "50"}}) == {"synth_probe": {"test_size": 50}}
+    with pytest.raises(HarnessError, match=r"task 'synth_probe' has no option 'tset_size'; did you mean 'test_size'"):
+        check_task_options({"synth_probe": {"tset_size": "50"}})
