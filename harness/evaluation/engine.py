@@ -279,7 +279,7 @@ class _TaskData:
                 raise HarnessError(f"task '{task.name}' split '{split}': id {row['id']} appears twice")
             seen.add(str(row["id"]))
         metadata = [c for c in text_columns if c not in NON_METADATA_COLUMNS]
-        record = split_record(task, split, rows, n_split=n_split, limit=limit)
+        record = split_record(task, split, rows, n_split=n_split, limit=limit, data_dir=data_dir)
         return cls(task, rows, dataset.select_columns(["image"]), metadata, record)
 
     def image(self, index: int, where: str = ""):

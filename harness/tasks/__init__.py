@@ -9,6 +9,7 @@ TASKS: Registry[Task] = Registry("task", entry_point_group="harness.tasks")
 
 TASKS.register_lazy("vqa_rad", "harness.tasks.vqa_rad:TASK")
 TASKS.register_lazy("slake", "harness.tasks.slake:TASK")
+TASKS.register_lazy("path_vqa", "harness.tasks.path_vqa:TASK")
 TASKS.register_lazy("iu_xray", "harness.tasks.iu_xray:TASK")
 TASKS.register_lazy("mimic_cxr", "harness.tasks.mimic_cxr:TASK")
 TASKS.register_lazy("synth_vqa", "harness.tasks.synth:SYNTH_VQA")

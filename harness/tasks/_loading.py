@@ -303,6 +303,11 @@ def verify_images(dataset: datasets.Dataset, columns: Iterable[str] = ("image",)
             for entry in value if isinstance(value, list) else [value]:
                 if entry is None:
                     continue
+                if entry.get("bytes"):  # a Hub snapshot's image: the encoded bytes, its path only a name
+                    from harness.images import read_image
+
+                    read_image(entry["bytes"], where=Path(source), record=row_id, field=column)
+                    continue
                 if entry.get("path") is None:
                     continue
                 verify_image_file(Path(entry["path"]), source=Path(source), record=row_id, field=column)

@@ -4,6 +4,11 @@
 
 - ``task``, ``version``, ``split``, ``source`` (``files``: a data folder; ``generated``: the synthetic suite
   from its options) and the task's ``options``; never the folder's path;
+- ``data_source``: which copy of the data, for tasks that read more than one (``Task.data_source``):
+  ``original:split`` / ``original:osf`` / ``original:release`` for the authors' files,
+  ``hub-snapshot:<repo>`` for a local Hub snapshot, ``hub:<repo>`` for ``datasets.load_dataset``; absent for
+  tasks with one source. A run on anything but an original is marked wherever partial runs are
+  (``partial_tasks``), so a Hub-copy score is never ranked beside an original-split score unmarked;
 - ``items_sha256``: the SHA-256 of the sorted item ids;
 - ``content_sha256``: the SHA-256 of every evaluated item's text as loaded (id, question, answer, answer type
   and the metadata columns, in id order): the annotations as the harness read them, whatever their layout.
@@ -42,8 +47,9 @@ def ids_digest(ids: Sequence[Any]) -> str:
 
 
 def split_record(task: Any, split: str, rows: Sequence[dict[str, Any]], *, n_split: int,
-                 limit: int | None) -> dict[str, Any]:
-    """The data record of one task's evaluated items (see the module docstring)."""
+                 limit: int | None, data_dir: Any = None) -> dict[str, Any]:
+    """The data record of one task's evaluated items (see the module docstring); ``data_dir`` is the folder the
+    run read (only to tell which copy of the data it holds: the record never names it)."""
     expected = task.expected_size(split)
     n = len(rows)
     reasons = []
@@ -51,20 +57,35 @@ def split_record(task: Any, split: str, rows: Sequence[dict[str, Any]], *, n_spl
         reasons.append(f"limit {limit}")
     if expected is not None and n != expected:
         reasons.append(f"{n} of the official {expected} items")
-    return {
+    record = {
         "task": task.name, "version": task.version, "split": split, "source": task.source_kind,
         "options": {k: str(v) for k, v in sorted(task.options.items())},
         "items_sha256": ids_digest([r["id"] for r in rows]), "content_sha256": rows_digest(rows),
         "n": n, "n_split": n_split, "expected_n": expected, "partial": "; ".join(reasons),
     }
+    if callable(getattr(task, "data_source", None)):
+        record["data_source"] = task.data_source(data_dir)
+    return record
+
+
+def copy_mark(record: dict[str, Any]) -> str:
+    """``"data from hub-snapshot:<repo>"`` for a record whose ``data_source`` is not the original release; ''."""
+    source = str(record.get("data_source") or "")
+    return f"data from {source}" if source and not source.startswith("original:") else ""
 
 
 def partial_tasks(data: dict[str, Any] | None) -> dict[str, str]:
-    """``{task: reason}`` for the tasks of a run's ``data`` records that are not the official split."""
+    """``{task: reason}`` for the tasks of a run's ``data`` records that are not the official split as released:
+    fewer or other items (``partial``), or a copy other than the original (``copy_mark``)."""
     if not isinstance(data, dict):
         return {}
-    return {name: str(rec.get("partial")) for name, rec in data.items()
-            if isinstance(rec, dict) and rec.get("partial")}
+    marks = {}
+    for name, rec in data.items():
+        if isinstance(rec, dict):
+            reason = "; ".join(r for r in (str(rec.get("partial") or ""), copy_mark(rec)) if r)
+            if reason:
+                marks[name] = reason
+    return marks
 
 
 _digests: dict[tuple, str] = {}

@@ -12,6 +12,15 @@ it is not loaded. ``detection.json`` mixes organ boxes (Liver, Heart, Left Lung,
 
 Papers, MMedPO included, report the English questions only (test: 1,061 QA, 416 closed, 645 open), so
 ``language="en"`` is the default; ``"zh"`` and ``"all"`` select the others.
+
+Hub snapshots (``source="hub"``, or detected when the JSON files are absent and ``data/*.parquet`` is present):
+the layout of ``mdwiratathya/SLAKE-vqa-english``, ``data/train-0000i-of-00002.parquet``,
+``data/validation-00000-of-00001.parquet``, ``data/test-00000-of-00001.parquet`` (a ``-<hash>`` part is accepted
+too), with ``image`` {bytes, path}, ``question`` and ``answer``. Its other columns could not be checked here;
+any of SLAKE's own (``qid``, ``answer_type``, ``q_lang``, ``location``, ``modality``, ``content_type``,
+``base_type``, ``img_id``, ``img_name``) present are read, and absent ones are empty: without ``answer_type``
+the yes/no rule types the rows, without ``qid`` the id is the row number, without ``q_lang`` every row counts
+as English. A snapshot has no ``detection.json``, so ``boxes`` is ``"[]"``.
 """
 
 from __future__ import annotations
@@ -25,11 +34,15 @@ from typing import Any, ClassVar
 from harness.errors import DataError
 from harness.io import read_json
 from harness.tasks import _loading as L
+from harness.tasks import hub
 from harness.tasks.base import Task
 
 SPLIT_FILES = {"train": "train.json", "validation": "validate.json", "test": "test.json"}
 IMAGE_FOLDER = "imgs"
 DETECTION_FILE = "detection.json"
+HUB_REPO = "mdwiratathya/SLAKE-vqa-english"
+HUB_SPLITS = {"train": "train", "validation": "validation", "test": "test"}
+METADATA = ("q_lang", "modality", "location", "content_type", "base_type", "img_id")
 
 # The disease / abnormality labels of SLAKE's detection.json; every other label there names an organ.
 FINDING_LABELS = (
@@ -54,6 +67,16 @@ class SlakeOptions(L.LoadOptions):
     language: str = L.option_field(
         "en", "question language: 'en' (as papers report), 'zh', or 'all'", ("en", "zh", "all")
     )
+    source: str = L.option_field(
+        "auto",
+        "'auto': the JSON release if present, else a Hub snapshot in data/; 'original': train.json / "
+        f"validate.json / test.json with imgs/; 'hub': a local snapshot of {HUB_REPO} (data/*.parquet); "
+        "'hub:<repo>' or 'hf://<repo>': datasets.load_dataset(<repo>)",
+    )
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.kind, self.repo = hub.parse_source(self.source, ("original",))
 
 
 def _wanted(record: dict, language: str) -> bool:
@@ -105,8 +128,65 @@ class SlakeTask(L.SizesFromReport, Task):
                 rows.append(row)
         return rows, bad
 
+    def _kind(self, root: Path | None, opts: SlakeOptions) -> str:
+        if opts.kind != "auto":
+            return opts.kind
+        if root is not None and not all((root / f).is_file() for f in SPLIT_FILES.values()) \
+                and hub.snapshot_files(root, HUB_SPLITS):
+            return "hub"
+        return "original"
+
+    def data_source(self, data_dir: str | Path | None = None) -> str:
+        """``original:release``, ``hub-snapshot:mdwiratathya/SLAKE-vqa-english`` or ``hub:<repo>``."""
+        opts = L.parse_options(self.name, self.options_class, self.options)
+        kind = self._kind(self.data_dir(data_dir) if opts.kind != "remote" else None, opts)
+        return {"hub": f"hub-snapshot:{HUB_REPO}", "remote": f"hub:{opts.repo}"}.get(kind, "original:release")
+
+    def _load_hub(self, split: str, data_dir: str | Path | None, opts: SlakeOptions, kind: str):
+        if kind == "remote":
+            path, table = Path(f"hub:{opts.repo}"), hub.load_remote(self.name, opts.repo, HUB_SPLITS[split])
+        else:
+            files = hub.split_shards(self.require_data_dir(data_dir), split, HUB_SPLITS)
+            path, table = files[0], hub.read_table(files)
+        present = set(table.column_names)
+        texts = table.select([c for c in table.column_names if c != "image"]).to_pylist()
+        empty = set(hub.missing_images(table, path)) if opts.check_images != "none" else set()
+        paths = table.column("image").combine_chunks().field("path").to_pylist()
+        bad = L.BadRecords(path, opts.strict)
+        names = ("id", "question", "answer", "answer_type", "boxes", "image_path", *METADATA)
+        columns: dict[str, list] = {name: [] for name in names}
+        kept = []
+        for index, record in enumerate(texts):
+            if "q_lang" in present and not _wanted(record, opts.language):
+                continue
+            with bad.record():
+                question, answer = hub.question_answer(path, record, index)
+                qid = L.get_field(path, record, "qid", index, kind=(int, str)) if "qid" in present else index
+                kind_ = L.answer_type(path, record, index) if "answer_type" in present else hub.yes_no_type(answer)
+                if index in empty:
+                    raise DataError(path, "no image bytes in the image struct", record=index, field="image")
+            if bad.failed:
+                continue
+            kept.append(index)
+            row = {"id": str(qid).strip(), "question": question, "answer": answer, "answer_type": kind_,
+                   "boxes": "[]", "image_path": L.text(record.get("img_name")) or paths[index] or "",
+                   **{name: L.text(record.get(name)) for name in METADATA}}
+            for name in names:
+                columns[name].append(row[name])
+        if not kept:
+            raise DataError(path, f"no usable records with q_lang '{opts.language}'", field="q_lang")
+        bad.warn(self.name, split)
+        images = hub.image_column(table, path).take(kept)
+        if opts.check_images == "decode":
+            for index, entry in zip(kept, images.to_pylist()):
+                hub.check_image(path, (entry["bytes"], entry.get("path")), index, "decode")
+        return hub.build(columns, images, source=path)
+
     def _load(self, split: str, data_dir: str | Path | None, **options: Any):
         opts = L.parse_options(self.name, self.options_class, options)
+        kind = self._kind(None if opts.kind == "remote" else self.require_data_dir(data_dir), opts)
+        if kind in ("hub", "remote"):
+            return self._load_hub(split, data_dir, opts, kind)
         root = self.require_data_dir(data_dir)
         path = root / SPLIT_FILES[split]
         rows, bad = self._rows(path, opts)
@@ -138,6 +218,10 @@ class SlakeTask(L.SizesFromReport, Task):
         """``(items per split, {split: "1 skipped: empty answer"})`` after the bad-record policy; None without data."""
         opts = L.parse_options(self.name, self.options_class, {**self.options, **options})
         root = self.data_dir(data_dir)
+        if opts.kind == "remote":
+            return None
+        if root is not None and self._kind(root, opts) == "hub":
+            return hub.size_report(root, self.splits, HUB_SPLITS, opts.strict, ("q_lang", opts.language))
         if root is None or not all((root / f).is_file() for f in SPLIT_FILES.values()):
             return None
         counted = []

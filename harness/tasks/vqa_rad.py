@@ -7,6 +7,16 @@ Two on-disk sources give the same 451-question test set:
 - ``source="osf"``: the original OSF release ``VQA_RAD Dataset Public.json`` (2,248 QA); test is
   ``phrase_type`` in {test_freeform, test_para}, train the rest (1,797 QA, the MMedPO training pool).
 
+- ``source="hub"``: a Hub snapshot in ``flaviagiammarino/vqa-rad``'s layout (``data/{train,test}-00000-of-00001-
+  <hash>.parquet``, columns ``image`` {bytes, path}, ``question``, ``answer``; 1,793 / 451 rows), read by
+  ``harness.tasks.hub``; ``source="hub:<repo>"`` / ``"hf://<repo>"`` loads a repository through
+  ``datasets.load_dataset``. The snapshot has no ``answer_type``: each row is matched to the original release
+  (question, answer and the image's bytes; ``_match``) when its files are in the folder (or in ``annotations``),
+  and takes the original's qid, type and metadata; an unmatched row is typed by the yes/no rule
+  (``hub.yes_no_type``), which misfiles 21 of the 272 closed test questions of ``testset.json``.
+- ``source="auto"`` (default): the standard split when ``testset.json`` / ``trainset.json`` are present, else a Hub
+  snapshot when ``data/*.parquet`` holds both splits.
+
 Real quirks handled: ``answer_type`` "CLOSED " with a trailing space, integer answers, a string ``qid``.
 ``phrase_type`` is reported without the OSF "test_" prefix so both sources carry the same metadata.
 """
@@ -14,17 +24,24 @@ Real quirks handled: ``answer_type`` "CLOSED " with a trailing space, integer an
 from __future__ import annotations
 
 import dataclasses
+import logging
 from pathlib import Path
 from typing import Any, ClassVar
 
 from harness.errors import DataError
 from harness.tasks import _loading as L
+from harness.tasks import hub
 from harness.tasks.base import Task
+
+log = logging.getLogger(__name__)
 
 SPLIT_FILES = {"test": "testset.json", "train": "trainset.json"}
 OSF_FILE = "VQA_RAD Dataset Public.json"
 OSF_TEST_PHRASES = ("test_freeform", "test_para")
 IMAGE_FOLDER = "images"
+HUB_REPO = "flaviagiammarino/vqa-rad"
+HUB_SPLITS = {"train": "train", "test": "test"}
+LAYOUTS = ("split", "osf")
 
 CITATION = (
     "Lau, Gayen, Ben Abacha, Demner-Fushman. A dataset of clinically generated visual questions and answers "
@@ -35,10 +52,20 @@ CITATION = (
 @dataclasses.dataclass
 class VQARADOptions(L.LoadOptions):
     source: str = L.option_field(
-        "split",
-        "'split': testset.json / trainset.json (standard split); 'osf': the original OSF file, split by phrase_type",
-        ("split", "osf"),
+        "auto",
+        "'auto': the standard split if present, else a Hub snapshot in data/; 'split': testset.json / "
+        "trainset.json; 'osf': the original OSF file, split by phrase_type; 'hub': a local snapshot of "
+        f"{HUB_REPO} (data/*.parquet); 'hub:<repo>' or 'hf://<repo>': datasets.load_dataset(<repo>)",
     )
+    annotations: str = L.option_field(
+        "",
+        "folder holding the original release (testset.json / trainset.json / the OSF file, images/) to recover a "
+        "Hub snapshot's answer_type by matching; default: the task folder itself",
+    )
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.kind, self.repo = hub.parse_source(self.source, LAYOUTS)
 
 
 @dataclasses.dataclass
@@ -79,9 +106,32 @@ class VQARADTask(L.SizesFromReport, Task):
                 rows.append(row)
         return path, rows, bad
 
+    def _kind(self, root: Path | None, opts: VQARADOptions) -> str:
+        """The layout ``opts.source`` selects: 'split', 'osf', 'hub' (local snapshot) or 'remote'."""
+        if opts.kind != "auto":
+            return opts.kind
+        if root is not None and not all((root / f).is_file() for f in SPLIT_FILES.values()) \
+                and hub.snapshot_files(root, HUB_SPLITS):
+            return "hub"
+        return "split"
+
+    def data_source(self, data_dir: str | Path | None = None) -> str:
+        """Where the items come from, for the run's data record: ``original:split``, ``original:osf``,
+        ``hub-snapshot:flaviagiammarino/vqa-rad`` (a local snapshot) or ``hub:<repo>``."""
+        opts = L.parse_options(self.name, self.options_class, self.options)
+        kind = self._kind(self.data_dir(data_dir) if opts.kind != "remote" else None, opts)
+        return {"hub": f"hub-snapshot:{HUB_REPO}", "remote": f"hub:{opts.repo}"}.get(kind, f"original:{kind}")
+
     def _load(self, split: str, data_dir: str | Path | None, **options: Any):
         opts = L.parse_options(self.name, self.options_class, options)
+        kind = self._kind(None if opts.kind == "remote" else self.require_data_dir(data_dir), opts)
+        if kind in ("hub", "remote"):
+            return self._load_hub(split, data_dir, opts, kind)
         root = self.require_data_dir(data_dir)
+        if kind == "split" and not (root / SPLIT_FILES[split]).is_file() and opts.kind == "auto":
+            raise DataError(root, f"no VQA-RAD data: expected {SPLIT_FILES[split]} (the standard split), "
+                                  f"'{OSF_FILE}' (source=osf) or a Hub snapshot data/{split}-*.parquet")
+        opts = dataclasses.replace(opts, source=kind)
         path, rows, bad = self._rows(root, split, opts)
         if not rows:
             raise DataError(path, f"no usable records for split '{split}'")
@@ -103,9 +153,13 @@ class VQARADTask(L.SizesFromReport, Task):
     def size_report(self, data_dir: str | Path | None = None, **options: Any) -> tuple[dict[str, int], dict[str, str]] | None:
         opts = L.parse_options(self.name, self.options_class, {**self.options, **options})
         root = self.data_dir(data_dir)
-        if root is None:
+        if root is None or opts.kind == "remote":
             return None
-        needed = [root / OSF_FILE] if opts.source == "osf" else [root / f for f in SPLIT_FILES.values()]
+        kind = self._kind(root, opts)
+        if kind == "hub":
+            return hub.size_report(root, self.splits, HUB_SPLITS, opts.strict)
+        opts = dataclasses.replace(opts, source=kind)
+        needed = [root / OSF_FILE] if kind == "osf" else [root / f for f in SPLIT_FILES.values()]
         if not all(p.is_file() for p in needed):
             return None
         counted = []
@@ -113,6 +167,88 @@ class VQARADTask(L.SizesFromReport, Task):
             _, rows, bad = self._rows(root, split, opts)
             counted.append((split, len(rows), bad))
         return L.split_report(counted)
+
+    # --- Hub snapshots ----------------------------------------------------------------------------------
+
+    def _load_hub(self, split: str, data_dir: str | Path | None, opts: VQARADOptions, kind: str):
+        if kind == "remote":
+            path, table = Path(f"hub:{opts.repo}"), hub.load_remote(self.name, opts.repo, HUB_SPLITS[split])
+            local = self.data_dir(data_dir)
+        else:
+            local = self.require_data_dir(data_dir)
+            files = hub.split_shards(local, split, HUB_SPLITS)
+            path, table = files[0], hub.read_table(files)
+        originals = self._originals(Path(opts.annotations) if opts.annotations else local, split)
+        bad = L.BadRecords(path, opts.strict)
+        entries = hub.image_entries(table, path)
+        names = ("id", "question", "answer", "answer_type", "image_path", "image_organ", "question_type",
+                 "phrase_type")
+        columns: dict[str, list] = {name: [] for name in names}
+        kept, used, how = [], set(), {"image": 0, "text": 0, "rule": 0}
+        for index, record in enumerate(table.select(["question", "answer"]).to_pylist()):
+            with bad.record():
+                question, answer = hub.question_answer(path, record, index)
+                hub.check_image(path, entries[index], index, opts.check_images)
+            if bad.failed:
+                continue
+            data, image_name = entries[index]
+            found, by = _match(originals, question, answer, data)
+            if found is not None and found["id"] not in used:
+                used.add(found["id"])
+                how[by] += 1
+                row = {**found, "question": question, "answer": answer}
+            else:
+                how["rule"] += 1
+                row = {"id": f"hub-{index}", "question": question, "answer": answer,
+                       "answer_type": hub.yes_no_type(answer), "image_path": image_name or "",
+                       "image_organ": "", "question_type": "", "phrase_type": ""}
+            kept.append(index)
+            for name in names:
+                columns[name].append(row[name])
+        if not kept:
+            raise DataError(path, f"no usable records for split '{split}'")
+        bad.warn(self.name, split)
+        log.info("%s %s from %s: answer_type of %d of %d rows matched to %s (%d on image and text, %d on text "
+                 "alone), %d by the yes/no rule", self.name, split, path.name, how["image"] + how["text"], len(kept),
+                 originals["file"] or "no original file", how["image"], how["text"], how["rule"])
+        return hub.build(columns, hub.image_column(table, path).take(kept), source=path)
+
+    def _originals(self, root: Path | None, split: str) -> dict[str, Any]:
+        """The original release's rows of ``split`` for matching, by text and by (text, image digest): the
+        standard split first for test (its qids), the OSF pool first for train (the Hub copy's source)."""
+        index: dict[str, Any] = {"image": {}, "text": {}, "file": None}
+        if root is None:
+            return index
+        order = ("split", "osf") if split == "test" else ("osf", "split")
+        digests: dict[str, str | None] = {}
+        for source in order:
+            needed = root / (OSF_FILE if source == "osf" else SPLIT_FILES[split])
+            if not needed.is_file():
+                continue
+            index["file"] = needed.name
+            _, rows, _ = self._rows(root, split, VQARADOptions(source=source, check_images="none"))
+            for row in rows:
+                if row["image_path"] not in digests:
+                    image = root / IMAGE_FOLDER / row["image_path"]
+                    digests[row["image_path"]] = hub.digest(image.read_bytes()) if image.is_file() else None
+                text = (hub.normalise(row["question"]), hub.normalise(row["answer"]))
+                kept = {k: row[k] for k in ("id", "answer_type", "image_path", "image_organ", "question_type",
+                                            "phrase_type")}
+                index["image"].setdefault((*text, digests[row["image_path"]]), kept)
+                index["text"].setdefault(text, []).append(kept)
+            break  # one release: the same question in testset.json and the OSF file is one item
+        return index
+
+
+def _match(originals: dict[str, Any], question: str, answer: str, data: bytes | None) -> tuple[dict | None, str]:
+    """The original row of a Hub row: same question and answer (``hub.normalise``) and the same image bytes; else,
+    when the question and answer occur in exactly one original row of the split, that row (``"text"``)."""
+    text = (hub.normalise(question), hub.normalise(answer))
+    found = originals["image"].get((*text, hub.digest(data) if data else None))
+    if found is not None:
+        return found, "image"
+    candidates = originals["text"].get(text, [])
+    return (candidates[0], "text") if len(candidates) == 1 else (None, "rule")
 
 
 TASK = VQARADTask(

@@ -26,7 +26,8 @@ def test_lists_the_six_tasks_with_real_counts(shared_data, capsys):
     assert rows["vqa_rad"]["family"] == "vqa" and "open_recall" in rows["vqa_rad"]["metrics"]
     assert rows["iu_xray"]["splits"] == ["train", "validation", "test"] and "meteor" in rows["iu_xray"]["metrics"]
     options = {o["name"]: o for o in rows["vqa_rad"]["options"]}
-    assert options["source"]["default"] == "split" and options["source"]["choices"] == ["split", "osf"]
+    assert options["source"]["default"] == "auto" and "'hub:<repo>'" in options["source"]["help"]
+    assert "path_vqa" in rows and rows["path_vqa"]["sizes"] is None and "no data" in rows["path_vqa"]["note"]
 
 
 def test_table_format(shared_data, capsys):

@@ -1,0 +1,307 @@
+"""Hugging Face Hub snapshots as data sources: the parquet layout ``datasets`` writes with ``push_to_hub``.
+
+A snapshot folder holds ``data/<split>-<i>-of-<n>[-<hash>].parquet`` shards (``flaviagiammarino/vqa-rad``:
+``data/test-00000-of-00001-<16 hex>.parquet``; ``mdwiratathya/SLAKE-vqa-english``: no hash part), whose
+``image`` column is the ``datasets.Image`` struct ``{bytes: binary, path: string}`` and whose text columns
+are at least ``question`` and ``answer``. A task folder holding such shards for the task's splits is a
+*snapshot* (``has_snapshot``); ``source=hub`` selects one explicitly, and ``source=hub:<repo>`` (or
+``hf://<repo>``) loads the repository through ``datasets.load_dataset`` where a network and the Hub exist.
+
+Counting (``harness tasks``) reads the parquet footers and the text columns with pyarrow only, never images,
+never ``datasets``. Loading keeps the images as the encoded bytes of the shards: the dataset's ``image``
+column is the same struct, decoded lazily (``harness.images`` converts CMYK and other modes to RGB for
+models). Shards are read with pyarrow rather than ``datasets``' parquet builder so that nothing is cached
+under a key made of the file's path.
+
+``write_snapshot`` writes a split in the same layout (used by ``scripts/make_hub_layout.py`` and the tests).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from harness.errors import DataError, HarnessError
+
+if TYPE_CHECKING:
+    import datasets
+    import pyarrow as pa
+
+log = logging.getLogger(__name__)
+
+DATA_FOLDER = "data"
+SHARD = re.compile(r"^(?P<split>[A-Za-z0-9_]+)-(?P<index>\d{5})-of-(?P<count>\d{5})(?:-[0-9a-f]+)?\.parquet$")
+# Answers that make a question closed under the yes/no rule (the Hub copies carry no answer_type).
+YES_NO = frozenset({"yes", "no"})
+HUB_SOURCES = ("hub", "hub:<repo>", "hf://<repo>")
+
+
+def yes_no_type(answer: Any) -> str:
+    """``"closed"`` when the answer is yes or no (any case, spaces stripped), else ``"open"``."""
+    return "closed" if str(answer).strip().lower() in YES_NO else "open"
+
+
+def normalise(text: Any) -> str:
+    """Text for matching Hub rows to the original release: lower case, single spaces, no space before '?'."""
+    return re.sub(r"\s+", " ", str(text)).strip().lower().replace(" ?", "?")
+
+
+def digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+# ------------------------------------------------------------------------------------------ the source option
+
+def parse_source(value: str, layouts: Sequence[str]) -> tuple[str, str | None]:
+    """``(kind, repo)`` from a ``source`` option: ``("auto", None)``, ``("<layout>", None)``, ``("hub", None)``
+    for a local snapshot, or ``("remote", "<owner>/<name>")`` for ``hub:<repo>`` / ``hf://<repo>``.
+
+    Raises ValueError (the options parser turns it into a one-line error) for anything else."""
+    text = str(value).strip()
+    if text in ("auto", "hub", *layouts):
+        return text, None
+    for prefix in ("hub:", "hf://"):
+        if text.startswith(prefix):
+            repo = text[len(prefix):].strip("/")
+            if re.fullmatch(r"[A-Za-z0-9][\w.-]*/[\w.-]+", repo):
+                return "remote", repo
+            raise ValueError(f"source={text!r}: expected {prefix}<owner>/<name>")
+    choices = ", ".join(repr(c) for c in ("auto", *layouts, *HUB_SOURCES))
+    raise ValueError(f"option source={text!r} is not one of {choices}")
+
+
+# ------------------------------------------------------------------------------------------ local snapshots
+
+def snapshot_files(root: Path, hub_splits: dict[str, str]) -> dict[str, list[Path]]:
+    """``{harness split: [shard files in order]}`` for the splits present under ``root/data``."""
+    folder = Path(root) / DATA_FOLDER
+    if not folder.is_dir():
+        return {}
+    by_name: dict[str, list[tuple[int, Path]]] = {}
+    for path in folder.iterdir():
+        found = SHARD.match(path.name)
+        if found and path.is_file():
+            by_name.setdefault(found["split"], []).append((int(found["index"]), path))
+    return {split: [p for _, p in sorted(by_name[name])] for split, name in hub_splits.items() if name in by_name}
+
+
+def has_snapshot(root: Path | None, hub_splits: dict[str, str]) -> bool:
+    """Whether ``root/data`` holds parquet shards for every one of the task's splits."""
+    return root is not None and len(snapshot_files(root, hub_splits)) == len(hub_splits)
+
+
+def split_shards(root: Path, split: str, hub_splits: dict[str, str]) -> list[Path]:
+    """The shard files of one split, all of them (``-of-N`` complete), or a one-line DataError."""
+    files = snapshot_files(root, hub_splits).get(split)
+    folder = Path(root) / DATA_FOLDER
+    if not files:
+        raise DataError(folder, f"no parquet shards for split '{split}' "
+                                f"(expected {hub_splits[split]}-00000-of-000NN[-<hash>].parquet)")
+    counts = {int(SHARD.match(p.name)["count"]) for p in files}
+    indices = [int(SHARD.match(p.name)["index"]) for p in files]
+    if len(counts) != 1 or sorted(indices) != list(range(next(iter(counts)))):
+        raise DataError(folder, f"split '{split}': shards {', '.join(p.name for p in files)} do not make a "
+                                "complete -00000-of-N set (a shard missing, or two snapshots mixed)")
+    return files
+
+
+def count_rows(files: Sequence[Path]) -> int:
+    """Rows in the shards, from their footers (no data read)."""
+    import pyarrow.parquet as pq
+
+    return sum(_parquet(path, lambda p: pq.ParquetFile(p).metadata.num_rows) for path in files)
+
+
+def read_table(files: Sequence[Path], columns: Sequence[str] | None = None,
+               required: Sequence[str] = ("image", "question", "answer")) -> pa.Table:
+    """The shards as one Arrow table (``columns`` only, when given); a missing required column is a DataError."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    tables = []
+    for path in files:
+        names = _parquet(path, lambda p: pq.ParquetFile(p).schema_arrow.names)
+        missing = [c for c in required if c not in names]
+        if missing:
+            raise DataError(path, f"missing column(s) {', '.join(missing)} (columns: {', '.join(names)})",
+                            field=missing[0])
+        wanted = [c for c in columns if c in names] if columns is not None else None
+        tables.append(_parquet(path, lambda p, wanted=wanted: pq.read_table(p, columns=wanted)))
+    return pa.concat_tables(tables, promote_options="default") if len(tables) > 1 else tables[0]
+
+
+def _parquet(path: Path, read):
+    try:
+        return read(path)
+    except FileNotFoundError:
+        raise DataError(path, "file not found") from None
+    except (OSError, ValueError) as exc:  # pyarrow.ArrowInvalid is a ValueError
+        raise DataError(path, f"not a readable parquet file ({' '.join(str(exc).split())[:120]})") from None
+
+
+def image_column(table: pa.Table, path: Path) -> pa.ChunkedArray:
+    """The ``image`` column as the ``{bytes, path}`` struct ``datasets.Image`` stores."""
+    import pyarrow as pa
+
+    column = table.column("image")
+    kind = column.type
+    if not (pa.types.is_struct(kind) and kind.get_field_index("bytes") >= 0):
+        raise DataError(path, f"expected the image struct {{bytes, path}}, found {kind}", field="image")
+    return column
+
+
+def image_entries(table: pa.Table, path: Path) -> list[tuple[bytes | None, str | None]]:
+    """``(bytes, path)`` of every row's image (materialises the bytes: for matching small splits)."""
+    column = image_column(table, path).combine_chunks()
+    data = column.field("bytes").to_pylist()
+    names = column.field("path").to_pylist() if column.type.get_field_index("path") >= 0 else [None] * len(data)
+    return list(zip(data, names))
+
+
+def missing_images(table: pa.Table, path: Path) -> list[int]:
+    """Rows whose image struct has neither bytes nor a path."""
+    import pyarrow.compute as pc
+
+    column = image_column(table, path).combine_chunks()
+    empty = pc.is_null(column.field("bytes"))
+    if column.type.get_field_index("path") >= 0:
+        empty = pc.and_(empty, pc.is_null(column.field("path")))
+    empty = pc.or_(empty, pc.is_null(column))
+    return [i for i, flag in enumerate(empty.to_pylist()) if flag]
+
+
+def size_report(root: Path, splits: Sequence[str], hub_splits: dict[str, str], strict: bool,
+                column_filter: tuple[str, Any] | None = None) -> tuple[dict[str, int], dict[str, str]] | None:
+    """``(usable rows per split, {split: "N skipped: reason"})`` from the shards' text columns (no image read),
+    under the bad-record policy; None when a split has no shards. ``column_filter`` ``(column, value)`` counts
+    only the rows holding that value where the column exists (SLAKE's ``q_lang``)."""
+    from harness.tasks._loading import BadRecords, split_report
+
+    if not has_snapshot(root, hub_splits):
+        return None
+    counted = []
+    for split in splits:
+        files = split_shards(root, split, hub_splits)
+        bad = BadRecords(files[0], strict)
+        wanted = ["question", "answer", *([column_filter[0]] if column_filter else [])]
+        records = read_table(files, wanted, required=("question", "answer")).to_pylist()
+        usable = 0
+        for index, record in enumerate(records):
+            if column_filter and column_filter[0] in record and not _selected(record, column_filter):
+                continue
+            with bad.record():
+                question_answer(files[0], record, index)
+            usable += not bad.failed
+        counted.append((split, usable, bad))
+    return split_report(counted)
+
+
+def _selected(record: dict, column_filter: tuple[str, Any]) -> bool:
+    name, value = column_filter
+    return value == "all" or str(record.get(name, "")).strip() == value
+
+
+def question_answer(path: Path, record: dict, index: int) -> tuple[str, str]:
+    """The question and answer of one row, checked as the JSON loaders check theirs (``_loading.get_field``)."""
+    from harness.tasks._loading import get_field
+
+    question = get_field(path, record, "question", index).strip()
+    answer = str(get_field(path, record, "answer", index, kind=(str, int, float))).strip()
+    return question, answer
+
+
+def check_image(path: Path, entry: tuple[bytes | None, str | None], index: int, mode: str) -> None:
+    """A row's image struct must hold bytes (``mode`` 'exists'); with 'decode' they must also decode."""
+    data, _ = entry
+    if mode == "none":
+        return
+    if not data:
+        raise DataError(path, "no image bytes in the image struct", record=index, field="image")
+    if mode == "decode":
+        from harness.images import read_image
+
+        read_image(data, where=path, record=index, field="image")
+
+
+# ------------------------------------------------------------------------------------------ remote repositories
+
+def load_remote(task: str, repo: str, hub_split: str) -> pa.Table:
+    """One split of ``repo`` through ``datasets.load_dataset`` as an Arrow table with the undecoded image struct.
+
+    Offline (or without the repository) this is one line saying so and how to use a local snapshot instead."""
+    import datasets
+
+    try:
+        dataset = datasets.load_dataset(repo, split=hub_split)
+    except Exception as exc:  # noqa: BLE001  (network, authentication and missing-repo errors all end here)
+        problem = " ".join(str(exc).split())[:160] or type(exc).__name__
+        raise HarnessError(
+            f"task '{task}': source hub:{repo}: datasets.load_dataset could not load split '{hub_split}' "
+            f"({type(exc).__name__}: {problem}); without a network, download the snapshot elsewhere and pass "
+            "its folder with source=hub") from None
+    if "image" in dataset.column_names and isinstance(dataset.features["image"], datasets.Image):
+        dataset = dataset.cast_column("image", datasets.Image(decode=False))
+    return dataset.data.table
+
+
+# ------------------------------------------------------------------------------------------ building datasets
+
+def build(columns: dict[str, list[str]], images: pa.ChunkedArray | pa.Array, source: Path) -> datasets.Dataset:
+    """A ``datasets.Dataset`` with ``images`` (the ``{bytes, path}`` struct, one per row) as a lazily decoded
+    ``datasets.Image`` column next to string ``columns`` (which hold ``id`` first)."""
+    import datasets
+    import pyarrow as pa
+
+    ids = columns["id"]
+    if len(set(ids)) != len(ids):
+        seen: set[str] = set()
+        duplicate = next(i for i in ids if i in seen or seen.add(i))
+        raise DataError(source, "duplicate id within the split", record=duplicate, field="id")
+    image_type = datasets.Image().pa_type
+    if isinstance(images, pa.ChunkedArray):
+        images = images.combine_chunks()
+    if images.type != image_type:  # e.g. a path column stored as large_string
+        images = pa.StructArray.from_arrays(
+            [images.field("bytes").cast(pa.binary()),
+             images.field("path").cast(pa.string()) if images.type.get_field_index("path") >= 0
+             else pa.nulls(len(images), pa.string())],
+            names=["bytes", "path"], mask=images.is_null() if images.null_count else None)
+    names = ["id", "image", *(c for c in columns if c != "id")]
+    arrays = {name: images if name == "image" else pa.array(columns[name], pa.string()) for name in names}
+    features = datasets.Features({name: datasets.Image() if name == "image" else datasets.Value("string")
+                                  for name in names})
+    table = pa.table(arrays, schema=features.arrow_schema)
+    return datasets.Dataset(table, info=datasets.DatasetInfo(features=features))
+
+
+def write_snapshot(folder: Path, split: str, rows: Sequence[dict[str, Any]], *, shards: int = 1) -> list[Path]:
+    """Write ``rows`` (``{"image": {"bytes", "path"}, "question", "answer", ...}``) as ``datasets`` writes a
+    Hub snapshot: ``folder/data/<split>-0000i-of-0000N-<hash>.parquet`` with the Image feature in the schema
+    metadata. The hash part is a digest of the rows. Returns the files written."""
+    import datasets
+
+    from harness.io import atomic_write
+
+    if not rows:
+        raise HarnessError(f"write_snapshot: no rows for split '{split}'")
+    names = list(rows[0])
+    features = datasets.Features({n: datasets.Image() if n == "image" else datasets.Value("string") for n in names})
+    out = Path(folder) / DATA_FOLDER
+    files = []
+    size = -(-len(rows) // shards)
+    for index in range(shards):
+        part = rows[index * size:(index + 1) * size]
+        columns = {n: [r[n] if n == "image" else str(r[n]) for r in part] for n in names}
+        dataset = datasets.Dataset.from_dict(columns, features=features)
+        content = hashlib.sha256()
+        for row in part:
+            content.update(repr((row["question"], row["answer"], digest(row["image"]["bytes"] or b""))).encode())
+        path = out / f"{split}-{index:05d}-of-{shards:05d}-{content.hexdigest()[:16]}.parquet"
+        with atomic_write(path, "wb", encoding=None) as handle:
+            dataset.to_parquet(handle)
+        files.append(path)
+    return files
