@@ -384,6 +384,10 @@ def _check_or_write_manifest(run_dir: Path, run_id: str, model: VisionLanguageMo
             raise HarnessError(f"run '{run_id}' evaluated split '{saved['config'].get('split')}', not '{config.split}'")
         for name, record in data.items():
             before = (saved.get("data") or {}).get(name) or {}
+            if before.get("version") not in (None, record["version"]):  # other prompts or scoring
+                raise HarnessError(f"run '{run_id}' evaluated '{name}' version {before['version']}, not "
+                                   f"{record['version']}: its saved answers were asked or scored otherwise; "
+                                   "start a new run")
             if before.get("content_sha256") not in (None, record["content_sha256"]):
                 raise HarnessError(f"run '{run_id}' evaluated other '{name}' data ({before.get('n')} items, content "
                                    f"{before['content_sha256'][:12]}) than now ({record['n']} items, content "

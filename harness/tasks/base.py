@@ -17,6 +17,7 @@ string columns, and optionally ``mask`` (``datasets.Image`` or None: the lesion 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,11 +29,71 @@ if TYPE_CHECKING:
 
 ANSWER_TYPES = ("closed", "open", "report")
 
-# The prompt templates every model sees (the same for all models, so numbers compare).
+# The prompt templates every model sees (the same for all models, so numbers compare). A closed question
+# gets CLOSED_PROMPT or CHOICE_PROMPT by its form (``closed_form``); a task whose prompts change bumps its version.
 CLOSED_PROMPT = "{question}\nAnswer yes or no."
+CHOICE_PROMPT = "{question}\nAnswer with one of the options in the question."
 OPEN_PROMPT = "{question}\nAnswer with a short phrase."
 REPORT_PROMPT = "{question}"
 DEFAULT_REPORT_INSTRUCTION = "Describe the findings of this chest X-ray."
+
+# ``closed_form``'s word lists. Questions that ask whether something exists read "A or B" as "either":
+_EXISTENTIAL = re.compile(
+    r"^(?:(?:is|are|was|were)(?: (?:is|are))? there|any|can|could|has|have|do you see"
+    r"|(?:does|do|did) .*?\b(?:show|shows|have|contain|demonstrate|reveal|include|involve)\b)"
+)
+_WH_WORDS = frozenset({"which", "what", "where", "how", "who", "when", "whose"})
+_ALTERNATIVE_WORDS = frozenset({"or", "vs", "versus"})
+_ARTICLES = frozenset({"a", "an", "the"})
+# Alternatives that exclude each other, so "Is there A or B?" asks which: prefix pairs (hypo-/hyper-dense)
+# and a word negated ("contrast or no contrast", "enhanced or non enhanced").
+_OPPOSITE_PREFIXES = (("hypo", "hyper"), ("uni", "bi"), ("supra", "infra"), ("intra", "extra"), ("mono", "poly"))
+_NEGATING = frozenset({"no", "non", "not", "without"})
+
+
+def _opposite(left: str, right: list[str]) -> bool:
+    """Whether ``left`` (the word before "or") and ``right`` (the words after it) exclude each other."""
+    first = right[0] if right else ""
+    if first in _NEGATING or first in ("just", "only"):  # "contrast or no contrast", "multiple or just one"
+        return True
+    for a, b in _OPPOSITE_PREFIXES:
+        if (left.startswith(a) and first.startswith(b)) or (left.startswith(b) and first.startswith(a)):
+            return True
+    # one negates the other by a prefix: "normal or abnormal", "healthy or unhealthy"
+    return any(left and first in (p + left, left.removeprefix(p)) and first != left for p in ("ab", "un", "non", "in"))
+
+
+def closed_form(question: str) -> str:
+    """How a closed question asks, read from its text only (never from its answer, which the prompt must not
+    give away): ``"choice"`` when it offers alternatives to pick from, ``"open"`` for a wh-question without
+    alternatives ("Where is the lesion located?": annotated closed, asked as open questions are), else
+    ``"yes/no"``.
+
+    A question offers alternatives when it joins them with "or" / "vs" / "versus" ("Is this a CT or an MRI?",
+    "Which organ is abnormal, heart or lung?"), except
+
+    - "or not" at the end: "Does this image use contrast or not?" asks whether;
+    - a question of existence ("Is there", "Are there", "Any", "Can", "Has", "Does ... show / have / contain")
+      reads "or" as "either" ("Is there epidural or subdural hematoma?", "Can a diagnosis or impression be
+      made?") unless it is a wh-question or its alternatives exclude each other: opposite prefixes
+      ("hypoinflation or hyperinflation"), a negated or limited second one ("contrast or no contrast",
+      "multiple or just one"); and "any" before the "or" keeps "either" ("any hypo- or hyperattenuations").
+
+    docs/tasks.md ("Closed questions: yes/no or choice") counts each form per benchmark and how often it
+    disagrees with the reference answers.
+    """
+    words = re.findall(r"[a-z0-9]+", str(question).lower())
+    wh = bool(set(words[:2]) & _WH_WORDS)  # "Which ...", "In which lobe ..."
+    marks = [i for i, w in enumerate(words) if w in _ALTERNATIVE_WORDS]
+    if not marks or (len(marks) == 1 and words[marks[0] + 1:] == ["not"]):
+        return "open" if wh else "yes/no"
+    if wh or not _EXISTENTIAL.match(" ".join(words)):
+        return "choice"
+    for i in marks:
+        right = [w for w in words[i + 1:] if w not in _ARTICLES]
+        if "any" not in words[:i] and _opposite(words[i - 1] if i else "", right):
+            return "choice"
+    return "yes/no"
 
 
 @dataclass
@@ -95,7 +156,9 @@ class Task:
     def prompt(self, sample: dict) -> str:
         """The user prompt for one sample (without the image token; the model adapter places the image)."""
         kind = sample["answer_type"]
-        template = {"closed": CLOSED_PROMPT, "open": OPEN_PROMPT, "report": REPORT_PROMPT}[kind]
+        if kind == "closed":
+            kind = {"yes/no": "closed", "choice": "choice", "open": "open"}[closed_form(sample["question"])]
+        template = {"closed": CLOSED_PROMPT, "choice": CHOICE_PROMPT, "open": OPEN_PROMPT, "report": REPORT_PROMPT}[kind]
         return template.format(question=sample["question"])
 
     def describe(self, data_dir: str | Path | None = None) -> dict[str, Any]:

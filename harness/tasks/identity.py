@@ -18,7 +18,8 @@
 - ``partial``: why the items are not the official split ('' when they are): a limit, or a count other than
   the official one.
 
-``rows_digest(rows)`` is the content digest alone (the pair cache keys training items by it).
+``rows_digest(rows)`` is the content digest alone; ``split_digest`` (the pair cache and the evaluation signature
+key by it) adds the task's version once the task has left its first one (``version_key``).
 """
 
 from __future__ import annotations
@@ -110,5 +111,19 @@ def split_digest(task: Any, split: str, data_dir: Any = None, *, limit: int | No
             dataset = dataset.shuffle(seed=shuffle_seed).select(range(limit)) if shuffle_seed is not None \
                 else dataset.select(range(limit))
         columns = [c for c in dataset.column_names if c not in PATH_COLUMNS]
-        _digests[key] = rows_digest(dataset.select_columns(columns).to_list())
+        digest = rows_digest(dataset.select_columns(columns).to_list())
+        version = version_key(task)
+        _digests[key] = hashlib.sha256(f"{digest}\n{version}".encode()).hexdigest() if version else digest
     return _digests[key]
+
+
+def version_key(task: Any) -> str | None:
+    """The task version as ``split_digest`` (so the evaluation signature and the pair cache key) folds it in: the
+    version changes whenever prompts or scoring do, so a base evaluation or pairs made under other prompts are
+    never reused. None while a task is still at its first version (its class default), so keys made before
+    versions were keyed stay valid for those (the synthetic suite, iu_xray, mimic_cxr)."""
+    import dataclasses
+
+    first = {f.name: f.default for f in dataclasses.fields(task)}.get("version") if dataclasses.is_dataclass(task) \
+        else None
+    return None if task.version == first else str(task.version)

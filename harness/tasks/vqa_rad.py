@@ -255,7 +255,9 @@ TASK = VQARADTask(
     name="vqa_rad",
     family="vqa",
     # 1.1: closed_accuracy / open_* rescored (exact match, distinct tokens); 1.0 results are not comparable
-    version="1.1",
+    # 1.2: closed questions prompted by their form (choice questions no longer told "Answer yes or no.") and
+    # closed_accuracy read by the closed-answer reader (harness.metrics.closed_reader); 1.1 results do not mix
+    version="1.2",
     official_sizes={"train": 3064, "test": 451},
     folder="vqa_rad",
     splits=("train", "test"),

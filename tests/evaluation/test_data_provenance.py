@@ -48,7 +48,7 @@ def test_the_run_folder_records_the_data_versions_commit_and_seeds(full_and_cut)
     _, _, full, cut = full_and_cut
     saved = json.loads((cut.run_dir / "run.json").read_text())
     record = saved["data"]["vqa_rad"]
-    assert (record["n"], record["expected_n"], record["split"], record["version"]) == (60, 451, "test", "1.1")
+    assert (record["n"], record["expected_n"], record["split"], record["version"]) == (60, 451, "test", "1.2")
     assert "60 of the official 451" in record["partial"]
     assert len(record["content_sha256"]) == 64 and len(record["items_sha256"]) == 64
     env = saved["environment"]
