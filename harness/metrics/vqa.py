@@ -6,8 +6,9 @@ evaluation code (microsoft/LLaVA-Med, ``llava/eval/run_eval.py`` and
 it (LLaVA-Med and the MMedPO paper's VQA table). docs/metrics.md gives every rule with a worked example.
 
 Closed questions
-- ``closed_accuracy``: a hit when the normalized prediction equals the normalized reference, or when
-  its first clause does and the rest is unambiguous (see :func:`closed_hit`).
+- ``closed_accuracy``: a hit when the reply gives the reference's answer and does not take it back, read by
+  :mod:`harness.metrics.closed_reader` (see :func:`closed_hit`); :func:`first_clause_closed_hit` is the rule
+  it used through task versions 1.1, kept for comparison (``scripts/validate_closed_reader.py``).
 - ``closed_accuracy_first_word``: the earlier rule: the prediction's first word when it is yes/no, else
   the only one of yes/no it contains (see :func:`first_word_closed_hit`).
 - ``closed_accuracy_llava_med``: ``run_eval.py``'s CLOSED branch, denominator included: a prediction
@@ -30,6 +31,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from harness.metrics.base import Metric, MetricResult, mean_result
+from harness.metrics.closed_reader import names_option, read_yes_no_answer
 from harness.metrics.llava_med_norm import llava_med_f1, normalize
 
 _YES_NO = ("yes", "no")
@@ -62,8 +64,9 @@ def read_yes_no(prediction: object) -> str | None:
     return found.pop() if len(found) == 1 else None
 
 
-def closed_hit(prediction: object, reference: object) -> float:
-    """``closed_accuracy``'s rule: 1.0 when the prediction gives the reference's answer and nothing else.
+def first_clause_closed_hit(prediction: object, reference: object) -> float:
+    """``closed_accuracy``'s rule through task versions 1.1 (kept, unregistered, as the validation baseline):
+    1.0 when the prediction gives the reference's answer and nothing else.
 
     Both sides are normalized (LLaVA-Med's ``normalize_word``: case, punctuation, articles, a trailing
     period). A hit when
@@ -110,6 +113,26 @@ def first_word_closed_hit(prediction: object, reference: object) -> float:
         return 0.0
     pattern = r"(?:^| )" + re.escape(" ".join(ref_words)) + r"(?: |$)"
     return float(re.search(pattern, " ".join(_words(prediction))) is not None)
+
+
+def closed_hit(prediction: object, reference: object) -> float:
+    """``closed_accuracy``'s rule: 1.0 when the reply gives the reference's answer and does not take it back.
+
+    Read by :mod:`harness.metrics.closed_reader`: a yes/no reference needs the reply's answer
+    (:func:`~harness.metrics.closed_reader.read_yes_no_answer`: a leading "yes"/"no" with any explanation
+    that does not take it back, "The answer is no", "It is not present.", "Probably not."); another
+    reference needs the reply to name it with no negation or alternative beside it
+    (:func:`~harness.metrics.closed_reader.names_option`). A normalized exact match is always a hit; an
+    empty prediction or reference is a miss.
+    """
+    ref = _words(reference)
+    if not ref:
+        return 0.0
+    if _words(prediction) == ref:
+        return 1.0
+    if ref in (["yes"], ["no"]):
+        return float(read_yes_no_answer(prediction) == ref[0])
+    return float(names_option(prediction, reference))
 
 
 # The earlier name of the first-word rule (it was called strict).
@@ -222,8 +245,8 @@ def _llava_med_closed_compute(
 
 closed_accuracy = _per_sample_metric(
     "closed_accuracy", closed_hit, "closed",
-    "Exact match of the normalized answer, or a first clause equal to it followed by no other answer, "
-    "alternative or negation.",
+    "The closed-answer reader: the reply gives the reference's answer (a leading yes/no with any explanation "
+    "that does not take it back, an elliptical reply, a named option) and nothing against it.",
 )
 closed_accuracy_first_word = _per_sample_metric(
     "closed_accuracy_first_word", first_word_closed_hit, "closed",

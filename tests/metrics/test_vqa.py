@@ -19,6 +19,7 @@ from harness.metrics import get_metric
 from harness.metrics.llava_med_norm import llava_med_f1, normalize
 from harness.metrics.vqa import (
     closed_hit,
+    first_clause_closed_hit,
     first_word_closed_hit,
     llava_med_closed_hit,
     open_f1_llava_med_score,
@@ -127,6 +128,35 @@ def test_legacy_closed_with_nothing_counted_is_zero_like_upstream():
         ("Left, in the upper lobe.", "left", 1.0),
         ("left or right", "left", 0.0),
         ("It is on the left side.", "left", 0.0),  # the answer is not the first clause
+    ],
+)
+def test_first_clause_rule_is_kept_unchanged(prediction, reference, hit):
+    """closed_accuracy's rule through task versions 1.1, kept (unregistered) as the validation script's baseline."""
+    assert first_clause_closed_hit(prediction, reference) == hit
+
+
+@pytest.mark.parametrize(
+    ("prediction", "reference", "hit"),
+    [
+        ("Yes", "yes", 1.0),
+        ("The left lung.", "left lung", 1.0),
+        ("Yes, there is a nodule.", "yes", 1.0),
+        ("No, there is no effusion.", "no", 1.0),
+        # closed_accuracy 1.2 (the closed-answer reader) credits what the first-clause rule missed:
+        ("yes yes yes yes", "yes", 1.0),  # one answer, repeated
+        ("Yes, but it is not enlarged", "yes", 1.0),  # an explanation that does not take the answer back
+        ("Yes, no effusion.", "yes", 1.0),  # (right for "Is the lung clear?"; the question is not seen)
+        ("It is on the left side.", "left", 1.0),  # a choice answer in a sentence
+        ("No, yes.", "no", 0.0),
+        ("yes or no", "yes", 0.0),
+        ("Yes, or no", "yes", 0.0),
+        ("there is a nodule", "no", 0.0),
+        ("the heart is normal", "no", 0.0),
+        ("not", "no", 0.0),
+        ("", "yes", 0.0),
+        ("yes", "", 0.0),
+        ("Left, in the upper lobe.", "left", 1.0),
+        ("left or right", "left", 0.0),
     ],
 )
 def test_closed_hit(prediction, reference, hit):
