@@ -357,9 +357,13 @@ def _run(config: RunConfig, method_cls, loss_options, builder_options, run_id: s
     pairs = build_pairs(config, method, base_dir, pair_folder, builder_options)
 
     trained = train(config, method, pairs, base_dir, run_dir)
+    from harness.results.card import write_run_cards
+
+    write_run_cards(run_dir)  # over PEFT's empty template at once; "evaluation pending" until it finishes
     eval_trained(config, trained, run_id, run_dir, base_name, store, provenance, base_run_id=base_run_id)
     record["status"] = "finished"
     write_json(manifest, record)
+    write_run_cards(run_dir)  # now with the results (harness.results.card)
     table = comparison_table(store, base_run_id, run_id, config.tasks)
     return RunOutcome(run_id, run_dir, base_run_id, table, len(pairs), trained, pair_folder)
 

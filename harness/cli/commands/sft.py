@@ -12,6 +12,7 @@ tasks' train splits are used (prompt = the task's prompt, response = the referen
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from harness.cli.commands.train import (
@@ -111,5 +112,12 @@ def handle(args: argparse.Namespace) -> int:
             raise HarnessError("no SFT records")
         model = load_checked_model(args.model, config.precision)
         path = train_sft(model, records, output, config, image_root=args.image_root, resume=args.resume)
+    if int(os.environ.get("RANK", "0")) == 0:  # the main process writes the cards
+        from harness.methods.sft import SFT
+        from harness.results.card import base_identity, write_training_cards
+        from harness.training.sft import records_to_pairs
+
+        write_training_cards(output, method=SFT(), pairs=records_to_pairs(records), base_spec=args.model,
+                             base_model=base_identity(args.model, model), command="harness sft")
     print(f"model: {path}")
     return 0

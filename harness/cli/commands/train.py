@@ -172,6 +172,10 @@ def handle(args: argparse.Namespace) -> int:
         result = train_preference(model, method, pairs, args.image_root, output, config, resume=args.resume)
     if int(os.environ.get("RANK", "0")) != 0:
         return 0  # under torch.distributed.run / accelerate launch the main process reports
+    from harness.results.card import base_identity, write_training_cards
+
+    write_training_cards(output, method=method, pairs=pairs, base_spec=args.model,  # over PEFT's empty template
+                         base_model=base_identity(args.model, model))
     last = result.history[-1] if result.history else {}
     print(f"trained {method.name} for {len(result.history)} steps; final loss {last.get('loss', float('nan')):.4f}")
     if result.model_path:
