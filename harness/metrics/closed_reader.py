@@ -72,18 +72,6 @@ def _tokens(text: object) -> list[str]:
     return [_BREAK if tok in ",.;:!?\n/" else tok for tok in re.findall(r"[a-z0-9]+|[,.;:!?\n/]", t)]
 
 
-def _clauses(tokens: list[str]) -> list[list[str]]:
-    clauses, current = [], []
-    for tok in tokens:
-        if tok == _BREAK:
-            if current:
-                clauses.append(current)
-            current = []
-        else:
-            current.append(tok)
-    return clauses + ([current] if current else [])
-
-
 def _alone(clause: list[str]) -> str | None:
     """The answer of a clause that answers by itself ("It is not.", "Probably not.", "I believe so."), or None."""
     lead = 0
@@ -162,7 +150,7 @@ _QUANTIFIERS = frozenset({"both", "either", "neither"})
 
 def _choice_words(text: object) -> list[str]:
     t = re.sub(r"n[’']t\b", " not", str(text).lower())
-    return [w for w in re.findall(r"[a-z0-9]+", normalize(t).replace("'", " "))]
+    return re.findall(r"[a-z0-9]+", normalize(t).replace("'", " "))
 
 
 def refuses(prediction: object) -> bool:
