@@ -109,13 +109,6 @@ def split_shards(root: Path, split: str, hub_splits: dict[str, str]) -> list[Pat
     return files
 
 
-def count_rows(files: Sequence[Path]) -> int:
-    """Rows in the shards, from their footers (no data read)."""
-    import pyarrow.parquet as pq
-
-    return sum(_parquet(path, lambda p: pq.ParquetFile(p).metadata.num_rows) for path in files)
-
-
 def read_table(files: Sequence[Path], columns: Sequence[str] | None = None,
                required: Sequence[str] = ("image", "question", "answer")) -> pa.Table:
     """The shards as one Arrow table (``columns`` only, when given); a missing required column is a DataError."""
@@ -163,15 +156,25 @@ def image_entries(table: pa.Table, path: Path) -> list[tuple[bytes | None, str |
 
 
 def missing_images(table: pa.Table, path: Path) -> list[int]:
-    """Rows whose image struct has neither bytes nor a path."""
+    """Rows whose image struct has neither bytes nor a path (computed chunk by chunk: no bytes copied)."""
     import pyarrow.compute as pc
 
-    column = image_column(table, path).combine_chunks()
-    empty = pc.is_null(column.field("bytes"))
+    column = image_column(table, path)
+    empty = pc.is_null(pc.struct_field(column, "bytes"))
     if column.type.get_field_index("path") >= 0:
-        empty = pc.and_(empty, pc.is_null(column.field("path")))
+        empty = pc.and_(empty, pc.is_null(pc.struct_field(column, "path")))
     empty = pc.or_(empty, pc.is_null(column))
     return [i for i, flag in enumerate(empty.to_pylist()) if flag]
+
+
+def image_paths(table: pa.Table, path: Path) -> list[str | None]:
+    """The image struct's ``path`` of every row (None where absent), without copying the bytes."""
+    import pyarrow.compute as pc
+
+    column = image_column(table, path)
+    if column.type.get_field_index("path") < 0:
+        return [None] * len(column)
+    return pc.struct_field(column, "path").to_pylist()
 
 
 def size_report(root: Path, splits: Sequence[str], hub_splits: dict[str, str], strict: bool,
@@ -262,20 +265,25 @@ def build(columns: dict[str, list[str]], images: pa.ChunkedArray | pa.Array, sou
         duplicate = next(i for i in ids if i in seen or seen.add(i))
         raise DataError(source, "duplicate id within the split", record=duplicate, field="id")
     image_type = datasets.Image().pa_type
-    if isinstance(images, pa.ChunkedArray):
-        images = images.combine_chunks()
-    if images.type != image_type:  # e.g. a path column stored as large_string
-        images = pa.StructArray.from_arrays(
-            [images.field("bytes").cast(pa.binary()),
-             images.field("path").cast(pa.string()) if images.type.get_field_index("path") >= 0
-             else pa.nulls(len(images), pa.string())],
-            names=["bytes", "path"], mask=images.is_null() if images.null_count else None)
+    if isinstance(images, pa.Array):
+        images = pa.chunked_array([images])
+    if images.type != image_type:  # e.g. a path column stored as large_string: cast chunk by chunk
+        images = pa.chunked_array([_image_struct(chunk) for chunk in images.chunks], image_type)
     names = ["id", "image", *(c for c in columns if c != "id")]
     arrays = {name: images if name == "image" else pa.array(columns[name], pa.string()) for name in names}
     features = datasets.Features({name: datasets.Image() if name == "image" else datasets.Value("string")
                                   for name in names})
     table = pa.table(arrays, schema=features.arrow_schema)
     return datasets.Dataset(table, info=datasets.DatasetInfo(features=features))
+
+
+def _image_struct(chunk: pa.StructArray) -> pa.StructArray:
+    import pyarrow as pa
+
+    paths = chunk.field("path").cast(pa.string()) if chunk.type.get_field_index("path") >= 0 \
+        else pa.nulls(len(chunk), pa.string())
+    return pa.StructArray.from_arrays([chunk.field("bytes").cast(pa.binary()), paths], names=["bytes", "path"],
+                                      mask=chunk.is_null() if chunk.null_count else None)
 
 
 def write_snapshot(folder: Path, split: str, rows: Sequence[dict[str, Any]], *, shards: int = 1) -> list[Path]:

@@ -157,7 +157,7 @@ class PathVQATask(L.SizesFromReport, Task):
             path, table = files[0], hub.read_table(files)
         bad = L.BadRecords(path, opts.strict)
         empty = set(hub.missing_images(table, path)) if opts.check_images != "none" else set()
-        paths = table.column("image").combine_chunks().field("path").to_pylist()
+        paths = hub.image_paths(table, path)
         columns: dict[str, list] = {name: [] for name in ("id", "question", "answer", "answer_type", "image_path")}
         kept = []
         for index, record in enumerate(table.select(["question", "answer"]).to_pylist()):

@@ -151,7 +151,7 @@ class SlakeTask(L.SizesFromReport, Task):
         present = set(table.column_names)
         texts = table.select([c for c in table.column_names if c != "image"]).to_pylist()
         empty = set(hub.missing_images(table, path)) if opts.check_images != "none" else set()
-        paths = table.column("image").combine_chunks().field("path").to_pylist()
+        paths = hub.image_paths(table, path)
         bad = L.BadRecords(path, opts.strict)
         names = ("id", "question", "answer", "answer_type", "boxes", "image_path", *METADATA)
         columns: dict[str, list] = {name: [] for name in names}
@@ -235,9 +235,7 @@ TASK = SlakeTask(
     name="slake",
     family="vqa",
     # 1.1: closed_accuracy / open_* rescored (exact match, distinct tokens); 1.0 results are not comparable
-    # 1.2: closed questions prompted by their form (choice questions no longer told "Answer yes or no.") and
-    # closed_accuracy read by the closed-answer reader (harness.metrics.closed_reader); 1.1 results do not mix
-    version="1.2",
+    version="1.1",
     official_sizes={"train": 4919, "validation": 1053, "test": 1061},
     folder="slake",
     splits=("train", "validation", "test"),

@@ -78,6 +78,20 @@ def test_snapshot_is_detected_counted_and_labelled(vqa_rad_hub):
     assert VQA_RAD.data_source(vqa_rad_hub.parent) == "hub-snapshot:flaviagiammarino/vqa-rad"
 
 
+def test_counting_a_snapshot_imports_neither_datasets_nor_torch(vqa_rad_hub):
+    import subprocess
+    import sys
+
+    code = ("import sys, io, contextlib\n"
+            "from harness.cli import main\n"
+            "with contextlib.redirect_stdout(io.StringIO()):\n"
+            f"    assert main(['tasks', '--data-dir', {str(vqa_rad_hub.parent)!r}]) == 0\n"
+            "print(sorted(m for m in ('torch', 'datasets', 'transformers') if m in sys.modules))\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
 def test_without_the_original_files_the_yes_no_rule_types_the_rows(vqa_rad_hub, shared_data):
     ds = VQA_RAD.load("test", vqa_rad_hub.parent)
     originals = _pick_test_records(json.loads((shared_data / "vqa_rad" / "testset.json").read_text()))
