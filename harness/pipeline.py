@@ -268,7 +268,7 @@ def start_run(config: RunConfig, run_id: str | None = None, *, allow_changed: bo
     folder = runs_dir() / run_id
     manifest = folder / "pipeline.json"
     if not manifest.exists():
-        if folder.exists() and any(folder.iterdir()):
+        if folder.exists() and any(p.name != "config.yaml" for p in folder.iterdir()):  # the CLI's saved config
             kind = "an evaluation (harness eval, or a base evaluation)" if (folder / "run.json").exists() \
                 else "not a harness run"
             raise HarnessError(f"--run-id {run_id}: that run is {kind}; resume a harness run by its own id, "

@@ -185,6 +185,9 @@ def test_the_run_command_saves_its_effective_config_in_the_run_folder(tmp_path, 
     second = runs_dir() / "cfg-second" / "config.yaml"
     assert yaml.safe_load(second.read_text()) == yaml.safe_load(first.read_text())
     assert yaml.safe_load(first.read_text())["task_options"] == {"synth_vqa": {"test_size": "20"}}
+    # a run killed before its first stage left only config.yaml: its id still starts (resumes) that run
+    assert sorted(p.name for p in first.parent.iterdir()) == ["config.yaml"]
+    assert pipeline.start_run(pipeline.RunConfig(method="dpo"), "cfg-first") == ("cfg-first", False)
 
 
 @pytest.mark.slow
