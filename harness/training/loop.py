@@ -201,7 +201,7 @@ def train_preference(model: Any, method: Method, pairs: list[PreferencePair],
         start_step, history = int(state["step"]), list(state.get("history", []))
         log.info("resumed from %s (step %d of %d)", last_good.name, start_step, steps)
     elif not resume and ckpt.checkpoint_dirs(output_dir):
-        raise HarnessError(f"{output_dir} already holds checkpoints: pass --resume to continue, or a new --output")
+        raise HarnessError(f"{output_dir} already holds checkpoints: pass --resume to continue, or a new --output-dir")
     if accelerator.is_main_process:
         write_json(output_dir / "train_config.json",
                    {"method": method.name, "hparams": method.hparams, "config": config.to_dict(),
