@@ -568,14 +568,18 @@ def eval_trained(config: RunConfig, model_dir: Path, run_id: str, run_dir: Path,
         log.info("evaluation: run %s is already stored", run_id)
         return
     model = load_hf_model(model_dir, device=config.device, name=f"{base_name}+{config.method}")
-    evaluate(model, list(config.tasks), split=config.eval_split, limit=config.eval_limit,
-             batch_size=config.eval_batch_size, data_dir=config.data_dir, store=store, seed=EVAL_SEED,
-             run_id=run_id, output_dir=run_dir / "eval",
-             run_config={"role": "method", "signature": _eval_signature(config), "method": config.method,
-                         "base_model": base_name, "pipeline": config_dict(config),
-                         "method_info": provenance or {}, "train_seed": config.train.seed,
-                         "base_run_id": base_run_id,  # the leaderboard's Δ baseline, by id
-                         "pair_seed": config.pair_seed})
+    result = evaluate(model, list(config.tasks), split=config.eval_split, limit=config.eval_limit,
+                      batch_size=config.eval_batch_size, data_dir=config.data_dir, store=store, seed=EVAL_SEED,
+                      run_id=run_id, output_dir=run_dir / "eval",
+                      run_config={"role": "method", "signature": _eval_signature(config), "method": config.method,
+                                  "base_model": base_name, "pipeline": config_dict(config),
+                                  "method_info": provenance or {}, "train_seed": config.train.seed,
+                                  "base_run_id": base_run_id,  # the leaderboard's Δ baseline, by id
+                                  "pair_seed": config.pair_seed})
+    if result.is_main:  # the trained model's scores, next to its training curves (--report-to)
+        from harness.training.trackers import log_evaluation
+
+        log_evaluation(run_dir / "train", result.result_rows())
 
 
 def comparison_table(store, base_run_id: str, run_id: str, tasks: tuple[str, ...]) -> list[dict[str, Any]]:

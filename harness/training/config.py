@@ -13,10 +13,10 @@ from typing import Any
 
 from harness.errors import HarnessError
 from harness.options import option_field
+from harness.training.trackers import REPORTERS, check_tracker
 
 SCHEDULES = ("cosine", "linear", "constant")
 PRECISIONS = ("fp32", "bf16")
-REPORTERS = ("none", "tensorboard", "wandb", "mlflow")
 
 
 @dataclass
@@ -53,7 +53,10 @@ class TrainConfig:
     log_every: int = option_field(
         0, "a step line every N optimizer steps (and the first and last); 0: at most about 50 lines per run"
     )
-    report_to: str = option_field("none", "experiment tracker through accelerate", choices=REPORTERS)
+    report_to: str = option_field(
+        "none", "experiment tracker through accelerate (its package must be installed: docs/training.md)",
+        choices=REPORTERS,
+    )
     run_name: str = option_field("harness-train", "tracker run / project name")
     num_workers: int = option_field(0, "data-loader worker processes")
     ref_cache: str | None = option_field(
@@ -89,6 +92,7 @@ class TrainConfig:
         for ok, message in checks:
             if not ok:
                 raise HarnessError(f"invalid training option: {message}")
+        check_tracker(self.report_to)  # before a model loads, not after training tracked nothing
         if self.lora_target is not None:
             import re
 

@@ -27,6 +27,7 @@ from harness.io import write_json, write_jsonl
 from harness.methods.base import Method
 from harness.preferences import PreferencePair
 from harness.training import checkpoint as ckpt
+from harness.training import trackers
 from harness.training.batch import Collator, PairDataset
 from harness.training.config import TrainConfig
 from harness.training.distributed import (
@@ -90,7 +91,7 @@ def micro_batches(n: int, config: TrainConfig, world: int, rank: int, start: int
     import torch
 
     global_bs = config.batch_size * world
-    per_epoch = max(n // global_bs if world > 1 else math.ceil(n / global_bs), 1)
+    per_epoch = micro_batches_per_epoch(n, config, world)
     for m in range(start, total):
         epoch, b = divmod(m, per_epoch)
         order = torch.randperm(n, generator=torch.Generator().manual_seed(config.seed * 100003 + epoch)).tolist()
@@ -110,12 +111,16 @@ def logs_step(step: int, steps: int, every: int = 0) -> bool:
     return step == 1 or step == steps or step % log_interval(steps, every) == 0
 
 
+def micro_batches_per_epoch(n: int, config: TrainConfig, world: int) -> int:
+    """Micro-batches in one pass over ``n`` pairs (a last partial batch is dropped under several processes)."""
+    global_bs = config.batch_size * world
+    return max(n // global_bs if world > 1 else math.ceil(n / global_bs), 1)
+
+
 def total_steps(n: int, config: TrainConfig, world: int) -> int:
     if config.max_steps:
         return config.max_steps
-    global_bs = config.batch_size * world
-    per_epoch = max(n // global_bs if world > 1 else math.ceil(n / global_bs), 1)
-    return max(1, math.ceil(config.epochs * per_epoch / config.grad_accum))
+    return max(1, math.ceil(config.epochs * micro_batches_per_epoch(n, config, world) / config.grad_accum))
 
 
 def train_preference(model: Any, method: Method, pairs: list[PreferencePair],
@@ -206,8 +211,11 @@ def train_preference(model: Any, method: Method, pairs: list[PreferencePair],
         write_json(output_dir / "train_config.json",
                    {"method": method.name, "hparams": method.hparams, "config": config.to_dict(),
                     "pairs": len(pairs), "total_steps": steps})
-    if config.report_to != "none":
-        accelerator.init_trackers(config.run_name, config={**config.to_dict(), "method": method.name})
+    if config.report_to != "none":  # a resumed training reopens the tracker run it started (tracker.json)
+        accelerator.init_trackers(config.run_name, config={**config.to_dict(), "method": method.name},
+                                  init_kwargs=trackers.init_kwargs(config.report_to, output_dir))
+        if accelerator.is_main_process:
+            trackers.remember(accelerator, config.report_to, config.run_name, output_dir)
 
     model.train()
     ga = config.grad_accum
@@ -216,6 +224,7 @@ def train_preference(model: Any, method: Method, pairs: list[PreferencePair],
     batches = iter(loader(stream))
     progress = tqdm(total=steps, initial=start_step, desc=f"train {method.name}",
                     disable=not accelerator.is_main_process)
+    per_epoch = micro_batches_per_epoch(len(dataset), config, accelerator.num_processes)
     for step in range(start_step, steps):
         sums: dict[str, float] = {}
         for micro in range(ga):
@@ -233,16 +242,20 @@ def train_preference(model: Any, method: Method, pairs: list[PreferencePair],
                     raise HarnessError(f"training stopped: the loss is {value} at step {step + 1} "
                                        f"(micro-batch {micro + 1}); last good checkpoint: {where}")
                 accelerator.backward(loss / ga)
-            _accumulate(sums, value, out, accelerator.gather)
+            _accumulate(sums, value, out, policy, accelerator.gather, paired=not sft)
+        grad_norm = None
         if config.max_grad_norm > 0:
-            accelerator.clip_grad_norm_(model.parameters(), config.max_grad_norm)
+            grad_norm = accelerator.clip_grad_norm_(model.parameters(), config.max_grad_norm)
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
-        metrics = {k: v / ga for k, v in sums.items()} | {"lr": scheduler.get_last_lr()[0], "step": step + 1}
+        metrics = {k: v / ga for k, v in sums.items()} | {"learning_rate": scheduler.get_last_lr()[0]}
+        if grad_norm is not None:  # the norm before clipping, as TRL logs it; DeepSpeed may not report one
+            metrics["grad_norm"] = float(grad_norm)
+        metrics |= {"epoch": (step + 1) * ga / per_epoch, "step": step + 1}
         history.append(metrics)
         # refresh=False: the update redraws, at most once per mininterval (30 s in a log, harness.cli)
-        progress.set_postfix(loss=f"{metrics['loss']:.4f}", acc=f"{metrics.get('reward_accuracy', 0):.2f}",
+        progress.set_postfix(loss=f"{metrics['loss']:.4f}", acc=f"{metrics.get('rewards/accuracies', 0):.2f}",
                              refresh=False)
         progress.update(1)
         if logs_step(step + 1, steps, config.log_every) and accelerator.is_main_process:
@@ -265,17 +278,23 @@ def train_preference(model: Any, method: Method, pairs: list[PreferencePair],
     return TrainResult(output_dir, model_path, adapter_path, history)
 
 
-def _accumulate(sums: dict[str, float], loss: float, out: Any, gather: Any) -> None:
+def _accumulate(sums: dict[str, float], loss: float, out: Any, policy: Any, gather: Any, *, paired: bool) -> None:
     """Add one micro-batch's metrics over every process's pairs (``gather``: ``accelerator.gather``; each
-    process holds the same number of pairs, so a mean of per-process means is the mean over all pairs)."""
+    process holds the same number of pairs, so a mean of per-process means is the mean over all pairs).
+
+    The names are TRL's (docs/training.md, "Trackers"); ``logps/*`` are the policy's summed
+    response log-probabilities, ``logps/rejected`` only when the rows have a rejected side (not SFT)."""
     chosen, rejected = gather(out.chosen_rewards.detach().float()), gather(out.rejected_rewards.detach().float())
     values = {
         "loss": loss,
         "rewards/chosen": float(chosen.mean()),
         "rewards/rejected": float(rejected.mean()),
-        "reward_accuracy": float((chosen > rejected).float().mean()),
-        "margin": float((chosen - rejected).mean()),
+        "rewards/accuracies": float((chosen > rejected).float().mean()),
+        "rewards/margins": float((chosen - rejected).mean()),
+        "logps/chosen": float(gather(policy.chosen_logps.detach().float()).mean()),
     }
+    if paired:
+        values["logps/rejected"] = float(gather(policy.rejected_logps.detach().float()).mean())
     for key, value in out.metrics.items():
         values[key] = float(gather(value.detach().float().mean().reshape(1)).mean())
     for key, value in values.items():

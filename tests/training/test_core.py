@@ -172,8 +172,8 @@ def test_report_to_tensorboard_logs_the_training_metrics(tiny_model, image_dir, 
     accumulator = EventAccumulator(str(events[0].parent))
     accumulator.Reload()
     tags = set(accumulator.Tags()["scalars"])
-    assert {"train/loss", "train/rewards/chosen", "train/rewards/rejected", "train/reward_accuracy",
-            "train/margin"} <= tags
+    assert {"train/loss", "train/rewards/chosen", "train/rewards/rejected", "train/rewards/accuracies",
+            "train/rewards/margins", "train/learning_rate", "train/grad_norm", "train/epoch"} <= tags  # TRL's names
     losses = [event.value for event in accumulator.Scalars("train/loss")]
     assert losses == pytest.approx([h["loss"] for h in result.history], rel=1e-6)
 

@@ -166,7 +166,7 @@ def _matches_one_process(result: dict, run: str, base_model: Path) -> None:
     tmp, out = result["tmp"], result["prefix"] + run
     sharded, alone = _history(tmp / out), _history(tmp / f"single-{run}")
     assert [h["step"] for h in sharded] == list(range(1, STEPS + 1))
-    for key in ("loss", "reward_accuracy", "margin", "lr"):
+    for key in ("loss", "rewards/accuracies", "rewards/margins", "learning_rate"):
         assert [h[key] for h in sharded] == pytest.approx([h[key] for h in alone], rel=1e-5, abs=1e-6), key
     folders = ["model"] if run == "full" else ["adapter", "model"]  # model/: the LoRA merged into the base
     base = _weights(base_model)
