@@ -129,6 +129,9 @@ class OpenAIChatModel(VisionLanguageModel):
     def __init__(self, model: str, config: OpenAIConfig | None = None):
         if not model:
             raise HarnessError("openai model name is empty (use openai:<model>, e.g. openai:gpt-4o-mini)")
+        from harness.extras import require
+
+        require("httpx", "openai", "the OpenAI-compatible endpoint model (openai:<model>, LLM judges)")
         from harness.secrets import (
             install_log_redaction,
             redact_url,

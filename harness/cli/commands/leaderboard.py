@@ -71,6 +71,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def handle_serve(args: argparse.Namespace) -> int:
+    from harness.extras import require
+
+    require("gradio", "leaderboard", "harness leaderboard serve")
     from harness.results import ResultsStore
     from leaderboard.app import build_app, launch
     from leaderboard.submit import leaderboard_secret
