@@ -206,3 +206,21 @@ def test_a_run_from_its_saved_config_equals_the_run_from_flags(tmp_path, tiny_mo
     second = runs_dir() / "file-run"
     assert (second / "config.yaml").read_text() == (first / "config.yaml").read_text()
     assert read_json(second / "pipeline.json")["fingerprint"] == read_json(first / "pipeline.json")["fingerprint"]
+
+
+@pytest.mark.parametrize("command", ["run", "study"])
+def test_the_example_config_files_are_valid_runs(command):
+    """examples/configs/*.yaml (docs/config.md) parse, and their run settings pass every check a run makes
+    before a model loads (method, options, tasks, task options)."""
+    from harness.cli.commands.run import run_config_from_args
+    from harness.pipeline import check_config
+
+    example = Path(__file__).resolve().parents[1] / "examples" / "configs" / f"{command}.yaml"
+    args = _parse([command, "--config", str(example)])
+    config = run_config_from_args(args, **({"options": {}} if command == "run" else {"method": "dpo", "options": {}}))
+    check_config(config)
+    assert config.model == "tiny" and config.task_options["synth_vqa"]["test_size"] == 200
+    if command == "run":
+        assert args.options == ["beta=0.1"] and config.train.max_steps == 10
+    else:
+        assert (args.methods, args.seed_list, args.steps) == ("base,dpo,mmedpo", "0,1", 10)
