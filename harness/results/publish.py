@@ -232,11 +232,21 @@ def _hub_failure(exc: Exception, doing: str, folder: Path | None = None) -> str:
 
 
 def _is_transport_error(exc: Exception) -> bool:
+    """A failure to reach the Hub: httpx's (huggingface_hub 1.x and later) or requests' (earlier releases)."""
+    kinds: list[type] = []
     try:
         import httpx
-    except ImportError:  # pragma: no cover - huggingface_hub depends on httpx
-        return False
-    return isinstance(exc, httpx.TransportError)
+
+        kinds.append(httpx.TransportError)
+    except ImportError:  # pragma: no cover - huggingface_hub >= 1.0 depends on httpx
+        pass
+    try:
+        import requests
+
+        kinds += [requests.exceptions.ConnectionError, requests.exceptions.Timeout]
+    except ImportError:
+        pass
+    return isinstance(exc, tuple(kinds))
 
 
 def _offline() -> bool:

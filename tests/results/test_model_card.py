@@ -203,3 +203,31 @@ def test_a_relative_model_folder_never_passes_for_a_hub_id_when_read_from_elsewh
     assert _load(write_run_cards(run_dir)[0]).data.base_model is None
     monkeypatch.chdir(tmp_path)  # harness push from another folder: the facts the run saved decide
     assert facts_from_run(run_dir, "adapter").base_model_id is None
+
+
+@pytest.mark.slow
+def test_harness_train_writes_cards_that_say_the_model_was_not_evaluated(dpo_run, tmp_path):
+    from harness.cli import main
+
+    pairs = json.loads((dpo_run / "pipeline.json").read_text())["pairs_dir"]
+    out = tmp_path / "train-dpo"
+    assert main(["train", "--method", "dpo", "--model", "tiny", "--pairs", f"{pairs}/pairs.jsonl", "--limit", "4",
+                 "--max-steps", "1", "--batch-size", "4", "--output-dir", str(out), "--no-progress"]) == 0
+    for folder, library in (("adapter", "peft"), ("model", "transformers")):
+        card = _load(out / folder / "README.md")
+        assert card.data.library_name == library and not card.data.eval_results
+        assert "Not evaluated" in card.text and "`tiny@" in card.text and PLACEHOLDER not in card.text
+        assert "| pairs | 4 | text 4 |" in card.text
+        _no_machine_path(card.text, tmp_path)
+
+
+@pytest.mark.slow
+def test_harness_sft_writes_cards_too(tiny_model_dir, tmp_path):
+    from harness.cli import main
+
+    out = tmp_path / "sft"
+    assert main(["sft", "--model", "tiny", "--tasks", "synth_vqa", "--limit", "4", "--max-steps", "1",
+                 "--batch-size", "4", "--output-dir", str(out), "--no-progress"]) == 0
+    card = _load(out / "adapter" / "README.md")
+    assert "sft" in card.data.tags and "`harness sft`" in card.text and "| pairs | 4 | sft 4 |" in card.text
+    assert PLACEHOLDER not in card.text

@@ -106,7 +106,7 @@ def test_without_a_repo_id_it_asks_whose_token_it_is(fake_run, home, api, monkey
 
 
 def test_an_unreachable_hub_leaves_the_folder_prepared_and_exits_0(fake_run, home, api, monkeypatch, capsys):
-    import httpx
+    httpx = pytest.importorskip("httpx")
 
     fake_run("r1")
     monkeypatch.setenv("HF_TOKEN", TOKEN)
@@ -139,7 +139,7 @@ def test_a_refused_token_is_one_line_with_exit_2_and_never_shows_the_token(fake_
 
 
 def httpx_response(status: int):
-    import httpx
+    httpx = pytest.importorskip("httpx")
 
     return httpx.Response(status, request=httpx.Request("POST", "https://huggingface.co/api/repos/create"))
 
