@@ -172,22 +172,28 @@ def test_the_run_command_saves_its_effective_config_in_the_run_folder(tmp_path, 
     import harness.pipeline as pipeline
     from harness.paths import runs_dir
 
+    saved: dict[str, str] = {}
+
     def stop_after_start(config, *, run_id=None, allow_changed=False, on_start=None):
-        on_start(run_id or "cfg-first", False)
+        on_start(run_id, False)
+        saved[run_id] = (runs_dir() / run_id / "config.yaml").read_text()
         raise HarnessError("stopped by the test after the run started")
 
     monkeypatch.setattr(pipeline, "run", stop_after_start)
     flags = ["run", "--method", "dpo", "--model", "tiny", "--tasks", "synth_vqa", "--train-limit", "8",
              "--eval-limit", "4", "--max-steps", "1", "--task-option", "synth_vqa.test_size=20"]
     assert main([*flags, "--run-id", "cfg-first"]) == 2
-    first = runs_dir() / "cfg-first" / "config.yaml"
+    assert not (runs_dir() / "cfg-first").exists()  # failed before its first stage: no folder left behind
+    first = tmp_path / "config.yaml"
+    first.write_text(saved["cfg-first"])
     assert main(["run", "--config", str(first), "--run-id", "cfg-second"]) == 2
-    second = runs_dir() / "cfg-second" / "config.yaml"
-    assert yaml.safe_load(second.read_text()) == yaml.safe_load(first.read_text())
-    assert yaml.safe_load(first.read_text())["task_options"] == {"synth_vqa": {"test_size": "20"}}
-    # a run killed before its first stage left only config.yaml: its id still starts (resumes) that run
-    assert sorted(p.name for p in first.parent.iterdir()) == ["config.yaml"]
-    assert pipeline.start_run(pipeline.RunConfig(method="dpo"), "cfg-first") == ("cfg-first", False)
+    assert yaml.safe_load(saved["cfg-second"]) == yaml.safe_load(saved["cfg-first"])
+    assert yaml.safe_load(saved["cfg-first"])["task_options"] == {"synth_vqa": {"test_size": "20"}}
+    # a run killed before its first stage leaves only config.yaml: its id still starts (resumes) that run
+    killed = runs_dir() / "cfg-killed"
+    killed.mkdir(parents=True)
+    (killed / "config.yaml").write_text(saved["cfg-first"])
+    assert pipeline.start_run(pipeline.RunConfig(method="dpo"), "cfg-killed") == ("cfg-killed", False)
 
 
 @pytest.mark.slow

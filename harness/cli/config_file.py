@@ -356,6 +356,14 @@ def save_effective_config(args: argparse.Namespace, folder: str | Path, command:
     return path
 
 
+def remove_lone_config(folder: str | Path) -> None:
+    """Remove ``folder`` when ``config.yaml`` is all it holds: a run that failed before it saved anything."""
+    folder = Path(folder)
+    if folder.is_dir() and [p.name for p in folder.iterdir()] == [CONFIG_NAME]:
+        (folder / CONFIG_NAME).unlink(missing_ok=True)
+        folder.rmdir()
+
+
 # ---- deprecated spellings ------------------------------------------------------------------------------------
 
 class DeprecatedAlias(argparse.Action):

@@ -152,7 +152,14 @@ def handle(args: argparse.Namespace) -> int:
     with stdout_for_data(args.format == "json"):  # DeepSpeed's accelerator line and the like go to stderr
         try:
             outcome = run(config, run_id=args.run_id, allow_changed=args.allow_changed, on_start=announce)
-        except KeyboardInterrupt:
+        except BaseException as exc:
+            if started:  # a run that failed before its first stage leaves no folder (config.yaml alone) behind
+                from harness.cli.config_file import remove_lone_config
+                from harness.paths import runs_dir
+
+                remove_lone_config(runs_dir() / started[0])
+            if not isinstance(exc, KeyboardInterrupt):
+                raise
             where = f"--run-id {started[0]}" if started else "the same --run-id"
             raise HarnessError(f"interrupted: rerun with {where} to resume") from None
         deltas = _deltas(outcome, config)
