@@ -251,7 +251,8 @@ def train_preference(model: Any, method: Method, pairs: list[PreferencePair],
         optimizer.zero_grad(set_to_none=True)
         metrics = {k: v / ga for k, v in sums.items()} | {"learning_rate": scheduler.get_last_lr()[0]}
         if grad_norm is not None:  # the norm before clipping, as TRL logs it; DeepSpeed may not report one
-            metrics["grad_norm"] = float(grad_norm)
+            # under FSDP2 the norm may be a DTensor: its full value, the same on every process
+            metrics["grad_norm"] = float(grad_norm.full_tensor() if hasattr(grad_norm, "full_tensor") else grad_norm)
         metrics |= {"epoch": (step + 1) * ga / per_epoch, "step": step + 1}
         history.append(metrics)
         # refresh=False: the update redraws, at most once per mininterval (30 s in a log, harness.cli)
