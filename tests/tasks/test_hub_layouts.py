@@ -146,18 +146,9 @@ def test_eval_records_the_hub_source_and_marks_it(vqa_rad_hub, tiny_model_dir, t
     assert "data from hub-snapshot" in partial_reason({"config": {"data": {"vqa_rad": record}}})
 
 
-def _find_record(out, task: str) -> dict:
-    """The task's data record in ``harness eval --format json`` output, wherever the command nests it."""
-    stack = [out]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, dict):
-            if node.get("task") == task and "content_sha256" in node:
-                return node
-            stack.extend(node.values())
-        elif isinstance(node, list):
-            stack.extend(node)
-    raise AssertionError(f"no data record for {task} in {str(out)[:300]}")
+def _find_record(out: dict, task: str) -> dict:
+    """The task's data record, as the run folder's run.json keeps it (``harness eval --format json`` names the folder)."""
+    return json.loads((Path(out["run_dir"]) / "run.json").read_text(encoding="utf-8"))["data"][task]
 
 
 def test_original_record_is_not_marked(shared_data):
