@@ -27,10 +27,19 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 # Columns that hold where a file lies, not what an item is: a copy of the data elsewhere is the same data.
 PATH_COLUMNS = ("image", "mask", "image_path", "images", "mask_path")
+# Task options naming a file or folder: recorded by their last component only, so no machine path reaches a
+# result (what was read is in the content digest).
+PATH_OPTIONS = ("annotations", "annotation")
+
+
+def _option_text(name: str, value: Any) -> str:
+    text = str(value)
+    return Path(text).name if name in PATH_OPTIONS and text else text
 
 
 def rows_digest(rows: Sequence[dict[str, Any]]) -> str:
@@ -60,7 +69,7 @@ def split_record(task: Any, split: str, rows: Sequence[dict[str, Any]], *, n_spl
         reasons.append(f"{n} of the official {expected} items")
     record = {
         "task": task.name, "version": task.version, "split": split, "source": task.source_kind,
-        "options": {k: str(v) for k, v in sorted(task.options.items())},
+        "options": {k: _option_text(k, v) for k, v in sorted(task.options.items())},
         "items_sha256": ids_digest([r["id"] for r in rows]), "content_sha256": rows_digest(rows),
         "n": n, "n_split": n_split, "expected_n": expected, "partial": "; ".join(reasons),
     }

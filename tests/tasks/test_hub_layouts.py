@@ -151,6 +151,18 @@ def _find_record(out: dict, task: str) -> dict:
     return json.loads((Path(out["run_dir"]) / "run.json").read_text(encoding="utf-8"))["data"][task]
 
 
+def test_annotations_folder_is_recorded_without_its_path(vqa_rad_hub, shared_data):
+    task = get_task("vqa_rad")
+    task.options = {"annotations": str(shared_data / "vqa_rad")}
+    try:
+        ds = task.load("test", vqa_rad_hub.parent)
+        rows = ds.select_columns([c for c in ds.column_names if c != "image"]).to_list()
+        record = split_record(task, "test", rows, n_split=len(rows), limit=None, data_dir=vqa_rad_hub.parent)
+    finally:
+        task.options = {}
+    assert record["options"] == {"annotations": "vqa_rad"} and str(shared_data) not in json.dumps(record)
+
+
 def test_original_record_is_not_marked(shared_data):
     ds = VQA_RAD.load("test", shared_data)
     rows = ds.select_columns([c for c in ds.column_names if c != "image"]).to_list()
