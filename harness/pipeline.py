@@ -291,11 +291,12 @@ def start_run(config: RunConfig, run_id: str | None = None, *, allow_changed: bo
 
 
 def run(config: RunConfig, *, run_id: str | None = None, allow_changed: bool = False,
-        on_start: Callable[[str, bool], None] | None = None) -> RunOutcome:
+        on_start: Callable[[str, bool], None] | None = None, store=None) -> RunOutcome:
     """Run (or resume) the whole line; see the module docstring. ``on_start(run_id, resuming)`` is called
     once the run id is settled, before any model loads (the CLI prints it). A new run that fails before any
     stage saved work leaves no folder; a stored run is only ever a finished one. One process at a time per
-    run id (``harness.paths.run_lock``): a second one fails at once with a one-line error."""
+    run id (``harness.paths.run_lock``): a second one fails at once with a one-line error. ``store``: where the
+    run is stored instead of ``config.store`` (a study worker's ``harness.study.worker.RunFolderStore``)."""
     from harness.paths import check_run_id, run_lock
     from harness.results.store import ResultsStore, new_run_id
     from harness.tasks.task_options import task_options
@@ -310,7 +311,7 @@ def run(config: RunConfig, *, run_id: str | None = None, allow_changed: bool = F
         if on_start is not None:
             on_start(run_id, resuming)
         base_dir = resolve_base_model(config.model)  # a bad model spec fails before the run folder exists
-        store = ResultsStore(config.store)
+        store = store if store is not None else ResultsStore(config.store)
         run_dir = _runs_dir() / run_id
         try:
             return _run(config, method_cls, loss_options, builder_options, run_id, run_dir, base_dir, store,

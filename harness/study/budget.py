@@ -58,11 +58,15 @@ def check_validation(config: StudyConfig) -> None:
                                "neither the pairs nor the evaluation use")
 
 
-def plan(study: Study, config: StudyConfig, entries: dict[str, MethodEntry]) -> dict:
+def plan(study: Study, config: StudyConfig, entries: dict[str, MethodEntry], run_sweeps=None) -> dict:
     """Fix the study's step budget and each entry's learning rate (see the module docstring); returns
-    ``{"steps": N or None, "lr": {label: rate}}`` and records both in the study's state."""
+    ``{"steps": N or None, "lr": {label: rate}}`` and records both in the study's state. ``run_sweeps``: runs
+    every entry's sweep runs at once (``[(key, run config, run id)]``, a Ray or Slurm study's coordinator);
+    without it each rate is trained here in turn."""
     trained = [e for e in entries.values() if not e.is_base]
     steps = _plan_steps(study, config, trained) if config.budget == "steps" and trained else None
+    if run_sweeps is not None and config.lr_rule == "sweep":
+        run_sweeps(_pending_sweeps(study, config, trained, steps))
     rates = {}
     for entry in trained:
         rates[entry.label] = _choose_rate(study, config, entry, steps)
@@ -122,6 +126,40 @@ def selection_metrics(tasks: list[str]) -> list[str]:
     return [f"{t}/{headline_metrics(get_task(t))[0]}" for t in tasks]
 
 
+def _sweep_record(config: StudyConfig, chosen: dict, entry: MethodEntry) -> dict:
+    return chosen.setdefault(entry.label, {"rule": "sweep", "grid": list(config.lr_grid), "tried": {},
+                                           "score": selection_metrics(list(config.run.tasks)),
+                                           "split": config.val_split, "limit": config.val_limit})
+
+
+def _sweep_config(study: Study, config: StudyConfig, entry: MethodEntry, steps: int | None, rate: float):
+    """A sweep run: the study's first training seed and its pair draw, scored on the validation split."""
+    return dataclasses.replace(config.run_config(entry, study.state["seeds"][0], steps=steps, lr=rate),
+                               eval_split=config.val_split, eval_limit=config.val_limit)
+
+
+def _pending_sweeps(study: Study, config: StudyConfig, trained: list[MethodEntry], steps: int | None) -> list:
+    """The sweep runs not scored yet, each with its run id (fixed and saved now, so a rerun resumes it)."""
+    from harness.results.store import new_run_id
+
+    chosen = study.state.setdefault("lr", {})
+    pending = []
+    for entry in trained:
+        if entry.label in chosen and "rate" in chosen[entry.label]:
+            continue
+        record = _sweep_record(config, chosen, entry)
+        for factor in sorted(config.lr_grid):
+            rate = float(config.run.train.lr) * factor
+            key = f"{rate:.3g}"
+            tried = record["tried"].setdefault(key, {"rate": rate, "run_id": None, "score": None})
+            if tried["score"] is None:
+                tried["run_id"] = tried["run_id"] or new_run_id()
+                pending.append((f"{entry.label}|lr {key}", _sweep_config(study, config, entry, steps, rate),
+                                tried["run_id"]))
+    study.save()
+    return pending
+
+
 def _choose_rate(study: Study, config: StudyConfig, entry: MethodEntry, steps: int | None) -> float:
     from harness.pipeline import run
     from harness.results.store import ResultsStore, new_run_id
@@ -134,10 +172,7 @@ def _choose_rate(study: Study, config: StudyConfig, entry: MethodEntry, steps: i
         chosen[entry.label] = {"rule": "fixed", "rate": base_lr}
         study.save()
         return base_lr
-    record = chosen.setdefault(entry.label, {"rule": "sweep", "grid": list(config.lr_grid), "tried": {},
-                                              "score": selection_metrics(list(config.run.tasks)),
-                                              "split": config.val_split, "limit": config.val_limit})
-    seed = study.state["seeds"][0]
+    record = _sweep_record(config, chosen, entry)
     store = ResultsStore(config.run.store)
     for factor in sorted(config.lr_grid):
         rate = base_lr * factor
@@ -147,11 +182,12 @@ def _choose_rate(study: Study, config: StudyConfig, entry: MethodEntry, steps: i
             continue
         tried["run_id"] = tried["run_id"] or new_run_id()
         study.save()
-        sweep = dataclasses.replace(config.run_config(entry, seed, steps=steps, lr=rate),
-                                    eval_split=config.val_split, eval_limit=config.val_limit)
-        log.info("study %s: %s at lr %s (validation run %s)", study.study_id, entry.label, key, tried["run_id"])
+        sweep = _sweep_config(study, config, entry, steps, rate)
         try:
-            run(sweep, run_id=tried["run_id"])
+            if not store.runs(run_ids=[tried["run_id"]]):  # stored already: a Ray or Slurm worker ran it
+                log.info("study %s: %s at lr %s (validation run %s)", study.study_id, entry.label, key,
+                         tried["run_id"])
+                run(sweep, run_id=tried["run_id"])
         except HarnessError as exc:
             raise HarnessError(f"study {study.study_id}: the learning-rate sweep of {entry.label} at {key} failed: "
                                f"{exc} (rerun with --study-id {study.study_id} to resume)") from None

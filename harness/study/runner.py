@@ -277,18 +277,22 @@ def open_study(config: StudyConfig, study_id: str | None = None) -> Study:
     return study
 
 
-def run_study(config: StudyConfig, *, study_id: str | None = None, progress: bool = True) -> Study:
+def run_study(config: StudyConfig, *, study_id: str | None = None, progress: bool = True,
+              executor: Any = None) -> Study:
     """Run every pending or unfinished run of the study; finished ones are skipped. One process at a time
-    per study (``harness.paths.study_lock``): two would overwrite each other's ``study.json``."""
+    per study (``harness.paths.study_lock``): two would overwrite each other's ``study.json``. ``executor``:
+    a ``harness.study.executors.ExecutorSpec`` (None: local, one run after another in this process)."""
     from harness.paths import study_lock
     from harness.tasks.task_options import task_options
 
     study_id = study_id or new_study_id()
+    if executor is not None:
+        executor.check_installed()
     with study_lock(study_id), task_options(config.run.task_options):  # the validation sweep's loads too
-        return _run_study(config, study_id, progress)
+        return _run_study(config, study_id, progress, executor)
 
 
-def _run_study(config: StudyConfig, study_id: str, progress: bool) -> Study:
+def _run_study(config: StudyConfig, study_id: str, progress: bool, executor: Any = None) -> Study:
     from tqdm.auto import tqdm
 
     from harness.pipeline import evaluate_base_model, run
@@ -304,7 +308,19 @@ def _run_study(config: StudyConfig, study_id: str, progress: bool) -> Study:
     if not study.state.get("base_run_id"):
         study.state["base_run_id"] = evaluate_base_model(config.run)
         study.save()
+    from harness.study.executors import Coordinator, adopt_finished
+
+    if executor is not None and executor.name != "local":  # Ray or Slurm: this process coordinates
+        coordinator = Coordinator(study, config, executor, progress=progress)
+        try:
+            planned = budget.plan(study, config, entries, run_sweeps=coordinator.run_sweeps)
+            adopt_finished(study, config.run.store)
+            coordinator.fan_out(entries, planned, [r for r in study.runs if r["state"] != "done"])
+        finally:
+            coordinator.close()
+        return study
     planned = budget.plan(study, config, entries)  # equal steps and each entry's learning rate, before any run
+    adopt_finished(study, config.run.store)  # runs a Ray or Slurm worker finished but no coordinator ingested
     todo = [r for r in study.runs if r["state"] != "done"]
     done = len(study.runs) - len(todo)
     with tqdm(total=len(study.runs), initial=done, desc=f"study {study.study_id}", unit="run",

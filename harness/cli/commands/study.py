@@ -8,6 +8,8 @@ Examples::
   harness study --methods base,dpo,mmedpo --seeds 3 --study-id 20261125-120000-abc123   # resume
   harness study --study-id 20261125-120000-abc123 --report-only                        # table of what is done
   harness study --config examples/configs/study.yaml                                  # flags from a YAML file
+  harness study --methods base,dpo,mmedpo --seeds 5 --executor ray --executor-option num_gpus=4
+  harness study --methods base,dpo,mmedpo --seeds 5 --executor slurm --executor-option partition=gpu --max-parallel 8
 
 A method entry is NAME or NAME[KEY=VALUE,...] (options as in harness run --option); 'base' is the base
 model itself. Each entry is trained with every seed (0..N-1, or --seed-list), each seed with its own pair
@@ -78,6 +80,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "(Benjamini-Hochberg, false discovery rate) or none (default: holm)")
     parser.add_argument("--format", choices=("table", "json", "md"), default="table",
                         help="output format (json: the records only, numbers in display units)")
+    from harness.study.executors import EXECUTORS
+
+    parser.add_argument("--executor", choices=EXECUTORS, default="local",
+                        help="where the runs execute: local (one after another here, default), ray (each run a Ray "
+                             "task) or slurm (each run a Slurm job through submitit); docs/study.md")
+    parser.add_argument("--max-parallel", type=int, default=None,
+                        help="runs executing at once under ray or slurm (default: as many as the executor schedules)")
+    parser.add_argument("--executor-option", dest="executor_options", action="append", default=[],
+                        metavar="KEY=VALUE", help="an executor's option, e.g. address=auto, num_gpus=4, partition=gpu, "
+                                                  "retries=2 (repeatable; docs/study.md lists them)")
     add_run_arguments(parser, exclude=("method",))
     add_progress_options(parser)
     parser.set_defaults(func=handle)
@@ -153,12 +165,15 @@ def _run_and_report(args: argparse.Namespace):
             methods = ",".join(load_study(args.study_id).state["methods"])
         if not methods:
             raise HarnessError("harness study needs --methods (e.g. base,dpo,mmedpo)")
+        from harness.study.executors import ExecutorSpec
+
+        executor = ExecutorSpec(args.executor, args.executor_options, args.max_parallel)
         config = StudyConfig(methods=parse_methods(methods), seeds=_seeds(args), reference=args.reference,
                              run=run_config_from_args(args, method="dpo", options={}), pair_draw=args.pair_draw,
                              budget=args.budget, steps=args.steps, lr_rule=args.lr_rule,
                              lr_grid=_grid(args.lr_grid), val_split=args.val_split, val_limit=args.val_limit)
         try:
-            study = run_study(config, study_id=args.study_id)
+            study = run_study(config, study_id=args.study_id, executor=executor)
         except KeyboardInterrupt:
             raise HarnessError("interrupted: rerun with the same flags and --study-id to resume") from None
         from harness.cli.config_file import save_effective_config
