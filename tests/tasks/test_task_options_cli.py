@@ -59,8 +59,7 @@ def test_get_task_carries_the_active_options_and_the_registered_task_is_unchange
 def test_the_osf_source_reaches_the_vqa_rad_loader_from_the_command_line(shared_data, tmp_path, capsys):
     """The OSF release has another train split (1,797 questions) than the standard split files."""
     (tmp_path / "vqa_rad").symlink_to(shared_data / "vqa_rad")  # the other tasks' data is not read
-    assert main(["tasks", "--data-dir", str(tmp_path), "--format", "json"]) == 0
-    default = {r["name"]: r for r in json.loads(capsys.readouterr().out)}["vqa_rad"]["sizes"]
+    default = get_task("vqa_rad").sizes(tmp_path)
     assert main(["tasks", "--data-dir", str(tmp_path), "--format", "json",
                  "--task-option", "vqa_rad.source=osf"]) == 0
     osf = {r["name"]: r for r in json.loads(capsys.readouterr().out)}["vqa_rad"]["sizes"]
