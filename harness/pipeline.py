@@ -392,7 +392,9 @@ def _eval_signature(config: RunConfig) -> dict[str, Any]:
     signature = {"tasks": sorted(config.tasks), "split": config.eval_split, "limit": config.eval_limit,
                  "seed": EVAL_SEED, "data": data}
     if config.task_options:  # only when set: the signatures (and base run ids) of earlier runs stay valid
-        signature["task_options"] = config.task_options
+        from harness.tasks.task_options import keyed
+
+        signature["task_options"] = keyed(config.task_options)  # a path option by its name only
     return signature
 
 
@@ -453,7 +455,9 @@ def pairs_dir(config: RunConfig, base_name: str, builder_options: dict[str, str]
     key = {"base_model": base_name, "tasks": list(config.tasks), "train_limit": config.train_limit,
            "pair_seed": config.pair_seed, "data": data}
     if config.task_options:
-        key["task_options"] = config.task_options
+        from harness.tasks.task_options import keyed
+
+        key["task_options"] = keyed(config.task_options)
     if get_method(config.method).has_pair_builder():
         key.update(method=config.method, builder_options={k: str(v) for k, v in sorted(builder_options.items())})
         name = config.method

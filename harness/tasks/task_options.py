@@ -69,6 +69,19 @@ def check_task_options(options: Mapping[str, Mapping[str, Any]] | None, tasks: I
     return checked
 
 
+def keyed(options: Mapping[str, Mapping[str, Any]] | None) -> dict[str, dict[str, str]]:
+    """Task options as a cache key or signature holds them: values as text, an option naming a file or folder
+    (``harness.tasks.identity.PATH_OPTIONS``) by its last component only. What was read is in the content
+    digests beside it, so no key depends on where the data lies."""
+    from pathlib import Path
+
+    from harness.tasks.identity import PATH_OPTIONS
+
+    return {task: {key: Path(str(value)).name if key in PATH_OPTIONS and str(value) else str(value)
+                   for key, value in sorted(values.items())}
+            for task, values in sorted((options or {}).items())}
+
+
 def _options_class(task) -> type | None:
     """The task's options class; a task built from another task's rows (the probe tasks: ``source``) passes
     its options to that task's loader, so that task's class checks them."""

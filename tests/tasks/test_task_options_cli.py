@@ -100,6 +100,13 @@ def test_task_options_enter_the_evaluation_signature_and_the_pair_cache_key(shar
     assert "task_options" not in _eval_signature(plain)  # runs without task options keep their old keys
 
 
+def test_a_path_option_enters_keys_by_its_name_only():
+    from harness.tasks.task_options import keyed
+
+    assert keyed({"vqa_rad": {"annotations": "/home/me/data/vqa_rad", "source": "hub", "strict": True}}) == \
+        {"vqa_rad": {"annotations": "vqa_rad", "source": "hub", "strict": "True"}}
+
+
 def test_a_run_refuses_options_for_a_task_it_does_not_run():
     from harness.pipeline import RunConfig, check_config
 
