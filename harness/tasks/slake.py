@@ -235,7 +235,9 @@ TASK = SlakeTask(
     name="slake",
     family="vqa",
     # 1.1: closed_accuracy / open_* rescored (exact match, distinct tokens); 1.0 results are not comparable
-    version="1.1",
+    # 1.2: closed questions prompted by their form (choice questions no longer told "Answer yes or no.") and
+    # closed_accuracy read by the closed-answer reader (harness.metrics.closed_reader); 1.1 results do not mix
+    version="1.2",
     official_sizes={"train": 4919, "validation": 1053, "test": 1061},
     folder="slake",
     splits=("train", "validation", "test"),
