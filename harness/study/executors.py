@@ -335,7 +335,7 @@ class Coordinator:
         from tqdm.auto import tqdm
 
         from harness.study import worker
-        from harness.study.runner import show_postfix
+        from harness.study.progress import show_postfix
 
         study, spec, options = self.study, self.spec, self.spec.options
         queue: deque[str] = deque()

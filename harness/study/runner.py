@@ -26,6 +26,7 @@ from typing import Any
 from harness.errors import HarnessError
 from harness.io import read_json, write_json
 from harness.pipeline import RunConfig, check_config, config_dict
+from harness.study.progress import show_postfix
 
 log = logging.getLogger(__name__)
 
@@ -210,15 +211,6 @@ def new_study_id() -> str:
     import uuid
 
     return datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
-
-
-def show_postfix(bar: Any, text: str) -> None:
-    """Name the run now starting on the study's bar: redrawn now only if the bar's ``mininterval`` has passed
-    since its last redraw (30 s in a log, ``harness.cli``), else at its next update."""
-    bar.set_postfix_str(text, refresh=False)
-    if not bar.disable and bar._time() - bar.last_print_t >= bar.mininterval:
-        bar.refresh()
-        bar.last_print_t = bar._time()
 
 
 def validate(config: StudyConfig) -> None:

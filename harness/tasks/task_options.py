@@ -48,7 +48,7 @@ def check_task_options(options: Mapping[str, Mapping[str, Any]] | None, tasks: I
 
     ``tasks``: the tasks the command works on; options for any other task are refused (a typo in the task
     name would otherwise be ignored silently)."""
-    from harness.tasks import TASKS
+    from harness.tasks.registry import TASKS
 
     tasks = list(tasks) if tasks is not None else None
     checked: dict[str, dict[str, Any]] = {}
@@ -88,7 +88,7 @@ def _options_class(task) -> type | None:
     cls = getattr(task, "options_class", None)
     source = getattr(task, "source", None)
     if cls is None and isinstance(source, str) and source != task.name:
-        from harness.tasks import TASKS
+        from harness.tasks.registry import TASKS
 
         if source in TASKS:
             return getattr(TASKS.get(source), "options_class", None)
