@@ -391,6 +391,13 @@ def _eval_signature(config: RunConfig) -> dict[str, Any]:
             for name in sorted(config.tasks)}
     signature = {"tasks": sorted(config.tasks), "split": config.eval_split, "limit": config.eval_limit,
                  "seed": EVAL_SEED, "data": data}
+    # the scoring rules' versions: a base evaluation scored by an earlier closed-answer reader or labeler holds
+    # the earlier scores, so it is not reused next to a method scored now
+    from harness.metrics.registry import scoring_versions
+
+    scoring = scoring_versions(m for name in config.tasks for m in get_task(name).metrics)
+    if scoring:
+        signature["scoring"] = scoring
     if config.task_options:  # only when set: the signatures (and base run ids) of earlier runs stay valid
         from harness.tasks.task_options import keyed
 

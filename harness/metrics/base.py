@@ -49,6 +49,10 @@ class Metric:
     description: str = ""
     # The public code whose numbers this metric reproduces (file and function), or "" when it is our own rule.
     reference: str = ""
+    # The scoring rule's version: bumped when a rule change can change a score. Evaluation signatures hold every
+    # version past "1" (``harness.metrics.registry.scoring_versions``), so a stored evaluation scored by an
+    # earlier rule is never reused next to scores from the current one.
+    version: str = "1"
 
     def __call__(self, predictions: Sequence[str], references: Sequence[str], **kwargs) -> MetricResult:
         if len(predictions) != len(references):

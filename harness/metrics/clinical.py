@@ -25,7 +25,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from harness.metrics.base import Metric, MetricResult
-from harness.metrics.chexpert_labeler import OBSERVATIONS, POSITIVE, UNCERTAIN, label_report
+from harness.metrics.chexpert_labeler import LABELER_VERSION, OBSERVATIONS, POSITIVE, UNCERTAIN, label_report
 from harness.stats.intervals import bootstrap_interval, ratio_interval
 
 CLINICAL_METRICS = (
@@ -149,7 +149,7 @@ def _clinical_metric(name: str, description: str) -> Metric:
 
     return Metric(
         name=name, higher_is_better=name != "hallucination_rate", compute=compute, subset="report",
-        description=description,
+        description=description, version=LABELER_VERSION,  # every score here is read through the labeler
     )
 
 

@@ -13,6 +13,17 @@ def get_metric(name: str) -> Metric:
     return METRICS.get(name)
 
 
+def scoring_versions(names) -> dict[str, str]:
+    """``{metric: version}`` for the named metrics whose scoring rule moved past its first version (see
+    ``Metric.version``); empty while every rule is at "1", so keys made before rules were versioned stay valid."""
+    versions = {}
+    for name in sorted(set(names)):
+        version = get_metric(name).version
+        if version != "1":
+            versions[name] = version
+    return versions
+
+
 # Med-VQA (harness.metrics.vqa)
 METRICS.register_lazy("closed_accuracy", "harness.metrics.vqa:closed_accuracy")
 METRICS.register_lazy("closed_accuracy_llava_med", "harness.metrics.vqa:closed_accuracy_llava_med")

@@ -211,7 +211,8 @@ _RUN_EVAL = "microsoft/LLaVA-Med llava/eval/run_eval.py evaluate(), CLOSED branc
 _F1SCORE = "microsoft/LLaVA-Med llava/eval/eval_metrics/evaluate_metrics.py calculate_f1score"
 
 
-def _per_sample_metric(name: str, score, subset: str, description: str, reference: str = "") -> Metric:
+def _per_sample_metric(name: str, score, subset: str, description: str, reference: str = "",
+                       version: str = "1") -> Metric:
     def compute(
         predictions: Sequence[object], references: Sequence[object], *, seed: int = 0, n_boot: int = 1000
     ) -> MetricResult:
@@ -219,7 +220,8 @@ def _per_sample_metric(name: str, score, subset: str, description: str, referenc
         return mean_result(name, scores, seed=seed, n_boot=n_boot)
 
     return Metric(
-        name=name, higher_is_better=True, compute=compute, subset=subset, description=description, reference=reference
+        name=name, higher_is_better=True, compute=compute, subset=subset, description=description, reference=reference,
+        version=version,
     )
 
 
@@ -247,6 +249,7 @@ closed_accuracy = _per_sample_metric(
     "closed_accuracy", closed_hit, "closed",
     "The closed-answer reader: the reply gives the reference's answer (a leading yes/no with any explanation "
     "that does not take it back, an elliptical reply, a named option) and nothing against it.",
+    version="2",  # 1: the first-clause rule (``first_clause_closed_hit``), through task versions 1.1
 )
 closed_accuracy_first_word = _per_sample_metric(
     "closed_accuracy_first_word", first_word_closed_hit, "closed",
