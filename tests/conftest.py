@@ -31,11 +31,33 @@ def shared_data() -> Path:
     return path
 
 
+def _share_tiny_between_workers(tmp_path_factory, home: Path) -> None:
+    """Under pytest-xdist (``make test`` runs two workers), build the ``tiny`` model once for all workers.
+
+    Each worker keeps its own ``HARNESS_HOME``; the first worker to get here builds the model in a home shared
+    by the run (under a file lock) and every worker copies the finished folder into its own home, where
+    ``ensure_tiny`` finds it complete (its stamp records the weights' fingerprint, not the folder)."""
+    import shutil
+
+    from filelock import FileLock
+
+    from harness.builtin_models import ensure_tiny
+
+    shared = tmp_path_factory.getbasetemp().parent / "shared_harness_home"
+    with FileLock(str(shared) + ".lock"):
+        os.environ["HARNESS_HOME"] = str(shared)
+        built = ensure_tiny()
+    os.environ["HARNESS_HOME"] = str(home)
+    shutil.copytree(built, home / built.relative_to(shared))
+
+
 @pytest.fixture(scope="session", autouse=True)
 def isolated_harness_home(tmp_path_factory) -> Path:
     home = tmp_path_factory.mktemp("harness_home")
     old = os.environ.get("HARNESS_HOME")
     os.environ["HARNESS_HOME"] = str(home)
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        _share_tiny_between_workers(tmp_path_factory, home)
     yield home
     if old is None:
         os.environ.pop("HARNESS_HOME", None)
@@ -89,3 +111,17 @@ def ramp_pngs(tmp_path_factory) -> tuple[Path, Path]:
     Image.fromarray(levels * 257).save(folder / "ramp16.png")
     Image.fromarray(levels.astype(np.uint8)).save(folder / "ramp8.png")
     return folder / "ramp16.png", folder / "ramp8.png"
+
+
+# Under pytest-xdist (``make test``: two workers, whole files per worker), files start in collection order.
+# These take minutes each (building the default testbed, the learning-rate sweep study, multi-process
+# training); started first, they run beside everything else instead of alone at the end.
+HEAVY_FIRST = ("tests/experiments/test_testbed.py", "tests/test_study.py", "tests/training/test_sharded.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    def rank(item) -> int:
+        path = Path(str(item.fspath)).relative_to(REPO).as_posix() if REPO in Path(str(item.fspath)).parents else ""
+        return HEAVY_FIRST.index(path) if path in HEAVY_FIRST else len(HEAVY_FIRST)
+
+    items.sort(key=rank)  # stable: the order inside each group is pytest's
