@@ -48,8 +48,8 @@ OBSERVATIONS = (
     "Pneumothorax", "Support Devices",
 )
 POSITIVE, NEGATIVE, UNCERTAIN = 1, 0, -1
-# Bump when a rule change can change labels, so scores from two versions are not mixed. Nothing keys stored
-# results by it yet: the report tasks' versions (harness/tasks) are what the results store compares.
+# Bump when a rule change can change labels, so scores from two versions are not mixed: it is the CheXpert
+# metrics' version (harness.metrics.clinical), which keys evaluations; bump the report tasks' versions with it.
 # 2: the issue-26 report-level rules (nodular opacity, alternatives, vascular prominence, ...).
 LABELER_VERSION = "2"
 
