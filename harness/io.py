@@ -212,3 +212,26 @@ def read_jsonl_lines(path: str | Path, *, skip_partial_last: bool = False) -> It
             hint = " (the file ends mid-record: truncated?)" if cut_off else ""
             raise DataError(path, f"malformed JSON: {exc.msg}{hint}", record=f"line {number}") from None
         yield number, record
+
+
+def atomic_dir(final: str | Path, write: Callable[[Path], Any]) -> Path:
+    """Build folder ``final`` by ``write(tmp)`` in a sibling temporary folder and swap it in: a reader sees the
+    old folder or the new one, never half of one, and a failed ``write`` leaves the old one whole."""
+    import shutil
+
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.with_name(f".tmp-{final.name}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        write(tmp)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    old = final.with_name(f".old-{final.name}")
+    if final.exists():
+        shutil.rmtree(old, ignore_errors=True)
+        final.replace(old)
+    tmp.replace(final)
+    shutil.rmtree(old, ignore_errors=True)
+    return final

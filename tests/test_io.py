@@ -104,3 +104,25 @@ def test_appending_after_an_interrupted_write_starts_a_fresh_line(tmp_path):
     path.write_text('{"chunk": 0}', encoding="utf-8")  # whole, only its newline missing: kept
     append_jsonl(path, {"chunk": 1})
     assert list(read_jsonl(path)) == [{"chunk": 0}, {"chunk": 1}]
+
+
+def test_atomic_dir_swaps_a_whole_folder_and_a_failed_write_leaves_the_old_one(tmp_path):
+    from harness.io import atomic_dir
+
+    final = tmp_path / "model"
+    atomic_dir(final, lambda d: (d.mkdir(), (d / "weights").write_text("v1")))
+    assert (final / "weights").read_text() == "v1"
+
+    def fails(d):
+        d.mkdir()
+        (d / "weights").write_text("half")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        atomic_dir(final, fails)
+    assert (final / "weights").read_text() == "v1"  # the old folder, whole
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]  # no temporary or old folder left behind
+
+    atomic_dir(final, lambda d: (d.mkdir(), (d / "weights").write_text("v2")))
+    assert (final / "weights").read_text() == "v2"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError
-from harness.io import read_json, write_json
+from harness.io import atomic_dir, read_json, write_json
 from harness.results import card as cards
 
 log = logging.getLogger(__name__)
@@ -148,7 +148,7 @@ def prepare(run: str, *, merged: bool = False, output_dir: str | Path | None = N
         write_json(tmp / "results.json", results_payload(facts))
         cards.write_card(tmp, facts)
 
-    _atomic_dir(folder, write)
+    atomic_dir(folder, write)
     return PushOutcome(run=run, kind=kind, folder=folder, repo_id=repo_id, uploaded=False,
                        files=sorted(p.name for p in folder.iterdir()))
 
@@ -268,21 +268,3 @@ def _link_or_copy(source: Path, target: Path) -> None:
         os.link(source, target)
     except OSError:
         shutil.copy2(source, target)
-
-
-def _atomic_dir(final: Path, write) -> None:
-    """Build ``final`` in a sibling temporary folder and swap it in, so a failed push leaves the last one whole."""
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.with_name(f".tmp-{final.name}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
-        write(tmp)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    old = final.with_name(f".old-{final.name}")
-    if final.exists():
-        shutil.rmtree(old, ignore_errors=True)
-        final.replace(old)
-    tmp.replace(final)
-    shutil.rmtree(old, ignore_errors=True)

@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import logging
 import math
-import shutil
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError
-from harness.io import write_json, write_jsonl
+from harness.io import atomic_dir, write_json, write_jsonl
 from harness.methods.base import Method
 from harness.preferences import PreferencePair
 from harness.training import checkpoint as ckpt
@@ -313,15 +312,15 @@ def save_final(output_dir: Path, accelerator: Any, model: Any, vlm: Any, config:
         _drop_tied_copies(unwrapped, state)
     adapter_path = model_path = None
     if config.lora:
-        adapter_path = _atomic_dir(output_dir / "adapter", lambda d: unwrapped.save_pretrained(d, state_dict=state))
+        adapter_path = atomic_dir(output_dir / "adapter", lambda d: unwrapped.save_pretrained(d, state_dict=state))
         if config.merge_lora:
             merged = (_merged_from_state(unwrapped, state) if is_sharded(accelerator)
                       else unwrapped.merge_and_unload())
-            model_path = _atomic_dir(output_dir / "model", lambda d: (merged.save_pretrained(d),
-                                                                       vlm.processor.save_pretrained(d)))
+            model_path = atomic_dir(output_dir / "model", lambda d: (merged.save_pretrained(d),
+                                                                      vlm.processor.save_pretrained(d)))
     else:
-        model_path = _atomic_dir(output_dir / "model", lambda d: (unwrapped.save_pretrained(d, state_dict=state),
-                                                                   vlm.processor.save_pretrained(d)))
+        model_path = atomic_dir(output_dir / "model", lambda d: (unwrapped.save_pretrained(d, state_dict=state),
+                                                                  vlm.processor.save_pretrained(d)))
     return model_path, adapter_path
 
 
@@ -387,19 +386,6 @@ def _merged_from_state(peft_model: Any, state: dict[str, Any]) -> Any:
             module, _, attr = name.rpartition(".")
             fresh.get_submodule(module).register_buffer(attr, buffers[name].detach().cpu().clone(), persistent=False)
     return fresh.merge_and_unload()
-
-
-def _atomic_dir(final: Path, write) -> Path:
-    tmp = final.with_name(f".tmp-{final.name}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    write(tmp)
-    old = final.with_name(f".old-{final.name}")
-    if final.exists():
-        shutil.rmtree(old, ignore_errors=True)
-        final.replace(old)
-    tmp.replace(final)
-    shutil.rmtree(old, ignore_errors=True)
-    return final
 
 
 def _weights_id(vlm: Any) -> str:
