@@ -253,6 +253,17 @@ def load_remote(task: str, repo: str, hub_split: str) -> pa.Table:
 
 # ------------------------------------------------------------------------------------------ building datasets
 
+def build_kept(columns: dict[str, list[str]], table: pa.Table, kept: Sequence[int], path: Path,
+               check_images: str) -> datasets.Dataset:
+    """``build`` from the rows ``kept`` of ``table``, their images decoded first when ``check_images`` is
+    "decode" (a bad image is one line naming the file and row)."""
+    images = image_column(table, path).take(kept)
+    if check_images == "decode":
+        for index, entry in zip(kept, images.to_pylist()):
+            check_image(path, (entry["bytes"], entry.get("path")), index, "decode")
+    return build(columns, images, source=path)
+
+
 def build(columns: dict[str, list[str]], images: pa.ChunkedArray | pa.Array, source: Path) -> datasets.Dataset:
     """A ``datasets.Dataset`` with ``images`` (the ``{bytes, path}`` struct, one per row) as a lazily decoded
     ``datasets.Image`` column next to string ``columns`` (which hold ``id`` first)."""

@@ -174,11 +174,7 @@ class PathVQATask(L.SizesFromReport, Task):
         if not kept:
             raise DataError(path, f"no usable records for split '{split}'")
         bad.warn(self.name, split)
-        images = hub.image_column(table, path).take(kept)
-        if opts.check_images == "decode":
-            for index, entry in zip(kept, images.to_pylist()):
-                hub.check_image(path, (entry["bytes"], entry.get("path")), index, "decode")
-        return hub.build(columns, images, source=path)
+        return hub.build_kept(columns, table, kept, path, opts.check_images)
 
     # --- the task contract ------------------------------------------------------------------------------
 

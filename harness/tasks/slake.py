@@ -176,11 +176,7 @@ class SlakeTask(L.SizesFromReport, Task):
         if not kept:
             raise DataError(path, f"no usable records with q_lang '{opts.language}'", field="q_lang")
         bad.warn(self.name, split)
-        images = hub.image_column(table, path).take(kept)
-        if opts.check_images == "decode":
-            for index, entry in zip(kept, images.to_pylist()):
-                hub.check_image(path, (entry["bytes"], entry.get("path")), index, "decode")
-        return hub.build(columns, images, source=path)
+        return hub.build_kept(columns, table, kept, path, opts.check_images)
 
     def _load(self, split: str, data_dir: str | Path | None, **options: Any):
         opts = L.parse_options(self.name, self.options_class, options)
