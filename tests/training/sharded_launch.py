@@ -58,7 +58,7 @@ def run(journal_dir: Path, args: list[str]) -> int:
         (reference.ModelReference, "groups"): journal.groups(reference.ModelReference.groups),
         (loop, "write_json"): journal.writer(loop.write_json, "train_config.json"),
         (loop, "write_jsonl"): journal.writer(loop.write_jsonl, "metrics.jsonl"),
-        (loop, "_atomic_dir"): journal.writer(loop._atomic_dir, "final weights"),
+        (loop, "atomic_dir"): journal.writer(loop.atomic_dir, "final weights"),
     }
     if die_after is not None:
         saved = checkpoint.save_checkpoint
