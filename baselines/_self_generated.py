@@ -18,10 +18,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
+from harness.core.options import option_field
+from harness.curation.pairs import save_sample_image, task_prompt
 from harness.methods.base import Method, PairContext
-from harness.methods.pairs import save_sample_image, task_prompt
-from harness.options import option_field
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +117,7 @@ class ChunkJournal:
         import hashlib
         import json
 
-        from harness.io import read_jsonl
+        from harness.core.io import read_jsonl
 
         self.path = Path(context.output_dir) / f"{name}.journal.jsonl"
         model = context.model
@@ -136,7 +136,7 @@ class ChunkJournal:
 
     def run(self, index: int, compute: Any) -> Any:
         """The JSON result of chunk ``index``: replayed from the journal, or ``compute()`` and recorded."""
-        from harness.io import append_jsonl
+        from harness.core.io import append_jsonl
 
         if index in self.done:
             return self.done[index]
@@ -167,7 +167,7 @@ def run_chunks(name: str, context: PairContext, samples: list[Sample], options: 
 
 def pairs_and_counts(results: list[dict], counts: dict[str, int]) -> list[Any]:
     """The pairs of chunk results ``{"pairs": [...], "counts": {...}}``, adding their counts to ``counts``."""
-    from harness.preferences import PreferencePair
+    from harness.curation.preferences import PreferencePair
 
     pairs = []
     for result in results:

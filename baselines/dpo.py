@@ -16,9 +16,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
+from harness.core.options import Range
 from harness.methods.base import LogProbs, LossOutput, Method
-from harness.options import Range
 
 if TYPE_CHECKING:
     import torch

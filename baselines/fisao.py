@@ -52,10 +52,10 @@ from baselines._self_generated import (
     token_image_similarity,
 )
 from baselines.dpo import DPO, require_reference
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
+from harness.core.options import option_field
+from harness.curation.preferences import PreferencePair, write_pairs
 from harness.methods.base import LogProbs, LossOutput, PairContext
-from harness.options import option_field
-from harness.preferences import PreferencePair, write_pairs
 
 if TYPE_CHECKING:
     import torch

@@ -15,9 +15,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from baselines.dpo import DPO, dpo_rewards, log_ratios, require_reference
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
+from harness.core.options import Range
 from harness.methods.base import LogProbs, LossOutput, Method
-from harness.options import Range
 
 if TYPE_CHECKING:
     import torch

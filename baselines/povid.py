@@ -23,7 +23,7 @@ with the trainer ``tool/dpo_trainer_inherent.py``, which replaces TRL's ``DPOTra
 The builder here (``variant="released"``, the default) writes, per training sample:
 
 - a **text pair**: ground truth over a hallucination of it, on the clean image
-  (``harness.hallucinate.make_hallucination``, seeded as the default text pairs are, so DPO's and POVID's
+  (``harness.curation.hallucinate.make_hallucination``, seeded as the default text pairs are, so DPO's and POVID's
   text sides agree; POVID prompts GPT-4V, the offline rules stand in for it); a sample no edit can be
   verified to contradict is skipped and counted;
 - an **image-side pair**: ground truth over the target model's own GREEDY answer to the question on the
@@ -40,7 +40,7 @@ image-side dispreferred tokens are the teacher-forced arg-max on the ground-trut
 by the policy and by the reference; the shared core scores given token sequences, so here the dispreferred
 answer is the base model's free-running greedy answer, generated once when the pairs are built (the policy
 equals the reference at the first step, where both coincide in choosing it from the same model). The
-release's noise is added to [0, 1] pixels and cast back without clipping; ``harness.imaging`` noises
+release's noise is added to [0, 1] pixels and cast back without clipping; ``harness.curation.imaging`` noises
 [-1, 1] pixels and clips. The release's stage one (DPO on the text pairs alone) is not repeated here: run
 ``dpo`` on ``kinds=text`` pairs first to reproduce it.
 
@@ -60,14 +60,14 @@ from typing import Any
 
 from baselines._self_generated import Sample, run_chunks, same_text
 from baselines.dpo import DPO
-from harness.errors import HarnessError
-from harness.hallucinate import Hallucination, make_hallucination
-from harness.io import atomic_write
+from harness.core.errors import HarnessError
+from harness.core.io import atomic_write
+from harness.core.options import option_field
+from harness.curation.hallucinate import Hallucination, make_hallucination
+from harness.curation.pairs import save_sample_image, task_prompt
+from harness.curation.preferences import PreferencePair, write_pairs
+from harness.curation.textpairs import item_seed
 from harness.methods.base import PairContext
-from harness.methods.pairs import save_sample_image, task_prompt
-from harness.options import option_field
-from harness.preferences import PreferencePair, write_pairs
-from harness.textpairs import item_seed
 
 log = logging.getLogger(__name__)
 
@@ -231,7 +231,7 @@ class POVID(DPO):
 
 def greedy_on_noised(model: Any, rows: list[tuple[Path, str]], *, max_new_tokens: int) -> list[str]:
     """The model's greedy answer to each ``(noised image file, prompt)``, in one generation batch."""
-    from harness.images import open_image
+    from harness.core.images import open_image
     from harness.models.base import GenerationConfig
 
     images = [open_image(path) for path, _ in rows]
@@ -244,7 +244,7 @@ def _seed(seed: int, key: str) -> int:
 
 def _save_noised(image: Any, image_name: str, output_dir: Path, options: POVIDOptions, seed: int) -> str:
     """The noised copy of an image (relative name), written once; its name carries step, schedule and seed."""
-    from harness.imaging import diffusion_noise
+    from harness.curation.imaging import diffusion_noise
 
     name = (f"{NOISED_DIR}/{Path(image_name).stem}-{options.schedule}-k{options.noise_step}"
             f"-of{options.num_steps}-s{seed}.png")

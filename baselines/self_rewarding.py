@@ -44,9 +44,9 @@ from baselines._self_generated import (
     sample_responses,
 )
 from baselines.dpo import DPO
+from harness.core.options import option_field
+from harness.curation.preferences import PreferencePair, write_pairs
 from harness.methods.base import PairContext
-from harness.options import option_field
-from harness.preferences import PreferencePair, write_pairs
 
 log = logging.getLogger(__name__)
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from harness.core.options import Range
 from harness.methods.base import LogProbs, LossOutput, Method
-from harness.options import Range
 
 if TYPE_CHECKING:
     import torch

@@ -13,7 +13,7 @@ Judges (``--option judge=...``):
   Highest vs lowest score.
 - ``openai:<model>`` (an OpenAI-compatible endpoint) or ``hf:<path>`` (a local causal LM): the judge gets the
   question, the ground-truth answer and the numbered candidates and answers ``BEST: i WORST: j``
-  (``harness.judges``: retries on malformed replies, disk cache for endpoints). A reply that still does
+  (``harness.curation.judges``: retries on malformed replies, disk cache for endpoints). A reply that still does
   not parse, or names one answer twice, falls back to the reference scorer (counted in the log and
   recorded per pair in ``extra["chosen_by"]``).
 
@@ -42,9 +42,9 @@ from baselines._self_generated import (
     sample_responses,
 )
 from baselines.dpo import DPO
+from harness.core.options import option_field
+from harness.curation.preferences import PreferencePair, write_pairs
 from harness.methods.base import PairContext
-from harness.options import option_field
-from harness.preferences import PreferencePair, write_pairs
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ class STLLaVAMedOptions(CandidateOptions):
     """STLLaVA-Med's pair-builder options (``--option KEY=VALUE``)."""
 
     judge: str = option_field("reference", "who picks best and worst: 'reference' (offline scorer against the "
-                                           "ground truth), 'openai:<model>' or 'hf:<path>' (harness.judges)")
+                                           "ground truth), 'openai:<model>' or 'hf:<path>' (harness.curation.judges)")
     retries: int = option_field(2, "re-asks after a malformed judge reply before the reference scorer decides")
 
     def __post_init__(self) -> None:
@@ -113,7 +113,7 @@ class STLLaVAMed(DPO):
         options = parsed_options(self, context.options)
         judge = None
         if options["judge"] != "reference":
-            from harness.judges import make_judge
+            from harness.curation.judges import make_judge
 
             judge = make_judge(options["judge"])
         model = require_model(self.name, context)
@@ -148,7 +148,7 @@ class STLLaVAMed(DPO):
 
     def _pick(self, judge, sample, cands: list[str], retries: int) -> tuple[tuple[int, int] | None, str]:
         if judge is not None:
-            from harness.judges import ask
+            from harness.curation.judges import ask
 
             listing = "\n".join(f"{i + 1}. {text}" for i, text in enumerate(cands))
             prompt = JUDGE_PROMPT.format(question=sample.question or sample.prompt, answer=sample.answer,

@@ -526,7 +526,7 @@ def build_app(store: str | Path | None = None, snapshot: str | Path | None = Non
 
         if source.writable:
             def on_submit(path: str | None, request: gr.Request) -> list[Any]:
-                from harness.errors import HarnessError
+                from harness.core.errors import HarnessError
                 from leaderboard.submit import read_submission, submit_bytes
 
                 if not path:

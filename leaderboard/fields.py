@@ -20,7 +20,7 @@ import typing
 from collections.abc import Callable
 from typing import Any
 
-from harness.errors import DataError
+from harness.core.errors import DataError
 
 INT64 = 2**63 - 1
 COMPUTED_KEYS = ("data", "verification", "submitted_by")  # set by the leaderboard, never by the submitter
@@ -166,7 +166,7 @@ CONFIG_FIELDS: dict[str, Check] = {
 
 
 def _shown(value: Any) -> str:
-    from harness.options import shown
+    from harness.core.options import shown
 
     return written(value) if isinstance(value, Literal) else shown(value, 40)
 
@@ -200,7 +200,7 @@ def check_config(config: dict[str, Any], method: str | None, source: str, where:
 
 def _run_config_class() -> type | None:
     try:
-        from harness.pipeline import RunConfig
+        from harness.experiments.pipeline import RunConfig
     except Exception:  # the checks only need the declarations; a broken import skips them
         return None
     return RunConfig
@@ -216,10 +216,10 @@ def _train_config_class() -> type | None:
 
 def _check_dataclass(prefix: str, cls: type | None, values: dict[str, Any], fail: Callable[[str, str], None]) -> None:
     """Each of ``values`` that is a declared field of ``cls``: its declared type (int, float, str, bool) and
-    range (``harness.options.field_range``)."""
+    range (``harness.core.options.field_range``)."""
     if cls is None:
         return
-    from harness.options import field_range
+    from harness.core.options import field_range
 
     hints = typing.get_type_hints(cls)
     for spec in dataclasses.fields(cls):

@@ -159,8 +159,8 @@ def image_path(record: dict[str, Any], run: dict[str, Any], task: str) -> Path |
 
 def load_image(record: dict[str, Any], run: dict[str, Any], task: str) -> tuple[Any, str]:
     """(PIL image or None, where it came from) for a prediction: by path, else from the task's dataset."""
-    from harness.errors import DataError
-    from harness.images import decoded, open_image, to_rgb
+    from harness.core.errors import DataError
+    from harness.core.images import decoded, open_image, to_rgb
 
     path = image_path(record, run, task)
     if path is not None:

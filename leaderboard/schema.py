@@ -31,7 +31,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.errors import DataError
+from harness.core.errors import DataError
 from harness.results.store import ResultRow, RunRecord
 from leaderboard.fields import check_config, check_numbers, parse_float, written
 from leaderboard.names import skeleton, strip_invisible

@@ -14,9 +14,9 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
-from harness.errors import HarnessError
-from harness.io import atomic_write, standard_json
-from harness.secrets import redact
+from harness.core.errors import HarnessError
+from harness.core.io import atomic_write, standard_json
+from harness.core.secrets import redact
 
 log = logging.getLogger(__name__)
 

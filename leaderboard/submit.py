@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from harness.errors import DataError, HarnessError
+from harness.core.errors import DataError, HarnessError
 from harness.results.store import ResultsStore
 from leaderboard.names import model_label, name_key
 from leaderboard.schema import MAX_BYTES, parse_bytes, validate
@@ -44,8 +44,8 @@ MIN_SECRET_CHARS = 32
 def leaderboard_secret() -> bytes:
     """The key of the submitter hashes: ``HARNESS_LEADERBOARD_SECRET``, else the secret file under
     ``HARNESS_HOME``, created with 64 random hex digits (mode 0600) when missing."""
-    from harness.paths import harness_home
-    from harness.secrets import register_secret_value
+    from harness.core.paths import harness_home
+    from harness.core.secrets import register_secret_value
 
     value = os.environ.get(SECRET_ENV, "").strip()
     if value:

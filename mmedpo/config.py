@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from harness.errors import HarnessError
-from harness.imaging import LESION_NOISE_SCHEDULE, LESION_NOISE_STEP
-from harness.options import option_field, shown
+from harness.core.errors import HarnessError
+from harness.core.options import option_field, shown
+from harness.curation.imaging import LESION_NOISE_SCHEDULE, LESION_NOISE_STEP
 
 CURATION_VERSION = "7"  # bump when the curation's output for the same inputs changes
 RELEVANCE_SCORERS = ("auto", "consensus", "factcheck", "heuristic")
@@ -46,8 +46,8 @@ class CurationConfig:
     batch_size: int = option_field(8, "questions per sampling batch")
 
     def __post_init__(self) -> None:
-        from harness.imaging import SCHEDULES
-        from harness.secrets import refuse_secret_options
+        from harness.core.secrets import refuse_secret_options
+        from harness.curation.imaging import SCHEDULES
         from mmedpo.noise import NOISE_MODES
         from mmedpo.relevance import NORMALIZATIONS
 
@@ -120,8 +120,8 @@ class CurationConfig:
     @classmethod
     def from_options(cls, options: dict[str, Any] | None) -> CurationConfig:
         """Build from a dict (YAML config or ``--option key=value`` strings, coerced to each field's type by
-        the shared ``harness.options.parse_options``: unknown keys get a suggestion)."""
-        from harness.options import parse_options
+        the shared ``harness.core.options.parse_options``: unknown keys get a suggestion)."""
+        from harness.core.options import parse_options
 
         return parse_options("method 'mmedpo'", cls, options)
 

@@ -32,9 +32,9 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from harness.errors import HarnessError
-from harness.io import append_jsonl, read_json, read_jsonl, write_json
-from harness.preferences import PreferencePair, read_pairs, write_pairs
+from harness.core.errors import HarnessError
+from harness.core.io import append_jsonl, read_json, read_jsonl, write_json
+from harness.curation.preferences import PreferencePair, read_pairs, write_pairs
 from mmedpo.config import CURATION_VERSION, CurationConfig, curation_options
 from mmedpo.prompts import prompt_versions
 
@@ -201,8 +201,8 @@ def assemble(items: list[dict], config: CurationConfig, key: str) -> tuple[list[
 
 def _error_mix(usable: list[dict], items: list[dict]) -> dict[str, Any]:
     """The text pairs' rejected texts' error types next to the base's greedy answers' (same items, all text
-    items it answered, skipped ones included), per case group (``harness.errortypes.error_mix``)."""
-    from harness.errortypes import error_mix
+    items it answered, skipped ones included), per case group (``harness.curation.errortypes.error_mix``)."""
+    from harness.curation.errortypes import error_mix
 
     text = [r for r in usable if r["kind"] == "text" and (r.get("extra") or {}).get("error")]
     measured = [r for r in items if r["kind"] == "text" and r.get("base")]
@@ -213,11 +213,11 @@ def _error_mix(usable: list[dict], items: list[dict]) -> dict[str, Any]:
 
 def _denial_floor(usable: list[dict], items: list[dict],
                   config: CurationConfig) -> tuple[list[dict], dict[str, Any] | None]:
-    """Apply the denial floor (``harness.textpairs.apply_denial_floor``) to copies of the text records, or,
+    """Apply the denial floor (``harness.curation.textpairs.apply_denial_floor``) to copies of the text records, or,
     where it does not apply but the base was measured, only check the rule. Returns the records and the
     rule's report (None when the base's answers were not measured)."""
-    from harness.errortypes import denial_rule
-    from harness.textpairs import apply_denial_floor
+    from harness.curation.errortypes import denial_rule
+    from harness.curation.textpairs import apply_denial_floor
 
     base = [r["base"]["primary"] for r in items
             if r["kind"] == "text" and r.get("base") and r.get("denial_question")]
@@ -318,7 +318,7 @@ class _FallbackGuard:
             return
         self.fallbacks[record["sample"]] = record
         if self.active and len(self.fallbacks) > self.allowed:
-            from harness.judges import FAILURES
+            from harness.curation.judges import FAILURES
 
             stages = _tally(s for r in self.fallbacks.values() for s in r["fallback"])
             raise HarnessError(

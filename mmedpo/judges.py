@@ -1,7 +1,7 @@
 """Judges of the MMedPO curation: the LLMs that pick or write hallucinations and score clinical relevance.
 
 The generic machinery (the ``Judge`` protocol, ``make_judge`` for ``openai:<model>`` and ``hf:<path>``,
-``ask`` with retries, ``parse_choice`` and ``parse_score``) lives in ``harness.judges`` so that baselines
+``ask`` with retries, ``parse_choice`` and ``parse_score``) lives in ``harness.curation.judges`` so that baselines
 can use it too (the layering rule: baselines never import mmedpo); it is re-exported here under the same
 names. MMedPO's own parser, ``parse_hallucination``, stays here.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from harness.judges import (
+from harness.curation.judges import (
     Judge,
     LocalLMJudge,
     OpenAIJudge,

@@ -23,8 +23,8 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 from PIL import Image
 
-from harness.errors import HarnessError
-from harness.registry import Registry
+from harness.core.errors import HarnessError
+from harness.core.registry import Registry
 
 log = logging.getLogger(__name__)
 

@@ -20,8 +20,8 @@ import dataclasses
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from baselines.dpo import DPO
+from harness.core.options import check_known, parse_options
 from harness.methods.base import LogProbs, LossOutput
-from harness.options import check_known, parse_options
 from mmedpo.config import ABLATIONS, CurationConfig, curation_options
 
 if TYPE_CHECKING:

@@ -5,7 +5,7 @@ Three modes, all deterministic for a given ``seed``:
 - ``diffusion`` (the paper): forward diffusion ``x_k = sqrt(abar_k) x + sqrt(1 - abar_k) eps`` at step
   ``step`` of 1000 on the ``schedule`` (default step 500 on the ``sigmoid`` schedule, POVID's released
   values, which keep ``abar = 0.745``, signal x 0.863; the paper states neither) on the pixels where the
-  lesion map is >= 0.5 (``harness.imaging.diffusion_noise``).
+  lesion map is >= 0.5 (``harness.curation.imaging.diffusion_noise``).
 - ``release`` (the released curation code, alias ``gaussian-replace``): aiming-lab/MMedPO at commit
   97d17e2, ``curation/Sample_Zero-Shot_Grounding_RSNA/inference_attention-map_score.py``,
   ``generate_noised_image`` (lines 211-237): the map is resized to the image bilinearly (lines 218-222),
@@ -29,9 +29,9 @@ from typing import Literal
 import numpy as np
 from PIL import Image
 
-from harness.errors import HarnessError
-from harness.images import to_8bit
-from harness.imaging import DEFAULT_SCHEDULE, DEFAULT_STEP, alpha_bar, diffusion_noise
+from harness.core.errors import HarnessError
+from harness.core.images import to_8bit
+from harness.curation.imaging import DEFAULT_SCHEDULE, DEFAULT_STEP, alpha_bar, diffusion_noise
 
 NoiseMode = Literal["diffusion", "release", "global"]
 NOISE_MODES = ("diffusion", "release", "global")
@@ -84,7 +84,7 @@ def gaussian_replace(
 ) -> tuple[Image.Image, np.ndarray]:
     """The released code's rule (module docstring, ``release``); returns the noised image and the boolean
     mask of replaced pixels. A grayscale image stays one channel (the release noises the array of the image
-    as stored; 16-bit and float grayscale is first scaled to L by ``harness.images.to_8bit``); other modes
+    as stored; 16-bit and float grayscale is first scaled to L by ``harness.core.images.to_8bit``); other modes
     than L and RGB are converted to RGB first."""
     source = to_8bit(image)
     source = source if source.mode in ("L", "RGB") else source.convert("RGB")

@@ -6,7 +6,7 @@
   mean of all scores given (an agreement counts as giving the score it endorses).
 - Visual pairs: the localizer's confidence.
 - Offline (no judge): ``heuristic_score``, the clinical severity of what the rejected text contradicts in
-  the case (``harness.factcheck``: a denied or invented finding, wrong kind, side, level, size or count,
+  the case (``harness.curation.factcheck``: a denied or invented finding, wrong kind, side, level, size or count,
   scaled by the finding's urgency and size).
 - Normalization: ``paper`` rescales the dataset's scores to mean 1 and variance 0.1 and clips to
   [0.75, 1.25] (the workable reading of the paper's Z; read literally it maps every score in [0, 1] to
@@ -24,8 +24,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.errors import HarnessError
-from harness.factcheck import contradictions, guess_answer_type, severity
+from harness.core.errors import HarnessError
+from harness.curation.factcheck import contradictions, guess_answer_type, severity
 from mmedpo.judges import Judge, ask, parse_score
 from mmedpo.prompts import load_prompt
 from mmedpo.rules import CATEGORY_WEIGHT, Edit, category_of
@@ -58,7 +58,7 @@ def heuristic_score(chosen: str, rejected: str, edits: Sequence[Edit] | None = N
     """Offline relevance in [0, 1]: how clinically serious what ``rejected`` contradicts is.
 
     ``sample`` is the task row (its ``answer`` is taken to be ``chosen``); synthetic rows are checked
-    against the case's exact findings. The score is ``harness.factcheck.severity`` of the contradictions
+    against the case's exact findings. The score is ``harness.curation.factcheck.severity`` of the contradictions
     found (0 when a sample is given and the rejected text contradicts nothing). Without a sample the row is
     guessed from ``chosen`` (yes/no -> closed, several sentences -> report, else open); where that reading
     finds no contradiction the legacy rule applies: the largest ``CATEGORY_WEIGHT`` of the injector's

@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from harness.errors import HarnessError
-from harness.images import to_rgb
+from harness.core.errors import HarnessError
+from harness.core.images import to_rgb
 from mmedpo.localize import Localization, normalize_map
 
 log = logging.getLogger(__name__)

@@ -41,8 +41,8 @@ class Curator:
     def _source(self, image: Any) -> str:
         """One copy of each source image, named by its content: the original file's bytes (no re-encoding)
         when the image came from a file, else a PNG of its pixels. Many questions about one image share it."""
-        from harness.images import to_rgb
-        from harness.methods.pairs import save_image
+        from harness.core.images import to_rgb
+        from harness.curation.pairs import save_image
 
         filename = getattr(image, "filename", "") or ""
         if filename and os.path.isfile(filename):
@@ -71,7 +71,7 @@ class Curator:
         return path.relative_to(self.root).as_posix()
 
     def _save(self, image: Any, sub: str, name: str) -> str:
-        from harness.images import to_rgb
+        from harness.core.images import to_rgb
 
         path = self.folder / "images" / sub / f"{safe_name(name)}.png"
         if not path.exists():
@@ -94,11 +94,11 @@ class Curator:
         sampled: dict[int, list[str]] = {}
         greedy: dict[int, str] = {}
         if text_indices and self.generator == "sample-and-judge":
-            from harness.textpairs import greedy_answers
+            from harness.curation.textpairs import greedy_answers
             from mmedpo.text import sample_answers
 
             if self.context.model is None:
-                from harness.errors import HarnessError
+                from harness.core.errors import HarnessError
 
                 raise HarnessError("mmedpo text generator 'sample-and-judge' (the default) samples the target "
                                    "model, but none was given (harness curate --model ...), or use "
@@ -122,7 +122,7 @@ class Curator:
                 yield self.visual_item(sample)
 
     def text_item(self, sample: dict, samples: list[str], greedy: str | None = None) -> dict[str, Any]:
-        from harness.errortypes import admits_denial, case_group, classify
+        from harness.curation.errortypes import admits_denial, case_group, classify
         from mmedpo.text import judge_dispreference, truth_dispreference, verified_dispreference
 
         record = self._base(sample, "text")
@@ -131,9 +131,9 @@ class Curator:
         base = classify(greedy, sample) if greedy is not None else None
         if base is not None:
             record["base"] = {"greedy": greedy, **base.to_json()}
-        # the default text pairs' per-item seed (harness.textpairs), so that MMedPO's text pairs and DPO's
+        # the default text pairs' per-item seed (harness.curation.textpairs), so that MMedPO's text pairs and DPO's
         # default pairs are the same pairs and a comparison isolates the visual pairs and the weights
-        from harness.textpairs import item_seed as text_seed
+        from harness.curation.textpairs import item_seed as text_seed
 
         seed = text_seed(self.context.seed, record["sample"])
         record["seed"] = seed
@@ -160,7 +160,7 @@ class Curator:
                       rejected_image=None, source=f"mmedpo-{made.how}", raw_score=relevance.score,
                       extra={"text": made.to_json(), "relevance": relevance.to_json(), "error": error.to_json()})
         if self.config.floor_applies() and record["denial_question"] and error.primary != "denial":
-            from harness.textpairs import denial_alternative
+            from harness.curation.textpairs import denial_alternative
 
             record["denial_alternative"] = denial_alternative(sample, greedy, base, seed=seed)
         return record
@@ -173,7 +173,7 @@ class Curator:
             return self.scorer.score(str(sample["question"]), chosen, made.rejected, edits=made.edits)
         if self.config.resolved_relevance() == "heuristic":
             return Relevance(heuristic_score(chosen, made.rejected, made.edits, sample=sample), "heuristic")
-        from harness.factcheck import contradictions, severity
+        from harness.curation.factcheck import contradictions, severity
 
         found = made.contradictions if made.contradictions is not None else contradictions(made.rejected, sample)
         return Relevance(float(severity(found)) if found else 0.0, "factcheck")
@@ -184,7 +184,7 @@ class Curator:
         record = self._base(sample, "visual")
         config = self.config
         # the global-noise ablation keeps the same samples and weights as local noise; only the noise differs
-        from harness.errortypes import case_group
+        from harness.curation.errortypes import case_group
         from mmedpo.localize import is_normal_film, normal_film_region
 
         record["case"] = case_group(sample)

@@ -10,11 +10,11 @@ Generators (MMedPO Sec. 3.1):
     truth. A judge reply that stays malformed after retries falls back to the next step (rewrite, then the
     offline ``rules`` injector).
   - the ``ground-truth`` judge (``truth_dispreference``; offline, no LLM): the fact checker reads each
-    sample against the case's labels or reference answer (``harness.errortypes.classify``) and the sample
-    that most clearly conflicts with it is picked (``harness.textpairs.pick_conflicting_sample``: by error
+    sample against the case's labels or reference answer (``harness.curation.errortypes.classify``) and the sample
+    that most clearly conflicts with it is picked (``harness.curation.textpairs.pick_conflicting_sample``: by error
     type first, a denial of a present finding before an invented finding before a wrong kind, side, level
     or size; then the most severe single contradiction; then the fewest; ties: the earliest sample). If no
-    sample contradicts the truth, the verified injector (``harness.hallucinate.make_hallucination``) writes
+    sample contradicts the truth, the verified injector (``harness.curation.hallucinate.make_hallucination``) writes
     one; if it cannot make a hallucination the fact checker confirms, the item is skipped.
 
   The record says which step produced ``y_l`` (``how``) and which judge took it (``judge``).
@@ -30,7 +30,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.textpairs import sample_answers
+from harness.curation.textpairs import sample_answers
 from mmedpo.judges import Judge, ask, parse_choice, parse_hallucination
 from mmedpo.prompts import load_prompt
 from mmedpo.rules import inject
@@ -87,8 +87,8 @@ def rules_dispreference(answer: str, *, seed: int) -> TextDispreference:
 def verified_dispreference(case: Any, *, seed: int, samples: Sequence[str] = (),
                            how: str = "rules", judge: str | None = None) -> TextDispreference | None:
     """The injector's hallucination of ``case['answer']`` that the fact checker confirms contradicts the case
-    (``harness.hallucinate.make_hallucination``), or None when it cannot make one (the caller skips the item)."""
-    from harness.hallucinate import make_hallucination
+    (``harness.curation.hallucinate.make_hallucination``), or None when it cannot make one (the caller skips the item)."""
+    from harness.curation.hallucinate import make_hallucination
 
     made = make_hallucination(case, seed=seed)
     if made is None:
@@ -99,7 +99,7 @@ def verified_dispreference(case: Any, *, seed: int, samples: Sequence[str] = (),
 
 def _candidates(answer: str, samples: Sequence[str]) -> list[str]:
     """Distinct non-empty samples that differ from the ground truth (up to case and punctuation), in order."""
-    from harness.textpairs import candidates
+    from harness.curation.textpairs import candidates
 
     return candidates(answer, samples)
 
@@ -108,13 +108,13 @@ def truth_dispreference(case: Any, answer: str, samples: Sequence[str], *, seed:
     """The ground-truth judge: the sample that most clearly conflicts with ``case``, else the verified
     injector's hallucination of it, else None (nothing verifiable: the caller skips the item).
 
-    "Most clearly" is ``harness.errortypes.conflict_rank``: the error type first (a denial of a present
+    "Most clearly" is ``harness.curation.errortypes.conflict_rank``: the error type first (a denial of a present
     finding, then an invented finding, a wrong kind, side, level, size), so a denial is never passed over for
     a minor attribute error; then the most severe single contradiction; then the fewest contradictions (a
     plausible hallucination makes one pointed error; summing errors would favour word salad from a small
     model). A tie keeps the earlier sample. ``case`` is the task's sample (labels, reference answer).
     """
-    from harness.textpairs import pick_conflicting_sample
+    from harness.curation.textpairs import pick_conflicting_sample
 
     picked = pick_conflicting_sample(case, answer, samples)
     if picked is not None:

@@ -21,9 +21,9 @@ import sys
 
 def main(argv: list[str] | None = None) -> int:
     from harness.cli.common import stdout_for_data
-    from harness.pipeline import RunConfig
-    from harness.study import StudyConfig, load_study, parse_methods, run_study
-    from harness.study.analysis import aa_calibration
+    from harness.experiments.pipeline import RunConfig
+    from harness.experiments.study import StudyConfig, load_study, parse_methods, run_study
+    from harness.experiments.study.analysis import aa_calibration
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=80, help="training runs (seeds 0..N-1)")

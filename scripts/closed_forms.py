@@ -22,7 +22,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from harness.errors import DataError, HarnessError
+from harness.core.errors import DataError, HarnessError
 from harness.tasks import _loading as L
 from harness.tasks.base import closed_form
 

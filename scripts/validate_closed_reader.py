@@ -24,8 +24,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from harness.errors import DataError, HarnessError
-from harness.io import read_jsonl_lines
+from harness.core.errors import DataError, HarnessError
+from harness.core.io import read_jsonl_lines
 from harness.metrics import vqa
 from harness.stats.intervals import wilson_interval
 

@@ -3,7 +3,7 @@
 ``shared_data`` is the real data folder beside the project (``../shared/data``; ``HARNESS_SHARED_DATA``
 overrides it); tests that need it skip with the reason when it is absent. Every test session writes under
 its own temporary ``HARNESS_HOME`` so nothing touches the user's cache. ``ramp_pngs`` and ``oversized_png``
-are the image files of the image-reader tests (``harness.images``): a 16-bit ramp beside its 8-bit
+are the image files of the image-reader tests (``harness.core.images``): a 16-bit ramp beside its 8-bit
 conversion, and a 20000 x 20000 PNG above the pixel limit (``blank_png`` writes others).
 """
 
@@ -41,7 +41,7 @@ def _share_tiny_between_workers(tmp_path_factory, home: Path) -> None:
 
     from filelock import FileLock
 
-    from harness.builtin_models import ensure_tiny
+    from harness.experiments.builtin_models import ensure_tiny
 
     shared = tmp_path_factory.getbasetemp().parent / "shared_harness_home"
     with FileLock(str(shared) + ".lock"):
@@ -68,7 +68,7 @@ def isolated_harness_home(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_model_dir(isolated_harness_home) -> Path:
     """The trained built-in ``tiny`` model (built and trained on the synthetic suite once per session)."""
-    from harness.builtin_models import ensure_tiny
+    from harness.experiments.builtin_models import ensure_tiny
 
     return ensure_tiny()
 

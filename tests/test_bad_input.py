@@ -174,7 +174,7 @@ RUN_CASES = [
 
 @pytest.mark.parametrize("argv,needle", RUN_CASES, ids=[f"run-{i}" for i in range(len(RUN_CASES))])
 def test_run_options_fail_before_any_work(argv, needle, capsys, home, monkeypatch):
-    import harness.pipeline as pipeline
+    import harness.experiments.pipeline as pipeline
 
     monkeypatch.setattr(pipeline, "evaluate_base", lambda *a, **k: pytest.fail("reached the base evaluation"))
     check_error(argv, capsys, home, needle)
@@ -339,17 +339,17 @@ def test_subprocess_weight_infinity(tmp_path, pairs_factory):
 @pytest.fixture
 def no_model_loads(monkeypatch):
     """Every way a command loads a model (or starts the base evaluation) fails the test."""
+    import harness.experiments.pipeline
     import harness.models
     import harness.models.hf
     import harness.models.resolve
-    import harness.pipeline
 
     def loaded(*args, **kwargs):
         pytest.fail("a model loaded before the bad input was refused")
 
     for module, name in [(harness.models, "load_model"), (harness.models.resolve, "load_model"),
-                         (harness.models.hf, "load_hf_model"), (harness.pipeline, "resolve_base_model"),
-                         (harness.pipeline, "evaluate_base"), (harness.pipeline, "evaluate_base_model")]:
+                         (harness.models.hf, "load_hf_model"), (harness.experiments.pipeline, "resolve_base_model"),
+                         (harness.experiments.pipeline, "evaluate_base"), (harness.experiments.pipeline, "evaluate_base_model")]:
         monkeypatch.setattr(module, name, loaded)
 
 

@@ -12,7 +12,7 @@ import yaml
 
 from harness.cli import build_parser, main
 from harness.cli.config_file import effective_config, parse_command_line, save_effective_config
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
 
 # Per command: flags that differ from every default (so a value that failed to round-trip would show).
 COMMAND_FLAGS = {
@@ -63,7 +63,7 @@ def test_a_saved_config_reruns_to_the_same_effective_config(command, tmp_path):
 
 def test_run_from_a_config_file_builds_the_run_config_the_flags_build(tmp_path):
     from harness.cli.commands.run import run_config_from_args
-    from harness.pipeline import config_dict
+    from harness.experiments.pipeline import config_dict
 
     config = _write(tmp_path / "run.yaml", """
 method: dpo
@@ -169,8 +169,8 @@ def test_a_saved_config_never_holds_the_hidden_alias(tmp_path):
 def test_the_run_command_saves_its_effective_config_in_the_run_folder(tmp_path, monkeypatch):
     """The run folder holds config.yaml as soon as the run id is settled (before any model loads), and a run
     started from it saves the same file: the acceptance check, without training (the slow test trains)."""
-    import harness.pipeline as pipeline
-    from harness.paths import runs_dir
+    import harness.experiments.pipeline as pipeline
+    from harness.core.paths import runs_dir
 
     saved: dict[str, str] = {}
 
@@ -200,8 +200,8 @@ def test_the_run_command_saves_its_effective_config_in_the_run_folder(tmp_path, 
 def test_a_run_from_its_saved_config_equals_the_run_from_flags(tmp_path, tiny_model_dir):
     """Acceptance: ``harness run --config RUN/config.yaml`` is the run the flags gave (same effective config,
     same settings fingerprint), on the tiny model with the smallest limits."""
-    from harness.io import read_json
-    from harness.paths import runs_dir
+    from harness.core.io import read_json
+    from harness.core.paths import runs_dir
 
     flags = ["run", "--method", "dpo", "--model", "tiny", "--tasks", "synth_vqa", "--train-limit", "8",
              "--eval-limit", "4", "--max-steps", "1", "--batch-size", "4", "--text-pairs", "injector",
@@ -219,7 +219,7 @@ def test_the_example_config_files_are_valid_runs(command):
     """examples/configs/*.yaml (docs/config.md) parse, and their run settings pass every check a run makes
     before a model loads (method, options, tasks, task options)."""
     from harness.cli.commands.run import run_config_from_args
-    from harness.pipeline import check_config
+    from harness.experiments.pipeline import check_config
 
     example = Path(__file__).resolve().parents[1] / "examples" / "configs" / f"{command}.yaml"
     args = _parse([command, "--config", str(example)])

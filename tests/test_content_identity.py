@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from harness.pipeline import RunConfig, base_model_name, run
+from harness.experiments.pipeline import RunConfig, base_model_name, run
 from harness.results.store import ResultsStore
 
 pytestmark = pytest.mark.slow

@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from harness.cli import main
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
 
 OPTIONAL = ("pandas", "openai", "httpx", "gradio", "wandb", "mlflow", "tensorboard", "lm_eval")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.errortypes import (
+from harness.curation.errortypes import (
     ERROR_TYPES,
     admits_denial,
     classify,
@@ -14,9 +14,9 @@ from harness.errortypes import (
     error_mix,
     is_lesion_case,
 )
-from harness.factcheck import contradictions, severity
+from harness.curation.factcheck import contradictions, severity
+from harness.curation.textpairs import pick_conflicting_sample
 from harness.tasks.synth import Lesion, write_report
-from harness.textpairs import pick_conflicting_sample
 
 MASS = Lesion("mass", "right", "upper", "large", [0, 0, 1, 1])
 NODULE = Lesion("nodule", "left", "lower", "small", [0, 0, 1, 1])

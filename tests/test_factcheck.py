@@ -8,10 +8,10 @@ import datasets
 import numpy as np
 from PIL import Image
 
-from harness.factcheck import SEVERITY, URGENCY, Contradiction, contradictions, severity
-from harness.hallucinate import make_hallucination
+from harness.curation.factcheck import SEVERITY, URGENCY, Contradiction, contradictions, severity
+from harness.curation.hallucinate import make_hallucination
+from harness.curation.textpairs import default_text_pairs
 from harness.tasks.synth import generate_case
-from harness.textpairs import default_text_pairs
 from mmedpo.relevance import normalize
 
 

@@ -1,4 +1,4 @@
-"""The shared image reader (``harness.images``): high-bit-depth images scaled to 8 bits, never clipped;
+"""The shared image reader (``harness.core.images``): high-bit-depth images scaled to 8 bits, never clipped;
 images above the pixel limit refused in one line naming the file and the limit."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from harness.errors import DataError
-from harness.images import MAX_PIXELS, open_image, read_image, to_8bit, to_rgb
+from harness.core.errors import DataError
+from harness.core.images import MAX_PIXELS, open_image, read_image, to_8bit, to_rgb
 
 LIMIT_TEXT = f"{MAX_PIXELS:,} pixels"
 

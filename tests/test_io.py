@@ -1,4 +1,4 @@
-"""``harness.io``: atomic writes with a plain file's permissions, and JSON readers for user data (strict,
+"""``harness.core.io``: atomic writes with a plain file's permissions, and JSON readers for user data (strict,
 byte-order mark tolerated) and for resumable outputs (a cut-off last line skipped with a warning)."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import sys
 
 import pytest
 
-from harness.errors import DataError
-from harness.io import append_jsonl, atomic_write, read_json, read_jsonl, write_json, write_jsonl
+from harness.core.errors import DataError
+from harness.core.io import append_jsonl, atomic_write, read_json, read_jsonl, write_json, write_jsonl
 
 posix_only = pytest.mark.skipif(sys.platform == "win32", reason="POSIX permissions")
 
@@ -88,7 +88,7 @@ def test_user_data_that_is_not_utf8_is_a_data_error(tmp_path):
 def test_a_resumable_output_skips_its_cut_off_last_line_with_a_warning(tmp_path, caplog):
     path = tmp_path / "items.jsonl"
     path.write_text('{"id": 1}\n{"id": 2}\n{"id": ', encoding="utf-8")
-    with caplog.at_level(logging.WARNING, logger="harness.io"):
+    with caplog.at_level(logging.WARNING, logger="harness.core.io"):
         assert list(read_jsonl(path, skip_partial_last=True)) == [{"id": 1}, {"id": 2}]
     assert "items.jsonl" in caplog.text and "line 3" in caplog.text
     path.write_text('{"id": 1}\n{"id": \n{"id": 3}\n', encoding="utf-8")  # mid-file damage is never skipped
@@ -107,7 +107,7 @@ def test_appending_after_an_interrupted_write_starts_a_fresh_line(tmp_path):
 
 
 def test_atomic_dir_swaps_a_whole_folder_and_a_failed_write_leaves_the_old_one(tmp_path):
-    from harness.io import atomic_dir
+    from harness.core.io import atomic_dir
 
     final = tmp_path / "model"
     atomic_dir(final, lambda d: (d.mkdir(), (d / "weights").write_text("v1")))

@@ -38,8 +38,8 @@ def _numbers(*values) -> bool:
 
 @pytest.mark.slow
 def test_study_prints_json_only_and_an_aa_study_is_calibrated(tiny_model_dir, tmp_path):
-    from harness.study import load_study
-    from harness.study.analysis import aa_calibration
+    from harness.experiments.study import load_study
+    from harness.experiments.study.analysis import aa_calibration
 
     store = str(tmp_path / "aa.sqlite")
     # a deliberately noisy training (lr 1e-2, 6 steps): the seeds move closed accuracy by several points

@@ -1,4 +1,4 @@
-"""``harness.options``: declared bounds on numbers, finite floats by default, and short echoes of long values."""
+"""``harness.core.options``: declared bounds on numbers, finite floats by default, and short echoes of long values."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import dataclasses
 
 import pytest
 
-from harness.errors import HarnessError
-from harness.options import (
+from harness.core.errors import HarnessError
+from harness.core.options import (
     Range,
     check_known,
     coerce,

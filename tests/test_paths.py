@@ -1,4 +1,4 @@
-"""One process per run id (and per study id): ``harness.paths.run_lock`` and where the commands take it.
+"""One process per run id (and per study id): ``harness.core.paths.run_lock`` and where the commands take it.
 
 The other process is a real one (a helper holding the lock until its stdin closes), since an ``flock``
 only conflicts between open files, and the point is what a second command sees.
@@ -14,14 +14,14 @@ from contextlib import contextmanager
 
 import pytest
 
-import harness.pipeline as pipeline
+import harness.experiments.pipeline as pipeline
 from harness.cli import main
-from harness.errors import HarnessError
-from harness.paths import run_lock, runs_dir, study_lock
+from harness.core.errors import HarnessError
+from harness.core.paths import run_lock, runs_dir, study_lock
 
 HOLD = """
 import sys
-from harness.paths import run_lock, study_lock
+from harness.core.paths import run_lock, study_lock
 lock = study_lock if sys.argv[1] == "study" else run_lock
 with lock(sys.argv[2]):
     print("held", flush=True)
@@ -70,7 +70,7 @@ def test_a_killed_holder_leaves_no_lock_behind(home):
 
 
 def test_the_lock_is_reentrant_within_a_process_and_released_after(home):
-    probe = [sys.executable, "-c", "from harness.paths import run_lock\nwith run_lock('mine'): pass"]
+    probe = [sys.executable, "-c", "from harness.core.paths import run_lock\nwith run_lock('mine'): pass"]
     with run_lock("mine"):
         with run_lock("mine"):  # harness eval takes it before the model loads, then the engine again
             pass
@@ -111,7 +111,7 @@ def test_harness_run_on_a_busy_id_exits_2_at_once_before_any_model_loads(home, t
 
 
 def test_a_study_runs_in_one_process_at_a_time(home):
-    from harness.study import StudyConfig, run_study
+    from harness.experiments.study import StudyConfig, run_study
 
     with held_elsewhere("st", kind="study") as holder:
         with pytest.raises(HarnessError, match=rf"^study 'st' is in use by another process \(pid {holder.pid}\)"):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from harness.cli import build_parser, main
-from harness.errors import HarnessError
-from harness.pipeline import (
+from harness.core.errors import HarnessError
+from harness.experiments.pipeline import (
     DEFAULT_MODEL,
     SMALL_MODEL_TRAIN_DEFAULTS,
     RunConfig,
@@ -73,7 +73,7 @@ def test_second_method_reuses_the_base_evaluation_and_lists_earlier_runs(two_run
 
 def test_rerun_with_the_same_id_resumes_without_redoing_stages(two_runs, monkeypatch):
     tmp, first, _ = two_runs
-    import harness.pipeline as pipeline
+    import harness.experiments.pipeline as pipeline
 
     def fail(*args, **kwargs):
         raise AssertionError("a finished stage ran again")
@@ -112,7 +112,7 @@ def test_a_run_id_of_another_method_is_refused(two_runs):
     ("mmedpo", {"ablaton": "no-visual"}, "did you mean 'ablation'"),
 ])
 def test_option_keys_are_checked_before_any_model_loads(tmp_path, monkeypatch, method, options, message):
-    import harness.pipeline as pipeline
+    import harness.experiments.pipeline as pipeline
 
     def no_model(*args, **kwargs):
         raise AssertionError("a model was resolved before the options were checked")
@@ -211,9 +211,9 @@ def test_build_pairs_writes_the_default_pairs_manifest_beside_them(tmp_path, mon
     import json
 
     import harness.models.hf as hf
-    from harness.errortypes import classify
+    from harness.curation.errortypes import classify
+    from harness.experiments.pipeline import build_pairs
     from harness.methods import get_method
-    from harness.pipeline import build_pairs
     from harness.tasks import get_task
 
     monkeypatch.setattr(hf, "load_hf_model", lambda *a, **k: _PriorVLM())

@@ -1,4 +1,4 @@
-"""``harness.preferences.read_pairs``: a pair file is read whole and honestly, before any model loads."""
+"""``harness.curation.preferences.read_pairs``: a pair file is read whole and honestly, before any model loads."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from harness.errors import DataError
-from harness.preferences import read_pairs
+from harness.core.errors import DataError
+from harness.curation.preferences import read_pairs
 
 
 def record(pair_id: str) -> dict:

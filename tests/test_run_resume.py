@@ -11,12 +11,12 @@ import shutil
 
 import pytest
 
-import harness.pipeline as pipeline
+import harness.experiments.pipeline as pipeline
 from harness.cli import main
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
+from harness.core.paths import check_run_id
 from harness.evaluation import evaluate
 from harness.models.base import VisionLanguageModel
-from harness.paths import check_run_id
 
 REAL_JPG = "synpic42202.jpg"
 

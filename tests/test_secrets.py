@@ -135,9 +135,9 @@ def test_a_planted_key_appears_in_no_file_the_harness_writes(planted, server, tm
 
 
 def test_redaction_of_secret_keys_and_known_values(monkeypatch, tmp_path):
-    from harness.io import read_json, write_json
+    from harness.core.io import read_json, write_json
+    from harness.core.secrets import redact
     from harness.results.store import ResultsStore, RunRecord
-    from harness.secrets import redact
 
     monkeypatch.setenv("OPENAI_API_KEY", KEY_ENV)
     config = {"judge_options": {"api_key": KEY_OPTION, "api_key_env": "MY_JUDGE_KEY", "max_tokens": 8,
@@ -225,7 +225,7 @@ def test_a_password_in_the_endpoint_url_is_sent_as_basic_auth_and_appears_nowher
     ("failed (see https://h/?token=abc).", "failed (see https://h/?token=[REDACTED])."),
 ])
 def test_url_secrets_are_redacted_wherever_the_url_is(text, clean):
-    from harness.secrets import redact, redact_url
+    from harness.core.secrets import redact, redact_url
 
     assert redact(text, []) == clean  # by the URL's shape alone: no known secret value is needed
     assert redact(clean, []) == clean  # redacting again changes nothing
@@ -239,13 +239,13 @@ def test_url_secrets_are_redacted_wherever_the_url_is(text, clean):
     "data:image/png;base64,iVBORw0KGgo=", "see https://h/a@b/c and https://h/p?keyword=cat",
 ])
 def test_urls_without_secrets_are_unchanged(text):
-    from harness.secrets import redact
+    from harness.core.secrets import redact
 
     assert redact(text, []) == text
 
 
 def test_url_secrets_never_reach_json_files_or_the_store(tmp_path):
-    from harness.io import write_json
+    from harness.core.io import write_json
     from harness.results.store import ResultsStore, RunRecord
 
     config = {"model": {"endpoint": "http://u:pw-not-in-env-41@h/v1?token=tok-not-in-env-42"},
@@ -258,7 +258,7 @@ def test_url_secrets_never_reach_json_files_or_the_store(tmp_path):
 
 
 def test_the_password_of_a_url_variable_is_a_known_secret(monkeypatch):
-    from harness.secrets import known_secret_values, redact_text
+    from harness.core.secrets import known_secret_values, redact_text
 
     monkeypatch.setenv("HARNESS_OPENAI_BASE_URL", "http://u:p%40ssw0rd-9@h/v1?api_key=qk-31337")
     monkeypatch.setenv("HTTPS_PROXY", "http://proxyuser:proxy-pw-55@proxy:3128")
@@ -269,7 +269,7 @@ def test_the_password_of_a_url_variable_is_a_known_secret(monkeypatch):
 
 
 def test_log_records_are_redacted_whichever_handler_writes_them(monkeypatch):
-    from harness.secrets import install_log_redaction
+    from harness.core.secrets import install_log_redaction
 
     monkeypatch.setattr(logging, "_logRecordFactory", logging.LogRecord)  # restored after the test
     install_log_redaction()

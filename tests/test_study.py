@@ -9,14 +9,14 @@ import math
 import numpy as np
 import pytest
 
-from harness.errors import HarnessError
-from harness.io import write_jsonl
+from harness.core.errors import HarnessError
+from harness.core.io import write_jsonl
+from harness.experiments.study import Study, StudyConfig, parse_methods, report, run_study
+from harness.experiments.study.analysis import compare, format_rows
 from harness.metrics import get_metric
 from harness.metrics.synth_findings import finding_counts
 from harness.results.store import ResultRow, ResultsStore, RunRecord
 from harness.stats.multiplicity import holm
-from harness.study import Study, StudyConfig, parse_methods, report, run_study
-from harness.study.analysis import compare, format_rows
 
 
 def test_method_entries_carry_options_and_labels():
@@ -175,8 +175,8 @@ def test_seed_variance_can_make_an_item_level_difference_not_significant(tmp_pat
 
 
 def test_each_seed_draws_its_own_pairs_and_every_seed_shares_the_base_evaluation():
-    from harness import pipeline
-    from harness.pipeline import RunConfig
+    from harness.experiments import pipeline
+    from harness.experiments.pipeline import RunConfig
 
     entry = parse_methods("dpo")[0]
     per_seed = StudyConfig(methods=[entry], seeds=[0, 1, 2], run=RunConfig(pair_seed=10))
@@ -195,8 +195,8 @@ def test_each_seed_draws_its_own_pairs_and_every_seed_shares_the_base_evaluation
 @pytest.mark.slow
 def test_a_study_interrupted_between_runs_resumes_without_redoing_finished_runs(tiny_model_dir, tmp_path,
                                                                                  monkeypatch):
-    import harness.pipeline as pipeline
-    from harness.pipeline import RunConfig
+    import harness.experiments.pipeline as pipeline
+    from harness.experiments.pipeline import RunConfig
 
     real_run, real_pairs = pipeline.run, pipeline.default_text_pairs
     calls, pair_builds = [], []
@@ -218,7 +218,7 @@ def test_a_study_interrupted_between_runs_resumes_without_redoing_finished_runs(
     config = StudyConfig(methods=parse_methods("base,dpo,ipo"), seeds=[0, 1], run=run_config, lr_rule="fixed")
     with pytest.raises(KeyboardInterrupt):
         run_study(config, study_id="resume-test", progress=False)
-    from harness.study import load_study
+    from harness.experiments.study import load_study
 
     saved = load_study("resume-test").state
     assert [r["state"] for r in saved["runs"]] == ["done", "done", "running", "pending"]
@@ -260,8 +260,8 @@ def test_a_study_interrupted_between_runs_resumes_without_redoing_finished_runs(
 def test_every_run_trains_equal_steps_at_the_rate_its_own_sweep_chose(tiny_model_dir, tmp_path):
     """Issue 23 (equal budgets): every run trains one pass over the largest pair set (MMedPO's text + visual
     pairs), DPO included; each entry's rate is the best of its own validation sweep; all of it is recorded."""
-    from harness.pipeline import RunConfig
-    from harness.study.budget import selection_score
+    from harness.experiments.pipeline import RunConfig
+    from harness.experiments.study.budget import selection_score
 
     run_config = RunConfig(model="tiny", tasks=("synth_vqa", "synth_report"), train_limit=6, eval_limit=6,
                            store=str(tmp_path / "s.sqlite"), train={"batch_size": 4, "lr": 1e-3})
@@ -294,14 +294,14 @@ def test_every_run_trains_equal_steps_at_the_rate_its_own_sweep_chose(tiny_model
 
 
 def _pipeline_json(run_id):
-    from harness.io import read_json
-    from harness.paths import runs_dir
+    from harness.core.io import read_json
+    from harness.core.paths import runs_dir
 
     return read_json(runs_dir() / run_id / "pipeline.json")
 
 
 def test_budget_and_lr_options_are_checked_and_recorded():
-    from harness.pipeline import RunConfig
+    from harness.experiments.pipeline import RunConfig
 
     entry = parse_methods("dpo")[0]
     paper = StudyConfig(methods=[entry], run=RunConfig(), budget="paper", lr_rule="fixed")
@@ -330,8 +330,8 @@ def test_a_sweep_needs_a_validation_split_in_every_task(capsys):
 
 
 def test_a_study_resumed_with_other_settings_is_refused(tmp_path, monkeypatch):
-    from harness.pipeline import RunConfig
-    from harness.study.runner import open_study
+    from harness.experiments.pipeline import RunConfig
+    from harness.experiments.study.runner import open_study
 
     first = StudyConfig(methods=parse_methods("dpo"), seeds=[0], run=RunConfig(train_limit=8))
     open_study(first, "settings-test")
@@ -356,7 +356,7 @@ def test_a_study_resumed_with_other_settings_is_refused(tmp_path, monkeypatch):
 
 
 def test_the_cli_checks_every_entry_before_any_model_loads(capsys, monkeypatch):
-    import harness.pipeline as pipeline
+    import harness.experiments.pipeline as pipeline
     from harness.cli import main
 
     monkeypatch.setattr(pipeline, "resolve_base_model", lambda *a: (_ for _ in ()).throw(AssertionError("loaded")))
@@ -367,7 +367,7 @@ def test_the_cli_checks_every_entry_before_any_model_loads(capsys, monkeypatch):
 
 
 def test_the_effect_plot_fills_a_dot_only_when_interval_and_p_agree():
-    from harness.study.plot import effect_svg
+    from harness.experiments.study.plot import effect_svg
 
     common = {"task": "synth_report", "metric": "finding_f1", "higher_is_better": True}
     new = {**common, "method": "new", "delta_vs_base": 0.87, "ci_low": 0.38, "ci_high": 1.36, "p_vs_base": 0.001,
@@ -382,7 +382,7 @@ def test_the_effect_plot_fills_a_dot_only_when_interval_and_p_agree():
 def test_paired_deltas_mark_what_the_paired_interval_excludes(tmp_path):
     """`harness run`'s Δ row: the run minus the base on the same items, its paired interval, and a mark only where
     that interval excludes 0."""
-    from harness.study.analysis import paired_deltas
+    from harness.experiments.study.analysis import paired_deltas
 
     store = ResultsStore(tmp_path / "store.sqlite")
     _store_run(store, tmp_path, "base", None, "synth_vqa", _closed([1, 0, 0, 1] * 100))   # 50%
@@ -403,7 +403,7 @@ def test_the_study_bar_names_a_starting_run_without_forcing_a_redraw_in_a_log():
 
     from tqdm import std
 
-    from harness.study.runner import show_postfix
+    from harness.experiments.study.runner import show_postfix
 
     stream = io.StringIO()  # not a terminal
     bar = std.tqdm(total=4, file=stream, mininterval=30)

@@ -14,7 +14,7 @@ import sys
 
 import pytest
 
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
 
 # the smallest study that still trains: 2 optimizer steps at a rate large enough that seeds and methods differ
 FLAGS = ["--model", "tiny", "--methods", "base,dpo,simpo", "--seeds", "2", "--tasks", "synth_vqa", "--train-limit", "8",
@@ -40,15 +40,15 @@ def _study(capsys, store_path, *extra):
 @pytest.fixture(scope="module")
 def reference(tiny_model_dir, store_path):
     """The sequential study's records (the default executor)."""
-    from harness.study import report, run_study
+    from harness.experiments.study import report, run_study
 
     study = run_study(_config(store_path), study_id="exec-local", progress=False)
     return report(study, store_path, n_boot=200)["records"], study
 
 
 def _config(store_path, methods="base,dpo,simpo", seeds=(0, 1)):
-    from harness.pipeline import RunConfig
-    from harness.study import StudyConfig, parse_methods
+    from harness.experiments.pipeline import RunConfig
+    from harness.experiments.study import StudyConfig, parse_methods
 
     run = RunConfig(model="tiny", tasks=("synth_vqa",), train_limit=8, eval_limit=8, store=store_path,
                     train={"batch_size": 4, "max_steps": 2, "lr": 1e-2})
@@ -72,8 +72,8 @@ def ray_cluster():
 
 def _mtimes(study_id):
     """Each finished run's trained-model folder and its run record: rewritten only if the run trained again."""
-    from harness.paths import runs_dir
-    from harness.study import load_study
+    from harness.core.paths import runs_dir
+    from harness.experiments.study import load_study
 
     return {r["run_id"]: ((runs_dir() / r["run_id"] / "train" / "model").stat().st_mtime_ns,
                           (runs_dir() / r["run_id"] / "pipeline.json").stat().st_mtime_ns)
@@ -83,9 +83,9 @@ def _mtimes(study_id):
 @pytest.mark.slow
 def test_ray_study_gives_the_sequential_numbers_and_only_the_coordinator_stores(ray_cluster, reference, store_path,
                                                                                  capsys):
-    from harness.paths import runs_dir
+    from harness.core.paths import runs_dir
+    from harness.experiments.study import load_study
     from harness.results.store import ResultsStore
-    from harness.study import load_study
 
     records, local = reference
     # not a vacuous equality: the trained runs moved away from the base and from each other
@@ -113,10 +113,10 @@ def test_a_ray_study_stopped_mid_way_resumes_on_slurm_without_retraining_finishe
         ray_cluster, reference, store_path, capsys, monkeypatch):
     """The coordinator is interrupted while runs are in flight; the rerun (submitit's local executor: each run a
     subprocess) ingests what the workers finished, trains only the rest, and ends with the sequential table."""
-    import harness.study.worker as worker
-    from harness.paths import runs_dir
-    from harness.study import load_study, run_study
-    from harness.study.executors import ExecutorSpec
+    import harness.experiments.study.worker as worker
+    from harness.core.paths import runs_dir
+    from harness.experiments.study import load_study, run_study
+    from harness.experiments.study.executors import ExecutorSpec
 
     real_ingest, ingested = worker.ingest, []
 
@@ -169,7 +169,7 @@ class InlineExecutor:
         self.done, self.submitted = [], []
 
     def submit(self, job):
-        from harness.study.worker import run_job
+        from harness.experiments.study.worker import run_job
 
         self.submitted.append(job.key)
         _IN_WORKER.append(job.key)
@@ -185,7 +185,7 @@ class InlineExecutor:
         return list(handles)
 
     def result(self, handle):
-        from harness.study.executors import RunFailed
+        from harness.experiments.study.executors import RunFailed
 
         _, outcome, exc = self.done[handle]
         if exc is not None:
@@ -202,12 +202,12 @@ class InlineExecutor:
 @pytest.mark.slow
 def test_failed_runs_are_retried_then_reported_with_their_log_and_workers_never_open_the_store(
         reference, store_path, monkeypatch, caplog):
-    import harness.pipeline as pipeline
-    from harness.paths import runs_dir
+    import harness.experiments.pipeline as pipeline
+    from harness.core.paths import runs_dir
+    from harness.experiments.study import load_study, run_study
+    from harness.experiments.study.executors import Coordinator, ExecutorSpec
+    from harness.experiments.study.runner import open_study
     from harness.results.store import ResultsStore
-    from harness.study import load_study, run_study
-    from harness.study.executors import Coordinator, ExecutorSpec
-    from harness.study.runner import open_study
 
     real_run, calls = pipeline.run, []
 
@@ -224,7 +224,7 @@ def test_failed_runs_are_retried_then_reported_with_their_log_and_workers_never_
     study = open_study(config, "exec-retry")
     study.state["base_run_id"] = reference[1].state["base_run_id"]
     executor = InlineExecutor()
-    from harness.study import budget
+    from harness.experiments.study import budget
 
     planned = budget.plan(study, config, {e.label: e for e in config.methods})
     with pytest.raises(HarnessError, match=r"1 run\(s\) failed after 2 tries: dpo\|seed 1 .*simulated node failure"):
@@ -250,8 +250,8 @@ def test_failed_runs_are_retried_then_reported_with_their_log_and_workers_never_
 
 def test_a_worker_cannot_open_the_results_store(tmp_path):
     """The guard every worker runs under: SQLite refuses the store path inside it and nowhere else."""
+    from harness.experiments.study.worker import RunFolderStore, refusing_store
     from harness.results.store import ResultsStore
-    from harness.study.worker import RunFolderStore, refusing_store
 
     path = tmp_path / "results.sqlite"
     with refusing_store([str(path)]):
@@ -271,7 +271,7 @@ def test_a_worker_cannot_open_the_results_store(tmp_path):
 def test_executor_options_are_checked_before_any_model_loads(capsys, monkeypatch):
     import importlib.util
 
-    import harness.pipeline as pipeline
+    import harness.experiments.pipeline as pipeline
     from harness.cli import main
 
     monkeypatch.setattr(pipeline, "resolve_base_model", lambda *a: (_ for _ in ()).throw(AssertionError("loaded")))
@@ -297,8 +297,8 @@ def test_executor_options_are_checked_before_any_model_loads(capsys, monkeypatch
 def test_ray_is_imported_only_by_the_ray_executor():
     import subprocess
 
-    code = ("import sys; from harness.cli import main; from harness.study import executors, worker, runner; "
-            "from harness.study.executors import ExecutorSpec; ExecutorSpec('local'); "
+    code = ("import sys; from harness.cli import main; from harness.experiments.study import executors, worker, runner; "
+            "from harness.experiments.study.executors import ExecutorSpec; ExecutorSpec('local'); "
             "print('ray' in sys.modules, 'submitit' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]

@@ -119,7 +119,7 @@ def bench_generation(vlm, n: int = 32, batch: int = 16, new_tokens: int = 32) ->
 
 
 def make_pairs(root: Path, n: int):
-    from harness.preferences import PreferencePair
+    from harness.curation.preferences import PreferencePair
 
     for i, img in enumerate(images(n)):
         img.save(root / f"{i}.png")

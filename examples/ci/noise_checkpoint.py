@@ -4,7 +4,7 @@ to check that a factuality gate fails what it should (docs/regression.md, worked
 Each tensor named ``language_model.*`` with more than one element gets noise of standard deviation
 ``std x`` the tensor's own standard deviation, from a seeded generator; everything else is copied as is.
 
-    python examples/ci/noise_checkpoint.py "$(python -c 'from harness.builtin_models import ensure_tiny; print(ensure_tiny())')" \
+    python examples/ci/noise_checkpoint.py "$(python -c 'from harness.experiments.builtin_models import ensure_tiny; print(ensure_tiny())')" \
         noised-0.3/ --std 0.3 --seed 0
 """
 

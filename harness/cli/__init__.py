@@ -9,7 +9,7 @@ Logging: INFO by default, DEBUG with ``--verbose``, WARNING with ``--quiet``; th
 loggers (httpx, httpcore, openai, urllib3...) stay at WARNING unless ``--verbose``, so a curation does not
 log every request. Progress bars: off with ``--no-progress`` or ``--quiet``; when stderr is not a terminal
 (a log file, CI) a bar redraws at most every 30 seconds instead of several times a second. Every log record
-is redacted when it is created (``harness.secrets.install_log_redaction``): no key or URL credential reaches
+is redacted when it is created (``harness.core.secrets.install_log_redaction``): no key or URL credential reaches
 a log, and an error line is redacted the same way.
 """
 
@@ -24,8 +24,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from harness import __version__
-from harness.errors import HarnessError
-from harness.secrets import install_log_redaction, redact_text
+from harness.core.errors import HarnessError
+from harness.core.secrets import install_log_redaction, redact_text
 
 log = logging.getLogger("harness")
 

@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
 
 log = logging.getLogger(__name__)
 
@@ -184,7 +184,7 @@ def _key(action: argparse.Action) -> str:
 
 
 def _suggestion(parser: argparse.ArgumentParser, key: str) -> str:
-    from harness.options import suggest
+    from harness.core.options import suggest
 
     known = [flag[2:].replace("-", "_") for flag, a in parser._option_string_actions.items()
              if flag.startswith("--") and a.dest not in NOT_CONFIG and a.help != argparse.SUPPRESS]
@@ -224,7 +224,7 @@ def _repeatable(action: argparse.Action) -> bool:
 def _boolean(value: Any, where: str) -> bool:
     if isinstance(value, bool):
         return value
-    from harness.options import parse_bool
+    from harness.core.options import parse_bool
 
     try:
         return parse_bool(str(value))
@@ -259,7 +259,7 @@ def _key_values(value: Any, dest: str, where: str) -> list[str]:
 
 
 def _option_text(value: Any, where: str = "") -> str:
-    """An option value as ``harness.options.coerce`` reads it: lists comma-separated, mappings as JSON."""
+    """An option value as ``harness.core.options.coerce`` reads it: lists comma-separated, mappings as JSON."""
     import json
 
     if value is None:
@@ -344,7 +344,7 @@ def save_effective_config(args: argparse.Namespace, folder: str | Path, command:
     reruns the run."""
     import yaml
 
-    from harness.io import atomic_write
+    from harness.core.io import atomic_write
 
     path = Path(folder) / CONFIG_NAME
     header = (f"# harness {command}: the effective config of this run (config file and flags merged).\n"

@@ -3,7 +3,7 @@
 Evaluating again with the image blanked or noised and measuring the drop shows how much a model's answers
 depend on the image at all: the modality misalignment MMedPO targets (a model that answers from the text
 prior alone loses nothing). The noise is the forward-diffusion noise POVID and MMedPO use for rejected
-images (``harness.imaging.diffusion_noise``), applied to the whole image.
+images (``harness.curation.imaging.diffusion_noise``), applied to the whole image.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import zlib
 
 from PIL import Image
 
-from harness.imaging import diffusion_noise
+from harness.curation.imaging import diffusion_noise
 
 
 def ablate_image(image: Image.Image | None, mode: str, *, sample_id: str, seed: int = 0,

@@ -32,7 +32,7 @@ class EvalConfig:
     temperature: float = field(default=1.0, metadata={"help": "softmax temperature when sampling"})
 
     def __post_init__(self) -> None:
-        from harness.errors import HarnessError
+        from harness.core.errors import HarnessError
 
         if self.batch_size < 1:
             raise HarnessError(f"batch size must be at least 1, got {self.batch_size}")

@@ -58,7 +58,7 @@ def current_process() -> ProcessGroup:
     from accelerate import PartialState
     from accelerate.utils import broadcast_object_list
 
-    from harness.errors import HarnessError
+    from harness.core.errors import HarnessError
     from harness.training.distributed import close_process_group_at_exit, runs_on_cpu
 
     state = PartialState(cpu=runs_on_cpu())
@@ -82,7 +82,7 @@ def held_by_main(process: ProcessGroup, lock: Callable[[], AbstractContextManage
     """``lock()`` held by the main process for the block (one holder per launch: the processes of one launch
     share the run). When the main process cannot get it every process fails with its one-line error, rather
     than the others waiting for it at the next barrier."""
-    from harness.errors import HarnessError
+    from harness.core.errors import HarnessError
 
     with ExitStack() as stack:
         refused = None

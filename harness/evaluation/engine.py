@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
 from harness.evaluation import predictions as preds
 from harness.evaluation.ablation import ablate_image
 from harness.evaluation.config import EvalConfig
@@ -126,7 +126,7 @@ def evaluate(
     ``task_data``: the splits already loaded and checked by ``load_task_data`` (the CLI checks the data
     before it loads the model). A failed evaluation that saved no prediction removes the run folder it
     created; one that saved some keeps them, to resume with the same ``run_id``. A run folder of its own
-    (no ``output_dir``) is held by one launch at a time (``harness.paths.run_lock``, taken by the main process).
+    (no ``output_dir``) is held by one launch at a time (``harness.core.paths.run_lock``, taken by the main process).
 
     ``store``: a ``ResultsStore`` or its path; None uses the default store under ``HARNESS_HOME``; False
     stores nothing. ``run_config`` is extra context recorded with the run (the model spec, method,
@@ -143,7 +143,7 @@ def evaluate(
     for task in task_objects:
         for metric in task.metrics:
             get_metric(metric)
-    from harness.paths import check_run_id, run_lock
+    from harness.core.paths import check_run_id, run_lock
 
     run_id = process.broadcast(check_run_id(run_id) or new_run_id())
     run_dir = Path(output_dir) if output_dir is not None else _runs_dir() / run_id
@@ -191,7 +191,7 @@ def _clean_failed(run_dir: Path, run_id: str, created: bool) -> None:
 def _evaluate(model: VisionLanguageModel, task_objects: list[Task], tasks: Sequence[str],
               task_data: dict[str, _TaskData], config: EvalConfig, run_id: str, run_dir: Path, store: Any,
               run_config: dict[str, Any] | None, process: ProcessGroup, progress: bool) -> EvalResult:
-    from harness.provenance import set_seed
+    from harness.core.provenance import set_seed
 
     pred_dir = run_dir / "predictions"
     pred_dir.mkdir(parents=True, exist_ok=True)
@@ -283,10 +283,10 @@ class _TaskData:
         return cls(task, rows, dataset.select_columns(["image"]), metadata, record)
 
     def image(self, index: int, where: str = ""):
-        """The decoded image of row ``index``, high-bit-depth grayscale scaled to 8 bits (``harness.images``);
+        """The decoded image of row ``index``, high-bit-depth grayscale scaled to 8 bits (``harness.core.images``);
         an unreadable or oversized file is a one-line error naming it and the item."""
-        from harness.errors import DataError
-        from harness.images import ImageTooLarge, decoded
+        from harness.core.errors import DataError
+        from harness.core.images import ImageTooLarge, decoded
 
         try:
             return decoded(lambda: self.images[index]["image"])
@@ -356,7 +356,7 @@ def _generation_config(config: EvalConfig, kind: str, pass_name: str, rows: list
 
 
 def _runs_dir() -> Path:
-    from harness.paths import runs_dir
+    from harness.core.paths import runs_dir
 
     return runs_dir()
 
@@ -366,8 +366,8 @@ def _check_or_write_manifest(run_dir: Path, run_id: str, model: VisionLanguageMo
     """Record what the run is: the model (with its weights' fingerprint), the data of every task
     (``harness.tasks.identity``), the code, package versions and seeds, so the folder alone reproduces the
     run. A resumed run must use the same model, split and data as the saved predictions."""
-    from harness.io import read_json, write_json
-    from harness.provenance import provenance
+    from harness.core.io import read_json, write_json
+    from harness.core.provenance import provenance
 
     manifest = run_dir / "run.json"
     identity = model.describe()
@@ -401,7 +401,7 @@ def _check_or_write_manifest(run_dir: Path, run_id: str, model: VisionLanguageMo
 
 
 def _write_results_json(result: EvalResult) -> None:
-    from harness.io import write_json
+    from harness.core.io import write_json
 
     payload = {
         "run_id": result.run_id,
@@ -413,7 +413,7 @@ def _write_results_json(result: EvalResult) -> None:
 
 def _store(result: EvalResult, store: ResultsStore | str | Path | None, model: VisionLanguageModel,
            run_config: dict[str, Any]) -> Path:
-    from harness.provenance import provenance
+    from harness.core.provenance import provenance
 
     if not isinstance(store, ResultsStore):
         store = ResultsStore(store)

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from harness.io import end_on_a_line, read_jsonl, write_jsonl
+from harness.core.io import end_on_a_line, read_jsonl, write_jsonl
 
 RECORD_FIELDS = ("id", "question", "answer_type", "prediction", "reference", "metadata")
 
@@ -56,7 +56,7 @@ def read_parts(directory: Path, pass_name: str) -> dict[str, dict[str, Any]]:
 
 def append_batch(path: Path, records: Iterable[dict[str, Any]]) -> None:
     """Append a batch of records and fsync once: the unit a crash can lose is one batch (its cut-off last
-    line is cut before the next append, ``harness.io.end_on_a_line``)."""
+    line is cut before the next append, ``harness.core.io.end_on_a_line``)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     end_on_a_line(path)
     with open(path, "a", encoding="utf-8") as handle:

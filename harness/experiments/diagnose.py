@@ -20,7 +20,7 @@ base model has that problem is measured here, on the synthetic suite (cases with
 - ``median_erase_margin``: on lesion cases, the median of log p(true report | film) − log p(true report |
   the same film without its lesions) (``render_case(erase=True)``: same anatomy and pixel noise), in nats
   summed over the report's tokens. ``median_noise_margin``: the same with the lesion region noised as the
-  default visual pairs noise it (forward diffusion inside the mask at ``harness.imaging.LESION_NOISE_STEP`` of
+  default visual pairs noise it (forward diffusion inside the mask at ``harness.curation.imaging.LESION_NOISE_STEP`` of
   ``LESION_NOISE_SCHEDULE``: DDPM's linear schedule at step 500, 28% of the signal kept).
   A visual pair whose two images give the true report the same probability carries no signal.
 
@@ -39,10 +39,10 @@ from typing import Any
 
 import numpy as np
 
-from harness.errors import HarnessError
-from harness.images import open_image, to_rgb
-from harness.imaging import LESION_NOISE_SCHEDULE, LESION_NOISE_STEP
-from harness.options import option_field
+from harness.core.errors import HarnessError
+from harness.core.images import open_image, to_rgb
+from harness.core.options import option_field
+from harness.curation.imaging import LESION_NOISE_SCHEDULE, LESION_NOISE_STEP
 
 log = logging.getLogger(__name__)
 
@@ -293,7 +293,7 @@ def _load_images(folder, cases, *, erase: bool = False, seed: int = 0, image_siz
 def _noised(folder, cases, images, *, step: int, schedule: str, seed: int) -> list[Any]:
     from PIL import Image
 
-    from harness.imaging import diffusion_noise
+    from harness.curation.imaging import diffusion_noise
 
     out = []
     for case, image in zip(cases, images):

@@ -14,9 +14,9 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
+from harness.core.io import atomic_write
 from harness.evaluation.config import EvalConfig
-from harness.io import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +146,7 @@ def export_lm_eval(out_dir: str | Path, tasks: list[str] | None = None, *, data_
                    split: str = "test", prompt_format_from: str | Path | None = None,
                    eval_config: EvalConfig | None = None) -> dict[str, list[str]]:
     """Write the task folders; returns ``{harness task: [lm-eval task names]}``."""
-    from harness.io import write_json
+    from harness.core.io import write_json
 
     out_dir = Path(out_dir)
     eval_config = eval_config or EvalConfig()

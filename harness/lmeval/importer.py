@@ -26,7 +26,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from harness.errors import DataError
+from harness.core.errors import DataError
 from harness.stats.intervals import normal_interval
 
 log = logging.getLogger(__name__)
@@ -153,7 +153,7 @@ def _sample_files(path: Path, payload: dict[str, Any]) -> dict[str, Path]:
 
 def _read_samples(sample_path: Path) -> list[dict[str, Any]]:
     """One logged sample per document: lm-eval logs a document once per filter; the unfiltered one wins."""
-    from harness.io import read_jsonl
+    from harness.core.io import read_jsonl
 
     by_doc: dict[Any, dict[str, Any]] = {}
     for line, sample in enumerate(read_jsonl(sample_path), 1):
@@ -168,7 +168,7 @@ def _read_samples(sample_path: Path) -> list[dict[str, Any]]:
 def convert_samples(path: Path, payload: dict[str, Any], pred_dir: Path) -> int:
     """Write harness predictions (``<task>.jsonl``, one record per logged document) from lm-eval sample
     logs; returns the records written."""
-    from harness.io import write_jsonl
+    from harness.core.io import write_jsonl
 
     tasks = _task_map(payload)
     by_task: dict[str, list[dict[str, Any]]] = {}
@@ -195,8 +195,8 @@ def convert_samples(path: Path, payload: dict[str, Any], pred_dir: Path) -> int:
 def import_lm_eval(results_path: str | Path, *, store: Any = None, model: str | None = None,
                    method: str | None = None, base_model: str | None = None) -> str:
     """Store the lm-eval run (and its samples as predictions); returns the new run id."""
-    from harness.io import read_json, write_json
-    from harness.paths import runs_dir
+    from harness.core.io import read_json, write_json
+    from harness.core.paths import runs_dir
     from harness.results.store import ResultsStore, RunRecord, new_run_id
 
     path = Path(results_path)

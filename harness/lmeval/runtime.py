@@ -37,7 +37,7 @@ def load_dataset(task: str, answer_type: str | None = None, split: str = "test",
 
 
 def doc_to_image(doc: dict) -> list:
-    from harness.images import to_rgb
+    from harness.core.images import to_rgb
 
     return [to_rgb(doc["image"])]
 

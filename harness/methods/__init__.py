@@ -4,8 +4,8 @@ imports no method module and no torch."""
 
 from __future__ import annotations
 
+from harness.core.registry import Registry
 from harness.methods.base import LogProbs, LossOutput, Method, PairContext
-from harness.registry import Registry
 
 METHODS: Registry[type[Method]] = Registry("method", entry_point_group="harness.methods")
 

@@ -6,7 +6,7 @@ reference-free) the reference's log-probabilities of the chosen and rejected res
 
 A method declares every option it takes: its loss hyperparameters (``defaults`` with ``hparam_help`` and
 ``hparam_ranges``) and, when it builds its own pairs, its pair builder's options (``builder_options``, a
-dataclass of ``harness.options.option_field`` fields). ``harness methods`` shows both, and every command
+dataclass of ``harness.core.options.option_field`` fields). ``harness methods`` shows both, and every command
 validates user keys and values against them before any model loads (a mistyped key is a one-line error with
 a suggestion; a value outside its range, or a float that is NaN or infinite, is a one-line error too).
 """
@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from harness.options import (
+from harness.core.options import (
     Range,
     check_known,
     check_number,
@@ -81,7 +81,7 @@ class Method:
 
     ``citation`` is the full reference with the arXiv id; ``hparam_help`` explains each key of ``defaults``
     (shown by ``harness methods``; a key without help fails the method tests). ``hparam_ranges`` gives the
-    values a number hyperparameter may take (``harness.options.Range``); one without a declared range must
+    values a number hyperparameter may take (``harness.core.options.Range``); one without a declared range must
     still be finite if it is a float. A subclass that adds hyperparameters extends its parent's ranges:
     ``hparam_ranges = {**DPO.hparam_ranges, "alpha": Range(ge=0)}``. Hyperparameters given as strings (from
     the CLI) are converted to the type of their default, then checked, in ``__init__`` (which ``harness
@@ -101,7 +101,7 @@ class Method:
     extra_rows: ClassVar[tuple[str, ...]] = ()
     # the pair builder samples or inspects the base model itself (self-generated preferences)
     needs_model: ClassVar[bool] = False
-    # the pair builder's options: a dataclass whose fields are made with harness.options.option_field
+    # the pair builder's options: a dataclass whose fields are made with harness.core.options.option_field
     # (name, type, default, help); None when the builder takes none. ``harness methods`` shows them and
     # ``run``, ``curate`` and ``train`` validate ``--option`` keys against them and against ``defaults``.
     builder_options: ClassVar[type | None] = None
@@ -133,7 +133,7 @@ class Method:
 
         Only methods that request that row need it (CoPO / mDPO crop the image).
         """
-        from harness.errors import HarnessError
+        from harness.core.errors import HarnessError
 
         raise HarnessError(f"method '{self.name}' needs pairs with a rejected image (visual pairs)")
 

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.errors import DataError
+from harness.core.errors import DataError
 from harness.metrics.chexpert_labeler import NEGATIVE, OBSERVATIONS, POSITIVE, UNCERTAIN, label_report
 
 CLASSES = {POSITIVE: "positive", NEGATIVE: "negative", UNCERTAIN: "uncertain"}

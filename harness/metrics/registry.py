@@ -3,8 +3,8 @@
 
 from __future__ import annotations
 
+from harness.core.registry import Registry
 from harness.metrics.base import Metric
-from harness.registry import Registry
 
 METRICS: Registry[Metric] = Registry("metric", entry_point_group="harness.metrics")
 

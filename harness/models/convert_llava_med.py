@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ class ConvertOptions:
 
 # -- reading the original checkpoint ----------------------------------------------------------------
 def read_original_config(src: Path) -> dict[str, Any]:
-    from harness.io import read_json
+    from harness.core.io import read_json
 
     config = read_json(src / "config.json")
     model_type = config.get("model_type")
@@ -83,7 +83,7 @@ def _weight_files(src: Path) -> list[Path]:
     for index_name in ("model.safetensors.index.json", "pytorch_model.bin.index.json"):
         index = src / index_name
         if index.exists():
-            from harness.io import read_json
+            from harness.core.io import read_json
 
             weight_map = read_json(index).get("weight_map")
             if not isinstance(weight_map, dict):

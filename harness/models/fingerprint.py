@@ -103,7 +103,7 @@ def module_fingerprint(module: Any) -> str:
 
 
 def _cache_path() -> Path:
-    from harness.paths import harness_home
+    from harness.core.paths import harness_home
 
     return harness_home() / "cache" / "file-digests.json"
 
@@ -118,7 +118,7 @@ def _read_cache(path: Path) -> dict[str, Any]:
 
 
 def _write_cache(path: Path, cache: dict[str, Any]) -> None:
-    from harness.io import atomic_write
+    from harness.core.io import atomic_write
 
     # drop entries of files that are gone, so the cache does not grow with every deleted checkpoint
     live = {k: v for k, v in cache.items() if os.path.exists(k)}

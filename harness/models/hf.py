@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
 from harness.models.base import GenerationConfig, VisionLanguageModel
 
 log = logging.getLogger(__name__)
@@ -140,7 +140,7 @@ class HFVisionLanguageModel(VisionLanguageModel):
     ) -> list[str] | list[list[str]]:
         import torch
 
-        from harness.images import to_rgb
+        from harness.core.images import to_rgb
 
         config = config or GenerationConfig()
         if len(images) != len(prompts):

@@ -2,7 +2,7 @@
 
 The endpoint comes from the environment: ``HARNESS_OPENAI_BASE_URL`` (else ``OPENAI_BASE_URL``, else
 OpenAI's own) and ``HARNESS_OPENAI_API_KEY`` (else ``OPENAI_API_KEY``; local servers may need none), or the
-variable an ``api_key_env`` option names. A key is never an option (``harness.secrets``): ``api_key=`` and
+variable an ``api_key_env`` option names. A key is never an option (``harness.core.secrets``): ``api_key=`` and
 the like are refused with a one-line error, and key values are redacted from everything the harness writes.
 Credentials inside the URL (``http://user:password@host/v1``) are taken out of it and sent as HTTP Basic
 auth, the way a reverse proxy in front of a local server expects them; they then take the place of an
@@ -32,10 +32,10 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from harness.errors import HarnessError
-from harness.io import atomic_write
+from harness.core.errors import HarnessError
+from harness.core.io import atomic_write
+from harness.core.paths import harness_home
 from harness.models.base import GenerationConfig, VisionLanguageModel
-from harness.paths import harness_home
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +101,7 @@ class OpenAIConfig:
     concurrency: int = field(default=4, metadata={"help": "requests in flight at once during generate()"})
 
     def __post_init__(self):
-        from harness.secrets import secret_from_env, split_userinfo
+        from harness.core.secrets import secret_from_env, split_userinfo
 
         self.base_url = self.base_url.rstrip("/")
         if self.api_key_env is not None and split_userinfo(self.base_url)[1] is not None:
@@ -116,7 +116,7 @@ class OpenAIConfig:
 
 def image_data_url(image) -> str:
     """A PIL image as a ``data:image/png;base64,...`` URL (PNG: lossless and deterministic for the cache key)."""
-    from harness.images import to_rgb
+    from harness.core.images import to_rgb
 
     buffer = io.BytesIO()
     to_rgb(image).save(buffer, format="PNG")
@@ -129,10 +129,10 @@ class OpenAIChatModel(VisionLanguageModel):
     def __init__(self, model: str, config: OpenAIConfig | None = None):
         if not model:
             raise HarnessError("openai model name is empty (use openai:<model>, e.g. openai:gpt-4o-mini)")
-        from harness.extras import require
+        from harness.core.extras import require
 
         require("httpx", "openai", "the OpenAI-compatible endpoint model (openai:<model>, LLM judges)")
-        from harness.secrets import (
+        from harness.core.secrets import (
             install_log_redaction,
             redact_url,
             register_secret_value,
@@ -242,7 +242,7 @@ class OpenAIChatModel(VisionLanguageModel):
     def _post(self, body: dict[str, Any]) -> Any:
         import httpx
 
-        from harness.secrets import redact_text
+        from harness.core.secrets import redact_text
 
         where = f"endpoint {self.endpoint} (model {self.model})"
         problem = "no attempt made"
@@ -332,7 +332,7 @@ _IGNORED_OPTIONS = {"device", "dtype", "attn_implementation", "name"}
 
 def load_openai_model(model_name: str, **options: Any) -> OpenAIChatModel:
     """Factory behind ``openai:<model>``: ``options`` set ``OpenAIConfig`` fields (local-model options are ignored)."""
-    from harness.secrets import refuse_secret_options
+    from harness.core.secrets import refuse_secret_options
 
     refuse_secret_options(options, f"openai:{model_name}")
     known = {f.name for f in fields(OpenAIConfig)}

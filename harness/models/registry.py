@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from harness.registry import Registry
+from harness.core.registry import Registry
 
 MODELS: Registry = Registry("model", entry_point_group="harness.models")
 MODELS.register_lazy("hf", "harness.models.hf:load_hf_model")
-# The built-in models are trained by a module above models and training (harness.builtin_models).
-MODELS.register_lazy("tiny", "harness.builtin_models:load_tiny")
-MODELS.register_lazy("testbed", "harness.builtin_models:load_testbed")
+# The built-in models are trained by a module above models and training (harness.experiments.builtin_models).
+MODELS.register_lazy("tiny", "harness.experiments.builtin_models:load_tiny")
+MODELS.register_lazy("testbed", "harness.experiments.builtin_models:load_testbed")

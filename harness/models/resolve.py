@@ -16,7 +16,7 @@ import difflib
 from pathlib import Path
 from typing import Any
 
-from harness.errors import HarnessError, UnknownNameError
+from harness.core.errors import HarnessError, UnknownNameError
 from harness.models.base import VisionLanguageModel
 
 

@@ -7,7 +7,7 @@ common words of the real tasks' prompts (byte-level, so it can tokenize any text
 with a LLaVA-1.5 style chat template (``USER: <image>\\n{prompt}\\nASSISTANT:``).
 
 This module only builds untrained models. Training them (``ensure_tiny``, ``ensure_testbed``, the
-registered ``tiny`` and ``testbed`` names) lives in :mod:`harness.builtin_models`, above both the models
+registered ``tiny`` and ``testbed`` names) lives in :mod:`harness.experiments.builtin_models`, above both the models
 and the training core.
 """
 
@@ -18,7 +18,7 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
 
 log = logging.getLogger(__name__)
 

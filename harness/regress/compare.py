@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
 from harness.regress.sources import Predictions, Source, open_source
 from harness.stats import items as item_stats
 from harness.stats.exact import mcnemar_exact

@@ -25,7 +25,7 @@
   one answering "yes" to everything a yes-ratio of 1 and a yes-bias of 0.5; the gate tests accuracy and the
   yes-bias.
 - ``lesion_ablation_consistency``: the lesion region (the task's ``mask``) is diffusion-noised
-  (``harness.imaging.diffusion_noise`` on the linear DDPM schedule, which keeps 28% of the signal at step
+  (``harness.curation.imaging.diffusion_noise`` on the linear DDPM schedule, which keeps 28% of the signal at step
   500, so the lesion is all but erased) and each lesion-dependent question is asked
   again. Lesion-dependent: a closed question whose reference is "yes" about a finding inside the mask. The
   score is the share of those the model answered right on the intact image whose yes/no answer changes
@@ -50,7 +50,7 @@ from typing import Any
 
 import numpy as np
 
-from harness.errors import DataError, HarnessError
+from harness.core.errors import DataError, HarnessError
 from harness.tasks.base import Task
 
 log = logging.getLogger(__name__)
@@ -479,8 +479,8 @@ def lesion_ablation_consistency(model, task: str = "synth_vqa", *, split: str = 
     """Ask each lesion-dependent question on the intact and the lesion-noised image; count changed answers."""
     from tqdm.auto import tqdm
 
-    from harness.images import to_rgb
-    from harness.imaging import diffusion_noise
+    from harness.core.images import to_rgb
+    from harness.curation.imaging import diffusion_noise
     from harness.metrics.vqa import read_yes_no
     from harness.models.base import GenerationConfig
     from harness.tasks import get_task

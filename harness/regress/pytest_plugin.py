@@ -46,7 +46,7 @@ def factuality_gate(request: pytest.FixtureRequest):
              max_drop: float = 0.0, alpha: float = 0.05, tasks: Sequence[str] | None = None,
              correction: str = "holm", n_boot: int = 10000, seed: int = 0, allow_partial: bool = False,
              allow_diff: Sequence[str] = ()) -> Any:
-        from harness.errors import HarnessError
+        from harness.core.errors import HarnessError
         from harness.regress.compare import RegressConfig, compare_sources
         from harness.regress.report import markdown, write_reports
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from harness.io import atomic_write
+from harness.core.io import atomic_write
 from harness.regress.compare import (
     IMPROVED,
     INCONCLUSIVE,

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.errors import DataError, HarnessError
+from harness.core.errors import DataError, HarnessError
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +89,7 @@ def _config_settings(config: dict[str, Any]) -> dict[str, Any]:
 
 def _dir_settings(folder: Path) -> dict[str, Any]:
     """Settings recorded in a run directory: ``run.json`` (evaluation config) and ``results.json`` (versions)."""
-    from harness.io import read_json
+    from harness.core.io import read_json
 
     settings: dict[str, Any] = {}
     manifest = folder / "run.json"
@@ -127,7 +127,7 @@ def _read_dir(folder: Path) -> Predictions:
 
 
 def _read_file(path: Path) -> Predictions:
-    from harness.io import read_jsonl
+    from harness.core.io import read_jsonl
 
     default_task = path.name.split(".part-")[0].removesuffix(".jsonl")
     records: Predictions = {}

@@ -35,8 +35,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.errors import HarnessError
-from harness.io import atomic_write, read_json, write_json
+from harness.core.errors import HarnessError
+from harness.core.io import atomic_write, read_json, write_json
 
 log = logging.getLogger(__name__)
 
@@ -252,7 +252,7 @@ def _pairs_of(folder: str | None, tasks: list[str]) -> dict[str, Any] | None:
     path = Path(folder) / "pairs.jsonl"
     if not path.is_file():
         return None
-    from harness.preferences import read_pairs
+    from harness.curation.preferences import read_pairs
 
     summary = pairs_summary(list(read_pairs(path)), tasks)
     summary["cache"] = Path(folder).name  # <method>-<key>: the cache is keyed by content, never by a path
@@ -264,7 +264,7 @@ def _read_optional(path: Path) -> dict[str, Any] | None:
 
 
 def _environment() -> dict[str, Any]:
-    from harness.provenance import provenance
+    from harness.core.provenance import provenance
 
     return provenance()
 

@@ -20,8 +20,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from harness.errors import HarnessError
-from harness.io import atomic_write, standard_json
+from harness.core.errors import HarnessError
+from harness.core.io import atomic_write, standard_json
 
 RUN_COLUMNS = ("run_id", "model", "method", "created_at")
 EXPORT_COLUMNS = ("run_id", "model", "method", "status", "created_at")  # files carry the moderation status
@@ -107,8 +107,8 @@ def prediction_ids(run: dict[str, Any], tasks: Sequence[str]) -> dict[str, list[
     """Per task, the ids of the items a local run answered (``<predictions_dir>/predictions/<task>.jsonl``): a
     leaderboard submission of the export is checked against the official split by them. A task whose file is
     missing or unreadable is left out (the submission then counts as unverified for it)."""
-    from harness.errors import DataError
-    from harness.io import read_jsonl
+    from harness.core.errors import DataError
+    from harness.core.io import read_jsonl
 
     folder = run.get("predictions_dir")
     if not folder or run.get("source") == "submission":

@@ -27,8 +27,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.errors import HarnessError
-from harness.io import atomic_dir, read_json, write_json
+from harness.core.errors import HarnessError
+from harness.core.io import atomic_dir, read_json, write_json
 from harness.results import card as cards
 
 log = logging.getLogger(__name__)
@@ -62,7 +62,7 @@ class PushOutcome:
 def locate(run: str) -> tuple[Path, Path]:
     """``(run folder, training folder)`` of ``run``: a ``harness run`` id (its ``train/``), or the folder of a
     ``harness train`` / ``harness sft`` (``--output-dir``). One-line errors for anything else."""
-    from harness.paths import check_run_id, runs_dir
+    from harness.core.paths import check_run_id, runs_dir
 
     path = Path(run).expanduser()
     if os.sep in run or run.startswith((".", "~")) or (path.is_dir() and not (runs_dir() / run).is_dir()):

@@ -7,7 +7,7 @@ results are written in one transaction, so readers never see half a run; WAL mod
 concurrent writers (submissions) queue instead of failing. A store that cannot be used (not a database, a
 folder, read-only, locked past the timeout) is a one-line ``HarnessError`` naming the file and what to do.
 
-Stored JSON is standard JSON (``harness.io.standard_json``: a NaN or infinite float in a config is kept as the
+Stored JSON is standard JSON (``harness.core.io.standard_json``: a NaN or infinite float in a config is kept as the
 text ``"nan"``/``"inf"``), and a stored config that does not parse reads as ``{}`` with a warning, so no row
 can make a query or a page fail. Who submitted a leaderboard run (a keyed hash, ``leaderboard.submit``) is
 kept in its own ``submitters`` table, which no run listing, export or snapshot reads.
@@ -27,8 +27,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from harness.errors import HarnessError
-from harness.io import standard_json
+from harness.core.errors import HarnessError
+from harness.core.io import standard_json
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +119,7 @@ class ResultRow:
 
 
 def default_store_path() -> Path:
-    from harness.paths import harness_home
+    from harness.core.paths import harness_home
 
     return Path(os.environ.get("HARNESS_STORE") or harness_home() / "results.sqlite")
 
@@ -152,7 +152,7 @@ def store_error(path: Path, exc: sqlite3.Error) -> HarnessError:
 class ResultsStore:
     def __init__(self, path: str | Path | None = None):
         self.path = Path(path) if path is not None else default_store_path()
-        from harness.paths import make_dir
+        from harness.core.paths import make_dir
 
         make_dir(self.path.parent, "results store folder")
         with self._connection() as conn:
@@ -195,7 +195,7 @@ class ResultsStore:
         or re-scored evaluation), so readers see either the old run or the new one, never neither.
         ``submitter`` (a leaderboard submission's keyed submitter hash) goes to the ``submitters`` table.
         """
-        from harness.secrets import redact
+        from harness.core.secrets import redact
 
         rows = list(results)
         data = redact(asdict(run))  # no API key reaches the store, its exports or the Space

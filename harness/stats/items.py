@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
 
 Aggregate = Callable[[np.ndarray], np.ndarray]  # (B, ...) summed statistics -> (B,) metric values
 

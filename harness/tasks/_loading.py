@@ -23,10 +23,10 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harness.errors import DataError
-from harness.io import read_json
-from harness.options import TRUE, option_field, options_help  # noqa: F401  (re-exported for the loaders)
-from harness.options import parse_options as _parse_options
+from harness.core.errors import DataError
+from harness.core.io import read_json
+from harness.core.options import TRUE, option_field, options_help  # noqa: F401  (re-exported for the loaders)
+from harness.core.options import parse_options as _parse_options
 
 if TYPE_CHECKING:
     import datasets
@@ -281,9 +281,9 @@ def check_image_files(
 
 
 def verify_image_file(image: Path, *, source: Path, record: object, field: str) -> None:
-    """Open and fully decode one image (``harness.images``); a missing, corrupt or oversized file becomes a
+    """Open and fully decode one image (``harness.core.images``); a missing, corrupt or oversized file becomes a
     DataError on ``source`` naming the image."""
-    from harness.images import read_image
+    from harness.core.images import read_image
 
     read_image(image, where=source, record=record, field=field)
 
@@ -304,7 +304,7 @@ def verify_images(dataset: datasets.Dataset, columns: Iterable[str] = ("image",)
                 if entry is None:
                     continue
                 if entry.get("bytes"):  # a Hub snapshot's image: the encoded bytes, its path only a name
-                    from harness.images import read_image
+                    from harness.core.images import read_image
 
                     read_image(entry["bytes"], where=Path(source), record=row_id, field=column)
                     continue

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
 
 if TYPE_CHECKING:
     import datasets
@@ -116,7 +116,7 @@ class Task:
     source_kind: str = "files"
 
     def data_dir(self, data_dir: str | Path | None = None) -> Path | None:
-        from harness.paths import task_data_dir
+        from harness.core.paths import task_data_dir
 
         return task_data_dir(self.name, self.folder, data_dir)
 

@@ -9,7 +9,7 @@ are at least ``question`` and ``answer``. A task folder holding such shards for 
 
 Counting (``harness tasks``) reads the parquet footers and the text columns with pyarrow only, never images,
 never ``datasets``. Loading keeps the images as the encoded bytes of the shards: the dataset's ``image``
-column is the same struct, decoded lazily (``harness.images`` converts CMYK and other modes to RGB for
+column is the same struct, decoded lazily (``harness.core.images`` converts CMYK and other modes to RGB for
 models). Shards are read with pyarrow rather than ``datasets``' parquet builder so that nothing is cached
 under a key made of the file's path.
 
@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harness.errors import DataError, HarnessError
+from harness.core.errors import DataError, HarnessError
 
 if TYPE_CHECKING:
     import datasets
@@ -225,7 +225,7 @@ def check_image(path: Path, entry: tuple[bytes | None, str | None], index: int, 
     if not data:
         raise DataError(path, "no image bytes in the image struct", record=index, field="image")
     if mode == "decode":
-        from harness.images import read_image
+        from harness.core.images import read_image
 
         read_image(data, where=path, record=index, field="image")
 
@@ -303,7 +303,7 @@ def write_snapshot(folder: Path, split: str, rows: Sequence[dict[str, Any]], *, 
     metadata. The hash part is a digest of the rows. Returns the files written."""
     import datasets
 
-    from harness.io import atomic_write
+    from harness.core.io import atomic_write
 
     if not rows:
         raise HarnessError(f"write_snapshot: no rows for split '{split}'")

@@ -14,8 +14,8 @@ import dataclasses
 from pathlib import Path
 from typing import Any, ClassVar
 
-from harness.errors import DataError
-from harness.io import read_json
+from harness.core.errors import DataError
+from harness.core.io import read_json
 from harness.tasks import _loading as L
 from harness.tasks.base import DEFAULT_REPORT_INSTRUCTION, Task
 

@@ -27,7 +27,7 @@ Importing this module imports neither ``datasets`` nor torch: ``harness tasks`` 
 
 from __future__ import annotations
 
-from harness.errors import DataError
+from harness.core.errors import DataError
 from harness.tasks._loading import (
     CHECK_IMAGES,
     REPORT_METRICS,

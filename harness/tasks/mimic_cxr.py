@@ -25,7 +25,7 @@ import re
 from pathlib import Path
 from typing import Any, ClassVar
 
-from harness.errors import DataError, HarnessError
+from harness.core.errors import DataError, HarnessError
 from harness.tasks import _loading as L
 from harness.tasks.base import DEFAULT_REPORT_INSTRUCTION, Task
 from harness.tasks.iu_xray import R2GEN_SPLIT_KEYS, annotation_path, r2gen_columns, r2gen_size_report

@@ -3,7 +3,7 @@ neither torch nor the loaders' dependencies; plugins through the ``harness.tasks
 
 from __future__ import annotations
 
-from harness.registry import Registry
+from harness.core.registry import Registry
 from harness.tasks.base import Task
 
 TASKS: Registry[Task] = Registry("task", entry_point_group="harness.tasks")

@@ -31,8 +31,8 @@ import re
 from pathlib import Path
 from typing import Any, ClassVar
 
-from harness.errors import DataError
-from harness.io import read_json
+from harness.core.errors import DataError
+from harness.core.io import read_json
 from harness.tasks import _loading as L
 from harness.tasks import hub
 from harness.tasks.base import Task

@@ -29,8 +29,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from harness.errors import HarnessError
-from harness.io import read_json, write_json
+from harness.core.errors import HarnessError
+from harness.core.io import read_json, write_json
 from harness.tasks._loading import option_field, parse_options
 from harness.tasks.base import DEFAULT_REPORT_INSTRUCTION, Task
 
@@ -294,7 +294,7 @@ def write_report(lesions: list[Lesion]) -> str:
 
 
 def _cache_dir(split: str, seed: int, size: int, image_size: int) -> Path:
-    from harness.paths import harness_home
+    from harness.core.paths import harness_home
 
     return harness_home() / "synth" / f"v{GENERATOR_VERSION}" / f"seed{seed}-px{image_size}" / f"{split}-{size}"
 
@@ -426,7 +426,7 @@ class SynthTask(Task):
         return None
 
     def require_data_dir(self, data_dir: str | Path | None = None) -> Path:
-        from harness.paths import harness_home
+        from harness.core.paths import harness_home
 
         return harness_home() / "synth"
 

@@ -18,8 +18,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-from harness.errors import HarnessError
-from harness.options import parse_options, shown, suggest
+from harness.core.errors import HarnessError
+from harness.core.options import parse_options, shown, suggest
 
 FLAG = "--task-option"
 

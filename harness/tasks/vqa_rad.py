@@ -28,7 +28,7 @@ import logging
 from pathlib import Path
 from typing import Any, ClassVar
 
-from harness.errors import DataError
+from harness.core.errors import DataError
 from harness.tasks import _loading as L
 from harness.tasks import hub
 from harness.tasks.base import Task

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.errors import DataError
-from harness.preferences import PreferencePair
+from harness.core.errors import DataError
+from harness.curation.preferences import PreferencePair
 from harness.training.encoding import EncodedRow, RowEncoder
 
 # extra rows a method may request (``Method.extra_rows``): name -> (which text, which image)
@@ -112,7 +112,7 @@ class PairDataset:
                     raise DataError(source, f"image not found: {path}", record=pair.id, field=field_name)
 
     def _image(self, pair: PreferencePair, which: str):
-        from harness.images import open_image
+        from harness.core.images import open_image
 
         field_name = "rejected_image" if which == "rejected" and pair.rejected_image else "image"
         return open_image(self.image_path(pair, which), record=pair.id, field=field_name)

@@ -11,8 +11,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from harness.errors import HarnessError
-from harness.options import option_field
+from harness.core.errors import HarnessError
+from harness.core.options import option_field
 from harness.training.trackers import REPORTERS, check_tracker
 
 SCHEDULES = ("cosine", "linear", "constant")

@@ -30,7 +30,7 @@ import logging
 import os
 from typing import Any
 
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
 
 log = logging.getLogger(__name__)
 CPU_FSDP_CONFIG = "examples/accelerate/fsdp2_cpu.yaml"

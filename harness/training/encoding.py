@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
 
 # keys of the processor output that are per-token (padded along the sequence) rather than image tensors;
 # "labels" (PaliGemma's processor returns them) would make the model compute its own loss over the row

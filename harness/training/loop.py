@@ -21,10 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.errors import HarnessError
-from harness.io import atomic_dir, write_json, write_jsonl
+from harness.core.errors import HarnessError
+from harness.core.io import atomic_dir, write_json, write_jsonl
+from harness.curation.preferences import PreferencePair
 from harness.methods.base import Method
-from harness.preferences import PreferencePair
 from harness.training import checkpoint as ckpt
 from harness.training import trackers
 from harness.training.batch import Collator, PairDataset

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.curation.preferences import PreferencePair
 from harness.methods.sft import SFT
-from harness.preferences import PreferencePair
 from harness.training.config import TrainConfig
 
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ def check_tracker(name: str) -> None:
     tracker = TRACKERS.get(name)
     if tracker is None:
         raise HarnessError(f"invalid training option: report_to must be one of {', '.join(REPORTERS)}, got {name!r}")
-    from harness.extras import require
+    from harness.core.extras import require
 
     require(tracker.module, tracker.extra, f"--report-to {name}")
 
@@ -70,7 +70,7 @@ def init_kwargs(report_to: str, output_dir: Path) -> dict[str, Any]:
 
 def remember(accelerator: Any, report_to: str, run_name: str, output_dir: Path) -> None:
     """Write ``tracker.json``: the tracker, the run name and (wandb, mlflow) the tracker's run id."""
-    from harness.io import write_json
+    from harness.core.io import write_json
 
     run_id = None
     if report_to in ("wandb", "mlflow"):
@@ -126,14 +126,14 @@ def log_evaluation(train_dir: str | Path, rows: Any) -> bool:
 
 
 def _read_state(output_dir: Path) -> dict[str, Any] | None:
-    from harness.io import read_json
+    from harness.core.io import read_json
 
     path = Path(output_dir) / STATE_FILE
     return read_json(path) if path.is_file() else None
 
 
 def _last_step(train_dir: Path) -> int | None:
-    from harness.io import read_json
+    from harness.core.io import read_json
 
     path = train_dir / "train_config.json"
     return int(read_json(path)["total_steps"]) if path.is_file() else None

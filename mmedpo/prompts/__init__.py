@@ -11,7 +11,7 @@ from functools import cache
 from importlib import resources
 from string import Template
 
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
 
 
 @dataclass(frozen=True)

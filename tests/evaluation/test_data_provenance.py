@@ -9,7 +9,7 @@ import os
 import pytest
 
 from harness.cli import main
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
 from harness.evaluation import evaluate
 from harness.models.base import VisionLanguageModel
 from harness.results.store import ResultsStore

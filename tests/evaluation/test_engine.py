@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from harness.errors import HarnessError, UnknownNameError
+from harness.core.errors import HarnessError, UnknownNameError
+from harness.core.io import read_jsonl
 from harness.evaluation import EvalConfig, evaluate
-from harness.io import read_jsonl
 from harness.results import ResultsStore
 
 

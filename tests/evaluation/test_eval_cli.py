@@ -7,7 +7,7 @@ import json
 import pytest
 
 from harness.cli import main
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
 from harness.results import ResultsStore
 
 SHORT = ["--max-new-tokens-closed", "4", "--max-new-tokens-open", "6", "--max-new-tokens-report", "10"]
@@ -130,7 +130,7 @@ def test_eval_on_a_run_id_in_use_exits_2_before_the_model_loads(tmp_path, monkey
         raise AssertionError("the second evaluation loaded a model")
 
     monkeypatch.setattr("harness.models.load_model", no_model)
-    hold = "import sys\nfrom harness.paths import run_lock\nwith run_lock('busy'):\n    print('held', flush=True)\n" \
+    hold = "import sys\nfrom harness.core.paths import run_lock\nwith run_lock('busy'):\n    print('held', flush=True)\n" \
            "    sys.stdin.read()\n"
     holder = subprocess.Popen([sys.executable, "-c", hold], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:

@@ -1,4 +1,4 @@
-"""Evaluation decodes images through ``harness.images``: a 16-bit image gets the predictions of its 8-bit
+"""Evaluation decodes images through ``harness.core.images``: a 16-bit image gets the predictions of its 8-bit
 conversion, and an image above the pixel limit stops the run with one line naming the file and the item."""
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ import pytest
 from PIL import Image
 
 from harness.cli import main
-from harness.errors import DataError
+from harness.core.errors import DataError
+from harness.core.images import MAX_PIXELS
 from harness.evaluation import EvalConfig, evaluate
 from harness.evaluation.engine import load_task_data
-from harness.images import MAX_PIXELS
 from harness.tasks import TASKS, Task
 
 SHORT = {"max_new_tokens_closed": 4, "max_new_tokens_open": 6, "max_new_tokens_report": 10}
@@ -124,4 +124,4 @@ def test_the_cli_prints_one_line_and_exits_2(untrained_tiny, oversized_folder, c
     errors = [line for line in err.splitlines() if line.startswith("error:")]
     assert rc == 2 and "Traceback" not in err and len(errors) == 1
     assert errors[0].startswith(f"error: {oversized_folder / 'b.png'}, record img-1, field 'image': image is ")
-    assert errors[0].endswith(f"above the limit of {MAX_PIXELS:,} pixels (harness.images.MAX_PIXELS); downscale it first")
+    assert errors[0].endswith(f"above the limit of {MAX_PIXELS:,} pixels (harness.core.images.MAX_PIXELS); downscale it first")

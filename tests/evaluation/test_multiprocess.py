@@ -18,9 +18,9 @@ import pytest
 import torch
 
 from harness.cli import main
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
+from harness.core.io import read_jsonl
 from harness.evaluation.distributed import ProcessGroup, held_by_main
-from harness.io import read_jsonl
 from harness.results import ResultsStore
 
 ARGS = ["--tasks", "synth_vqa", "--limit", "12", "--batch-size", "4", "--max-new-tokens-closed", "4",
@@ -52,7 +52,7 @@ def noisy_tiny(tmp_path_factory):
 @pytest.mark.skipif(not torch.distributed.is_available() or not torch.distributed.is_gloo_available(),
                     reason="this torch build has no gloo backend for CPU processes")
 def test_two_cpu_processes_split_the_items_and_match_one_process(noisy_tiny, tmp_path, capsys):
-    from harness.paths import runs_dir
+    from harness.core.paths import runs_dir
 
     store = ["--store", str(tmp_path / "r.sqlite")]
     # one process first: it also builds the synthetic split (in the session's HARNESS_HOME) for the launch

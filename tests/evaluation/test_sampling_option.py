@@ -7,7 +7,7 @@ import json
 import pytest
 
 from harness.cli import main
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
 from harness.evaluation.config import EvalConfig
 from harness.evaluation.engine import _generation_config
 

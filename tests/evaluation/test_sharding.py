@@ -6,10 +6,10 @@ import threading
 
 import pytest
 
+from harness.core.io import read_jsonl
 from harness.evaluation import evaluate
 from harness.evaluation.distributed import ProcessGroup
 from harness.evaluation.predictions import merge, shard
-from harness.io import read_jsonl
 
 
 def test_shards_partition_the_items():

@@ -94,8 +94,8 @@ def test_response_logps_match_the_training_core(tiny_model_dir):
     """The diagnose scorer gives the log-probabilities a preference pair's loss sees."""
     from PIL import Image
 
+    from harness.curation.preferences import PreferencePair
     from harness.models.hf import load_hf_model
-    from harness.preferences import PreferencePair
     from harness.training.batch import Collator, PairDataset
     from harness.training.encoding import RowEncoder
     from harness.training.logps import sequence_logps

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from harness.cli import main
-from harness.errors import DataError
+from harness.core.errors import DataError
 from harness.results.store import ResultsStore
 
 
@@ -98,7 +98,7 @@ def _group_run(folder):
 def test_a_group_run_imports_one_prediction_per_sample_with_the_harness_metrics_intervals(tmp_path, capsys):
     from pathlib import Path
 
-    from harness.io import read_jsonl
+    from harness.core.io import read_jsonl
     from harness.metrics import get_metric
 
     path, answers, metrics = _group_run(tmp_path / "out")

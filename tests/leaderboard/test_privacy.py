@@ -14,7 +14,7 @@ import pytest
 from lb_fakes import submission
 
 from harness.cli import main
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
 from leaderboard.submit import SECRET_ENV, SECRET_FILE, leaderboard_secret, recent_runs, submitter_key
 
 VISITOR = "ip:198.51.100.23"

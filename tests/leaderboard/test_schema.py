@@ -7,7 +7,7 @@ import json
 import pytest
 from lb_fakes import submission
 
-from harness.errors import DataError
+from harness.core.errors import DataError
 from leaderboard.schema import MAX_BYTES, clean_text, parse_bytes, validate
 
 

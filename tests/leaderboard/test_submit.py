@@ -9,7 +9,7 @@ import pytest
 from lb_fakes import submission
 
 from harness.cli import main
-from harness.errors import DataError, HarnessError
+from harness.core.errors import DataError, HarnessError
 from harness.results.store import ResultsStore
 from leaderboard.submit import approve, recent_runs, reject, submit_bytes, submit_file, submitter_key
 

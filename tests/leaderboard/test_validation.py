@@ -13,7 +13,7 @@ import pytest
 from lb_fakes import submission
 
 from harness.cli import main
-from harness.errors import DataError
+from harness.core.errors import DataError
 from harness.results.store import ResultRow, ResultsStore, RunRecord
 from leaderboard.schema import parse_bytes, validate
 from leaderboard.submit import approve

@@ -7,8 +7,8 @@ import math
 import pytest
 import torch
 
+from harness.curation.preferences import PreferencePair
 from harness.methods.base import LogProbs
-from harness.preferences import PreferencePair
 
 
 def _logprobs(chosen, rejected, chosen_tokens, rejected_tokens, extra=None, requires_grad=False) -> LogProbs:

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from harness.core.registry import Registry
 from harness.methods import METHODS
-from harness.registry import Registry
 
 REPO = Path(__file__).resolve().parents[2]
 PLUGIN = REPO / "examples" / "harness-plugin-example"
@@ -131,8 +131,8 @@ def test_curate_refuses_options_for_a_method_without_a_builder(capsys):
 
 def test_curate_gives_a_method_without_a_builder_the_verified_default_text_pairs(tmp_path, capsys):
     from harness.cli import main
+    from harness.curation.preferences import read_pairs
     from harness.metrics.chexpert_labeler import label_report
-    from harness.preferences import read_pairs
     from harness.tasks.synth_text import read_report
 
     assert main(["curate", "--method", "dpo", "--task", "synth_report", "--output-dir", str(tmp_path),
@@ -155,7 +155,7 @@ def test_mmedpo_ablation_expands_through_the_contract():
     assert mmedpo.parse_builder_options({}).visual_pairs is True
     assert not mmedpo.builder_needs_model({"ablation": "no-text"})
     assert mmedpo.builder_needs_model({"localizer": "saliency"})
-    from harness.errors import HarnessError
+    from harness.core.errors import HarnessError
 
     with pytest.raises(HarnessError, match="did you mean 'ablation'"):
         mmedpo.parse_builder_options({"ablaton": "no-text"})
@@ -174,7 +174,7 @@ def test_train_set_typo_is_one_line_with_a_suggestion(tmp_path, capsys):
 
 
 def test_a_plugin_cannot_take_a_built_in_name(monkeypatch, caplog):
-    import harness.registry as registry
+    import harness.core.registry as registry
 
     class Dist:
         def __init__(self, name):

@@ -9,9 +9,9 @@ import torch
 
 from baselines.dpo import DPO
 from baselines.fisao import FiSAO, token_weights
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
+from harness.curation.preferences import PreferencePair
 from harness.methods.base import LogProbs
-from harness.preferences import PreferencePair
 
 
 def token_logprobs(chosen, rejected, extra=None) -> LogProbs:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from harness.factcheck import contradictions
-from harness.hallucinate import CATEGORIES, hallucinate, hallucinate_with_edits, make_hallucination
+from harness.curation.factcheck import contradictions
+from harness.curation.hallucinate import CATEGORIES, hallucinate, hallucinate_with_edits, make_hallucination
 from harness.metrics.chexpert_labeler import positive_findings
 from harness.tasks import synth_text as st
 

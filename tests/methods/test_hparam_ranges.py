@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
 from harness.methods import METHODS
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "methods.md"

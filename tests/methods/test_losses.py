@@ -16,7 +16,7 @@ import math
 import pytest
 import torch
 
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
 from harness.methods import METHODS
 
 

@@ -1,4 +1,4 @@
-"""Pair builders read a sample's image through ``harness.images`` (``harness.methods.pairs.load_image``): a
+"""Pair builders read a sample's image through ``harness.core.images`` (``harness.curation.pairs.load_image``): a
 16-bit image is written as its 8-bit conversion; an oversized one is one line naming the file and the sample."""
 
 from __future__ import annotations
@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from harness.errors import DataError, HarnessError
-from harness.images import MAX_PIXELS
-from harness.methods.pairs import load_image, save_sample_image
+from harness.core.errors import DataError, HarnessError
+from harness.core.images import MAX_PIXELS
+from harness.curation.pairs import load_image, save_sample_image
 
 
 @pytest.mark.parametrize("kind", ["path", "undecoded path", "undecoded bytes", "decoded"])

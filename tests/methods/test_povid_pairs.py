@@ -11,9 +11,9 @@ import pytest
 import torch
 from PIL import Image
 
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
+from harness.curation.preferences import read_pairs
 from harness.methods import METHODS, PairContext
-from harness.preferences import read_pairs
 from harness.tasks.base import Task
 
 

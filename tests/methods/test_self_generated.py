@@ -12,8 +12,8 @@ import math
 
 import pytest
 
+from harness.curation.preferences import read_pairs
 from harness.methods import PairContext, get_method
-from harness.preferences import read_pairs
 
 
 @pytest.fixture(scope="session")
@@ -130,7 +130,7 @@ def test_fisao_token_weights_follow_the_encoder_and_train(tiny_vlm, tiny_model_d
 
 
 def test_builders_need_the_model_and_reject_unknown_options(synth_items, tmp_path):
-    from harness.errors import HarnessError
+    from harness.core.errors import HarnessError
 
     task, samples = synth_items[0]
     for name in ("self_rewarding", "stllava_med", "sima", "fisao"):
@@ -218,7 +218,7 @@ def test_stllava_med_follows_a_judge_and_falls_back(tiny_vlm, synth_items, tmp_p
         def describe(self):
             return {"kind": "scripted"}
 
-    monkeypatch.setattr("harness.judges.make_judge", lambda spec, **options: Judge())
+    monkeypatch.setattr("harness.curation.judges.make_judge", lambda spec, **options: Judge())
     task, samples = synth_items[0]
     context = PairContext(task=task, samples=samples.select(range(2)), model=tiny_vlm, output_dir=tmp_path,
                           options={"judge": "openai:judge-model", "k": "3", "max_new_tokens": "6"})

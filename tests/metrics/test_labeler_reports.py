@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import DataError
+from harness.core.errors import DataError
 from harness.metrics.chexpert_labeler import label_report
 from harness.metrics.labeler_validation import MIN_POSITIVES, read_report_set, score_reports
 

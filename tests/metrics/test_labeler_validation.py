@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import DataError
+from harness.core.errors import DataError
 from harness.metrics.chexpert_labeler import label_report
 from harness.metrics.labeler_validation import read_validation_set, validate
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from harness.errors import HarnessError, UnknownNameError
+from harness.core.errors import HarnessError, UnknownNameError
 from harness.metrics import METRICS, compute_metrics, evaluate_module_path, get_metric
 
 EXPECTED = {

@@ -181,7 +181,7 @@ def test_compute_metrics_uses_one_tokenizer_run_and_one_meteor_jvm(java, monkeyp
 
 
 def test_missing_java_is_a_one_line_error(monkeypatch):
-    from harness.errors import HarnessError
+    from harness.core.errors import HarnessError
     from harness.metrics import coco_java
 
     monkeypatch.setattr(coco_java.shutil, "which", lambda name: None)

@@ -80,7 +80,7 @@ class DenyingVLM:
         return self.cases[image.tobytes(), prompt]
 
     def denies(self, case) -> bool:
-        from harness.errortypes import is_lesion_case
+        from harness.curation.errortypes import is_lesion_case
 
         return bool(is_lesion_case(case)) and int(str(case["id"])[-6:]) % self.deny_every != 0
 

@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from harness.errors import HarnessError
-from harness.factcheck import contradictions, severity
+from harness.core.errors import HarnessError
+from harness.curation.factcheck import contradictions, severity
+from harness.curation.preferences import read_pairs
 from harness.methods import PairContext
-from harness.preferences import read_pairs
 from mmedpo.config import CurationConfig
 from mmedpo.curate import build_mmedpo_pairs, curate, distribution
 from mmedpo.stages import Curator
@@ -227,7 +227,7 @@ def test_offline_sample_and_judge_picks_the_models_own_mistakes(synth_train, tmp
 
 def test_items_without_a_verified_hallucination_are_skipped_and_counted(synth_train, tmp_path, monkeypatch):
     task, dataset = synth_train
-    monkeypatch.setattr("harness.hallucinate.make_hallucination", lambda sample, *, seed: None)
+    monkeypatch.setattr("harness.curation.hallucinate.make_hallucination", lambda sample, *, seed: None)
     model = CaseVLM(lambda image, prompt: ["no abnormality"])
     result = curate(_context(task, dataset, tmp_path, model=model, max_items=12, text_generator="sample-and-judge",
                              num_samples=1, denial_floor=False))

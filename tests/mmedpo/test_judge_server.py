@@ -134,7 +134,7 @@ def test_malformed_judge_output_is_retried_then_falls_back(synth_train, server, 
 
 
 def test_unknown_judge_option_is_a_one_line_error(synth_train, server, tmp_path):
-    from harness.errors import HarnessError
+    from harness.core.errors import HarnessError
 
     with pytest.raises(HarnessError, match="unknown option"):
         _curate(synth_train, tmp_path / "x", server, "openai:med-a", tmp_path, judge_options={"temperature": 1})

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
 from harness.methods import PairContext
 from mmedpo.curate import curate
 from mmedpo.localize import GroundTruthLocalizer, lesion_visibility

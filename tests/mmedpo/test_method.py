@@ -95,7 +95,7 @@ def test_training_on_curated_pairs_applies_the_weights(curated, tiny_model_dir, 
 
 
 def test_training_on_the_imported_release_pairs(shared_data, tiny_model_dir, tmp_path):
-    from harness.preferences import read_pairs
+    from harness.curation.preferences import read_pairs
     from harness.training import train_preference
     from harness.training.config import TrainConfig
 

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from harness.errors import HarnessError
-from harness.imaging import alpha_bar, diffusion_noise
+from harness.core.errors import HarnessError
+from harness.curation.imaging import alpha_bar, diffusion_noise
 from mmedpo.config import CurationConfig
 from mmedpo.localize import GroundTruthLocalizer, get_localizer
 from mmedpo.noise import (

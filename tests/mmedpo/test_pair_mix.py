@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import pytest
 
-from harness.errortypes import DENIAL_TOLERANCE, admits_denial, classify, is_lesion_case
-from harness.factcheck import contradictions
+from harness.curation.errortypes import DENIAL_TOLERANCE, admits_denial, classify, is_lesion_case
+from harness.curation.factcheck import contradictions
+from harness.curation.textpairs import default_text_pairs
 from harness.methods import PairContext
 from harness.tasks.synth import write_report
-from harness.textpairs import default_text_pairs
 from mmedpo.curate import curate
 
 
@@ -80,7 +80,7 @@ def test_default_text_pairs_injector_mode_needs_no_model_and_measures_no_base(sy
 
 
 def test_default_text_pairs_without_a_model_name_the_way_out(synth_reports):
-    from harness.errors import HarnessError
+    from harness.core.errors import HarnessError
 
     task, dataset = synth_reports
     with pytest.raises(HarnessError, match="--text-pairs injector"):
@@ -117,7 +117,7 @@ def test_mmedpo_manifest_publishes_the_mix_and_the_denial_rule_holds(fixture, re
         if pair.source.startswith("mmedpo-denial-floor"):
             assert pair.extra["error"]["primary"] == "denial" and pair.extra["text"]["how"] in (
                 "denial-floor-greedy", "denial-floor-injector")
-            from harness.factcheck import severity
+            from harness.curation.factcheck import severity
 
             assert pair.weight == pytest.approx(severity(found))
     # the visual pairs: one per item, lesion and normal films counted apart

@@ -6,7 +6,7 @@ import statistics
 
 import pytest
 
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
 from mmedpo.relevance import ConsensusScorer, heuristic_score, normalize, rescale
 from mmedpo.rules import inject
 

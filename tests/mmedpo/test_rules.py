@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.hallucinate import CATEGORIES, hallucinate_with_edits
+from harness.curation.hallucinate import CATEGORIES, hallucinate_with_edits
 from mmedpo.rules import CATEGORY_WEIGHT, inject
 
 
@@ -50,7 +50,7 @@ def test_inject_is_the_shared_harness_injector():
 
 
 def test_inject_with_the_task_row_contradicts_the_case():
-    from harness.factcheck import contradictions
+    from harness.curation.factcheck import contradictions
 
     row = {"answer": "no", "answer_type": "closed", "question": "Is there a pneumothorax?", "lesion_kind": "none",
            "lesion_location": "none", "lesion_size": "none"}

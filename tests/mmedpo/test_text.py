@@ -5,7 +5,7 @@ The LLM judge is scripted; the ground-truth judge reads real synthetic cases wit
 
 from __future__ import annotations
 
-from harness.factcheck import contradictions, severity
+from harness.curation.factcheck import contradictions, severity
 from mmedpo.judges import parse_choice, parse_hallucination, parse_score
 from mmedpo.text import judge_dispreference, truth_dispreference
 
@@ -109,5 +109,5 @@ def test_no_contradicting_sample_falls_back_to_the_verified_injector(synth_repor
 
 def test_no_verified_hallucination_returns_none(synth_reports, monkeypatch):
     case = _report_with_lesion(synth_reports)
-    monkeypatch.setattr("harness.hallucinate.make_hallucination", lambda sample, *, seed: None)
+    monkeypatch.setattr("harness.curation.hallucinate.make_hallucination", lambda sample, *, seed: None)
     assert truth_dispreference(case, case["answer"], [case["answer"]], seed=0) is None

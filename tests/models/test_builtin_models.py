@@ -1,4 +1,4 @@
-"""The built-in models' training (harness.builtin_models): SFT data from the sft split, the testbed's
+"""The built-in models' training (harness.experiments.builtin_models): SFT data from the sft split, the testbed's
 two-stage recipe (a lesion-enriched reading stage, then a prior stage whose reports deny a share of the
 lesions), the image-text mismatch option, registration, and the cached build (on a reduced testbed)."""
 
@@ -7,7 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from harness.builtin_models import (
+from harness.core.errors import HarnessError
+from harness.experiments.builtin_models import (
     VERSIONS,
     denied_reports,
     ensure_builtin,
@@ -17,10 +18,9 @@ from harness.builtin_models import (
     prior_records,
     sft_records,
 )
-from harness.builtin_models import (
+from harness.experiments.builtin_models import (
     testbed_config as make_testbed,
 )
-from harness.errors import HarnessError
 from harness.tasks.synth import load_cases
 
 # a testbed architecture (64 px, 16 px patches, both stages) trained for a few steps only: builds in seconds
@@ -114,7 +114,7 @@ def test_reduced_testbed_builds_once_in_two_stages_and_sees_16_image_tokens(tmp_
     from PIL import Image
 
     import harness.training.sft as sft
-    from harness.io import read_json
+    from harness.core.io import read_json
 
     monkeypatch.setenv("HARNESS_HOME", str(tmp_path))
     folder = ensure_testbed(config=REDUCED)

@@ -9,7 +9,7 @@ import json
 import pytest
 from families import CORPUS, train_tokenizer
 
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
 from harness.models.convert_llava_med import ConvertOptions, convert_llava_med
 from harness.models.hf import load_hf_model
 

@@ -89,7 +89,7 @@ def test_packed_training_rows_match_stacked_rows(loaded, vqa_rad_items, tmp_path
     pair's image + prompt run once) as from stacked rows; the others never pack."""
     import torch
 
-    from harness.preferences import PreferencePair
+    from harness.curation.preferences import PreferencePair
     from harness.training.batch import Collator, PairDataset
     from harness.training.encoding import RowEncoder
     from harness.training.logps import can_pack, concatenated_forward, packed_forward
@@ -120,7 +120,7 @@ def test_training_batches_images_split_into_different_tile_counts(tiny_checkpoin
     import torch
     from PIL import Image
 
-    from harness.preferences import PreferencePair
+    from harness.curation.preferences import PreferencePair
     from harness.training.batch import Collator, PairDataset
     from harness.training.encoding import RowEncoder
     from harness.training.logps import concatenated_forward, packed_forward
@@ -156,8 +156,8 @@ def test_every_family_trains_through_the_core(loaded, vqa_rad_items, tiny_checkp
 
     from safetensors.torch import load_file
 
+    from harness.curation.preferences import PreferencePair
     from harness.methods import get_method
-    from harness.preferences import PreferencePair
     from harness.training import TrainConfig, train_preference
 
     pairs = []

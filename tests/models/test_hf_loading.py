@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
 from harness.models.hf import load_hf_model
 
 

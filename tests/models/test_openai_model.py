@@ -6,7 +6,7 @@ import pytest
 from fake_openai import FakeOpenAI
 from PIL import Image
 
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
 from harness.models import openai_model
 from harness.models.base import GenerationConfig
 from harness.models.openai_model import OpenAIChatModel, OpenAIConfig, load_openai_model

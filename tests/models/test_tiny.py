@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.builtin_models import ensure_tiny, tiny_dir
+from harness.experiments.builtin_models import ensure_tiny, tiny_dir
 from harness.models.tiny import TinyConfig, build_tiny_model
 
 log = logging.getLogger(__name__)

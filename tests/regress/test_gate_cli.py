@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from harness.cli import build_parser, main
+from harness.core.io import write_json
 from harness.evaluation.config import EvalConfig
-from harness.io import write_json
 from harness.results import ResultRow, ResultsStore, RunRecord
 
 N = 240

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from harness.cli import main
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
 from harness.regress import REGRESSED, RegressConfig, compare_sources
 
 ALPHA = 0.05

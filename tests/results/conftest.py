@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.preferences import PreferencePair, write_pairs
+from harness.curation.preferences import PreferencePair, write_pairs
 
 DPO_CITATION = ("Rafailov, Sharma, Mitchell, Ermon, Manning, Finn. Direct Preference Optimization: Your Language "
                 "Model is Secretly a Reward Model. NeurIPS 2023. arXiv:2305.18290")
@@ -126,7 +126,7 @@ def fake_results():
 def dpo_run(tiny_model_dir, tmp_path_factory) -> Path:
     """A real ``harness run --method dpo --model tiny`` folder (one step; four test items of synth_vqa)."""
     from harness.cli import main
-    from harness.paths import runs_dir
+    from harness.core.paths import runs_dir
 
     store = tmp_path_factory.mktemp("card-store") / "store.sqlite"
     argv = ["run", "--method", "dpo", "--model", "tiny", "--tasks", "synth_vqa", "--train-limit", "8",

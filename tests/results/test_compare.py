@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
 from harness.metrics import METRICS, Metric
 from harness.results import ResultRow, ResultsStore, RunRecord
 from harness.results.compare import export, wide_rows

@@ -132,8 +132,8 @@ def test_a_non_finite_result_is_kept_out_of_the_model_index(fake_run, fake_resul
 
 
 def test_a_training_without_evaluation_gets_a_card_that_says_so(tmp_path):
+    from harness.curation.preferences import PreferencePair
     from harness.methods import get_method
-    from harness.preferences import PreferencePair
 
     out = tmp_path / "train-dpo"
     (out / "adapter").mkdir(parents=True)
@@ -152,7 +152,7 @@ def test_a_training_without_evaluation_gets_a_card_that_says_so(tmp_path):
 
 
 def test_the_pairs_digest_is_their_content_not_where_their_images_lie():
-    from harness.preferences import PreferencePair
+    from harness.curation.preferences import PreferencePair
 
     def pairs(root: str, chosen: str = "yes"):
         return [PreferencePair(id="synth_vqa-1", image=f"{root}/a.png", prompt="q", chosen=chosen, rejected="no")]
@@ -163,14 +163,14 @@ def test_the_pairs_digest_is_their_content_not_where_their_images_lie():
 
 
 def test_a_run_folder_that_is_not_a_run_is_one_line(tmp_path):
-    from harness.errors import HarnessError
+    from harness.core.errors import HarnessError
 
     with pytest.raises(HarnessError, match="not a harness run"):
         facts_from_run(tmp_path, "adapter")
 
 
 def test_model_card_refuses_an_unknown_kind(fake_run, home):
-    from harness.errors import HarnessError
+    from harness.core.errors import HarnessError
 
     facts = facts_from_run(fake_run(), "adapter")
     facts.kind = "gguf"

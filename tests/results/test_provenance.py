@@ -2,7 +2,7 @@ import random
 
 import numpy as np
 
-from harness.provenance import git_commit, package_versions, provenance, set_seed
+from harness.core.provenance import git_commit, package_versions, provenance, set_seed
 
 
 def test_versions_and_commit(tmp_path):

@@ -175,8 +175,8 @@ def test_merged_of_a_training_without_a_merged_model_is_refused(fake_run, home, 
 
 
 def test_a_harness_train_folder_is_pushed_by_its_path_with_the_base_named(tmp_path, home, capsys):
+    from harness.curation.preferences import PreferencePair
     from harness.methods import get_method
-    from harness.preferences import PreferencePair
     from harness.results.card import write_training_cards
 
     out = tmp_path / "train-dpo"

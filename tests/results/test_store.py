@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
 from harness.results import ResultRow, ResultsStore, RunRecord, new_run_id
 
 

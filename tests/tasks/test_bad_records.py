@@ -13,7 +13,7 @@ import pytest
 from task_layouts import one_line_error, slake_record, write_json
 
 from harness.cli import main
-from harness.errors import DataError
+from harness.core.errors import DataError
 from harness.tasks.slake import TASK
 
 

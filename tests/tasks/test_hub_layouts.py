@@ -20,8 +20,8 @@ import pytest
 from PIL import Image
 from task_layouts import one_line_error
 
-from harness.errors import DataError, HarnessError
-from harness.images import open_image
+from harness.core.errors import DataError, HarnessError
+from harness.core.images import open_image
 from harness.tasks import get_task, hub
 from harness.tasks._loading import verify_images
 from harness.tasks.identity import partial_tasks, split_record

@@ -4,7 +4,7 @@ import datasets
 import pytest
 from task_layouts import one_line_error, write_json
 
-from harness.errors import DataError
+from harness.core.errors import DataError
 from harness.tasks import get_task
 from harness.tasks.base import DEFAULT_REPORT_INSTRUCTION
 

@@ -9,7 +9,7 @@ import datasets
 import pytest
 from task_layouts import MIMIC_REPORT, one_line_error, write_csv_gz, write_json
 
-from harness.errors import DataError, HarnessError
+from harness.core.errors import DataError, HarnessError
 from harness.tasks import get_task
 from harness.tasks.mimic_cxr import report_sections
 

@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 from task_layouts import SLAKE_FINDING_BOX, one_line_error, write_json
 
-from harness.errors import DataError, HarnessError
+from harness.core.errors import DataError, HarnessError
 from harness.methods import PairContext
 from harness.tasks import get_task
 from harness.tasks.slake import FINDING_LABELS, is_finding

@@ -5,7 +5,7 @@ import datasets
 import pytest
 from task_layouts import one_line_error, write_json
 
-from harness.errors import DataError, HarnessError
+from harness.core.errors import DataError, HarnessError
 from harness.tasks import get_task
 from harness.tasks._loading import verify_images
 

@@ -1,4 +1,4 @@
-"""The loaders' decode check reads images through ``harness.images``: an image above the pixel limit stops the
+"""The loaders' decode check reads images through ``harness.core.images``: an image above the pixel limit stops the
 load with one line naming the annotation file, the record, the field, the image and the limit."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ import shutil
 import pytest
 from task_layouts import one_line_error
 
-from harness.errors import DataError
-from harness.images import MAX_PIXELS
+from harness.core.errors import DataError
+from harness.core.images import MAX_PIXELS
 from harness.tasks import get_task
 from harness.tasks._loading import verify_image_file
 

@@ -8,7 +8,7 @@ import dataclasses
 import pytest
 from task_layouts import vqa_rad_record, write_image, write_json
 
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
 from harness.evaluation import evaluate
 from harness.models.base import VisionLanguageModel
 from harness.tasks import get_task

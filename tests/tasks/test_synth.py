@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
 from harness.tasks import get_task
 from harness.tasks.synth import SYNTH_REPORT, SYNTH_VQA, generate_case, generate_split, load_cases
 

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from harness.cli import main
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
 from harness.tasks import TASKS, get_task
 from harness.tasks.task_options import check_task_options, parse_task_options, task_options
 
@@ -81,7 +81,7 @@ def test_an_evaluations_data_record_names_the_task_options(shared_data):
 
 def test_task_options_enter_the_evaluation_signature_and_the_pair_cache_key(shared_data):
     """Even options that leave the items as they are (check_images) keep two runs apart."""
-    from harness.pipeline import RunConfig, _eval_signature, check_config, pairs_dir
+    from harness.experiments.pipeline import RunConfig, _eval_signature, check_config, pairs_dir
 
     def config(**task_opts):
         made = RunConfig(method="mmedpo", tasks=("vqa_rad",), data_dir=str(shared_data), eval_limit=5,
@@ -108,7 +108,7 @@ def test_a_path_option_enters_keys_by_its_name_only():
 
 
 def test_a_run_refuses_options_for_a_task_it_does_not_run():
-    from harness.pipeline import RunConfig, check_config
+    from harness.experiments.pipeline import RunConfig, check_config
 
     with pytest.raises(HarnessError, match="not among this command's tasks"):
         check_config(RunConfig(method="dpo", tasks=("synth_vqa",), task_options={"vqa_rad": {"source": "osf"}}))

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import DataError
-from harness.registry import Registry
+from harness.core.errors import DataError
+from harness.core.registry import Registry
 
 REPO = Path(__file__).resolve().parents[2]
 PLUGIN = REPO / "examples" / "harness-task-example"

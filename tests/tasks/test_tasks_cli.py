@@ -7,7 +7,7 @@ import pytest
 import harness.tasks
 from harness.cli import main
 from harness.cli.commands.tasks import task_rows
-from harness.registry import Registry
+from harness.core.registry import Registry
 
 SIX = {"vqa_rad", "slake", "iu_xray", "mimic_cxr", "synth_vqa", "synth_report"}
 

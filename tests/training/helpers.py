@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from harness.curation.preferences import PreferencePair
 from harness.methods.base import LogProbs, LossOutput, Method
-from harness.preferences import PreferencePair
 
 
 class LocalDPO(Method):

@@ -1,4 +1,4 @@
-"""Training reads its images through ``harness.images``: a 16-bit image trains as its 8-bit conversion; an
+"""Training reads its images through ``harness.core.images``: a 16-bit image trains as its 8-bit conversion; an
 oversized one stops the run with one line naming the file, the pair and the limit."""
 
 from __future__ import annotations
@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from harness.errors import DataError
-from harness.images import MAX_PIXELS
-from harness.preferences import PreferencePair
+from harness.core.errors import DataError
+from harness.core.images import MAX_PIXELS
+from harness.curation.preferences import PreferencePair
 from harness.training.batch import PairDataset
 
 

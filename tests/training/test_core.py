@@ -8,7 +8,7 @@ import pytest
 import torch
 from helpers import LocalDPO, LocalSimPO, make_pairs
 
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
 from harness.models.hf import load_hf_model
 from harness.training import TrainConfig, train_preference
 from harness.training.batch import Collator, PairDataset

@@ -15,7 +15,7 @@ import pytest
 import torch
 from helpers import make_pairs
 
-from harness.preferences import write_pairs
+from harness.curation.preferences import write_pairs
 
 
 def _free_port() -> int:

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import pytest
 from helpers import LocalDPO, make_pairs
 
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
 from harness.models.hf import load_hf_model
 from harness.training import TrainConfig, train_preference
 from harness.training import distributed as dist

@@ -13,7 +13,7 @@ import pytest
 import torch
 from helpers import LocalDPO, make_pairs, trainable_state
 
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
 from harness.models.hf import load_hf_model
 from harness.training import TrainConfig, train_preference
 from harness.training.checkpoint import latest_checkpoint

@@ -38,7 +38,7 @@ import torch
 from helpers import make_pairs
 from sharded_launch import Journal
 
-from harness.preferences import write_pairs
+from harness.curation.preferences import write_pairs
 
 ROOT = Path(__file__).resolve().parents[2]
 FSDP2_CPU = ROOT / "examples" / "accelerate" / "fsdp2_cpu.yaml"

@@ -9,7 +9,7 @@ import json
 import pytest
 
 from harness.cli import main
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
 from harness.training import trackers
 from harness.training.config import TrainConfig
 
@@ -69,8 +69,8 @@ def test_a_tiny_run_logs_trl_named_training_and_eval_scalars_to_tensorboard(tmp_
     pytest.importorskip("tensorboard", reason="--report-to tensorboard needs the tensorboard package")
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+    from harness.experiments.pipeline import RunConfig, run
     from harness.models.tiny import build_tiny_model
-    from harness.pipeline import RunConfig, run
     from harness.results.store import ResultsStore
 
     base = build_tiny_model(tmp_path / "base")

@@ -10,9 +10,9 @@ import pytest
 from helpers import LocalDPO, make_pairs
 
 from harness.cli import main
+from harness.curation.preferences import read_pairs, write_pairs
 from harness.methods import METHODS
 from harness.models.hf import load_hf_model
-from harness.preferences import read_pairs, write_pairs
 from harness.training import TrainConfig, train_preference
 
 

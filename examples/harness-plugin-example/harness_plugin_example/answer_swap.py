@@ -8,7 +8,7 @@ The builder needs no model and no judge. For every training sample it writes
 - with ``mirror=true``, for answers that name a side (left/right), a **visual** pair: the answer on the image
   preferred over the same answer on the left-right mirrored image, where the side it names is wrong.
 
-Images go under ``PairContext.output_dir`` (``harness.methods.pairs.save_image``) and the pairs' image paths
+Images go under ``PairContext.output_dir`` (``harness.curation.pairs.save_image``) and the pairs' image paths
 are relative to it, so training uses ``--image-root <output_dir>``.
 """
 
@@ -20,10 +20,10 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.core.options import option_field
+from harness.curation.pairs import save_image, save_sample_image, task_prompt
+from harness.curation.preferences import PreferencePair, write_pairs
 from harness.methods import PairContext
-from harness.methods.pairs import save_image, save_sample_image, task_prompt
-from harness.options import option_field
-from harness.preferences import PreferencePair, write_pairs
 from harness_plugin_example.dpo_shift import DPOShift
 
 log = logging.getLogger(__name__)

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
+from harness.core.options import Range
 from harness.methods import LogProbs, LossOutput, Method
-from harness.options import Range
 
 
 class DPOShift(Method):

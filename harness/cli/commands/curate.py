@@ -28,8 +28,8 @@ from harness.cli.common import (
     emit,
 )
 from harness.cli.config_file import add_config_option
-from harness.errors import HarnessError
-from harness.io import read_json
+from harness.core.errors import HarnessError
+from harness.core.io import read_json
 
 log = logging.getLogger(__name__)
 
@@ -72,9 +72,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def handle(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from harness.core.options import parse_key_values
+    from harness.core.paths import harness_home
     from harness.methods import PairContext, get_method
-    from harness.options import parse_key_values
-    from harness.paths import harness_home
 
     method_cls = get_method(args.method)
     builder = method_cls.has_pair_builder()
@@ -108,9 +108,9 @@ def handle(args: argparse.Namespace) -> int:
     if builder:
         pairs = method.build_pairs(context)
     else:  # what `harness run` trains such a method on: the default text pairs
-        from harness.io import write_json
-        from harness.preferences import write_pairs
-        from harness.textpairs import default_text_pairs
+        from harness.core.io import write_json
+        from harness.curation.preferences import write_pairs
+        from harness.curation.textpairs import default_text_pairs
 
         mode = args.text_pairs if args.text_pairs != "auto" else "sample-and-judge" if model else "injector"
         if args.text_pairs == "auto" and model is None:
@@ -154,7 +154,7 @@ def _manifest_rows(manifests: list[dict]) -> dict[str, list[dict]]:
     quartiles, median, max, mean), pairs per source, items skipped per reason, the error-type mix of the
     rejected texts next to the base's greedy answers (per case group), and the denial rule. Builders without
     one print none."""
-    from harness.errortypes import ERROR_TYPES
+    from harness.curation.errortypes import ERROR_TYPES
 
     details: dict[str, list[dict]] = {"weights": [], "sources": [], "skipped": [], "error_mix": [],
                                       "denial_rule": []}

@@ -49,7 +49,7 @@ def handle(args: argparse.Namespace) -> int:
 
     config = DiagnoseConfig(**{k[4:]: v for k, v in vars(args).items() if k.startswith("cfg_")})
     if args.model.startswith("openai:"):
-        from harness.errors import HarnessError
+        from harness.core.errors import HarnessError
 
         raise HarnessError("harness diagnose reads a model's image tokens and log-probabilities: it needs a local "
                            "model (a built-in name or a folder), not an endpoint")

@@ -93,7 +93,7 @@ def _endpoint_options(args: argparse.Namespace) -> dict:
     given = {name: getattr(args, name) for name in ("timeout", "concurrency", "max_retries")
              if getattr(args, name) is not None}
     if given and not args.model.startswith("openai:"):
-        from harness.errors import HarnessError
+        from harness.core.errors import HarnessError
 
         flags = ", ".join("--" + n.replace("_", "-") for n in given)
         raise HarnessError(f"{flags}: only for an openai:<model> endpoint, not '{args.model}'")
@@ -104,7 +104,7 @@ def _check_model_spec(spec: str) -> None:
     """An unknown model name fails now (with suggestions), before the data loads; loading comes later."""
     from pathlib import Path
 
-    from harness.errors import UnknownNameError
+    from harness.core.errors import UnknownNameError
     from harness.models.hf import FAMILIES
     from harness.models.registry import MODELS
     from harness.models.resolve import _looks_like_hub_id, _unknown_message
@@ -157,7 +157,9 @@ def _evaluate_tasks(args: argparse.Namespace, config: EvalConfig, tasks: list[st
     import logging
     from contextlib import nullcontext
 
-    from harness.errors import HarnessError
+    from harness.core.errors import HarnessError
+    from harness.core.options import shown
+    from harness.core.paths import check_run_id, run_lock
     from harness.evaluation import evaluate
     from harness.evaluation.distributed import (
         current_process,
@@ -167,8 +169,6 @@ def _evaluate_tasks(args: argparse.Namespace, config: EvalConfig, tasks: list[st
     )
     from harness.evaluation.engine import load_task_data
     from harness.models import load_model
-    from harness.options import shown
-    from harness.paths import check_run_id, run_lock
     from harness.results.store import new_run_id
     from harness.tasks import get_task
 

@@ -71,7 +71,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def handle_serve(args: argparse.Namespace) -> int:
-    from harness.extras import require
+    from harness.core.extras import require
 
     require("gradio", "leaderboard", "harness leaderboard serve")
     from harness.results import ResultsStore
@@ -94,7 +94,7 @@ def handle_serve(args: argparse.Namespace) -> int:
 
 
 def _default_studies() -> str:
-    from harness.paths import harness_home
+    from harness.core.paths import harness_home
 
     return str(harness_home() / "studies")
 

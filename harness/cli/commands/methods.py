@@ -18,7 +18,7 @@ import argparse
 from typing import Any
 
 from harness.cli.common import add_format_option, emit, format_table
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
 
 COLUMNS = ("name", "package", "pair_kinds", "reference_free", "defaults", "pair_builder", "builder_options",
            "citation", "note")

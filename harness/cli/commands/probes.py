@@ -95,8 +95,8 @@ def summary_text(summary: dict, out: str) -> str:
 def handle_build(args: argparse.Namespace) -> int:
     import json
 
-    from harness.errors import HarnessError
-    from harness.io import atomic_write
+    from harness.core.errors import HarnessError
+    from harness.core.io import atomic_write
     from harness.regress.probes import build_probe_set, source_rows
 
     if args.per_image < 1:

@@ -71,7 +71,7 @@ def handle(args: argparse.Namespace) -> int:
     import sys
 
     from harness.cli.common import emit, print_json, stdout_for_data
-    from harness.errors import HarnessError
+    from harness.core.errors import HarnessError
     from harness.regress.compare import RegressConfig, compare_sources
     from harness.regress.report import max_drop_warnings, summary_rows, write_refusal, write_reports
 

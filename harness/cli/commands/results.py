@@ -70,7 +70,7 @@ def check_names(kind: str, names: list[str] | None, known: set[str]) -> None:
     """An unknown name is an error with the closest known names (a typo must not show an empty table)."""
     import difflib
 
-    from harness.errors import HarnessError
+    from harness.core.errors import HarnessError
 
     for name in names or []:
         if name not in known:

@@ -69,7 +69,7 @@ def add_run_arguments(parser: argparse.ArgumentParser, *, exclude: tuple[str, ..
     ``RUN_TRAIN_DEFAULTS``) parse to None when not given, and ``run_config_from_args`` fills them in.
     """
     from harness.cli.commands.train import add_config_arguments
-    from harness.pipeline import RUN_TRAIN_DEFAULTS, SMALL_MODEL_TRAIN_DEFAULTS, RunConfig
+    from harness.experiments.pipeline import RUN_TRAIN_DEFAULTS, SMALL_MODEL_TRAIN_DEFAULTS, RunConfig
 
     hints = typing.get_type_hints(RunConfig)
     for f in dataclasses.fields(RunConfig):
@@ -94,7 +94,7 @@ def add_run_arguments(parser: argparse.ArgumentParser, *, exclude: tuple[str, ..
 def run_config_from_args(args: argparse.Namespace, **fields):
     """A ``RunConfig`` from the parsed flags; ``fields`` (method, options...) are set directly."""
     from harness.cli.common import task_options_from_args
-    from harness.pipeline import (
+    from harness.experiments.pipeline import (
         RUN_TRAIN_DEFAULTS,
         SMALL_MODEL_TRAIN_DEFAULTS,
         RunConfig,
@@ -132,9 +132,9 @@ def _limit(value: str) -> int | None:
 def handle(args: argparse.Namespace) -> int:
     import sys
 
-    from harness.errors import HarnessError
-    from harness.options import parse_key_values
-    from harness.pipeline import check_config, run
+    from harness.core.errors import HarnessError
+    from harness.core.options import parse_key_values
+    from harness.experiments.pipeline import check_config, run
 
     config = run_config_from_args(args, options=parse_key_values(args.options))
     check_config(config)  # method, option keys and tasks: one-line errors before any model loads
@@ -142,7 +142,7 @@ def handle(args: argparse.Namespace) -> int:
 
     def announce(run_id: str, resuming: bool) -> None:
         from harness.cli.config_file import save_effective_config
-        from harness.paths import runs_dir
+        from harness.core.paths import runs_dir
 
         started.append(run_id)
         save_effective_config(args, runs_dir() / run_id, "run")  # beside pipeline.json: reruns this run
@@ -155,7 +155,7 @@ def handle(args: argparse.Namespace) -> int:
         except BaseException as exc:
             if started:  # a run that failed before its first stage leaves no folder (config.yaml alone) behind
                 from harness.cli.config_file import remove_lone_config
-                from harness.paths import runs_dir
+                from harness.core.paths import runs_dir
 
                 remove_lone_config(runs_dir() / started[0])
             if not isinstance(exc, KeyboardInterrupt):
@@ -184,9 +184,9 @@ def handle(args: argparse.Namespace) -> int:
 
 
 def _deltas(outcome, config) -> dict:
-    """This run minus the base, paired over the test items (``harness.study.analysis.paired_deltas``)."""
+    """This run minus the base, paired over the test items (``harness.experiments.study.analysis.paired_deltas``)."""
+    from harness.experiments.study.analysis import paired_deltas
     from harness.results.store import ResultsStore
-    from harness.study.analysis import paired_deltas
 
     if outcome.run_id == outcome.base_run_id:
         return {}

@@ -25,7 +25,7 @@ from harness.cli.commands.train import (
 )
 from harness.cli.common import add_progress_options, add_task_option_option, add_tasks_option
 from harness.cli.config_file import add_config_option, add_deprecated_alias
-from harness.errors import DataError, HarnessError
+from harness.core.errors import DataError, HarnessError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -51,7 +51,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def read_records(path: Path):
-    from harness.io import read_jsonl
+    from harness.core.io import read_jsonl
     from harness.training.sft import SFTRecord
 
     records = []
@@ -67,7 +67,7 @@ def task_records(names: str, data_dir: str | None, image_dir: Path, limit: int |
     """Train-split items as records; in-memory images are written once under ``image_dir``."""
     import datasets
 
-    from harness.images import to_rgb
+    from harness.core.images import to_rgb
     from harness.tasks import get_task
     from harness.training.sft import SFTRecord
 

@@ -32,8 +32,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     from harness.cli.commands.run import add_run_arguments
     from harness.cli.common import add_progress_options
     from harness.cli.config_file import add_config_option
+    from harness.experiments.study.runner import BUDGETS, LR_GRID, LR_RULES, PAIR_DRAWS
     from harness.stats.multiplicity import CORRECTIONS
-    from harness.study.runner import BUDGETS, LR_GRID, LR_RULES, PAIR_DRAWS
 
     parser = subparsers.add_parser(
         "study", help="several methods x training seeds: mean ± sd, paired tests vs base and a reference, MDE",
@@ -80,7 +80,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "(Benjamini-Hochberg, false discovery rate) or none (default: holm)")
     parser.add_argument("--format", choices=("table", "json", "md"), default="table",
                         help="output format (json: the records only, numbers in display units)")
-    from harness.study.executors import EXECUTORS
+    from harness.experiments.study.executors import EXECUTORS
 
     parser.add_argument("--executor", choices=EXECUTORS, default="local",
                         help="where the runs execute: local (one after another here, default), ray (each run a Ray "
@@ -96,7 +96,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _seeds(args: argparse.Namespace) -> list[int]:
-    from harness.errors import HarnessError
+    from harness.core.errors import HarnessError
 
     if args.seed != 0:
         raise HarnessError("harness study sets the training seed of each run: use --seeds N or --seed-list, not --seed")
@@ -111,7 +111,7 @@ def _seeds(args: argparse.Namespace) -> list[int]:
 
 
 def _grid(text: str) -> tuple[float, ...]:
-    from harness.errors import HarnessError
+    from harness.core.errors import HarnessError
 
     try:
         return tuple(float(g) for g in text.split(",") if g.strip())
@@ -148,9 +148,9 @@ def handle(args: argparse.Namespace) -> int:
 
 def _run_and_report(args: argparse.Namespace):
     from harness.cli.commands.run import run_config_from_args
-    from harness.errors import HarnessError
-    from harness.paths import check_run_id
-    from harness.study import StudyConfig, load_study, parse_methods, report, run_study
+    from harness.core.errors import HarnessError
+    from harness.core.paths import check_run_id
+    from harness.experiments.study import StudyConfig, load_study, parse_methods, report, run_study
 
     check_run_id(args.study_id)  # a study id names a folder too: no '/' or '..', at most 64 characters
     if args.n_boot < 100:
@@ -165,7 +165,7 @@ def _run_and_report(args: argparse.Namespace):
             methods = ",".join(load_study(args.study_id).state["methods"])
         if not methods:
             raise HarnessError("harness study needs --methods (e.g. base,dpo,mmedpo)")
-        from harness.study.executors import ExecutorSpec
+        from harness.experiments.study.executors import ExecutorSpec
 
         executor = ExecutorSpec(args.executor, args.executor_options, args.max_parallel)
         config = StudyConfig(methods=parse_methods(methods), seeds=_seeds(args), reference=args.reference,

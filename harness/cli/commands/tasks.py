@@ -17,7 +17,7 @@ import dataclasses
 from typing import Any
 
 from harness.cli.common import add_data_dir_option, add_format_option, add_task_option_option, emit
-from harness.errors import DataError, HarnessError
+from harness.core.errors import DataError, HarnessError
 from harness.tasks._loading import options_help, strict_from_env
 
 COLUMNS = ("name", "family", "splits", "sizes", "metrics", "version", "note")

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from harness.cli.common import add_progress_options
 from harness.cli.config_file import add_config_option, add_deprecated_alias
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ def resolve_model(spec: str, precision: str):
 
 
 def default_output(kind: str, method: str, model: str) -> Path:
-    from harness.paths import runs_dir
+    from harness.core.paths import runs_dir
 
     return runs_dir() / f"{kind}-{method}-{Path(model).name or model}"
 
@@ -146,10 +146,10 @@ def checked_load(spec: str, loader, *args, **kwargs):
 
 
 def handle(args: argparse.Namespace) -> int:
+    from harness.core.options import parse_key_values
+    from harness.curation.pairs import check_pair_images
+    from harness.curation.preferences import read_pairs
     from harness.methods import get_method
-    from harness.methods.pairs import check_pair_images
-    from harness.options import parse_key_values
-    from harness.preferences import read_pairs
     from harness.training.loop import train_preference
 
     config = config_from_args(args)

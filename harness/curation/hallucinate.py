@@ -1,12 +1,12 @@
 """The project's one rule-based hallucination injector: verified hallucinations of answers and reports.
 
-POVID, the default DPO text pairs (``harness.textpairs``) and MMedPO's offline ``rules`` generator
+POVID, the default DPO text pairs (``harness.curation.textpairs``) and MMedPO's offline ``rules`` generator
 (``mmedpo.rules``) need a dispreferred answer that is plausible but *contradicts* the ground truth, made
 without a judge LLM. MMedPO asks for "a plausible hallucination" of the ground truth: a wrong finding,
 location or laterality, severity or diagnosis (arXiv 2412.06141, Sec. 3.1).
 
 :func:`make_hallucination` proposes edits of the ground truth, in an order drawn from ``seed``, and keeps
-the first one that ``harness.factcheck.contradictions`` confirms against the case; after ``tries``
+the first one that ``harness.curation.factcheck.contradictions`` confirms against the case; after ``tries``
 unconfirmed proposals (or none to make) it returns None and the caller skips the item. Edits in place
 are tried before appended findings. The edits:
 
@@ -35,7 +35,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.factcheck import (
+from harness.curation.factcheck import (
     GROUPS,
     PLURALS,
     TERM_GROUP,
@@ -114,7 +114,7 @@ class Hallucination:
 
     @property
     def severity(self) -> float:
-        """The offline clinical-relevance raw score (``harness.factcheck.severity``)."""
+        """The offline clinical-relevance raw score (``harness.curation.factcheck.severity``)."""
         return severity(self.contradictions)
 
 
@@ -123,7 +123,7 @@ def make_hallucination(sample: Mapping[str, Any], *, seed: int, tries: int = 8) 
 
     ``sample`` is a task row (``answer``, ``answer_type``, ``question``; synthetic rows also the lesion
     columns). Up to ``tries`` distinct proposals, in an order drawn from ``seed``, are checked with
-    ``harness.factcheck.contradictions``; the first that contradicts something is returned.
+    ``harness.curation.factcheck.contradictions``; the first that contradicts something is returned.
     """
     answer = str(sample.get("answer", "")).strip()
     kind = str(sample.get("answer_type", "")).strip().lower() or guess_answer_type(answer)
@@ -148,7 +148,7 @@ def make_hallucination(sample: Mapping[str, Any], *, seed: int, tries: int = 8) 
 
 def make_denial(sample: Mapping[str, Any], *, seed: int, tries: int = 8) -> Hallucination | None:
     """A hallucination of ``sample['answer']`` whose error type is a denial of a present finding
-    (``harness.errortypes.classify``), or None when the case has nothing to deny or no edit is confirmed.
+    (``harness.curation.errortypes.classify``), or None when the case has nothing to deny or no edit is confirmed.
 
     Proposals, in order: on a synthetic report, the suite's normal report ("The heart size is normal. The
     lungs are clear. There is no pleural effusion or pneumothorax.": the text prior's denial, the base
@@ -156,7 +156,7 @@ def make_denial(sample: Mapping[str, Any], *, seed: int, tries: int = 8) -> Hall
     injector's own denying edits (a "yes" flipped to "no", an asserted finding denied), in an order drawn
     from ``seed``. The denial floor of the pair builders uses it (docs/hallucinations.md).
     """
-    from harness.errortypes import classify
+    from harness.curation.errortypes import classify
 
     answer = str(sample.get("answer", "")).strip()
     kind = str(sample.get("answer_type", "")).strip().lower() or guess_answer_type(answer)

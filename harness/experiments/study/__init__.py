@@ -8,7 +8,7 @@ SVG. See docs/study.md.
 
 from __future__ import annotations
 
-from harness.study.runner import (
+from harness.experiments.study.runner import (
     BASE,
     PAIR_DRAWS,
     MethodEntry,
@@ -26,10 +26,10 @@ __all__ = ["BASE", "PAIR_DRAWS", "MethodEntry", "Study", "StudyConfig", "load_st
 def report(study: Study, store=None, *, n_boot: int = 2000, correction: str = "holm") -> dict:
     """Compare the study's finished runs and write ``results.json``, ``table.md`` and ``effects.svg`` beside
     ``study.json``. Returns ``{"records", "rows", "files"}``; record values are in display units."""
-    from harness.io import atomic_write, write_json
+    from harness.core.io import atomic_write, write_json
+    from harness.experiments.study.analysis import compare, format_rows, json_records, to_markdown
+    from harness.experiments.study.plot import effect_svg
     from harness.results.store import ResultsStore
-    from harness.study.analysis import compare, format_rows, json_records, to_markdown
-    from harness.study.plot import effect_svg
 
     store = store if isinstance(store, ResultsStore) else ResultsStore(store or study.state.get("store"))
     records = json_records(compare(study, store, n_boot=n_boot, correction=correction))

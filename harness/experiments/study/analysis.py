@@ -28,13 +28,13 @@ from typing import Any
 
 import numpy as np
 
-from harness.errors import HarnessError
-from harness.io import read_json, write_json
+from harness.core.errors import HarnessError
+from harness.core.io import read_json, write_json
+from harness.experiments.study.runner import BASE, Study
 from harness.stats import items as item_stats
 from harness.stats.multiplicity import NAMES as CORRECTION_NAMES
 from harness.stats.multiplicity import adjust
 from harness.stats.seeds import Arm, ArmComparison, arms, compare_arms
-from harness.study.runner import BASE, Study
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """What kind of error a generated text makes about its case: the synthetic suite's error-type taxonomy.
 
 :func:`classify` reads a text (a model's answer or report, a dispreferred text of a pair) against its case
-with the fact checker (``harness.factcheck.contradictions``) and names its errors:
+with the fact checker (``harness.curation.factcheck.contradictions``) and names its errors:
 
 | type | report | synth_vqa |
 |---|---|---|
@@ -17,7 +17,7 @@ with the fact checker (``harness.factcheck.contradictions``) and names its error
 
 A text has every type its contradictions map to (``types``) and one ``primary`` type, the first of
 :data:`ERROR_TYPES` that it has (the priority: a missed finding first, then an invented one, then the
-attribute errors of a real finding, most to least consequential, as ``harness.factcheck.SEVERITY`` ranks
+attribute errors of a real finding, most to least consequential, as ``harness.curation.factcheck.SEVERITY`` ranks
 them). ``unreadable`` and ``none`` are only ever alone.
 
 The same order ranks a sampled text's conflict with its case (:func:`conflict_rank`): the ground-truth
@@ -39,7 +39,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.factcheck import Contradiction, contradictions
+from harness.curation.factcheck import Contradiction, contradictions
 from harness.tasks import synth_text as st
 
 # In priority order: the primary type of a text is the first of these it has.

@@ -23,7 +23,7 @@ import typing
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
 
 TRUE = ("1", "true", "yes", "on")
 FALSE = ("0", "false", "no", "off")

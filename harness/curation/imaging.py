@@ -19,8 +19,8 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from harness.errors import HarnessError
-from harness.images import to_rgb
+from harness.core.errors import HarnessError
+from harness.core.images import to_rgb
 
 SCHEDULES = ("sigmoid", "linear")
 DEFAULT_SCHEDULE = "sigmoid"  # POVID's release (VCD's schedule)

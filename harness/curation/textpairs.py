@@ -6,12 +6,12 @@ MMedPO's visual pairs and weights. Two modes (``harness run --text-pairs``; docs
 
 - ``sample-and-judge`` (default; the paper's textual dispreference, offline): the base model answers each
   item ``k`` = 4 times (temperature 1); the ground-truth judge reads each sample against the case
-  (``harness.errortypes.classify``) and keeps the one that most clearly conflicts with it (a denial of a
+  (``harness.curation.errortypes.classify``) and keeps the one that most clearly conflicts with it (a denial of a
   present finding before an invented finding before a wrong kind, side, level or size; see
-  ``harness.errortypes.conflict_rank``). If no sample contradicts the case, the verified injector
-  (``harness.hallucinate.make_hallucination``) writes one. The base also answers each item once greedily;
+  ``harness.curation.errortypes.conflict_rank``). If no sample contradicts the case, the verified injector
+  (``harness.curation.hallucinate.make_hallucination``) writes one. The base also answers each item once greedily;
   those answers' error types are the base's own error distribution, published next to the pairs' mix in
-  ``manifest.json``, and the denial floor (:func:`harness.errortypes.denial_rule`) swaps the rejected text of
+  ``manifest.json``, and the denial floor (:func:`harness.curation.errortypes.denial_rule`) swaps the rejected text of
   the fewest lesion-case pairs needed for a denial (the base's own greedy denial first, else a verified
   injected one) so that denials appear in the pairs at least in proportion to the base's own denial rate;
 - ``injector``: the verified injector alone (no model), the behaviour before the paper's procedure was the
@@ -31,8 +31,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from harness.errors import HarnessError
-from harness.errortypes import (
+from harness.core.errors import HarnessError
+from harness.curation.errortypes import (
     DENIAL_TOLERANCE,
     ErrorReading,
     admits_denial,
@@ -43,8 +43,8 @@ from harness.errortypes import (
     error_mix,
     floor_order,
 )
-from harness.hallucinate import make_denial, make_hallucination
-from harness.preferences import PreferencePair
+from harness.curation.hallucinate import make_denial, make_hallucination
+from harness.curation.preferences import PreferencePair
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +116,7 @@ def candidates(answer: str, samples: Sequence[str]) -> list[str]:
 
 def pick_conflicting_sample(case: Any, answer: str, samples: Sequence[str]) -> tuple[str, ErrorReading] | None:
     """The ground-truth judge: the sample that most clearly conflicts with ``case``
-    (``harness.errortypes.conflict_rank``; a tie keeps the earlier sample), or None when none contradicts it.
+    (``harness.curation.errortypes.conflict_rank``; a tie keeps the earlier sample), or None when none contradicts it.
     A sample the fact checker cannot read (``unreadable``) or that makes no error is never picked."""
     best: tuple[tuple, str, ErrorReading] | None = None
     for candidate in candidates(answer, samples):
@@ -132,7 +132,7 @@ def pick_conflicting_sample(case: Any, answer: str, samples: Sequence[str]) -> t
 def denial_alternative(case: Any, greedy: str | None, greedy_reading: ErrorReading | None, *,
                        seed: int) -> dict[str, Any] | None:
     """What the denial floor may put on a lesion-case pair's rejected side: the base's greedy answer when it
-    denies a present finding, else a verified injected denial (``harness.hallucinate.make_denial``), else None."""
+    denies a present finding, else a verified injected denial (``harness.curation.hallucinate.make_denial``), else None."""
     if greedy is not None and greedy_reading is not None and greedy_reading.primary == "denial":
         found = list(greedy_reading.contradictions)
         return {"text": greedy, "source": "greedy", "error": greedy_reading.to_json(),
@@ -145,7 +145,7 @@ def denial_alternative(case: Any, greedy: str | None, greedy_reading: ErrorReadi
 
 
 def _severity(found: Sequence[Any]) -> float:
-    from harness.factcheck import severity
+    from harness.curation.factcheck import severity
 
     return severity(found)
 
@@ -267,8 +267,8 @@ def _base_only(rows: list[dict], greedy: dict[int, str], skipped: list[str]) -> 
 def apply_denial_floor(items: list[dict[str, Any]], base_lesion: Sequence[str],
                        tolerance: float = DENIAL_TOLERANCE) -> dict[str, Any]:
     """Swap the rejected text of the fewest items needed for the denial rule to hold
-    (``harness.errortypes.denial_rule``; order: ``harness.errortypes.floor_order``), in place. Each item is a
-    dict with ``denial_question`` (``harness.errortypes.admits_denial`` of its case; the rule counts only
+    (``harness.curation.errortypes.denial_rule``; order: ``harness.curation.errortypes.floor_order``), in place. Each item is a
+    dict with ``denial_question`` (``harness.curation.errortypes.admits_denial`` of its case; the rule counts only
     those), ``error`` (``{"primary", ...}``), ``own`` (its rejected text is the model's sample),
     ``order`` and ``alternative`` (``denial_alternative``'s dict or None); a swapped item gets ``rejected``,
     ``source`` (``denial-floor-<greedy|injector>``), ``error``, ``contradictions``, ``severity`` and a

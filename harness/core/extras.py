@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
 
 
 def require(module: str, extra: str, what: str) -> None:

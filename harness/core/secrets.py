@@ -7,7 +7,7 @@
   and every occurrence of a known secret value, reads ``[REDACTED]``. Known values are those of the
   environment variables the harness reads keys from (``OPENAI_API_KEY``, ``HARNESS_OPENAI_API_KEY``, any
   variable named by an ``api_key_env`` option, see ``register_secret_env``) and of every variable whose name
-  looks secret (``*_API_KEY``, ``*_TOKEN``, ``*_SECRET``, ``*PASSWORD``). ``harness.io``'s JSON writers and
+  looks secret (``*_API_KEY``, ``*_TOKEN``, ``*_SECRET``, ``*PASSWORD``). ``harness.core.io``'s JSON writers and
   the results store apply it, so manifests, run configs, ``pipeline.json``, store rows, and therefore the
   exports and the Space read from the store, never carry a key.
 - URLs: in every string ``redact`` and ``redact_text`` see, a URL's userinfo (``user:pass@`` reads
@@ -30,7 +30,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
 
 REDACTED = "[REDACTED]"
 DEFAULT_KEY_ENV = "OPENAI_API_KEY"

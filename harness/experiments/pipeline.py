@@ -26,18 +26,18 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.errors import HarnessError
-from harness.io import read_json, write_json
-from harness.models.fingerprint import model_fingerprint
-from harness.options import option_field
-from harness.preferences import PreferencePair, read_pairs, write_pairs
-from harness.textpairs import (
+from harness.core.errors import HarnessError
+from harness.core.io import read_json, write_json
+from harness.core.options import option_field
+from harness.curation.preferences import PreferencePair, read_pairs, write_pairs
+from harness.curation.textpairs import (
     DEFAULT_TEXT_PAIRS,
     TEXT_PAIR_MODES,
     TEXT_PAIRS_VERSION,
     default_text_pairs,
     mix_summary,
 )
+from harness.models.fingerprint import model_fingerprint
 from harness.training.config import TrainConfig
 
 log = logging.getLogger(__name__)
@@ -168,7 +168,7 @@ def split_options(method_cls, options: dict[str, str]) -> tuple[dict[str, str], 
     A key must be one of the method's loss hyperparameters (``defaults``) or a declared option of its pair
     builder; anything else is a one-line error with a suggestion. Values are type-checked too.
     """
-    from harness.options import check_known
+    from harness.core.options import check_known
 
     builder_keys: list[str] = []
     if method_cls.has_pair_builder():
@@ -204,9 +204,9 @@ def method_provenance(method_cls) -> dict[str, Any]:
 
 def check_config(config: RunConfig):
     """Every cheap check of a run, before any model loads: method, options, tasks. Returns the method class."""
+    from harness.core.options import shown
+    from harness.core.secrets import refuse_secret_options
     from harness.methods import get_method
-    from harness.options import shown
-    from harness.secrets import refuse_secret_options
     from harness.tasks import get_task
 
     if not config.method:
@@ -257,11 +257,11 @@ def changed_settings(saved: dict[str, Any], now: dict[str, Any]) -> list[str]:
 def start_run(config: RunConfig, run_id: str | None = None, *, allow_changed: bool = False) -> tuple[str, bool]:
     """Check the run id and, for a resume, that it names a ``harness run`` with the same settings.
 
-    Returns ``(run_id, resuming)``. A run id must be safe as a folder name (``harness.paths.check_run_id``);
+    Returns ``(run_id, resuming)``. A run id must be safe as a folder name (``harness.core.paths.check_run_id``);
     an existing folder must hold a ``harness run`` (not an evaluation) of the same method whose fingerprint
     matches, unless ``allow_changed``. One-line errors, before any model loads.
     """
-    from harness.paths import check_run_id, runs_dir
+    from harness.core.paths import check_run_id, runs_dir
     from harness.results.store import new_run_id
 
     run_id = check_run_id(run_id) or new_run_id()
@@ -295,9 +295,9 @@ def run(config: RunConfig, *, run_id: str | None = None, allow_changed: bool = F
     """Run (or resume) the whole line; see the module docstring. ``on_start(run_id, resuming)`` is called
     once the run id is settled, before any model loads (the CLI prints it). A new run that fails before any
     stage saved work leaves no folder; a stored run is only ever a finished one. One process at a time per
-    run id (``harness.paths.run_lock``): a second one fails at once with a one-line error. ``store``: where the
-    run is stored instead of ``config.store`` (a study worker's ``harness.study.worker.RunFolderStore``)."""
-    from harness.paths import check_run_id, run_lock
+    run id (``harness.core.paths.run_lock``): a second one fails at once with a one-line error. ``store``: where the
+    run is stored instead of ``config.store`` (a study worker's ``harness.experiments.study.worker.RunFolderStore``)."""
+    from harness.core.paths import check_run_id, run_lock
     from harness.results.store import ResultsStore, new_run_id
     from harness.tasks.task_options import task_options
 
@@ -323,7 +323,7 @@ def run(config: RunConfig, *, run_id: str | None = None, allow_changed: bool = F
 
 
 def _runs_dir() -> Path:
-    from harness.paths import runs_dir
+    from harness.core.paths import runs_dir
 
     return runs_dir()
 
@@ -451,8 +451,8 @@ def pairs_dir(config: RunConfig, base_name: str, builder_options: dict[str, str]
     ``default-text-<key>``, keyed by what those pairs depend on (not by the method): DPO, IPO, SimPO and SFT
     of one study sample the base once per pair draw, not once per method.
     """
+    from harness.core.paths import harness_home
     from harness.methods import get_method
-    from harness.paths import harness_home
     from harness.tasks import get_task
     from harness.tasks.identity import split_digest
 
@@ -484,7 +484,7 @@ def build_pairs(config: RunConfig, method, base_dir: Path, folder: Path,
 
     A method without a pair builder gets the default text pairs (``config.text_pairs``); their
     ``manifest.json`` (beside ``pairs.jsonl``) gives, per task, the pairs' sources, their error-type mix next
-    to the base's own greedy error distribution, and the denial rule (``harness.textpairs``)."""
+    to the base's own greedy error distribution, and the denial rule (``harness.curation.textpairs``)."""
     path = folder / "pairs.jsonl"
     if path.exists():
         pairs = list(read_pairs(path))

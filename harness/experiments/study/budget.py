@@ -4,7 +4,7 @@ Equal budgets (``StudyConfig.budget``):
 
 - ``steps`` (default): every run of the study trains the same number of optimizer steps ``N``. Unless
   ``--steps`` gives it, ``N`` is one pass over the study's largest pair set: every run's pairs are built
-  first (``harness.pipeline.prepare_pairs``; the runs reuse them) and ``N = max ceil(pairs / (batch x
+  first (``harness.experiments.pipeline.prepare_pairs``; the runs reuse them) and ``N = max ceil(pairs / (batch x
   grad_accum))`` over every (method entry, seed). A method with fewer pairs sees them more than once; none
   gets more gradient steps than another (``--max-steps`` given to the study is read as ``--steps``). ``N`` is
   fixed the first time it is planned and kept on resume.
@@ -33,10 +33,10 @@ import logging
 import math
 from typing import TYPE_CHECKING, Any
 
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
 
 if TYPE_CHECKING:
-    from harness.study.runner import MethodEntry, Study, StudyConfig
+    from harness.experiments.study.runner import MethodEntry, Study, StudyConfig
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,7 @@ def plan(study: Study, config: StudyConfig, entries: dict[str, MethodEntry], run
 
 
 def _plan_steps(study: Study, config: StudyConfig, trained: list[MethodEntry]) -> int:
-    from harness.pipeline import prepare_pairs
+    from harness.experiments.pipeline import prepare_pairs
 
     saved = study.state.get("budget") or {}
     counts = study.state.setdefault("pair_counts", {})
@@ -161,7 +161,7 @@ def _pending_sweeps(study: Study, config: StudyConfig, trained: list[MethodEntry
 
 
 def _choose_rate(study: Study, config: StudyConfig, entry: MethodEntry, steps: int | None) -> float:
-    from harness.pipeline import run
+    from harness.experiments.pipeline import run
     from harness.results.store import ResultsStore, new_run_id
 
     chosen = study.state.setdefault("lr", {})

@@ -1,6 +1,6 @@
 """The worker side of a study run on Ray or Slurm: one run, written only to its own run folder.
 
-A worker runs ``harness.pipeline.run`` exactly as the sequential study does (pairs, training, evaluation),
+A worker runs ``harness.experiments.pipeline.run`` exactly as the sequential study does (pairs, training, evaluation),
 with one difference: the run is "stored" into its own run folder (:class:`RunFolderStore`), never into the
 SQLite results store, which only the coordinator writes (a SQLite file on a network filesystem shared by
 many writers is a corrupt file waiting to happen). The folder then holds, written atomically:
@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
 from harness.results.store import ResultRow, ResultsStore, RunRecord
 
 log = logging.getLogger(__name__)
@@ -43,7 +43,7 @@ class Job:
 
     key: str  # "dpo|seed 0": how the study names the run
     run_id: str
-    config: Any  # harness.pipeline.RunConfig
+    config: Any  # harness.experiments.pipeline.RunConfig
     base: dict[str, Any]  # the base evaluation's store row (the coordinator evaluated it before the fan-out)
     base_results: list[dict[str, Any]]
     log_path: str  # the run's log, appended per attempt (studies/<id>/logs/<run_id>.log)
@@ -58,9 +58,9 @@ def job_environment() -> dict[str, str]:
 
 def run_job(job: Job) -> dict[str, Any]:
     """Run (or resume) one study run in this process; returns its outcome (also in ``study_outcome.json``)."""
-    from harness import pipeline
-    from harness.io import write_json
-    from harness.paths import run_dir
+    from harness.core.io import write_json
+    from harness.core.paths import run_dir
+    from harness.experiments import pipeline
 
     with _environment(job.env), _run_log(job), refusing_store(job.guarded):
         folder = run_dir(job.run_id)
@@ -108,7 +108,7 @@ class RunFolderStore(ResultsStore):
     its own run, kept in ``<run folder>/study_record.json``. It never opens SQLite."""
 
     def __init__(self, run_id: str, base: dict[str, Any], base_results: list[dict[str, Any]]):
-        from harness.paths import run_dir
+        from harness.core.paths import run_dir
 
         self.run_id = run_id
         self.path = run_dir(run_id) / RECORD
@@ -118,7 +118,7 @@ class RunFolderStore(ResultsStore):
         raise HarnessError("a study worker never opens the results store: the coordinator ingests its run folder")
 
     def add_run(self, run: RunRecord, results, *, replace: bool = False, submitter: str | None = None) -> str:
-        from harness.io import write_json
+        from harness.core.io import write_json
 
         if run.run_id != self.run_id:
             raise HarnessError(f"study worker of run {self.run_id} was asked to store run {run.run_id} (the base "
@@ -203,7 +203,7 @@ def _run_log(job: Job) -> Iterator[None]:
     import traceback
     from datetime import datetime, timezone
 
-    from harness.secrets import redact_text
+    from harness.core.secrets import redact_text
 
     path = Path(job.log_path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
 from harness.models.tiny import TinyConfig
 
 if TYPE_CHECKING:
@@ -63,7 +63,7 @@ DEFAULT_CONFIGS = {"tiny": TinyConfig, "testbed": testbed_config}
 
 def model_dir(name: str) -> Path:
     """The cache folder of built-in model ``name`` (``tiny`` or ``testbed``)."""
-    from harness.paths import harness_home
+    from harness.core.paths import harness_home
 
     _check_name(name)
     return harness_home() / "models" / f"{name}-{VERSIONS[name]}"
@@ -210,7 +210,7 @@ def prior_train_config(config: TinyConfig) -> TrainConfig:
 
 
 def _is_complete(folder: Path, name: str, config: TinyConfig) -> bool:
-    from harness.io import read_json
+    from harness.core.io import read_json
 
     stamp = folder / f"{name}.json"
     if not (folder / "config.json").is_file() or not stamp.is_file():
@@ -236,7 +236,7 @@ def ensure_builtin(name: str, *, force: bool = False, config: TinyConfig | None 
     The build happens in a temporary folder beside the cache and is renamed into place when complete, so
     an interrupted build leaves nothing that a later call would mistake for a finished model.
     """
-    from harness.io import write_json
+    from harness.core.io import write_json
     from harness.models.hf import load_hf_model
     from harness.models.tiny import build_tiny_model
     from harness.training import sft

@@ -21,7 +21,7 @@ import logging
 import re
 from typing import Any, Protocol, runtime_checkable
 
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
 
 log = logging.getLogger(__name__)
 
@@ -77,8 +77,8 @@ class OpenAIJudge:
     def __init__(self, model: str, **options: Any):
         from dataclasses import fields
 
+        from harness.core.secrets import refuse_secret_options
         from harness.models.openai_model import OpenAIChatModel, OpenAIConfig
-        from harness.secrets import refuse_secret_options
 
         refuse_secret_options(options, f"judge 'openai:{model}'")
         known = {f.name for f in fields(OpenAIConfig)}

@@ -25,9 +25,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.errors import DataError
-from harness.io import READ_ENCODING, read_json, read_jsonl_lines, write_jsonl
-from harness.options import shown
+from harness.core.errors import DataError
+from harness.core.io import READ_ENCODING, read_json, read_jsonl_lines, write_jsonl
+from harness.core.options import shown
 
 IMAGE_TOKEN = "<image>"
 WEIGHT_MIN, WEIGHT_MAX = 0.0, 100.0

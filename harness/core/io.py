@@ -1,6 +1,6 @@
 """Small I/O helpers: atomic writes and JSON reading with one-line errors.
 
-The JSON writers pass what they write through ``harness.secrets.redact``, so no file the harness writes
+The JSON writers pass what they write through ``harness.core.secrets.redact``, so no file the harness writes
 carries an API key (a value under a secret-looking key, or the value of a key variable in the environment).
 Files written atomically get the permissions a plain ``open()`` would give them (``0666`` less the umask, or
 the replaced file's own), not ``tempfile``'s private ``0600``.
@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from harness.errors import DataError
+from harness.core.errors import DataError
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +98,7 @@ def standard_json(obj: Any, *, replace: Callable[[float], Any] | None = None, **
 
 
 def write_json(path: str | Path, obj: Any, indent: int | None = 2) -> None:
-    from harness.secrets import redact
+    from harness.core.secrets import redact
 
     obj = redact(obj)
     with atomic_write(path) as handle:
@@ -106,7 +106,7 @@ def write_json(path: str | Path, obj: Any, indent: int | None = 2) -> None:
 
 
 def write_jsonl(path: str | Path, rows: Iterable[dict]) -> None:
-    from harness.secrets import known_secret_values, redact
+    from harness.core.secrets import known_secret_values, redact
 
     secrets = known_secret_values()
     with atomic_write(path) as handle:
@@ -117,7 +117,7 @@ def write_jsonl(path: str | Path, rows: Iterable[dict]) -> None:
 def append_jsonl(path: str | Path, row: dict) -> None:
     """Append one record and fsync it: used for resumable outputs (a crash loses at most a partial last line,
     which the next append cuts off: ``end_on_a_line``)."""
-    from harness.secrets import redact
+    from harness.core.secrets import redact
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,7 +1,7 @@
 """The harness's one image reader: every image it reads for a model, from a file or a dataset, passes through
 here (lesion masks, read as masks, do not).
 
-(Noise on images lives in :mod:`harness.imaging`; this module only reads and converts.)
+(Noise on images lives in :mod:`harness.curation.imaging`; this module only reads and converts.)
 
 ``open_image`` takes a path, bytes, ``datasets``' undecoded ``{"path", "bytes"}`` or a PIL image and
 returns the RGB image the models take; ``to_rgb`` / ``to_8bit`` convert an image already in memory.
@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from harness.errors import DataError, HarnessError
+from harness.core.errors import DataError, HarnessError
 
 MAX_PIXELS = 89_478_485  # PIL's default Image.MAX_IMAGE_PIXELS, fixed so a library lifting PIL's limit cannot lift ours
 SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N")
@@ -52,7 +52,7 @@ class ImageTooLarge(HarnessError):
         self.pixels, self.limit = pixels, pixel_limit()
         shape = f"{size[0]}x{size[1]} = " if size else ""
         count = f"{shape}{pixels:,} pixels" if pixels is not None else "too many pixels"
-        self.detail = (f"is {count}, above the limit of {self.limit:,} pixels (harness.images.MAX_PIXELS); "
+        self.detail = (f"is {count}, above the limit of {self.limit:,} pixels (harness.core.images.MAX_PIXELS); "
                        "downscale it first")
         super().__init__(f"image {self.detail}")
 

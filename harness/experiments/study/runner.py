@@ -1,4 +1,4 @@
-"""Running a study: every method entry x every training seed through ``harness.pipeline``, resumably.
+"""Running a study: every method entry x every training seed through ``harness.experiments.pipeline``, resumably.
 
 The study's state lives in ``$HARNESS_HOME/studies/<study_id>/study.json`` (written atomically after
 every change): its settings, the base evaluation's run id and one entry per (method entry, seed) with
@@ -23,16 +23,16 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from harness.errors import HarnessError
-from harness.io import read_json, write_json
-from harness.pipeline import RunConfig, check_config, config_dict
-from harness.study.progress import show_postfix
+from harness.core.errors import HarnessError
+from harness.core.io import read_json, write_json
+from harness.experiments.pipeline import RunConfig, check_config, config_dict
+from harness.experiments.study.progress import show_postfix
 
 log = logging.getLogger(__name__)
 
 BASE = "base"  # the method entry that means the base model itself (no training)
 PAIR_DRAWS = ("per-seed", "shared")  # how the seeds of a method entry draw their preference pairs
-# How much every run trains (harness.study.budget): "steps" (default) gives every run of the study the same
+# How much every run trains (harness.experiments.study.budget): "steps" (default) gives every run of the study the same
 # number of optimizer steps, enough for the largest pair set to be seen once; "epochs" gives each run
 # ``--epochs`` passes over its own pairs; "paper" is the MMedPO paper's regime (3 epochs, 3% warm-up).
 BUDGETS = ("steps", "epochs", "paper")
@@ -202,7 +202,7 @@ class Study:
 
 
 def studies_dir() -> Path:
-    from harness.paths import harness_home
+    from harness.core.paths import harness_home
 
     return harness_home() / "studies"
 
@@ -216,7 +216,7 @@ def new_study_id() -> str:
 def validate(config: StudyConfig) -> None:
     """Every method entry's name, options and the tasks (and their validation split when learning rates are
     swept), before any model loads."""
-    from harness.study.budget import check_validation
+    from harness.experiments.study.budget import check_validation
 
     for entry in config.methods:
         if not entry.is_base:
@@ -272,9 +272,9 @@ def open_study(config: StudyConfig, study_id: str | None = None) -> Study:
 def run_study(config: StudyConfig, *, study_id: str | None = None, progress: bool = True,
               executor: Any = None) -> Study:
     """Run every pending or unfinished run of the study; finished ones are skipped. One process at a time
-    per study (``harness.paths.study_lock``): two would overwrite each other's ``study.json``. ``executor``:
-    a ``harness.study.executors.ExecutorSpec`` (None: local, one run after another in this process)."""
-    from harness.paths import study_lock
+    per study (``harness.core.paths.study_lock``): two would overwrite each other's ``study.json``. ``executor``:
+    a ``harness.experiments.study.executors.ExecutorSpec`` (None: local, one run after another in this process)."""
+    from harness.core.paths import study_lock
     from harness.tasks.task_options import task_options
 
     study_id = study_id or new_study_id()
@@ -287,9 +287,9 @@ def run_study(config: StudyConfig, *, study_id: str | None = None, progress: boo
 def _run_study(config: StudyConfig, study_id: str, progress: bool, executor: Any = None) -> Study:
     from tqdm.auto import tqdm
 
-    from harness.pipeline import evaluate_base_model, run
+    from harness.experiments.pipeline import evaluate_base_model, run
+    from harness.experiments.study import budget
     from harness.results.store import new_run_id
-    from harness.study import budget
 
     validate(config)
     study = open_study(config, study_id)
@@ -300,7 +300,7 @@ def _run_study(config: StudyConfig, study_id: str, progress: bool, executor: Any
     if not study.state.get("base_run_id"):
         study.state["base_run_id"] = evaluate_base_model(config.run)
         study.save()
-    from harness.study.executors import Coordinator, adopt_finished
+    from harness.experiments.study.executors import Coordinator, adopt_finished
 
     if executor is not None and executor.name != "local":  # Ray or Slurm: this process coordinates
         coordinator = Coordinator(study, config, executor, progress=progress)

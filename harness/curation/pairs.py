@@ -11,8 +11,8 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-from harness.errors import HarnessError
-from harness.io import atomic_write
+from harness.core.errors import HarnessError
+from harness.core.io import atomic_write
 
 IMAGES_DIR = "images"
 
@@ -25,11 +25,11 @@ def task_prompt(task: Any, sample: dict) -> str:
 
 
 def load_image(value: Any, *, owner: str, sample_id: str):
-    """A sample's image as RGB (``harness.images``): a PIL image, ``datasets``' undecoded ``{"path", "bytes"}``,
+    """A sample's image as RGB (``harness.core.images``): a PIL image, ``datasets``' undecoded ``{"path", "bytes"}``,
     or a path. An undecodable or oversized image is a one-line ``DataError`` naming the file and the sample."""
     from PIL import Image
 
-    from harness.images import open_image
+    from harness.core.images import open_image
 
     if isinstance(value, dict) and (value.get("bytes") or value.get("path")):
         if value.get("bytes"):  # errors name the file the bytes came from, else the builder
@@ -63,7 +63,7 @@ def save_sample_image(sample: dict, output_dir: str | Path, *, owner: str, sampl
 def check_pair_images(pairs: Any, image_root: str | Path | None, source: str | Path) -> None:
     """Every image a pair names exists (relative to ``image_root``): a one-line error naming the pair file,
     the record and the field, before a model loads or training writes anything."""
-    from harness.errors import DataError
+    from harness.core.errors import DataError
 
     root = Path(image_root) if image_root is not None else None
     for pair in pairs:

@@ -4,7 +4,7 @@ Ray task) or ``slurm`` (each run a Slurm job through submitit).
 The process that runs ``harness study`` is the coordinator. Before the fan-out it does the shared work once:
 the base model's evaluation and every run's pairs (per method and pair seed), both in content-keyed caches
 under ``HARNESS_HOME`` (the study folder's filesystem, which workers on other nodes must share). Then it hands
-each unfinished run to the executor (``harness.study.worker.run_job``), at most ``--max-parallel`` at a time.
+each unfinished run to the executor (``harness.experiments.study.worker.run_job``), at most ``--max-parallel`` at a time.
 A worker writes only its own run folder; the coordinator, the store's single writer, ingests each finished
 folder. A run that fails (an error, a killed or preempted worker) is submitted again up to ``retries`` times,
 then reported with the last lines of its log (``studies/<id>/logs/<run_id>.log``); the other runs go on.
@@ -20,11 +20,11 @@ from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from harness.errors import HarnessError
+from harness.core.errors import HarnessError
 
 if TYPE_CHECKING:
-    from harness.study.runner import Study, StudyConfig
-    from harness.study.worker import Job
+    from harness.experiments.study.runner import Study, StudyConfig
+    from harness.experiments.study.worker import Job
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ OPTIONS: dict[str, dict[str, tuple[type, Any, str]]] = {
 
 def parse_options(executor: str, pairs: list[str] | dict[str, Any] | None) -> dict[str, Any]:
     """``--executor-option`` values (``KEY=VALUE`` strings or a dict) checked and typed, defaults filled in."""
-    from harness.options import check_known
+    from harness.core.options import check_known
 
     if executor not in EXECUTORS:
         raise HarnessError(f"--executor must be one of {', '.join(EXECUTORS)}, got '{executor}'")
@@ -126,7 +126,7 @@ class RayExecutor(Executor):
         if self.owns:
             ray.init(address=options["address"], include_dashboard=False, log_to_driver=False,
                      logging_level=logging.WARNING)
-        from harness.study.worker import run_job
+        from harness.experiments.study.worker import run_job
 
         resources = {"num_cpus": options["num_cpus"], "num_gpus": options["num_gpus"], "max_retries": 0}
         if options["memory_gb"]:
@@ -182,7 +182,7 @@ class SlurmExecutor(Executor):
         self.executor.update_parameters(**params)
 
     def submit(self, job: Job) -> Any:
-        from harness.study.worker import run_job
+        from harness.experiments.study.worker import run_job
 
         return self.executor.submit(run_job, job)
 
@@ -274,7 +274,7 @@ class Coordinator:
             self._executor.close()
 
     def job(self, key: str, run_id: str, run_config: Any, base_id: str) -> Job:
-        from harness.study.worker import Job, job_environment
+        from harness.experiments.study.worker import Job, job_environment
 
         return Job(key=key, run_id=run_id, config=run_config, base=self.store.get_run(base_id),
                    base_results=self.store.results(run_ids=[base_id]),
@@ -284,7 +284,7 @@ class Coordinator:
     def fan_out(self, entries: dict, planned: dict, todo: list[dict[str, Any]]) -> None:
         """Run ``todo`` (the study's run records): their pairs first (the shared work, cached by content), then
         the runs themselves on the executor."""
-        from harness.pipeline import prepare_pairs
+        from harness.experiments.pipeline import prepare_pairs
         from harness.results.store import new_run_id
 
         study, config = self.study, self.config
@@ -312,9 +312,9 @@ class Coordinator:
         self.dispatch(jobs, "runs", len(study.runs), initial, running, done, failed)
 
     def run_sweeps(self, items: list[tuple[str, Any, str]]) -> None:
-        """The learning-rate sweep's runs (``(key, run config, run id)``, from ``harness.study.budget``), side by side;
+        """The learning-rate sweep's runs (``(key, run config, run id)``, from ``harness.experiments.study.budget``), side by side;
         their base evaluation on the validation split is the coordinator's, first."""
-        from harness.pipeline import evaluate_base_model, prepare_pairs
+        from harness.experiments.pipeline import evaluate_base_model, prepare_pairs
 
         if not items:
             return
@@ -334,8 +334,8 @@ class Coordinator:
         arrives, each failed one submitted again up to ``retries`` times, then reported with its log's tail."""
         from tqdm.auto import tqdm
 
-        from harness.study import worker
-        from harness.study.progress import show_postfix
+        from harness.experiments.study import worker
+        from harness.experiments.study.progress import show_postfix
 
         study, spec, options = self.study, self.spec, self.spec.options
         queue: deque[str] = deque()
@@ -405,8 +405,8 @@ class Coordinator:
 def adopt_finished(study: Study, store_path: str | None) -> int:
     """Ingest the study's unfinished runs whose folders a worker completed (a coordinator stopped before it
     ingested them, or a study moved between executors); returns how many. None is trained again."""
+    from harness.experiments.study.worker import complete, ingest
     from harness.results.store import ResultsStore
-    from harness.study.worker import complete, ingest
 
     adopted, store = 0, None
     for record in study.runs:
@@ -433,6 +433,6 @@ def _finish(study: Study, record: dict[str, Any], outcome: dict[str, Any]) -> No
 
 
 def _run_folder(run_id: str):
-    from harness.paths import run_dir
+    from harness.core.paths import run_dir
 
     return run_dir(run_id)
