@@ -111,9 +111,6 @@ class CurationConfig:
             return "consensus" if self.judges else "factcheck"
         return self.relevance
 
-    def relevance_judges(self) -> list[str]:
-        return self.judges[:1] if self.single_judge else list(self.judges)
-
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 

@@ -97,7 +97,7 @@ def curate(context: Any, config: CurationConfig | None = None) -> CurationResult
         raise HarnessError("mmedpo curation needs an output folder (PairContext.output_dir)")
     root = Path(context.output_dir)
     n = len(context.samples) if config.max_items is None else min(config.max_items, len(context.samples))
-    from mmedpo.judges import make_judge
+    from harness.curation.judges import make_judge
 
     judges = [make_judge(spec, **judge_options(config.judge_options, spec)) for spec in config.judges]
     key = cache_key(context, config, n, judges)

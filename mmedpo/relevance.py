@@ -25,10 +25,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.core.errors import HarnessError
-from harness.curation.factcheck import contradictions, guess_answer_type, severity
-from mmedpo.judges import Judge, ask, parse_score
+from harness.curation.factcheck import contradictions, severity
+from harness.curation.hallucinate import Edit, category_of
+from harness.curation.judges import Judge, ask, parse_score
+from harness.findings.answers import guess_answer_type
 from mmedpo.prompts import load_prompt
-from mmedpo.rules import CATEGORY_WEIGHT, Edit, category_of
+from mmedpo.rules import CATEGORY_WEIGHT
 
 log = logging.getLogger(__name__)
 

@@ -15,15 +15,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from harness.curation.hallucinate import (
-    Edit,
-    Hallucination,
-    category_of,
-    hallucinate_with_edits,
-    make_hallucination,
-)
+from harness.curation.hallucinate import Edit, hallucinate_with_edits, make_hallucination
 
-__all__ = ["CATEGORY_WEIGHT", "Edit", "Hallucination", "category_of", "inject", "make_hallucination"]
+__all__ = ["CATEGORY_WEIGHT", "inject"]
 
 # The legacy relevance of each kind of edit, used only when what a rejected text contradicts cannot be
 # read (``mmedpo.relevance.heuristic_score`` without a sample, on a text the fact check reads no

@@ -30,8 +30,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.curation.judges import Judge, ask, parse_choice
 from harness.curation.textpairs import sample_answers
-from mmedpo.judges import Judge, ask, parse_choice, parse_hallucination
+from mmedpo.judges import parse_hallucination
 from mmedpo.prompts import load_prompt
 from mmedpo.rules import inject
 

@@ -88,8 +88,8 @@ def test_comparison_on_constructed_items_matches_a_hand_computation(tmp_path):
 @pytest.fixture(scope="module")
 def reports():
     """1,000 synth_report references (about two thirds normal cases) and the ones with findings."""
+    from harness.findings.synthetic import read_report
     from harness.tasks import get_task
-    from harness.tasks.synth_text import read_report
 
     refs = list(get_task("synth_report").load("test", test_size=1000)["answer"])
     return refs, [bool(read_report(r).asserted) for r in refs]

@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.curation.factcheck import Contradiction, contradictions
-from harness.tasks import synth_text as st
+from harness.findings import synthetic as st
 
 # In priority order: the primary type of a text is the first of these it has.
 ERROR_TYPES = ("denial", "invented", "wrong_kind", "wrong_side", "wrong_level", "wrong_size", "other",

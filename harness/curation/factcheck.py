@@ -9,15 +9,19 @@ it is not a hallucination. :func:`severity` turns that list into the pair's offl
 How a candidate is read, by the kind of row (``sample`` is a task row):
 
 - synthetic rows (``lesion_kind``, ``lesion_location``, ``lesion_size`` columns) are read exactly with
-  ``harness.tasks.synth_text``: reports against the case's findings (kind, side, level, size), closed
+  ``harness.findings.synthetic``: reports against the case's findings (kind, side, level, size), closed
   answers by the question's finding and side, open answers by what they ask (location, size, abnormality);
-- real reports with the project's CheXpert-style labeler (``harness.metrics.chexpert_labeler``) against the
-  reference report, plus the chest terms the labeler does not know (granuloma, scarring, hernia, ...), plus
-  side, level, size and number changes inside sentences that assert a finding;
+- real reports with the project's CheXpert-style labeler (``harness.findings.labeler``) against the
+  reference report, plus the chest terms the labeler does not know (granuloma, scarring, hernia, ...;
+  ``harness.findings.reports``), plus side, level, size and number changes inside sentences that assert a
+  finding;
 - real closed (yes/no) answers: a flipped answer is wrong by construction; it is a denied or invented
-  finding when the question names one;
+  finding when the question names one (``harness.findings.answers.read_closed_question``);
 - real open answers against the reference: a term swapped for another of its vocabulary group (side,
-  level, organ, finding, modality, plane, size), a changed number, or a finding claimed for a normal answer.
+  level, organ, finding, modality, plane, size; ``harness.findings.answers``), a changed number, or a
+  finding claimed for a normal answer.
+
+Every reading of a text into findings is ``harness.findings``'s; this module compares the readings and scores them.
 
 Severity (:data:`SEVERITY`, a score in [0, 1] per kind of contradiction) is scaled, where the case says
 it, by how urgent the finding is (:data:`URGENCY`) and by its size (:data:`SIZE_FACTOR`): denying a large
@@ -32,8 +36,19 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from harness.metrics import chexpert_labeler as cx
-from harness.tasks import synth_text as st
+from harness.findings import labeler as cx
+from harness.findings import synthetic as st
+from harness.findings.answers import (
+    GROUPS,
+    NORMAL_ANSWER,
+    guess_answer_type,
+    normal_text,
+    numbers,
+    read_closed_question,
+    terms,
+    yes_no,
+)
+from harness.findings.reports import asserted_finding, extra_findings, sentences
 
 # Clinical severity of each kind of contradiction, before the finding's urgency and size scale it.
 # Missing a finding delays treatment (worst); inventing one costs a work-up; a wrong side risks a
@@ -69,46 +84,6 @@ EXTRA_SHARE = 0.15
 SYNTH_OBSERVATION = {"nodule": "Lung Lesion", "mass": "Lung Lesion", "consolidation": "Consolidation",
                      "effusion": "Pleural Effusion", "pneumothorax": "Pneumothorax"}
 
-# Vocabulary groups for reading open answers and sentence edits: a term swapped for another of its group is
-# a contradiction of the group's kind.
-GROUPS: dict[str, tuple[tuple[str, ...], ...]] = {
-    "laterality": (("left", "right"), ("bilateral", "unilateral")),
-    "location": (("upper", "lower"), ("anterior", "posterior"), ("superior", "inferior"), ("apical", "basilar"),
-                 ("proximal", "distal"), ("frontal", "parietal", "temporal", "occipital")),
-    "organ": (("lung", "liver", "kidney", "spleen", "brain", "heart", "bladder", "pancreas", "colon", "stomach",
-               "gallbladder", "aorta"), ("chest", "abdomen", "pelvis", "head", "neck"),
-              ("cardiovascular", "respiratory", "gastrointestinal", "gi", "neurologic", "musculoskeletal",
-               "genitourinary")),
-    "wrong_kind": (("effusion", "pneumothorax", "consolidation", "atelectasis", "edema", "nodule", "mass",
-                    "fracture", "cardiomegaly", "pneumonia", "emphysema", "opacity", "infiltrate", "calcification",
-                    "hemorrhage", "infarct", "tumor", "cyst", "abscess", "granuloma", "hematoma", "stroke",
-                    "metastasis", "appendicitis", "cholecystitis", "pancreatitis", "diverticulitis",
-                    "obstruction", "pneumoperitoneum", "ascites", "cirrhosis", "hydrocephalus", "meningioma",
-                    "glioblastoma", "aneurysm", "thrombus", "diverticulosis"),),
-    "modality": (("ct", "mri", "x-ray", "ultrasound"), ("t1", "t2", "flair", "dwi"), ("pa", "ap"),
-                 ("axial", "coronal", "sagittal")),
-    "appearance": (("hypodense", "hyperdense", "isodense"), ("hypointense", "hyperintense", "isointense"),
-                   ("focal", "diffuse"), ("symmetric", "asymmetric"), ("solid", "cystic"), ("smooth", "irregular")),
-    "size": (("small", "medium", "large"), ("mild", "moderate", "severe"), ("minimal", "extensive"),
-             ("benign", "malignant"), ("acute", "chronic")),
-}
-PLURALS = {"kidneys": "kidney", "lungs": "lung", "nodules": "nodule", "masses": "mass", "cysts": "cyst",
-           "fractures": "fracture", "effusions": "effusion", "opacities": "opacity", "tumors": "tumor",
-           "infarcts": "infarct", "abscesses": "abscess", "granulomas": "granuloma", "lesions": "lesion"}
-TERM_GROUP: dict[str, tuple[str, int]] = {
-    term: (kind, index) for kind, groups in GROUPS.items() for index, group in enumerate(groups) for term in group
-}
-# Chest findings the labeler does not read, for real reports (asserted / denied per sentence).
-EXTRA_FINDINGS = ("granuloma", "granulomas", "scarring", "scar", "hernia", "emphysema", "calcification",
-                  "calcifications", "calcified", "fibrosis", "hyperinflation", "hyperinflated", "scoliosis",
-                  "kyphosis", "degenerative", "osteophytes", "spondylosis", "deformity", "eventration")
-_EXTRA_RE = re.compile(r"\b(" + "|".join(EXTRA_FINDINGS) + r")\b")
-_NEGATION = re.compile(r"\b(?:no|not|without|negative for|free of|absence of|absent|clear of|resolved)\b")
-_NUMBER = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)\s*(cm|mm)?(?![\w.]\d)")
-_NUMBER_WORDS = ("one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
-_YES_NO = {"yes": "yes", "no": "no", "y": "yes", "n": "no", "true": "yes", "false": "no"}
-_NORMAL_ANSWER = re.compile(r"\b(?:no abnormalit\w*|normal|unremarkable|none|no finding\w*|negative)\b")
-
 
 @dataclass(frozen=True)
 class Contradiction:
@@ -135,11 +110,11 @@ def contradictions(candidate: str, sample: Mapping[str, Any]) -> list[Contradict
     kind = str(sample.get("answer_type", "")).strip().lower() or guess_answer_type(answer)
     synthetic = "lesion_kind" in sample and sample.get("lesion_kind") is not None
     candidate = str(candidate)
-    if _normal_text(candidate) == _normal_text(answer):
+    if normal_text(candidate) == normal_text(answer):
         return []
     if kind == "report":
         return _synth_report(candidate, sample) if synthetic else _real_report(candidate, answer)
-    truth, said = _yes_no(answer), _yes_no(candidate)
+    truth, said = yes_no(answer), yes_no(candidate)
     if truth is not None:
         if said is None or said == truth:
             return []
@@ -149,25 +124,7 @@ def contradictions(candidate: str, sample: Mapping[str, Any]) -> list[Contradict
     return _open(candidate, answer)
 
 
-def guess_answer_type(answer: str) -> str:
-    """``closed`` for yes/no, ``report`` for a text of several sentences or many words, else ``open``."""
-    if _yes_no(answer) is not None:
-        return "closed"
-    text = str(answer).strip()
-    if len(text.split()) >= 8 or len(re.findall(r"[.!?](?:\s|$)", text)) >= 2:
-        return "report"
-    return "open"
-
-
 # ------------------------------------------------------------------------------------------- helpers
-
-
-def _normal_text(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", " ", str(text).lower()).strip()
-
-
-def _yes_no(text: str) -> str | None:
-    return _YES_NO.get(_normal_text(text))
 
 
 def _urgency(kind: str | None) -> float:
@@ -240,16 +197,9 @@ def _case_text(sample: Mapping[str, Any]) -> str:
     return ", ".join(_describe(f) for f in findings) if findings else "normal"
 
 
-_ASKED_KIND = re.compile(r"\b(nodule|mass|consolidation|effusion|pneumothorax)\b")
-_ASKED_SIDE = re.compile(r"\b(right|left)\b")
-
-
 def _synth_closed(said: str, sample: Mapping[str, Any]) -> list[Contradiction]:
-    question = str(sample.get("question", "")).lower()
     truth = st.case_findings(sample)
-    kind_match, side_match = _ASKED_KIND.search(question), _ASKED_SIDE.search(question)
-    kind = kind_match.group(1) if kind_match else None
-    side = side_match.group(1) if side_match else None
+    kind, side = st.read_question(str(sample.get("question", "")))
     asked = [f for f in truth if (kind is None or f.kind == kind) and (side is None or f.side == side)]
     if said == "no":  # the case has what was asked
         worst = max(asked or truth or [st.Finding(kind or "")], key=lambda f: _urgency(f.kind) * SIZE_FACTOR[f.size])
@@ -263,8 +213,8 @@ def _synth_closed(said: str, sample: Mapping[str, Any]) -> list[Contradiction]:
 def _synth_open(candidate: str, sample: Mapping[str, Any]) -> list[Contradiction]:
     question = str(sample.get("question", "")).lower()
     truth = st.case_findings(sample)
-    match = _ASKED_KIND.search(question)
-    target = next((f for f in truth if match and f.kind == match.group(1)), None)
+    asked, _ = st.read_question(question)
+    target = next((f for f in truth if asked and f.kind == asked), None)
     if question.startswith("where") and target:
         side, level = st.read_location(candidate)
         found = []
@@ -274,7 +224,7 @@ def _synth_open(candidate: str, sample: Mapping[str, Any]) -> list[Contradiction
             found.append(_finding("location", target.kind, target.size, f"{level} zone, case {target.level}"))
         return found
     if "size" in question and target:
-        size = _size_word(candidate)
+        size = st.read_size(candidate)
         if size and size != target.size:
             return [_size_change(target.kind, target.size or "medium", size, f"{size}, case {target.size}")]
         return []
@@ -297,87 +247,35 @@ def _synth_open(candidate: str, sample: Mapping[str, Any]) -> list[Contradiction
     return found
 
 
-def _size_word(text: str) -> str | None:
-    match = re.search(r"\b(small|medium|large)\b", str(text).lower())
-    return match.group(1) if match else None
-
-
 # ------------------------------------------------------------------------------------------------ real
-
-
-_NORMAL_QUESTION = re.compile(r"\b(?:normal|unremarkable|healthy|intact|symmetric|the same size)\b")
-_ABNORMAL_QUESTION = re.compile(
-    r"\b(?:abnormal\w*|distended|enlarge\w*|atroph\w*|blunt\w*|fluid|free air|air-fluid|lymphadenopathy|"
-    r"thicken\w*|dilat\w*|herniat\w*|shift\w*|calcifi\w*|enhanc\w*|obstruct\w*|stones?|lesions?|"
-    r"hyperinten\w*|hypoden\w*|hyperden\w*|hypointen\w*|collapse\w*|perforat\w*)\b")
-_TECHNIQUE_QUESTION = re.compile(
-    r"\b(?:ct|mri|x-?ray|ultrasound|contrast|t1|t2|flair|dwi|view|plane|axial|coronal|sagittal|image of|"
-    r"taken|modality|film|pa|ap|weighted)\b")
 
 
 def _real_closed(said: str, question: str) -> list[Contradiction]:
     """A flipped yes/no: a denied or invented finding when the question names one (a "normal?" question
     inverts the sense), a wrong modality when it asks about the imaging, else a wrong answer."""
-    text = question.lower()
-    observation = _question_finding(question)
-    if observation is None and _NORMAL_QUESTION.search(text):
+    asked = read_closed_question(question)
+    if asked.normal:
         said = "no" if said == "yes" else "yes"  # "is it normal?" -> "no" asserts an abnormality
-        observation = "abnormality"
-    if observation is None and _ABNORMAL_QUESTION.search(text):
-        observation = "abnormality"
+    observation = asked.finding
     if observation is None:
-        kind = "modality" if _TECHNIQUE_QUESTION.search(text) else "wrong_answer"
+        kind = "modality" if asked.technique else "wrong_answer"
         return [Contradiction(kind, f"'{said}' to: {question}", SEVERITY[kind])]
     if said == "no":
         return [_finding("denied_finding", observation, None, f"denies {observation} ({question})")]
     return [_finding("invented_finding", observation, None, f"asserts {observation} ({question})")]
 
 
-def _question_finding(question: str) -> str | None:
-    """The finding a question asks about: a labeler observation, a finding term, or None."""
-    text = question.lower()
-    for observation, pattern in _MENTIONS.items():
-        if pattern.search(text):
-            return observation
-    for term in GROUPS["wrong_kind"][0]:
-        if re.search(rf"\b{term}", text):
-            return term
-    if re.search(r"\b(?:abnormal|patholog|lesion|disease|hemorrhag|bleed|tumou?r)", text):
-        return "abnormality"
-    return None
-
-
-_MENTIONS = {o: re.compile(rf"\b(?:{p})\b") for o, p in cx.MENTIONS.items() if o != "Support Devices"}
-
-
-def _terms(text: str) -> list[tuple[str, str, int]]:
-    """(term, group kind, group index) for every vocabulary term of ``text``, in order."""
-    out = []
-    for word in re.findall(r"[a-z0-9]+(?:-[a-z0-9]+)?", str(text).lower()):
-        word = PLURALS.get(word, word)
-        if word in TERM_GROUP:
-            out.append((word, *TERM_GROUP[word]))
-    return out
-
-
-def _numbers(text: str) -> list[str]:
-    lowered = str(text).lower()
-    found = [m.group(1) for m in _NUMBER.finditer(lowered)]
-    found += [str(_NUMBER_WORDS.index(w) + 1) for w in re.findall(r"\b(" + "|".join(_NUMBER_WORDS) + r")\b", lowered)]
-    return found
-
-
 def _open(candidate: str, answer: str) -> list[Contradiction]:
     """Open answers against the reference: group swaps, changed numbers, a finding for a normal answer."""
-    found = _swaps(_terms(answer), _terms(candidate), None)
-    ref_numbers, cand_numbers = _numbers(answer), _numbers(candidate)
+    found = _swaps(terms(answer), terms(candidate), None)
+    ref_numbers, cand_numbers = numbers(answer), numbers(candidate)
     if ref_numbers and cand_numbers and sorted(ref_numbers) != sorted(cand_numbers):
         kind = "measurement" if any("." in n for n in ref_numbers) or re.search(r"\d\s*(?:cm|mm)", answer.lower()) \
             else "count"
         found.append(Contradiction(kind, f"{' '.join(cand_numbers)} instead of {' '.join(ref_numbers)}",
                                    SEVERITY[kind]))
-    if _NORMAL_ANSWER.search(answer.lower()) and not _NORMAL_ANSWER.search(candidate.lower()):
-        claimed = [t for t, kind, _ in _terms(candidate) if kind == "wrong_kind"]
+    if NORMAL_ANSWER.search(answer.lower()) and not NORMAL_ANSWER.search(candidate.lower()):
+        claimed = [t for t, kind, _ in terms(candidate) if kind == "wrong_kind"]
         if claimed:
             found.append(_finding("invented_finding", claimed[0], None, f"{claimed[0]} for a normal answer"))
     return found
@@ -405,30 +303,6 @@ def _swaps(before: list[tuple[str, str, int]], after: list[tuple[str, str, int]]
     return found
 
 
-def _sentences(text: str) -> list[str]:
-    return [s.strip() for s in re.split(r"(?<!\d)[.!?](?!\d)|\n|;", str(text)) if s.strip()]
-
-
-def _extra_reading(text: str) -> tuple[set[str], set[str]]:
-    """Chest findings outside the labeler: (asserted, denied) term stems."""
-    asserted, denied = set(), set()
-    for sentence in _sentences(text.lower()):
-        for match in _EXTRA_RE.finditer(sentence):
-            stem = match.group(1)[:6]
-            (denied if _NEGATION.search(sentence[:match.start()]) else asserted).add(stem)
-    return asserted, denied - asserted
-
-
-def _asserted_observation(sentence: str) -> str | None:
-    """The finding a sentence asserts (a labeler observation or an extra chest term), or None."""
-    positives = [m.observation for m in cx.mentions(sentence) if m.label == cx.POSITIVE
-                 and m.observation not in ("No Finding", "Support Devices")]
-    if positives:
-        return positives[0]
-    asserted, _ = _extra_reading(sentence)
-    return "abnormality" if asserted else None
-
-
 def _real_report(candidate: str, answer: str) -> list[Contradiction]:
     ref, cand = cx.label_report(answer), cx.label_report(candidate)
     found = []
@@ -443,7 +317,7 @@ def _real_report(candidate: str, answer: str) -> list[Contradiction]:
             found.append(_finding(kind, observation, None, f"{observation} {'denied' if after == 0 else 'left out'}"))
         elif after == cx.POSITIVE and before != cx.POSITIVE:
             found.append(_finding("invented_finding", observation, None, f"asserts {observation}"))
-    ref_extra, cand_extra = _extra_reading(answer), _extra_reading(candidate)
+    ref_extra, cand_extra = extra_findings(answer), extra_findings(candidate)
     for stem in sorted(ref_extra[0] - cand_extra[0]):
         if stem in cand_extra[1]:
             found.append(_finding("denied_finding", None, None, f"denies {stem}..."))
@@ -455,18 +329,18 @@ def _real_report(candidate: str, answer: str) -> list[Contradiction]:
 
 def _sentence_changes(answer: str, candidate: str) -> list[Contradiction]:
     """Side, level, size and number changes inside reference sentences that assert a finding."""
-    ref, cand = _sentences(answer), _sentences(candidate)
+    ref, cand = sentences(answer), sentences(candidate)
     found: list[Contradiction] = []
     matcher = difflib.SequenceMatcher(a=[s.lower() for s in ref], b=[s.lower() for s in cand], autojunk=False)
     for tag, i1, i2, j1, j2 in matcher.get_opcodes():
         if tag != "replace" or i2 - i1 != j2 - j1:
             continue
         for before, after in zip(ref[i1:i2], cand[j1:j2]):
-            observation = _asserted_observation(before)
-            if observation is None or _asserted_observation(after) is None:
+            observation = asserted_finding(before)
+            if observation is None or asserted_finding(after) is None:
                 continue
-            found += _swaps(_terms(before), _terms(after), observation)
-            ref_numbers, cand_numbers = _numbers(before), _numbers(after)
+            found += _swaps(terms(before), terms(after), observation)
+            ref_numbers, cand_numbers = numbers(before), numbers(after)
             if ref_numbers and cand_numbers and ref_numbers != cand_numbers:
                 kind = "measurement" if re.search(r"\d\s*(?:cm|mm)\b|\d\.\d", before.lower()) else "count"
                 found.append(Contradiction(kind, f"{' '.join(cand_numbers)} instead of {' '.join(ref_numbers)}",

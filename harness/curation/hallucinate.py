@@ -35,17 +35,10 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.curation.factcheck import (
-    GROUPS,
-    PLURALS,
-    TERM_GROUP,
-    Contradiction,
-    contradictions,
-    guess_answer_type,
-    severity,
-)
-from harness.metrics import chexpert_labeler as cx
-from harness.tasks import synth_text as st
+from harness.curation.factcheck import Contradiction, contradictions, severity
+from harness.findings import labeler as cx
+from harness.findings import synthetic as st
+from harness.findings.answers import GROUPS, NUMBER_WORDS, PLURALS, TERM_GROUP, guess_answer_type
 
 # Every category an edit can have (the kind of change made; what it contradicts is in the Contradiction).
 CATEGORIES = ("answer", "negation", "finding", "laterality", "location", "severity", "count", "modality",
@@ -54,13 +47,12 @@ CATEGORIES = ("answer", "negation", "finding", "laterality", "location", "severi
 GROUP_CATEGORY = {"laterality": "laterality", "location": "location", "organ": "location", "appearance": "severity",
                   "wrong_kind": "finding", "modality": "modality", "size": "severity"}
 CLOSED_FLIP = {"yes": "no", "no": "yes"}
-NUMBER_WORDS = ("one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
 CANONICAL = {"ct": "CT", "mri": "MRI", "x-ray": "X-ray", "t1": "T1", "t2": "T2", "flair": "FLAIR", "pa": "PA",
              "ap": "AP", "dwi": "DWI"}
 
 SIDES, LEVELS, SIZES = st.SIDES, st.LEVELS, st.SIZES
 # Where the suite draws each kind (effusions at the bases, pneumothoraces at the apices).
-ALLOWED_LEVELS = {"effusion": ("lower",), "pneumothorax": ("upper",)}
+ALLOWED_LEVELS = st.ALLOWED_LEVELS
 PARENCHYMAL = st.PARENCHYMAL
 # Real-report findings, by labeler observation: the sentence that asserts one (filled with side / level / size).
 REAL_TEMPLATES = {
@@ -164,9 +156,7 @@ def make_denial(sample: Mapping[str, Any], *, seed: int, tries: int = 8) -> Hall
     rng = random.Random(f"{seed}:{answer}:denial")
     first: list[tuple[str, list[Edit]]] = []
     if _is_synthetic(sample) and kind == "report":
-        from harness.tasks.synth import write_report
-
-        first.append((write_report([]), [Edit("negation", answer, write_report([]))]))
+        first.append((st.NORMAL_REPORT, [Edit("negation", answer, st.NORMAL_REPORT)]))
     elif _is_synthetic(sample) and st.read_kinds(answer):
         first.append(("no abnormality", [Edit("negation", answer, "no abnormality")]))
     rest = [p for p in _proposals(answer, kind, case, rng) if p[1][0].category in ("answer", "negation")]
@@ -375,17 +365,12 @@ def _synth_name(kind: str) -> str:
 
 def _synth_sentence(kind: str, rng: random.Random, *, side: str | None = None, level: str | None = None,
                     size: str | None = None) -> str:
-    """A sentence in the suite's own words (``harness.tasks.synth.write_report``) asserting one finding."""
+    """A sentence in the suite's own words (``harness.findings.synthetic.finding_sentence``) asserting one
+    finding; the side, level and size not given are drawn."""
     side = side or rng.choice(SIDES)
     level = level if level in ALLOWED_LEVELS.get(kind, LEVELS) else rng.choice(ALLOWED_LEVELS.get(kind, LEVELS))
     size = size or rng.choice(SIZES)
-    if kind == "effusion":
-        return f"There is a {size} {side} pleural effusion."
-    if kind == "pneumothorax":
-        return f"There is a {size} {side} apical pneumothorax."
-    if kind == "consolidation":
-        return f"There is {size} consolidation in the {side} {level} lung."
-    return f"There is a {size} {kind} in the {side} {level} lung."
+    return st.finding_sentence(kind, side, level, size)
 
 
 def _real_sentence(observation: str, rng: random.Random) -> str:

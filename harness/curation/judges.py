@@ -201,7 +201,3 @@ def parse_score(reply: str, *, allow_agree: bool = False) -> float | str | None:
     elif scale in ("/100", "%") or (not scale and 10 < value <= 100):
         value /= 100
     return value if 0.0 <= value <= 1.0 else None
-
-
-def _norm(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", " ", text.lower()).strip()

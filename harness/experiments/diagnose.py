@@ -139,7 +139,7 @@ def yes_no(answer: str) -> bool | None:
 def report_properties(reports: Sequence[str], lesions: Sequence[Sequence[Any]]) -> dict[str, Any]:
     """On the one-lesion cases: the share of reports naming a finding, and of those the share whose first
     asserted finding has the lesion's side / kind. ``lesions[i]``: case i's lesions (``kind``, ``side``)."""
-    from harness.tasks.synth_text import read_report
+    from harness.findings.synthetic import read_report
 
     named = side = kind = one = 0
     flags = []

@@ -1,6 +1,6 @@
 """Clinical efficacy of generated reports: CheXpert-label precision / recall / F1 and hallucination rate.
 
-Both reports are labelled with :mod:`harness.metrics.chexpert_labeler`. A finding counts when its label
+Both reports are labelled with :mod:`harness.findings.labeler`. A finding counts when its label
 is positive (1); uncertain and negative labels are not positive findings (as in the CE metrics of R2Gen
 and its successors).
 
@@ -24,8 +24,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from harness.findings.labeler import LABELER_VERSION, OBSERVATIONS, POSITIVE, UNCERTAIN, label_report
 from harness.metrics.base import Metric, MetricResult
-from harness.metrics.chexpert_labeler import LABELER_VERSION, OBSERVATIONS, POSITIVE, UNCERTAIN, label_report
 from harness.stats.intervals import bootstrap_interval, ratio_interval
 
 CLINICAL_METRICS = (

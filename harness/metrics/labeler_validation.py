@@ -8,7 +8,7 @@ report-level precision / recall / F1 of positive-vs-rest, and the macro-F1 over 
 The validation set (``tests/data/labeler_validation/iu_xray_sentences.jsonl``, rules in ``RULES.md`` beside
 it) holds one JSON object per line: ``{"sentence", "source", "labels": {observation: 1 | 0 | -1}}``, with
 unmentioned observations left out. Each sentence is labelled on its own with
-:func:`harness.metrics.chexpert_labeler.label_report` ("No Finding" is a per-report derivation and is not
+:func:`harness.findings.labeler.label_report` ("No Finding" is a per-report derivation and is not
 scored). A *mention* is a (sentence, observation) pair that the hand labels or the labeler name; it is right
 when both give the same label. Mention accuracy = right mentions / all mentions, so a missed mention and an
 invented one both count as wrong.
@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.core.errors import DataError
-from harness.metrics.chexpert_labeler import NEGATIVE, OBSERVATIONS, POSITIVE, UNCERTAIN, label_report
+from harness.findings.labeler import NEGATIVE, OBSERVATIONS, POSITIVE, UNCERTAIN, label_report
 
 CLASSES = {POSITIVE: "positive", NEGATIVE: "negative", UNCERTAIN: "uncertain"}
 SCORED = tuple(o for o in OBSERVATIONS if o != "No Finding")

@@ -1,6 +1,6 @@
 """Exact factuality of reports on the synthetic suite: findings read back from the text and matched.
 
-Both the generated report and the reference are read with :func:`harness.tasks.synth_text.read_report`.
+Both the generated report and the reference are read with :func:`harness.findings.synthetic.read_report`.
 The reference is written from the case's labels in the suite's fixed vocabulary, so reading it gives the
 labels exactly; a generated report in the same vocabulary is read exactly too. A generated finding
 matches a true one when kind, side, level and size are all equal (``match_counts`` over all four
@@ -31,9 +31,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from harness.findings.synthetic import match_counts, read_report
 from harness.metrics.base import Metric, MetricResult
 from harness.stats.intervals import mean_interval, ratio_interval
-from harness.tasks.synth_text import match_counts, read_report
 
 FINDING_METRICS = (
     "finding_precision", "finding_recall", "finding_f1", "laterality_accuracy", "false_finding_rate",

@@ -191,7 +191,7 @@ def export(path: str | Path, runs: Sequence[dict[str, Any]], results: Sequence[d
 HEADLINE_BY_FAMILY = {"vqa": ("closed_accuracy", "open_recall"),
                       "report": ("bleu", "rouge_l", "meteor", "hallucination_rate")}
 HEADLINE_BY_TASK = {
-    # exact factuality on the synthetic suite: reports are read back into findings (harness/tasks/synth_text.py)
+    # exact factuality on the synthetic suite: reports are read back into findings (harness/findings/synthetic.py)
     # (laterality_accuracy is left out: its n is the findings a report asserts, which a model that stops
     # reporting drives towards 0, so its interval can span [0, 100]; every headline n is reports)
     # then the paper's n-gram metrics, so a table shows whether they track factuality (docs/testbed.md)

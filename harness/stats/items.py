@@ -149,7 +149,7 @@ _COUNTS = {"pope": _pope_counts, "clinical": _clinical_counts, "findings": _find
 
 
 def _clinical(name: str, stats: np.ndarray) -> ItemStatistics:
-    from harness.metrics.chexpert_labeler import OBSERVATIONS
+    from harness.findings.labeler import OBSERVATIONS
 
     findings = np.array([o != "No Finding" for o in OBSERVATIONS], dtype=np.float64)
 

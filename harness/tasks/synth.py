@@ -31,6 +31,14 @@ import numpy as np
 
 from harness.core.errors import HarnessError
 from harness.core.io import read_json, write_json
+from harness.findings.synthetic import (
+    ALLOWED_LEVELS,
+    KINDS,
+    LEVELS,
+    NORMAL_REPORT,
+    SIDES,
+    finding_sentence,
+)
 from harness.tasks._loading import option_field, parse_options
 from harness.tasks.base import DEFAULT_REPORT_INSTRUCTION, Task
 
@@ -45,11 +53,8 @@ GENERATOR_VERSION = "1"
 # learning rates), ``test`` is evaluated.
 SPLIT_CODES = {"train": 0, "test": 1, "sft": 2, "val": 3}
 
-KINDS = ("nodule", "mass", "consolidation", "effusion", "pneumothorax")
-SIDES = ("right", "left")
-LEVELS = ("upper", "lower")
-# Where each kind may appear: effusions pool at the bases, pneumothoraces collect at the apices.
-ALLOWED_LEVELS = {"effusion": ("lower",), "pneumothorax": ("upper",)}
+# The suite's vocabulary (kinds, sides, levels and where each kind may appear) is the findings reader's, so
+# what the generator writes is exactly what harness.findings.synthetic reads back.
 # How many lesions a case has: mostly normal, so absent findings dominate the answers.
 LESION_COUNT_P = (0.66, 0.28, 0.06)
 # Closed questions about a finding that is present are asked this often when the case has one.
@@ -265,24 +270,13 @@ def write_question(rng: np.random.Generator, lesions: list[Lesion]) -> tuple[str
     return "What abnormality is seen in the lungs?", answer, "open", "abnormality"
 
 
-def _finding_sentence(lesion: Lesion) -> str:
-    if lesion.kind == "effusion":
-        return f"There is a {lesion.size} {lesion.side} pleural effusion."
-    if lesion.kind == "pneumothorax":
-        return f"There is a {lesion.size} {lesion.side} apical pneumothorax."
-    if lesion.kind == "consolidation":
-        return f"There is {lesion.size} consolidation in the {lesion.location} lung."
-    return f"There is a {lesion.size} {lesion.kind} in the {lesion.location} lung."
-
-
 def write_report(lesions: list[Lesion]) -> str:
     """A findings paragraph from the ground truth, in words the CheXpert-style labeler recognises."""
     kinds = {lesion.kind for lesion in lesions}
-    sentences = ["The heart size is normal."]
     if not lesions:
-        sentences += ["The lungs are clear.", "There is no pleural effusion or pneumothorax."]
-        return " ".join(sentences)
-    sentences += [_finding_sentence(lesion) for lesion in lesions]
+        return NORMAL_REPORT
+    sentences = ["The heart size is normal."]
+    sentences += [finding_sentence(lesion.kind, lesion.side, lesion.level, lesion.size) for lesion in lesions]
     if "effusion" not in kinds:
         sentences.append("There is no pleural effusion.")
     if "pneumothorax" not in kinds:

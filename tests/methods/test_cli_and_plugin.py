@@ -132,8 +132,8 @@ def test_curate_refuses_options_for_a_method_without_a_builder(capsys):
 def test_curate_gives_a_method_without_a_builder_the_verified_default_text_pairs(tmp_path, capsys):
     from harness.cli import main
     from harness.curation.preferences import read_pairs
-    from harness.metrics.chexpert_labeler import label_report
-    from harness.tasks.synth_text import read_report
+    from harness.findings.labeler import label_report
+    from harness.findings.synthetic import read_report
 
     assert main(["curate", "--method", "dpo", "--task", "synth_report", "--output-dir", str(tmp_path),
                  "--format", "json"]) == 0

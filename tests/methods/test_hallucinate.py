@@ -6,8 +6,8 @@ import pytest
 
 from harness.curation.factcheck import contradictions
 from harness.curation.hallucinate import CATEGORIES, hallucinate, hallucinate_with_edits, make_hallucination
-from harness.metrics.chexpert_labeler import positive_findings
-from harness.tasks import synth_text as st
+from harness.findings import synthetic as st
+from harness.findings.labeler import positive_findings
 
 NORMAL = {"answer": "The heart size is normal. The lungs are clear. There is no pleural effusion or pneumothorax.",
           "answer_type": "report", "question": "Describe the findings.", "lesion_kind": "none",

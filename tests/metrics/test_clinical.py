@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from harness.findings.labeler import OBSERVATIONS, label_report
 from harness.metrics import compute_metrics
-from harness.metrics.chexpert_labeler import OBSERVATIONS, label_report
 
 # (report, the non-blank labels a radiologist would give: 1 positive, 0 negative, -1 uncertain)
 HAND_LABELLED = [

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from harness.core.errors import DataError
-from harness.metrics.chexpert_labeler import label_report
+from harness.findings.labeler import label_report
 from harness.metrics.labeler_validation import MIN_POSITIVES, read_report_set, score_reports
 
 REPO = Path(__file__).resolve().parents[2]
@@ -131,7 +131,7 @@ def test_the_draw_is_reproducible_and_never_consults_the_labeler(monkeypatch):
                            "image_path": [], "split": split} for i in range(20)]
                   for split in ("train", "val", "test")}
     annotation["test"].append(dict(annotation["train"][0], id="dup"))  # a repeated text is drawn once
-    import harness.metrics.chexpert_labeler as cx
+    import harness.findings.labeler as cx
 
     monkeypatch.setattr(cx, "label_report", lambda *_: pytest.fail("the draw ran the labeler"))
     first = sampler.sample(annotation, n_long=10, n_short=10, heldout=8)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from harness.core.errors import DataError
-from harness.metrics.chexpert_labeler import label_report
+from harness.findings.labeler import label_report
 from harness.metrics.labeler_validation import read_validation_set, validate
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "labeler_validation"

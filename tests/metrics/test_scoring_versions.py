@@ -9,8 +9,8 @@ from __future__ import annotations
 import dataclasses
 
 from harness.experiments.pipeline import RunConfig, _eval_signature, base_run_id_for
+from harness.findings.labeler import LABELER_VERSION
 from harness.metrics import get_metric
-from harness.metrics.chexpert_labeler import LABELER_VERSION
 from harness.metrics.registry import scoring_versions
 
 

@@ -153,7 +153,7 @@ def test_sample_and_judge_with_consensus_weights(synth_train, tmp_path, monkeypa
         "fake:a": scripted_judge(["CHOICE: 1", "SCORE: 0.9"], "a"),  # picks, then scores relevance
         "fake:b": scripted_judge(["AGREE"], "b"),
     }
-    monkeypatch.setattr("mmedpo.judges.make_judge", lambda spec, **options: judges[spec])
+    monkeypatch.setattr("harness.curation.judges.make_judge", lambda spec, **options: judges[spec])
     model = FakeVLM(["a large mass in the right lung", "a large mass in the right lung"])
     result = curate(_context(task, dataset, tmp_path, model=model, max_items=4, visual_pairs=False,
                              judges="fake:a,fake:b", num_samples=2, weighting="release",

@@ -35,7 +35,7 @@ def tiny_causal_lm(tmp_path_factory) -> Path:
 
 
 def test_local_lm_judge_garbage_takes_the_fallback_paths(tiny_causal_lm):
-    from mmedpo.judges import make_judge
+    from harness.curation.judges import make_judge
     from mmedpo.relevance import ConsensusScorer
     from mmedpo.text import judge_dispreference
 
@@ -52,7 +52,7 @@ def test_local_lm_judge_garbage_takes_the_fallback_paths(tiny_causal_lm):
 
 
 def test_unloadable_judge_is_a_one_line_error(tmp_path):
-    from mmedpo.judges import make_judge
+    from harness.curation.judges import make_judge
 
     with pytest.raises(HarnessError, match="cannot load a causal LM"):
         make_judge(f"hf:{tmp_path}")

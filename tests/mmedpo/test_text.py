@@ -6,7 +6,8 @@ The LLM judge is scripted; the ground-truth judge reads real synthetic cases wit
 from __future__ import annotations
 
 from harness.curation.factcheck import contradictions, severity
-from mmedpo.judges import parse_choice, parse_hallucination, parse_score
+from harness.curation.judges import parse_choice, parse_score
+from mmedpo.judges import parse_hallucination
 from mmedpo.text import judge_dispreference, truth_dispreference
 
 

@@ -70,7 +70,7 @@ def test_bad_mismatch_share_is_a_one_line_error():
 
 
 def test_reading_stage_is_lesion_enriched_with_true_text():
-    from harness.tasks.synth_text import read_report
+    from harness.findings.synthetic import read_report
 
     config = make_testbed(train_vqa=200, train_report=200)  # lesion_share 0.8
     records = sft_records(config)

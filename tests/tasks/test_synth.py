@@ -175,7 +175,7 @@ def test_unknown_split():
 
 
 def test_chexpert_labeler_reads_the_ground_truth_from_the_reports():
-    from harness.metrics import chexpert_labeler as labeler
+    from harness.findings import labeler
 
     expected = {"nodule": "Lung Lesion", "mass": "Lung Lesion", "consolidation": "Consolidation",
                 "effusion": "Pleural Effusion", "pneumothorax": "Pneumothorax"}

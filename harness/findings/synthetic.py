@@ -1,9 +1,10 @@
 """Reading findings back out of the synthetic suite's reports and answers, exactly.
 
 The suite writes its questions, answers and reports from each case's ground truth in a small fixed
-vocabulary (``harness.tasks.synth``), so a text in that vocabulary can be read back into findings
-``(kind, side, level, size)`` without a learned labeler. This module does that reading, for three users:
-the exact factuality metrics of the synthetic tasks, the check that a dispreferred answer really
+vocabulary (defined here: :data:`KINDS`, :data:`SIDES`, :data:`LEVELS`, :data:`SIZES`, :data:`ALLOWED_LEVELS`;
+the generator ``harness.tasks.synth`` draws from it), so a text in that vocabulary can be read back into
+findings ``(kind, side, level, size)`` without a learned labeler. This module does that reading, for three
+users: the exact factuality metrics of the synthetic tasks, the check that a dispreferred answer really
 contradicts its case, and the ground-truth judge that picks the model's most wrong sample.
 
 Reading rules (per sentence; a sentence ends at ``.``, ``!``, ``?``, ``;`` or a new line):
@@ -21,7 +22,7 @@ Reading rules (per sentence; a sentence ends at ``.``, ``!``, ``?``, ``;`` or a 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,8 +31,15 @@ PARENCHYMAL = ("nodule", "mass", "consolidation")
 SIDES = ("right", "left")
 LEVELS = ("upper", "lower")
 SIZES = ("small", "medium", "large")
+# Where the suite draws each kind: effusions pool at the bases, pneumothoraces collect at the apices.
+ALLOWED_LEVELS = {"effusion": ("lower",), "pneumothorax": ("upper",)}
+# The level an effusion or a pneumothorax lies at when the text names none.
 DEFAULT_LEVEL = {"effusion": "lower", "pneumothorax": "upper"}
 ATTRIBUTES = ("kind", "side", "level", "size")
+
+# The suite's own sentences: the generator (``harness.tasks.synth.write_report``) writes its reports with them
+# and the injector (``harness.curation.hallucinate``) its edits, so a finding is said exactly as it is read.
+NORMAL_REPORT = "The heart size is normal. The lungs are clear. There is no pleural effusion or pneumothorax."
 
 _KIND_RE = re.compile(r"\b(nodules?|mass(?:es)?|consolidations?|effusions?|pneumothora(?:x|ces))\b")
 _NEGATION_RE = re.compile(r"\b(?:no|not|without|negative for|free of|absence of|absent)\b")
@@ -39,6 +47,7 @@ _CLEAR_RE = re.compile(r"\blungs? (?:are|is) clear\b|\bclear lungs?\b")
 _SIDE_RE = re.compile(r"\b(right|left)\b")
 _LEVEL_RE = re.compile(r"\b(upper|lower|apical|apex|basal|basilar|base)\b")
 _SIZE_RE = re.compile(r"\b(small|medium|large)\b")
+_ASKED_KIND_RE = re.compile(r"\b(nodule|mass|consolidation|effusion|pneumothorax)\b")
 _LEVEL_WORDS = {"upper": "upper", "apical": "upper", "apex": "upper", "lower": "lower", "basal": "lower",
                 "basilar": "lower", "base": "lower"}
 
@@ -66,6 +75,18 @@ class Reading:
     @property
     def kinds(self) -> set[str]:
         return {f.kind for f in self.asserted}
+
+
+def finding_sentence(kind: str, side: str, level: str, size: str) -> str:
+    """The suite's sentence asserting one finding: "There is a small left pleural effusion.", "There is a
+    large mass in the right upper lung." (an effusion or a pneumothorax names no level: it has its own)."""
+    if kind == "effusion":
+        return f"There is a {size} {side} pleural effusion."
+    if kind == "pneumothorax":
+        return f"There is a {size} {side} apical pneumothorax."
+    if kind == "consolidation":
+        return f"There is {size} consolidation in the {side} {level} lung."
+    return f"There is a {size} {kind} in the {side} {level} lung."
 
 
 def _kind(word: str) -> str:
@@ -127,15 +148,6 @@ def case_findings(sample: Mapping[str, Any]) -> list[Finding]:
     return found
 
 
-def lesions_findings(lesions: Iterable[Any]) -> list[Finding]:
-    """Findings from ``harness.tasks.synth.Lesion`` objects (or dicts with the same keys)."""
-    out = []
-    for lesion in lesions:
-        get = lesion.get if isinstance(lesion, Mapping) else lambda k, _l=lesion: getattr(_l, k)
-        out.append(Finding(get("kind"), get("side"), get("level"), get("size")))
-    return out
-
-
 def match_counts(predicted: Sequence[Finding], truth: Sequence[Finding],
                  attributes: Sequence[str] = ATTRIBUTES) -> tuple[int, int, int]:
     """``(true positives, false positives, false negatives)``: a predicted finding matches a true one when
@@ -156,6 +168,18 @@ def read_location(answer: str) -> tuple[str | None, str | None]:
     text = str(answer).lower()
     level = _first(_LEVEL_RE, text)
     return _first(_SIDE_RE, text), _LEVEL_WORDS.get(level or "")
+
+
+def read_size(answer: str) -> str | None:
+    """The size grade an answer names (``small``, ``medium``, ``large``), or None."""
+    return _first(_SIZE_RE, str(answer).lower())
+
+
+def read_question(question: str) -> tuple[str | None, str | None]:
+    """The finding kind (singular) and side a question names: "Is there a mass in the left lung?" ->
+    ``("mass", "left")``; None for what it does not name."""
+    text = str(question).lower()
+    return _first(_ASKED_KIND_RE, text), _first(_SIDE_RE, text)
 
 
 def read_kinds(answer: str) -> set[str] | None:
