@@ -10,9 +10,8 @@ items through the task's own prompt template, answered with the engine's closed/
 batched within one answer type as the engine does (batch 16).
 
 The CPU tests run on one intra-op thread whatever ``OMP_NUM_THREADS`` says (the previous setting comes back
-afterwards), as the training benchmark does: at torch's default of one thread per core, the batched path's
-larger tensors run as two-thread regions on this model's tiny matrices and the ratio swung between runs
-(docs/benchmarks.md). A round is long enough to be stable: ``BATCHED_PASSES`` passes over the 32 samples
+afterwards), as the training benchmark does: at torch's default of one thread per core the ratio swung
+between runs with whatever else held the second core (docs/benchmarks.md). A round is long enough to be stable: ``BATCHED_PASSES`` passes over the 32 samples
 for the batched path (about the time of one one-at-a-time pass), one pass for one-at-a-time, ``ROUNDS``
 rounds after a warm-up.
 
