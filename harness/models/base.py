@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from harness.core.errors import HarnessError
+
 if TYPE_CHECKING:
     from PIL.Image import Image
 
@@ -25,6 +27,16 @@ class GenerationConfig:
     seed: int | None = None
 
 
+def check_generate_args(
+    images: Sequence[Any], prompts: Sequence[str], config: GenerationConfig | None
+) -> GenerationConfig:
+    """What every ``generate`` checks first: one image (or ``None``) per prompt. Returns ``config``, or the
+    default ``GenerationConfig`` when it is ``None``."""
+    if len(images) != len(prompts):
+        raise HarnessError(f"got {len(images)} images for {len(prompts)} prompts")
+    return config or GenerationConfig()
+
+
 class VisionLanguageModel(ABC):
     """Anything that answers questions about images."""
 
@@ -37,7 +49,9 @@ class VisionLanguageModel(ABC):
         prompts: Sequence[str],
         config: GenerationConfig | None = None,
     ) -> list[str] | list[list[str]]:
-        """One answer per prompt; a list of ``num_return_sequences`` answers per prompt when it is > 1."""
+        """One answer per prompt; a list of ``num_return_sequences`` answers per prompt when it is > 1.
+
+        Implementations start with ``check_generate_args`` (one image or ``None`` per prompt)."""
 
     def describe(self) -> dict[str, Any]:
         """What identifies this model in a results record (name, path or endpoint, revision...)."""

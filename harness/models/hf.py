@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.core.errors import HarnessError
-from harness.models.base import GenerationConfig, VisionLanguageModel
+from harness.models.base import GenerationConfig, VisionLanguageModel, check_generate_args
 
 log = logging.getLogger(__name__)
 
@@ -142,9 +142,7 @@ class HFVisionLanguageModel(VisionLanguageModel):
 
         from harness.core.images import to_rgb
 
-        config = config or GenerationConfig()
-        if len(images) != len(prompts):
-            raise HarnessError(f"got {len(images)} images for {len(prompts)} prompts")
+        config = check_generate_args(images, prompts, config)
         with_image = any(image is not None for image in images)
         if with_image and any(image is None for image in images):
             raise HarnessError("a batch must give an image for every prompt or for none")

@@ -35,7 +35,7 @@ from typing import Any
 from harness.core.errors import HarnessError
 from harness.core.io import atomic_write
 from harness.core.paths import harness_home
-from harness.models.base import GenerationConfig, VisionLanguageModel
+from harness.models.base import GenerationConfig, VisionLanguageModel, check_generate_args
 
 log = logging.getLogger(__name__)
 
@@ -175,9 +175,7 @@ class OpenAIChatModel(VisionLanguageModel):
     ) -> list[str] | list[list[str]]:
         from tqdm.auto import tqdm
 
-        config = config or GenerationConfig()
-        if len(images) != len(prompts):
-            raise HarnessError(f"got {len(images)} images for {len(prompts)} prompts")
+        config = check_generate_args(images, prompts, config)
         params = self._params(config)
 
         def one(pair) -> list[str]:
