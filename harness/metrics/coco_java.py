@@ -5,11 +5,23 @@ pycocoevalcap uses, so the tokens and METEOR scores are the same; what differs i
 driven. Predictions and references are tokenized in ONE tokenizer run, and METEOR runs in ONE JVM per
 scoring call whose input is written by a feeder thread while the output is read, so the JVM never waits
 on a Python round trip per sample (pycocoevalcap writes a line, flushes, and blocks on the answer).
+
+METEOR aligns segments on several threads of that one JVM (``HARNESS_METEOR_THREADS``, default: the
+CPUs this process may use). A small driver class (:data:`_DRIVER_SOURCE`, compiled once with ``javac``
+into ``HARNESS_HOME/java/``, keyed by the source and the jar's content) speaks the jar's ``-stdio``
+protocol: it builds the scorer from the same arguments with the jar's own ``Meteor.createPropertiesFromArgs``,
+gives each thread a copy made by the jar's resource-sharing constructor ``MeteorScorer(MeteorScorer)`` (its
+own stemmer and aligner, the read-only synonym and paraphrase tables shared) and prints the answers in
+input order, so its output is byte-identical to ``-stdio``'s. Without ``javac``, or with one thread, the
+jar's own ``-stdio`` main runs, as in pycocoevalcap.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import logging
+import os
 import shutil
 import subprocess
 import tempfile
@@ -67,6 +79,176 @@ def ptb_tokenize(texts: Sequence[str]) -> list[str]:
     return [" ".join(w for w in line.rstrip().split(" ") if w not in PUNCTUATIONS) for line in lines[: len(texts)]]
 
 
+_DRIVER_CLASS = "HarnessMeteor"
+_DRIVER_SOURCE = r"""import edu.cmu.meteor.scorer.MeteorConfiguration;
+import edu.cmu.meteor.scorer.MeteorScorer;
+import edu.cmu.meteor.scorer.MeteorStats;
+
+import java.io.BufferedReader;
+import java.io.InputStreamReader;
+import java.io.PrintStream;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.concurrent.ArrayBlockingQueue;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+
+/**
+ * Meteor's -stdio protocol (SCORE and EVAL lines) with SCORE lines aligned by several threads.
+ * args: threads, then Meteor's own arguments. Each thread owns a copy of the scorer made with
+ * Meteor's sharing constructor (own stemmer and aligner; shared read-only synonym and paraphrase
+ * tables); answers are printed in input order, so the output equals Meteor's -stdio output.
+ */
+public final class HarnessMeteor {
+    private static final Object END = new Object();
+
+    public static void main(String[] args) throws Exception {
+        int threads = Math.max(1, Integer.parseInt(args[0]));
+        String[] meteorArgs = Arrays.copyOfRange(args, 1, args.length);
+        MeteorScorer scorer = new MeteorScorer(new MeteorConfiguration(Meteor.createPropertiesFromArgs(meteorArgs, 2)));
+        // One segment on this thread first: lazily loaded statics (the normalizer's tables) are set before any worker runs.
+        scorer.getMeteorStats("warm up .", new ArrayList<>(Arrays.asList("warm up .")));
+        ThreadLocal<MeteorScorer> local = ThreadLocal.withInitial(() -> new MeteorScorer(scorer));
+        ExecutorService pool = Executors.newFixedThreadPool(threads, r -> {
+            Thread t = new Thread(r);
+            t.setDaemon(true);
+            return t;
+        });
+        BlockingQueue<Object> pending = new ArrayBlockingQueue<>(4096);
+        PrintStream out = new PrintStream(new java.io.FileOutputStream(java.io.FileDescriptor.out), false, "UTF-8");
+        Thread writer = new Thread(() -> {
+            try {
+                while (true) {
+                    Object item = pending.take();
+                    if (item == END) break;
+                    if (item instanceof String) {
+                        eval(scorer, (String) item, out);
+                    } else {
+                        out.println(((MeteorStats) ((Future<?>) item).get()).toString());
+                    }
+                    if (pending.isEmpty()) out.flush();
+                }
+                out.flush();
+            } catch (Exception e) {
+                e.printStackTrace();
+                System.exit(1);
+            }
+        });
+        writer.start();
+        BufferedReader in = new BufferedReader(new InputStreamReader(System.in, "UTF-8"));
+        String line;
+        while ((line = in.readLine()) != null) {
+            if (line.startsWith("SCORE") || line.startsWith("score")) {
+                String[] parts = line.split("\\|\\|\\|");
+                if (parts.length < 3) {
+                    pending.put("ERROR Error: specify hypothesis and at least one reference");
+                    continue;
+                }
+                ArrayList<String> refs = new ArrayList<>();
+                for (int i = 1; i < parts.length - 1; i++) refs.add(parts[i].trim());
+                String hyp = parts[parts.length - 1].trim();
+                pending.put(pool.submit(() -> local.get().getMeteorStats(hyp, refs)));
+            } else if (line.startsWith("EVAL") || line.startsWith("eval")) {
+                pending.put(line);
+            }
+        }
+        pending.put(END);
+        writer.join();
+        pool.shutdownNow();
+    }
+
+    private static void eval(MeteorScorer scorer, String line, PrintStream out) {
+        if (line.startsWith("ERROR ")) {
+            out.println(line.substring(6));
+            return;
+        }
+        String[] parts = line.split("\\|\\|\\|");
+        if (parts.length < 2) {
+            out.println("Error: specify Meteor stats");
+            return;
+        }
+        MeteorStats total = new MeteorStats();
+        for (int i = 1; i < parts.length; i++) {
+            MeteorStats stats = new MeteorStats(parts[i].trim());
+            scorer.computeMetrics(stats);
+            out.println(stats.score);
+            total.addStats(stats);
+        }
+        scorer.computeMetrics(total);
+        out.println(total.score);
+    }
+}
+"""
+_JAVAC_FLAGS = ("--release", "8", "-nowarn")
+
+
+def meteor_threads() -> int:
+    """Threads METEOR aligns on: ``HARNESS_METEOR_THREADS`` if set, else the CPUs this process may use."""
+    value = os.environ.get("HARNESS_METEOR_THREADS", "").strip()
+    if value:
+        try:
+            threads = int(value)
+        except ValueError:
+            threads = 0
+        if threads < 1:
+            raise HarnessError(f"HARNESS_METEOR_THREADS={value!r}: expected a whole number >= 1")
+        return threads
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _javac(java: str) -> str | None:
+    sibling = Path(os.path.realpath(java)).with_name("javac")
+    if sibling.is_file() and os.access(sibling, os.X_OK):
+        return str(sibling)
+    return shutil.which("javac")
+
+
+@functools.cache
+def _driver_key(jar: Path) -> str:
+    digest = hashlib.sha256(_DRIVER_SOURCE.encode())
+    digest.update(" ".join(_JAVAC_FLAGS).encode())
+    digest.update(jar.read_bytes())
+    return digest.hexdigest()[:20]
+
+
+def _driver_classpath(java: str, jar: Path) -> str | None:
+    """The folder holding the compiled threaded driver, compiled on first use; None when it cannot be built."""
+    from harness.paths import harness_home
+
+    final = harness_home() / "java" / f"meteor-threads-{_driver_key(jar)}"
+    if (final / f"{_DRIVER_CLASS}.class").is_file():
+        return str(final)
+    javac = _javac(java)
+    if javac is None:
+        log.info("javac not found: METEOR scores on one thread (the jar's own -stdio mode)")
+        return None
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".tmp-meteor-threads-", dir=final.parent))
+    try:
+        (tmp / f"{_DRIVER_CLASS}.java").write_text(_DRIVER_SOURCE)
+        proc = subprocess.run(
+            [javac, *_JAVAC_FLAGS, "-cp", str(jar), "-d", str(tmp), str(tmp / f"{_DRIVER_CLASS}.java")],
+            capture_output=True, check=False,
+        )
+        if proc.returncode != 0:
+            log.warning("could not compile the threaded METEOR driver (javac exit %d): METEOR scores on one "
+                        "thread. %s", proc.returncode, proc.stderr.decode(errors="replace")[-300:].strip())
+            return None
+        try:
+            tmp.rename(final)  # atomic; another process may have won the race, its folder is the same
+        except OSError:
+            if not (final / f"{_DRIVER_CLASS}.class").is_file():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return str(final)
+
+
 class MeteorJVM:
     """One METEOR 1.5 process (``-l en -norm``, as pycocoevalcap) for one scoring call.
 
@@ -74,11 +256,22 @@ class MeteorJVM:
     :meth:`score` when the tokens are ready. Use as a context manager so the process always ends.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, threads: int | None = None) -> None:
         self._proc: subprocess.Popen | None = None
+        self.threads = meteor_threads() if threads is None else max(1, int(threads))
+
+    def command(self) -> list[str]:
+        """pycocoevalcap's command line, or the same arguments to the threaded driver."""
+        java = java_path()
+        args = ["-", "-", "-stdio", "-l", "en", "-norm"]
+        driver = _driver_classpath(java, _package_dir("meteor") / "meteor-1.5.jar") if self.threads > 1 else None
+        if driver is None:
+            return [java, "-jar", "-Xmx2G", "meteor-1.5.jar", *args]
+        return [java, "-Xmx2G", "-cp", os.pathsep.join(["meteor-1.5.jar", driver]), _DRIVER_CLASS,
+                str(self.threads), *args]
 
     def start(self) -> MeteorJVM:
-        cmd = [java_path(), "-jar", "-Xmx2G", "meteor-1.5.jar", "-", "-", "-stdio", "-l", "en", "-norm"]
+        cmd = self.command()
         self._proc = subprocess.Popen(
             cmd, cwd=_package_dir("meteor"), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,

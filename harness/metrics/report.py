@@ -29,14 +29,7 @@ import numpy as np
 
 from harness.metrics.base import Metric, MetricResult, mean_result
 from harness.metrics.coco_java import MeteorJVM, ptb_tokenize
-from harness.metrics.coco_ngram import (
-    bleu_from_stats,
-    bleu_scores,
-    bleu_stats,
-    cider_scores,
-    ngram_counts,
-    rouge_l,
-)
+from harness.metrics.coco_ngram import NgramPairs, bleu_from_stats, bleu_scores
 from harness.stats.intervals import bootstrap_interval
 
 log = logging.getLogger(__name__)
@@ -87,12 +80,6 @@ def _result(name: str, value: float, per_sample: np.ndarray, ci: tuple[float, fl
         name=name, value=float(value), ci_low=ci[0], ci_high=ci[1], n=len(per_sample),
         higher_is_better=True, per_sample=[float(x) for x in per_sample],
     )
-
-
-def _tqdm(items: Iterable, total: int, desc: str):
-    from tqdm.auto import tqdm
-
-    return tqdm(items, total=total, desc=desc, disable=total < 2000, leave=False)
 
 
 def score_reports(
@@ -151,13 +138,9 @@ def _score_ngram_metrics(
     wanted: list[str], hyps: list[str], refs: list[str], *, seed: int, n_boot: int
 ) -> dict[str, MetricResult]:
     results: dict[str, MetricResult] = {}
-    n = len(hyps)
-    need_bleu = any(k in wanted for k in (*BLEU_NAMES, "bleu"))
-    if need_bleu or "cider" in wanted:
-        hyp_counts = [ngram_counts(t) for t in _tqdm(hyps, n, "n-grams")]
-        ref_counts = [ngram_counts(t) for t in refs]
-    if need_bleu:
-        stats = np.array([bleu_stats(h, r) for h, r in zip(hyp_counts, ref_counts)], dtype=np.float64)
+    pairs = NgramPairs(hyps, refs)
+    if any(k in wanted for k in (*BLEU_NAMES, "bleu")):
+        stats = pairs.bleu_stats()
         corpus, per_sample = bleu_scores(stats)
         for k, name in enumerate(BLEU_NAMES):
             if name in wanted:
@@ -167,11 +150,9 @@ def _score_ngram_metrics(
             ci = bootstrap_interval(stats, lambda s: bleu_from_stats(s).mean(axis=1), seed=seed, n_boot=n_boot)
             results["bleu"] = _result("bleu", float(np.mean(corpus)), per_sample.mean(axis=1), ci)
     if "rouge_l" in wanted:
-        scores = [rouge_l(h, r) for h, r in _tqdm(zip(hyps, refs), n, "ROUGE-L")]
-        results["rouge_l"] = mean_result("rouge_l", scores, seed=seed, n_boot=n_boot)
+        results["rouge_l"] = mean_result("rouge_l", pairs.rouge_l(), seed=seed, n_boot=n_boot)
     if "cider" in wanted:
-        scores = cider_scores([c for _, c in hyp_counts], [c for _, c in ref_counts])
-        results["cider"] = mean_result("cider", scores, seed=seed, n_boot=n_boot)
+        results["cider"] = mean_result("cider", pairs.cider(), seed=seed, n_boot=n_boot)
     return results
 
 

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from harness.metrics import compute_metrics
-from harness.metrics.coco_java import MeteorJVM, ptb_tokenize
+from harness.metrics.coco_java import MeteorJVM, meteor_threads, ptb_tokenize
 from harness.metrics.coco_ngram import (
+    NgramPairs,
     bleu_scores,
     bleu_stats,
     cider_scores,
@@ -73,6 +74,74 @@ def test_cider_by_hand():
     assert scores[1] == pytest.approx(10 * (3 / 4 + 2 / 3 + 1 / 2 + 0) / 4)
 
 
+def _plain_ngram_metrics(hyps, refs):
+    hyp_counts, ref_counts = [ngram_counts(t) for t in hyps], [ngram_counts(t) for t in refs]
+    stats = np.array([bleu_stats(h, r) for h, r in zip(hyp_counts, ref_counts)], dtype=np.float64)
+    rouge = [rouge_l(h, r) for h, r in zip(hyps, refs)]
+    return stats, rouge, cider_scores([c for _, c in hyp_counts], [c for _, c in ref_counts])
+
+
+def test_shared_ngram_pass_is_bit_identical_to_the_plain_functions():
+    """NgramPairs dedupes texts and pairs and interns n-grams; every value must stay exactly what the plain
+    per-pair functions give, including repeats, empty texts, repeated words and length ties."""
+    texts = ["the heart is normal", "the heart is normal in size", "", "no effusion", "effusion no",
+             "a a a a b", "a a b", "heart heart heart", "the heart size is normal"]
+    rng = random.Random(1)
+    hyps = [rng.choice(texts) for _ in range(80)]
+    refs = [rng.choice(texts) for _ in range(80)]
+    pairs = NgramPairs(hyps, refs)
+    assert len(pairs.texts) == len(set(hyps + refs)) and len(pairs.pairs) == len(set(zip(hyps, refs))) < 80
+    stats, rouge, cider = _plain_ngram_metrics(hyps, refs)
+    assert np.array_equal(pairs.bleu_stats(), stats)
+    assert pairs.rouge_l() == rouge
+    assert pairs.cider() == cider
+    assert NgramPairs([], []).cider() == [] and NgramPairs([], []).bleu_stats().shape == (0, 10)
+
+
+def test_shared_ngram_pass_equals_pycocoevalcap_scorers(iu_pairs):
+    """BLEU-1..4, ROUGE-L and CIDEr-D of the shared pass against pycocoevalcap's own Python scorers, on
+    IU-Xray reports (lower-cased, split on spaces; the scorers take any tokens), to 1e-12 per report."""
+    pytest.importorskip("pycocoevalcap")
+    from pycocoevalcap.bleu.bleu import Bleu
+    from pycocoevalcap.cider.cider import Cider
+    from pycocoevalcap.rouge.rouge import Rouge
+
+    predictions, references = iu_pairs
+    hyps = [" ".join(p.lower().split()) for p in predictions[:100]] * 2
+    refs = [" ".join(r.lower().split()) for r in references[:100]] * 2
+    gts, res = {i: [r] for i, r in enumerate(refs)}, {i: [h] for i, h in enumerate(hyps)}
+    pairs = NgramPairs(hyps, refs)
+    corpus, per_sample = bleu_scores(pairs.bleu_stats())
+    bleu, bleu_per = Bleu(4).compute_score(gts, res, verbose=0)
+    assert np.abs(np.array(corpus) - bleu).max() <= 1e-12
+    assert np.abs(per_sample.T - np.array(bleu_per)).max() <= 1e-12
+    for ours, (value, per) in ((pairs.rouge_l(), Rouge().compute_score(gts, res)),
+                               (pairs.cider(), Cider().compute_score(gts, res))):
+        assert abs(np.mean(ours) - value) <= 1e-12
+        assert np.abs(np.array(ours) - per).max() <= 1e-12
+
+
+def test_meteor_threads_setting(monkeypatch):
+    from harness.errors import HarnessError
+
+    monkeypatch.setenv("HARNESS_METEOR_THREADS", "3")
+    assert meteor_threads() == 3 and MeteorJVM().threads == 3
+    monkeypatch.delenv("HARNESS_METEOR_THREADS")
+    assert meteor_threads() >= 1
+    monkeypatch.setenv("HARNESS_METEOR_THREADS", "two")
+    with pytest.raises(HarnessError, match="HARNESS_METEOR_THREADS='two'"):
+        meteor_threads()
+
+
+def test_meteor_without_javac_or_with_one_thread_runs_the_jar_as_pycocoevalcap(java, monkeypatch, tmp_path):
+    from harness.metrics import coco_java
+
+    monkeypatch.setenv("HARNESS_HOME", str(tmp_path))  # nothing compiled yet
+    assert MeteorJVM(threads=1).command()[1:4] == ["-jar", "-Xmx2G", "meteor-1.5.jar"]
+    monkeypatch.setattr(coco_java, "_javac", lambda java: None)
+    assert MeteorJVM(threads=4).command()[1:4] == ["-jar", "-Xmx2G", "meteor-1.5.jar"]
+
+
 @pytest.fixture(scope="session")
 def meteor_run(iu_pairs, java):
     """One JVM: the hand example first, then 150 tokenized IU-Xray pairs."""
@@ -102,8 +171,11 @@ def test_ptb_tokenize_keeps_alignment_for_empty_and_punctuation_only_texts(java)
 
 @pytest.fixture(scope="session")
 def iu_scores(iu_pairs, java):
+    """compute_metrics with METEOR on 3 threads of the driver (when javac is there), whatever the CPU count."""
     predictions, references = iu_pairs
-    return compute_metrics(REPORT_METRICS, predictions, references, seed=0, n_boot=200)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HARNESS_METEOR_THREADS", "3")
+        return compute_metrics(REPORT_METRICS, predictions, references, seed=0, n_boot=200)
 
 
 @pytest.fixture(scope="session")
@@ -134,10 +206,23 @@ def test_equals_pycocoevalcap_on_iu_xray_test(name, iu_scores, coco_reference):
     value, per_sample = coco_reference[name]
     result = iu_scores[name]
     assert result.n == 590
-    assert result.value == pytest.approx(value, abs=1e-6)
+    assert abs(result.value - value) <= 1e-12
     if per_sample is not None:
-        np.testing.assert_allclose(result.per_sample, per_sample, atol=1e-6)
+        assert np.abs(np.asarray(result.per_sample) - np.asarray(per_sample, dtype=float)).max() <= 1e-12
     assert result.ci_low <= result.value <= result.ci_high
+
+
+@pytest.mark.slow
+def test_threaded_meteor_driver_was_used(iu_scores, coco_reference):
+    """The METEOR values above came from the threaded driver (whose output must equal the jar's -stdio output,
+    which pycocoevalcap's Meteor() reads): when javac exists, the driver is compiled and chosen."""
+    from harness.metrics import coco_java
+
+    if coco_java._javac(coco_java.java_path()) is None:
+        pytest.skip("javac not found: METEOR runs the jar's own -stdio mode (nothing threaded to check)")
+    command = MeteorJVM(threads=3).command()
+    assert command[-7:-6] == ["3"] and coco_java._DRIVER_CLASS in command
+    assert iu_scores["meteor"].per_sample == [float(x) for x in coco_reference["meteor"][1]]
 
 
 @pytest.mark.slow
