@@ -218,7 +218,7 @@ def _driver_key(jar: Path) -> str:
 
 def _driver_classpath(java: str, jar: Path) -> str | None:
     """The folder holding the compiled threaded driver, compiled on first use; None when it cannot be built."""
-    from harness.paths import harness_home
+    from harness.core.paths import harness_home
 
     final = harness_home() / "java" / f"meteor-threads-{_driver_key(jar)}"
     if (final / f"{_DRIVER_CLASS}.class").is_file():

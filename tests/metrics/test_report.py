@@ -122,7 +122,7 @@ def test_shared_ngram_pass_equals_pycocoevalcap_scorers(iu_pairs):
 
 
 def test_meteor_threads_setting(monkeypatch):
-    from harness.errors import HarnessError
+    from harness.core.errors import HarnessError
 
     monkeypatch.setenv("HARNESS_METEOR_THREADS", "3")
     assert meteor_threads() == 3 and MeteorJVM().threads == 3
