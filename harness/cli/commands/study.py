@@ -169,6 +169,10 @@ def _run_and_report(args: argparse.Namespace):
         from harness.experiments.study.executors import ExecutorSpec
 
         executor = ExecutorSpec(args.executor, args.executor_options, args.max_parallel)
+        if args.reference is None:  # resolved here, so config.yaml records the reference the study ran with
+            from harness.methods import default_reference
+
+            args.reference = default_reference()
         config = StudyConfig(methods=parse_methods(methods), seeds=_seeds(args), reference=args.reference,
                              run=run_config_from_args(args, options={}), pair_draw=args.pair_draw,
                              budget=args.budget, steps=args.steps, lr_rule=args.lr_rule,
