@@ -1,143 +1,89 @@
-"""The layers of DESIGN.md, read from the source: ``harness/`` has no import cycles and imports none of the
-packages above it (``baselines``, ``mmedpo``, ``leaderboard``) except in the CLI commands that launch them.
+"""The layers of DESIGN.md and docs/architecture.md, read from the source with ``scripts/import_graph.py``'s walker
+(nothing is executed):
 
-The imports are read with ``ast`` (nothing is executed). Imports inside functions count: a lazy import
-still couples two modules, it only moves the failure to run time. Imports under ``if TYPE_CHECKING:``
-do not count (they exist for type checkers only).
+- no module cycle, and no package cycle but the CLI's own (``harness.cli`` <-> ``harness.cli.commands``);
+- the packages of ``harness/`` in one declared order (``LAYERS``), no import from a lower package to a higher one;
+- ``harness/`` imports none of the packages above it (``baselines``, ``mmedpo``, ``leaderboard``) except in the
+  CLI commands that launch them;
+- no module of ``harness/`` but those launchers names a method of ``baselines/`` or ``mmedpo/``.
+
+What counts as an import is the walker's: ``import``/``from`` anywhere (a lazy import inside a function still
+couples two modules, it only moves the failure to run time) and lazy ``"module:attr"`` strings (registry
+entries, launch targets); not imports under ``if TYPE_CHECKING:``.
 """
 
 from __future__ import annotations
 
 import ast
 import functools
+import importlib.util
+import re
+import sys
 from pathlib import Path
 
+import tomllib
+
 REPO = Path(__file__).resolve().parents[1]
+
+
+def _load_walker():
+    spec = importlib.util.spec_from_file_location("_import_graph", REPO / "scripts" / "import_graph.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclass-free, but keep it findable like an imported module
+    spec.loader.exec_module(module)
+    return module
+
+
+walker = _load_walker()
+import_graph, cycles, package_edges = walker.import_graph, walker.cycles, walker.package_edges
+
 UPPER_LAYERS = ("baselines", "mmedpo", "leaderboard")
 
-# CLI commands exist to launch the layers above the library: these may import them.
+# CLI commands exist to launch the layers above the library: these may import them (and name methods).
 LAUNCHERS = {
     "harness.cli.commands.leaderboard": {"leaderboard"},  # harness leaderboard: serves / exports the app
     "harness.cli.commands.submit": {"leaderboard"},  # harness submit: the leaderboard's submission queue
 }
 
-# Violations allowed for now: none. (The last two, package facades whose registry a submodule imported
-# back, went when MODELS and METRICS moved into harness/models/registry.py and harness/metrics/registry.py.)
-# A cycle would be listed as the set of modules in it, a layer violation as (importing module, package).
+# The packages of harness/, lowest first: a module imports only its own package and those before it. The package
+# face (harness/__init__.py: the version) is the floor; python -m harness (harness/__main__.py) the roof.
+# harness.findings (the one reader of findings from text, over harness.core) may be absent.
+LAYERS = (
+    "harness",
+    "harness.core",
+    "harness.findings",
+    "harness.stats",
+    "harness.tasks",
+    "harness.metrics",
+    "harness.models",
+    "harness.curation",
+    "harness.methods",
+    "harness.training",
+    "harness.results",
+    "harness.evaluation",
+    "harness.regress",
+    "harness.experiments",
+    "harness.lmeval",
+    "harness.cli",
+    "harness.__main__",
+)
+
+# The one package cycle allowed: the CLI's face dispatches to its commands, which use the face's helpers.
+ALLOWED_PACKAGE_CYCLES = {frozenset({"harness.cli", "harness.cli.commands"})}
+
+# Violations allowed for now: none. A cycle would be listed as the set of modules in it, a layer violation as
+# (importing module, imported module), an upper-layer import as (module, package), a method named as (module, name).
 KNOWN_VIOLATIONS: set = set()
-
-
-def module_names(root: Path, package: str) -> dict[str, Path]:
-    out = {}
-    for path in sorted((root / package).rglob("*.py")):
-        parts = list(path.relative_to(root).with_suffix("").parts)
-        if parts[-1] == "__init__":
-            parts = parts[:-1]
-        out[".".join(parts)] = path
-    return out
-
-
-class _Imports(ast.NodeVisitor):
-    def __init__(self, package: str):
-        self.package = package  # the package relative imports start from
-        self.names: list[str] = []
-
-    def visit_If(self, node: ast.If) -> None:
-        test = node.test
-        name = test.id if isinstance(test, ast.Name) else test.attr if isinstance(test, ast.Attribute) else ""
-        if name == "TYPE_CHECKING":
-            for child in node.orelse:
-                self.visit(child)
-            return
-        self.generic_visit(node)
-
-    def visit_Import(self, node: ast.Import) -> None:
-        self.names += [alias.name for alias in node.names]
-
-    def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
-        if node.level:
-            base = self.package.split(".")[: len(self.package.split(".")) - node.level + 1]
-            module = ".".join(base + ([node.module] if node.module else []))
-        else:
-            module = node.module or ""
-        # "from a.b import c": c may be a module (a.b.c) or a name in a.b; resolved against the module list
-        self.names += [f"{module}.{alias.name}" for alias in node.names]
-
-
-def import_graph(root: Path, package: str) -> tuple[dict[str, set[str]], set[tuple[str, str]]]:
-    """(edges between the package's modules, (module, top-level package) for each import of an upper layer)."""
-    modules = module_names(root, package)
-
-    def resolve(name: str) -> str:
-        while name and name not in modules:
-            name = name.rpartition(".")[0]
-        return name
-
-    edges: dict[str, set[str]] = {}
-    upper: set[tuple[str, str]] = set()
-    for name, path in modules.items():
-        visitor = _Imports(name if path.name == "__init__.py" else name.rpartition(".")[0])
-        visitor.visit(ast.parse(path.read_text(encoding="utf-8"), filename=str(path)))
-        edges[name] = set()
-        for imported in visitor.names:
-            top = imported.split(".")[0]
-            if top == package:
-                target = resolve(imported)
-                if target and target != name:
-                    edges[name].add(target)
-            elif top in UPPER_LAYERS:
-                upper.add((name, top))
-    return edges, upper
-
-
-def cycles(edges: dict[str, set[str]]) -> list[frozenset[str]]:
-    """The strongly connected components with more than one module (Tarjan, iterative)."""
-    index: dict[str, int] = {}
-    low: dict[str, int] = {}
-    stack: list[str] = []
-    on_stack: set[str] = set()
-    found: list[frozenset[str]] = []
-    counter = 0
-    for start in sorted(edges):
-        if start in index:
-            continue
-        work = [(start, iter(sorted(edges[start])))]
-        index[start] = low[start] = counter
-        counter += 1
-        stack.append(start)
-        on_stack.add(start)
-        while work:
-            node, children = work[-1]
-            child = next(children, None)
-            if child is not None:
-                if child not in index:
-                    index[child] = low[child] = counter
-                    counter += 1
-                    stack.append(child)
-                    on_stack.add(child)
-                    work.append((child, iter(sorted(edges.get(child, ())))))
-                elif child in on_stack:
-                    low[node] = min(low[node], index[child])
-                continue
-            work.pop()
-            if work:
-                low[work[-1][0]] = min(low[work[-1][0]], low[node])
-            if low[node] == index[node]:
-                component = set()
-                while True:
-                    member = stack.pop()
-                    on_stack.discard(member)
-                    component.add(member)
-                    if member == node:
-                        break
-                if len(component) > 1:
-                    found.append(frozenset(component))
-    return found
 
 
 @functools.cache
 def harness_graph() -> tuple[dict[str, set[str]], set[tuple[str, str]]]:
-    return import_graph(REPO, "harness")
+    return import_graph(REPO, "harness", upper_layers=UPPER_LAYERS)
+
+
+def layer_of(module: str) -> str:
+    parts = module.split(".")
+    return ".".join(parts[:2])
 
 
 def _describe(component: frozenset[str], edges: dict[str, set[str]]) -> str:
@@ -145,11 +91,94 @@ def _describe(component: frozenset[str], edges: dict[str, set[str]]) -> str:
     return "; ".join(links)
 
 
-def test_the_harness_has_no_new_import_cycles():
+def layer_violations(edges: dict[str, set[str]]) -> set[tuple[str, str]]:
+    rank = {name: i for i, name in enumerate(LAYERS)}
+    unplaced = sorted({layer_of(m) for m in edges} - set(rank))
+    assert not unplaced, f"packages missing from LAYERS (place them in the order): {unplaced}"
+    return {(a, b) for a, targets in edges.items() for b in targets if rank[layer_of(b)] > rank[layer_of(a)]}
+
+
+# ---- the method names: those of the harness.methods entry points that live above harness/ ----
+
+def method_names(pyproject: Path = REPO / "pyproject.toml") -> set[str]:
+    """The built-in methods defined in baselines/ and mmedpo/ (harness's own SFT is the method layer's)."""
+    declared = tomllib.loads(pyproject.read_text())["project"]["entry-points"]["harness.methods"]
+    return {name for name, target in declared.items() if target.split(".")[0] in UPPER_LAYERS}
+
+
+@functools.cache
+def _word_runs(identifier: str) -> frozenset[str]:
+    """Every run of consecutive words of an identifier, joined, over its snake_case and CamelCase splits: a
+    method is named when one run is its name (``dpo_loss``, ``MMedPOHelper``, ``RobustDPO``)."""
+    camel = [w.lower() for w in re.findall(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+", identifier)]
+    runs = set()
+    for words in (identifier.lower().split("_"), camel):
+        runs |= {"".join(words[i:j]) for i in range(len(words)) for j in range(i + 1, len(words) + 1)}
+    return frozenset(runs)
+
+
+_ENTRY_LIST = re.compile(r"[\w.,\[\]=+-]+")  # "dpo", "base,dpo,mmedpo[beta=0.5]": code, not prose
+
+
+def methods_named(source: str, methods: set[str]) -> set[str]:
+    """The methods a module names in code: a string that is a method name or a list of method entries, or an
+    identifier with a method's name as a word. Prose (docstrings, help and error text, comments) is not code."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        identifiers: list[str] = []
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and _ENTRY_LIST.fullmatch(node.value):
+            words = [w.lower() for w in re.findall(r"[A-Za-z_]\w*", node.value)]
+            found |= {m for m in methods if m in words}
+        elif isinstance(node, ast.Name):
+            identifiers = [node.id]
+        elif isinstance(node, ast.Attribute):
+            identifiers = [node.attr]
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            identifiers = [node.name]
+        elif isinstance(node, ast.arg):
+            identifiers = [node.arg]
+        elif isinstance(node, ast.keyword) and node.arg:
+            identifiers = [node.arg]
+        elif isinstance(node, ast.alias):
+            identifiers = [(node.asname or node.name).split(".")[-1]]
+        for identifier in identifiers:
+            runs = _word_runs(identifier)
+            found |= {m for m in methods if m.replace("_", "") in runs}
+    return found
+
+
+@functools.cache
+def harness_methods_named() -> set[tuple[str, str]]:
+    methods = method_names()
+    out = set()
+    for module, path in walker.module_names(REPO, "harness").items():
+        if module not in LAUNCHERS:
+            out |= {(module, m) for m in methods_named(path.read_text(encoding="utf-8"), methods)}
+    return out
+
+
+# ---- the tests ----
+
+def test_the_harness_has_no_import_cycles():
     edges, _ = harness_graph()
     assert "harness.core.options" in edges["harness.methods.base"]  # the walker sees real imports
+    assert "harness.tasks.vqa_rad" in edges["harness.tasks.registry"]  # ... and lazy "module:attr" strings
     new = [c for c in cycles(edges) if c not in KNOWN_VIOLATIONS]
     assert not new, "import cycles in harness/: " + " | ".join(_describe(c, edges) for c in new)
+
+
+def test_no_package_cycle_but_the_clis():
+    edges, _ = harness_graph()
+    packages = package_edges(edges)
+    new = [c for c in cycles(packages) if c not in ALLOWED_PACKAGE_CYCLES | KNOWN_VIOLATIONS]
+    assert not new, "package cycles in harness/: " + " | ".join(_describe(c, packages) for c in new)
+
+
+def test_no_package_imports_a_higher_one():
+    edges, _ = harness_graph()
+    new = sorted(layer_violations(edges) - KNOWN_VIOLATIONS)
+    assert not new, "imports from a lower package to a higher one (LAYERS): " + "; ".join(
+        f"{a} -> {b}" for a, b in new)
 
 
 def test_the_harness_imports_no_upper_layer_except_its_launchers():
@@ -160,10 +189,19 @@ def test_the_harness_imports_no_upper_layer_except_its_launchers():
     assert ("harness.cli.commands.leaderboard", "leaderboard") in upper  # the walker sees lazy imports
 
 
+def test_no_module_below_the_methods_names_one():
+    methods = method_names()
+    assert {"dpo", "mmedpo", "povid", "simpo", "fisao"} <= methods and "sft" not in methods
+    new = sorted(harness_methods_named() - KNOWN_VIOLATIONS)
+    assert not new, ("harness/ names methods (they belong to baselines/ and mmedpo/; defaults come from entry "
+                     f"points, e.g. harness.reference_method): {new}")
+
+
 def test_known_violations_are_still_present():
     """A fixed violation must leave KNOWN_VIOLATIONS too, so the list only shrinks."""
     edges, upper = harness_graph()
-    present = set(cycles(edges)) | upper
+    present = set(cycles(edges)) | set(cycles(package_edges(edges))) | upper | layer_violations(edges)
+    present |= harness_methods_named()
     assert not KNOWN_VIOLATIONS - present, f"fixed, remove from KNOWN_VIOLATIONS: {KNOWN_VIOLATIONS - present}"
 
 
@@ -177,6 +215,45 @@ def test_the_walker_finds_cycles_and_upper_imports(tmp_path):
     (package / "sub" / "c.py").write_text("from ..a import x\nimport mmedpo.curate\n")  # relative: harness.a
     (package / "d.py").write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from harness import e\n")
     (package / "e.py").write_text("from harness.d import y\n")  # d -> e is type-only: no cycle
-    edges, upper = import_graph(tmp_path, "harness")
+    edges, upper = import_graph(tmp_path, "harness", upper_layers=UPPER_LAYERS)
     assert cycles(edges) == [frozenset({"harness.a", "harness.b", "harness.sub.c"})]
     assert upper == {("harness.sub.c", "mmedpo")}
+
+
+def test_the_walker_counts_lazy_module_attr_strings(tmp_path):
+    package = tmp_path / "harness"
+    (package / "low").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "low" / "__init__.py").write_text("")
+    (package / "low" / "registry.py").write_text(
+        'REG.register_lazy("x", "harness.high:THING")\n'  # a registry entry pointing up: an edge
+        'LAUNCH = "mmedpo.curate:main"\n'  # a launch target in an upper layer
+        'TEXT = "see harness.high: it builds THING"\n')  # prose, not a module:attr string
+    (package / "high.py").write_text("from harness.low import registry\nTHING = 1\n")
+    edges, upper = import_graph(tmp_path, "harness", upper_layers=UPPER_LAYERS)
+    assert edges["harness.low.registry"] == {"harness.high"}
+    assert cycles(edges) == [frozenset({"harness.low.registry", "harness.high"})]
+    assert upper == {("harness.low.registry", "mmedpo")}
+    without, _ = import_graph(tmp_path, "harness", lazy=False, upper_layers=UPPER_LAYERS)
+    assert without["harness.low.registry"] == set()  # the strings were the only edge
+
+
+def test_a_lower_package_importing_a_higher_one_is_found():
+    edges = {"harness.stats.items": {"harness.metrics.clinical", "harness.core.errors"},
+             "harness.metrics.clinical": {"harness.stats.intervals"}, "harness.stats.intervals": set(),
+             "harness.core.errors": set()}
+    assert layer_violations(edges) == {("harness.stats.items", "harness.metrics.clinical")}
+
+
+def test_the_method_scan_finds_code_and_leaves_prose(tmp_path):
+    methods = {"dpo", "mmedpo", "self_rewarding", "simpo"}
+    code = '''"""Compare with DPO or mmedpo: prose."""
+REFERENCE = "dpo"
+ENTRIES = "base,simpo[beta=2]"
+def weights_for_self_rewarding(x):
+    raise ValueError("needs --methods (e.g. base,dpo)")
+class MMedPOHelper:
+    pass
+'''
+    assert methods_named(code, methods) == {"dpo", "simpo", "self_rewarding", "mmedpo"}
+    assert methods_named('"""DPO, SimPO."""\nx = "the dpo loss"\n# dpo\nadopt = 1\n', methods) == set()

@@ -4,18 +4,30 @@ Entries are registered in code (``@REGISTRY.register("name")``), as lazy ``"modu
 are imported on first use, or through a Python entry-point group (``harness.tasks`` and so on) that is
 read lazily, so a plugin is a pip-installable package and listing names never imports torch.
 
-The harness's own built-in methods are entry points of its own distribution (``pyproject.toml``), read
-the same way as a plugin's. When two distributions declare the same name, the harness's own entry wins
-and the other is ignored with a warning, so a plugin cannot silently replace a built-in.
+The harness's own built-ins that live above the registry's package (the methods; the probe tasks of
+``harness.regress``; the built-in models that ``harness.experiments`` trains) are entry points of its own
+distribution (``pyproject.toml``), read the same way as a plugin's, so a registry never names a module above
+it. When two distributions declare the same name, the harness's own entry wins and the other is ignored with
+a warning, so a plugin cannot silently replace a built-in.
+
+An installed distribution's entry points are its metadata, written at install time. When the harness runs from
+a source checkout (an editable install, or a clone on ``sys.path``), its own entry points are read from that
+checkout's ``pyproject.toml`` instead, so a pulled change that adds a built-in needs no reinstall.
+
+A registry may also name ``modules`` whose import registers entries (``@register`` where an entry is
+defined): they are imported, in order, the first time a name is missing or the names are listed, and before
+the entry points are read.
 """
 
 from __future__ import annotations
 
 import difflib
+import functools
 import importlib
 import logging
 from collections.abc import Callable, Iterator
 from importlib.metadata import entry_points
+from pathlib import Path
 from typing import Generic, TypeVar
 
 from harness.core.errors import HarnessError, UnknownNameError
@@ -34,12 +46,14 @@ class DuplicateNameError(HarnessError):
 class Registry(Generic[T]):
     """Maps names to objects; values may be lazy ``"module:attr"`` strings resolved on first ``get``."""
 
-    def __init__(self, kind: str, entry_point_group: str | None = None):
+    def __init__(self, kind: str, entry_point_group: str | None = None, modules: tuple[str, ...] = ()):
         self.kind = kind
         self.entry_point_group = entry_point_group
+        self.modules = modules  # imported on demand: importing one registers the entries defined in it
         self._entries: dict[str, T | str] = {}
         self._origins: dict[str, str] = {}  # name -> distribution, for entries read from entry points
         self._entry_points_loaded = False
+        self._modules_loaded = 0
 
     def register(self, name: str, obj: T | str | None = None) -> Callable[[T], T] | T | str:
         """Register ``obj`` under ``name``; without ``obj`` returns a decorator."""
@@ -75,30 +89,41 @@ class Registry(Generic[T]):
         if self._entry_points_loaded or not self.entry_point_group:
             return
         self._entry_points_loaded = True
-        found = [(_distribution(ep), ep) for ep in entry_points(group=self.entry_point_group)]
-        # the harness's own entries first, then plugins in a stable order: the first claim of a name wins
-        found.sort(key=lambda item: (item[0] != HOME_DISTRIBUTION, item[0], item[1].name))
-        for dist, ep in found:
-            if ep.name in self._entries:
-                if self._entries[ep.name] != ep.value:
-                    owner = self._origins.get(ep.name, "code")
+        for dist, name, value in declared_entry_points(self.entry_point_group):
+            if name in self._entries:
+                if self._entries[name] != value:
+                    owner = self._origins.get(name, "code")
                     log.warning("%s '%s' from %s (%s) ignored: the name is already registered by %s",
-                                self.kind, ep.name, dist, ep.value, owner)
+                                self.kind, name, dist, value, owner)
                 continue
-            self._entries[ep.name] = ep.value
-            self._origins[ep.name] = dist
+            self._entries[name] = value
+            self._origins[name] = dist
+
+    def _load_modules(self, until: str | None = None) -> None:
+        """Import the registering modules in order (all of them, or until ``until`` is registered)."""
+        while self._modules_loaded < len(self.modules) and (until is None or until not in self._entries):
+            module = self.modules[self._modules_loaded]
+            self._modules_loaded += 1
+            importlib.import_module(module)
+
+    def _load(self, until: str | None = None) -> None:
+        """The entries registered in modules (all, or until ``until`` is there), then, once every module is in,
+        the entry points: a built-in registered in code always precedes a plugin's claim of its name."""
+        self._load_modules(until)
+        if until is None or until not in self._entries:
+            self._load_entry_points()
 
     def origin(self, name: str) -> str | None:
         """The distribution (pip package) whose entry point registered ``name``; None for in-code entries."""
-        self._load_entry_points()
+        self._load(name)
         return self._origins.get(name)
 
     def names(self) -> list[str]:
-        self._load_entry_points()
+        self._load()
         return sorted(self._entries)
 
     def __contains__(self, name: object) -> bool:
-        self._load_entry_points()
+        self._load(name if isinstance(name, str) else None)
         return name in self._entries
 
     def __iter__(self) -> Iterator[str]:
@@ -108,8 +133,9 @@ class Registry(Generic[T]):
         return len(self.names())
 
     def get(self, name: str) -> T:
-        self._load_entry_points()
+        self._load(name)
         if name not in self._entries:
+            self._load()  # every name, for the suggestion
             raise UnknownNameError(self._unknown_message(name))
         value = self._entries[name]
         if isinstance(value, str):
@@ -121,6 +147,39 @@ class Registry(Generic[T]):
         close = difflib.get_close_matches(name, list(self._entries), n=3, cutoff=0.5)
         hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
         return f"unknown {self.kind} '{name}'{hint} (known: {', '.join(sorted(self._entries)) or 'none'})"
+
+
+def declared_entry_points(group: str) -> list[tuple[str, str, str]]:
+    """``(distribution, name, value)`` of every entry point in ``group``: the harness's own first (from its
+    source checkout's ``pyproject.toml`` when it runs from one, else from its installed metadata), then the
+    plugins' in a stable order, so the first claim of a name is the one that counts."""
+    found = [(_distribution(ep), ep.name, ep.value) for ep in entry_points(group=group)]
+    source = _source_entry_points()
+    if source is not None:  # the checkout's declaration replaces the (maybe stale) installed metadata
+        found = [item for item in found if item[0] != HOME_DISTRIBUTION]
+        found += [(HOME_DISTRIBUTION, name, value) for name, value in source.get(group, {}).items()]
+    return sorted(found, key=lambda item: (item[0] != HOME_DISTRIBUTION, item[0], item[1]))
+
+
+@functools.cache
+def _source_entry_points() -> dict[str, dict[str, str]] | None:
+    """The entry points the harness's ``pyproject.toml`` declares when the harness runs from a source checkout
+    (the file beside the ``harness`` package names this distribution); None otherwise (an installed wheel)."""
+    path = Path(__file__).resolve().parents[2] / "pyproject.toml"
+    if not path.is_file():
+        return None
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10: the installed metadata it is
+        return None
+    try:
+        project = tomllib.loads(path.read_text(encoding="utf-8")).get("project", {})
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        log.warning("%s not read (%s): entry points come from the installed metadata", path.name, exc)
+        return None
+    if project.get("name") != HOME_DISTRIBUTION:
+        return None
+    return {group: dict(entries) for group, entries in project.get("entry-points", {}).items()}
 
 
 def _distribution(ep) -> str:

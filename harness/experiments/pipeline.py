@@ -204,19 +204,26 @@ def method_provenance(method_cls) -> dict[str, Any]:
 
 def check_config(config: RunConfig):
     """Every cheap check of a run, before any model loads: method, options, tasks. Returns the method class."""
-    from harness.core.options import shown
     from harness.core.secrets import refuse_secret_options
     from harness.methods import get_method
-    from harness.tasks import get_task
 
     if not config.method:
         raise HarnessError("a run needs a method (--method NAME; harness methods lists them)")
     refuse_secret_options(config.options, "harness run --option")
     method_cls = get_method(config.method)  # unknown names fail with a suggestion
     split_options(method_cls, config.options)
+    config.task_options = check_tasks(config)
+    return method_cls
+
+
+def check_tasks(config: RunConfig) -> dict:
+    """The cheap checks of a run's tasks, whatever its method: the task names, their ``--task-option`` values
+    (returned typed; one-line errors), the evaluation split and a train split to build pairs from."""
+    from harness.core.options import shown
+    from harness.tasks import get_task
     from harness.tasks.task_options import check_task_options
 
-    config.task_options = check_task_options(config.task_options, config.tasks)  # typed, one-line errors
+    task_options = check_task_options(config.task_options, config.tasks)
     for name in config.tasks:
         task = get_task(name)
         splits = ", ".join(task.splits)
@@ -225,7 +232,7 @@ def check_config(config: RunConfig):
                                f"(splits: {splits})")
         if "train" not in task.splits:
             raise HarnessError(f"task '{name}' has no 'train' split to build pairs from (splits: {splits})")
-    return method_cls
+    return task_options
 
 
 # Settings that do not change a run's results: a resume may change them freely.

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -34,11 +35,31 @@ class MetricResult:
 
 
 @dataclass(frozen=True)
+class ItemForm:
+    """How a pooled metric (a corpus or macro value, not a mean of per-sample scores) decomposes into per-item
+    sufficient statistics, so paired tests and intervals are on the value the metric reports
+    (``harness.stats.items`` takes these functions; ``harness.metrics.items`` applies them by metric name).
+
+    ``counts(predictions, references)`` gives the ``(n, ...)`` per-item statistics, shared by every metric of
+    one ``family`` (computed once per list of predictions); ``aggregate`` turns ``(B, ...)`` summed statistics
+    into ``(B,)`` metric values; ``support`` (optional) says what a value rests on (e.g. claimed findings).
+    """
+
+    family: str
+    counts: Callable[[Sequence[object], Sequence[object]], Any]
+    aggregate: Callable[[Any], Any]
+    kind: str = "corpus"  # "corpus" or "macro"
+    support: Callable[[Any], float] | None = None
+
+
+@dataclass(frozen=True)
 class Metric:
     """A registered metric.
 
     ``subset`` names the answer type it scores (``"closed"``, ``"open"``, ``"report"``) or None for all
-    samples; the evaluation engine passes only matching samples.
+    samples; the evaluation engine passes only matching samples. ``items`` is the per-item decomposition of a
+    pooled metric; None for a metric whose value is the mean of its per-sample scores (the default, plugins
+    included), unless ``no_items`` says why it has none.
     """
 
     name: str
@@ -53,6 +74,8 @@ class Metric:
     # version past "1" (``harness.metrics.registry.scoring_versions``), so a stored evaluation scored by an
     # earlier rule is never reused next to scores from the current one.
     version: str = "1"
+    items: ItemForm | None = None
+    no_items: str = ""  # why the metric has no per-item statistics (paired tests refuse it), or ""
 
     def __call__(self, predictions: Sequence[str], references: Sequence[str], **kwargs) -> MetricResult:
         if len(predictions) != len(references):

@@ -25,7 +25,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from harness.findings.labeler import LABELER_VERSION, OBSERVATIONS, POSITIVE, UNCERTAIN, label_report
-from harness.metrics.base import Metric, MetricResult
+from harness.metrics.base import ItemForm, Metric, MetricResult
+from harness.metrics.registry import metric
 from harness.stats.intervals import bootstrap_interval, ratio_interval
 
 CLINICAL_METRICS = (
@@ -141,6 +142,12 @@ def score_clinical(
     return results
 
 
+def _claimed(sums: np.ndarray) -> float:
+    """What a hallucination rate rests on: the positive findings the reports claim (summed ``(4, 14)`` counts)."""
+    return float(((sums[0] + sums[1]) * _FINDINGS).sum())
+
+
+@metric
 def _clinical_metric(name: str, description: str) -> Metric:
     def compute(
         predictions: Sequence[object], references: Sequence[object], *, seed: int = 0, n_boot: int = 1000
@@ -150,6 +157,9 @@ def _clinical_metric(name: str, description: str) -> Metric:
     return Metric(
         name=name, higher_is_better=name != "hallucination_rate", compute=compute, subset="report",
         description=description, version=LABELER_VERSION,  # every score here is read through the labeler
+        items=ItemForm("clinical", clinical_counts, lambda s: _aggregate(name, s),
+                       "macro" if name == "chexpert_f1_macro" else "corpus",
+                       _claimed if name == "hallucination_rate" else None),
     )
 
 

@@ -1,4 +1,4 @@
-"""The shared body of the local Hugging Face ``evaluate`` modules in ``evaluate_modules/<name>/<name>.py``.
+"""The shared body of the local Hugging Face ``evaluate`` modules (``harness.metrics.evaluate_module_path``).
 
 ``evaluate.load(path)`` wants one script per metric, named like its folder; each script only subclasses
 ``HarnessEvaluateMetric`` and sets ``metric_name``, so all of them run the harness's own metric code.

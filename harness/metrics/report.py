@@ -27,9 +27,16 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from harness.metrics.base import Metric, MetricResult, mean_result
+from harness.metrics.base import ItemForm, Metric, MetricResult, mean_result
 from harness.metrics.coco_java import MeteorJVM, ptb_tokenize
-from harness.metrics.coco_ngram import NgramPairs, bleu_from_stats, bleu_scores
+from harness.metrics.coco_ngram import (
+    NgramPairs,
+    bleu_from_stats,
+    bleu_scores,
+    bleu_stats,
+    ngram_counts,
+)
+from harness.metrics.registry import metric
 from harness.stats.intervals import bootstrap_interval
 
 log = logging.getLogger(__name__)
@@ -156,13 +163,37 @@ def _score_ngram_metrics(
     return results
 
 
+def bleu_item_counts(predictions: Sequence[object], references: Sequence[object]) -> np.ndarray:
+    """``(n, 10)`` per-report BLEU statistics (hypothesis and reference lengths, matched and total n-grams for
+    n = 1..4), PTB-tokenized as the corpus score is: their sum gives the corpus BLEU of any set of reports."""
+    n = len(predictions)
+    tokens = ptb_tokenize([str(p) for p in predictions] + [str(r) for r in references])
+    return np.array([bleu_stats(ngram_counts(h), ngram_counts(r)) for h, r in zip(tokens[:n], tokens[n:])],
+                    dtype=np.float64).reshape(n, 10)
+
+
+def _bleu_form(name: str) -> ItemForm:
+    """Corpus BLEU-n (or their mean, ``bleu``) recomputed from summed per-report statistics."""
+    if name == "bleu":
+        return ItemForm("bleu", bleu_item_counts, lambda s: bleu_from_stats(s).mean(axis=-1))
+    k = int(name[-1]) - 1
+    return ItemForm("bleu", bleu_item_counts, lambda s: bleu_from_stats(s)[..., k])
+
+
+NO_ITEMS = {"meteor": "METEOR's statistics come from a Java scorer per call; use rouge_l, bleu or cider instead"}
+
+
+@metric
 def _report_metric(name: str, description: str) -> Metric:
     def compute(
         predictions: Sequence[object], references: Sequence[object], *, seed: int = 0, n_boot: int = 1000
     ) -> MetricResult:
         return score_reports([name], predictions, references, seed=seed, n_boot=n_boot)[name]
 
-    return Metric(name=name, higher_is_better=True, compute=compute, subset="report", description=description)
+    # rouge_l and cider are means of per-report scores: no form needed
+    items = _bleu_form(name) if name in (*BLEU_NAMES, "bleu") else None
+    return Metric(name=name, higher_is_better=True, compute=compute, subset="report", description=description,
+                  items=items, no_items=NO_ITEMS.get(name, ""))
 
 
 bleu_1 = _report_metric("bleu_1", "Corpus BLEU-1 (pycocoevalcap Bleu(4), PTB-tokenized).")

@@ -32,7 +32,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from harness.findings.synthetic import match_counts, read_report
-from harness.metrics.base import Metric, MetricResult
+from harness.metrics.base import ItemForm, Metric, MetricResult
+from harness.metrics.registry import metric
 from harness.stats.intervals import mean_interval, ratio_interval
 
 FINDING_METRICS = (
@@ -128,14 +129,17 @@ def score_findings(
     return results
 
 
+@metric
 def _finding_metric(name: str, description: str) -> Metric:
     def compute(
         predictions: Sequence[object], references: Sequence[object], *, seed: int = 0, n_boot: int = 1000
     ) -> MetricResult:
         return score_findings([name], predictions, references, seed=seed, n_boot=n_boot)[name]
 
+    # the pooled ratios recompute from summed counts; false_finding_rate is a mean over reports: no form needed
+    items = None if name == "false_finding_rate" else ItemForm("findings", finding_counts, lambda s: _aggregate(name, s, 1))
     return Metric(name=name, higher_is_better=name != "false_finding_rate", compute=compute, subset="report",
-                  description=description)
+                  description=description, items=items)
 
 
 finding_precision = _finding_metric(

@@ -33,6 +33,7 @@ import numpy as np
 from harness.metrics.base import Metric, MetricResult, mean_result
 from harness.metrics.closed_reader import names_option, read_yes_no_answer
 from harness.metrics.llava_med_norm import llava_med_f1, normalize
+from harness.metrics.registry import metric
 
 _YES_NO = ("yes", "no")
 _HEDGE = re.compile(r"\b(?:yes or no|no or yes)\b")
@@ -211,6 +212,7 @@ _RUN_EVAL = "microsoft/LLaVA-Med llava/eval/run_eval.py evaluate(), CLOSED branc
 _F1SCORE = "microsoft/LLaVA-Med llava/eval/eval_metrics/evaluate_metrics.py calculate_f1score"
 
 
+@metric
 def _per_sample_metric(name: str, score, subset: str, description: str, reference: str = "",
                        version: str = "1") -> Metric:
     def compute(
@@ -255,12 +257,12 @@ closed_accuracy_first_word = _per_sample_metric(
     "closed_accuracy_first_word", first_word_closed_hit, "closed",
     "The prediction's first word if yes/no (else its only yes/no word) equals the reference.",
 )
-closed_accuracy_llava_med = Metric(
+closed_accuracy_llava_med = metric(Metric(
     name="closed_accuracy_llava_med", higher_is_better=True, compute=_llava_med_closed_compute, subset="closed",
     description="LLaVA-Med run_eval.py CLOSED branch: substring rule; predictions with yes/no but not the "
     "reference leave the denominator.",
     reference=_RUN_EVAL,
-)
+))
 open_recall = _per_sample_metric(
     "open_recall", open_recall_score, "open",
     "Share of the reference's distinct normalized tokens found in the prediction.",

@@ -3,7 +3,7 @@
 See ``docs/regression.md``. ``compare_sources(baseline, candidate, RegressConfig(...))`` is the library
 entry point; ``harness regress`` and the pytest plugin (``harness.regress.pytest_plugin``) wrap it. The
 statistics (per-item statistics of every metric, the paired bootstrap, McNemar, Holm) live in
-``harness.stats``; ``harness.regress.probes`` and ``harness.regress.pope`` hold the POPE-style probe sets
+``harness.stats``; ``harness.regress.probes`` and ``harness.metrics.pope`` hold the POPE-style probe sets
 and their scores.
 """
 

@@ -38,8 +38,8 @@ from typing import Any
 import numpy as np
 
 from harness.core.errors import HarnessError
+from harness.metrics import items as item_stats
 from harness.regress.sources import Predictions, Source, open_source
-from harness.stats import items as item_stats
 from harness.stats.exact import mcnemar_exact
 from harness.stats.multiplicity import holm
 from harness.stats.paired import paired_bootstrap

@@ -21,7 +21,7 @@
   Questions are grammatical (:func:`finding_question`): "Is there pneumonia?", "Is there an effusion?",
   "Are there nodules?". Probe sets carry ``PROBE_VERSION``; sets of another version are not comparable.
   Scored with ``pope_accuracy``, ``pope_precision``, ``pope_recall``, ``pope_f1``, ``pope_yes_ratio`` and
-  ``pope_yes_bias`` (:mod:`harness.regress.pope`), so a model answering "no" to everything scores F1 0, and
+  ``pope_yes_bias`` (:mod:`harness.metrics.pope`), so a model answering "no" to everything scores F1 0, and
   one answering "yes" to everything a yes-ratio of 1 and a yes-bias of 0.5; the gate tests accuracy and the
   yes-bias.
 - ``lesion_ablation_consistency``: the lesion region (the task's ``mask``) is diffusion-noised

@@ -187,6 +187,7 @@ def test_a_plugin_cannot_take_a_built_in_name(monkeypatch, caplog):
     found = [EntryPoint("dpo", "evil_plugin:DPO", "aaa-plugin"), EntryPoint("dpo", "baselines.dpo:DPO", "medpo-harness"),
              EntryPoint("mine", "evil_plugin:Mine", "aaa-plugin")]
     monkeypatch.setattr(registry, "entry_points", lambda group: found)
+    monkeypatch.setattr(registry, "_source_entry_points", lambda: None)  # as installed: metadata only
     fresh = Registry("method", entry_point_group="harness.methods")
     with caplog.at_level("WARNING"):
         assert fresh.names() == ["dpo", "mine"]

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from harness.metrics import get_metric
+from harness.metrics import items as paired_items
 from harness.regress.compare import IMPROVED, NOT_CREDITED, REGRESSED, RegressConfig, compare
 from harness.regress.probes import build_probes, finding_labels
-from harness.stats import items as paired_items
 from harness.stats.paired import paired_bootstrap
 from harness.tasks import get_task
 

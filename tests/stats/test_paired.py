@@ -3,13 +3,13 @@
 import numpy as np
 import pytest
 
-from harness.stats.items import from_array
+from harness.stats.items import mean_statistics
 from harness.stats.paired import bootstrap_p_value, paired_bootstrap
 
 
 def _mean_stats(scores):
     scores = np.asarray(scores, dtype=float)
-    return from_array("closed_accuracy", np.stack([scores, np.ones_like(scores)], axis=1))
+    return mean_statistics(np.stack([scores, np.ones_like(scores)], axis=1))
 
 
 def test_paired_bootstrap_is_seeded_and_centred_on_the_difference():

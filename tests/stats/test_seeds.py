@@ -11,7 +11,7 @@ import pytest
 from scipy.stats import t as student_t
 
 from harness.stats.calibration import excess_false_positives_p, uniformity_p
-from harness.stats.items import from_array
+from harness.stats.items import mean_statistics
 from harness.stats.seeds import arms, compare_arms, seed_terms
 
 N = 1000
@@ -19,7 +19,7 @@ N = 1000
 
 def _accuracy(right) -> object:
     right = np.asarray(right, dtype=float)
-    return from_array("closed_accuracy", np.stack([right, np.ones_like(right)], axis=1))
+    return mean_statistics(np.stack([right, np.ones_like(right)], axis=1))
 
 
 def _first(k: int) -> np.ndarray:

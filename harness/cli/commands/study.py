@@ -49,8 +49,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "new study)")
     parser.add_argument("--seeds", type=int, default=3, help="training seeds 0..N-1 per method (default: 3)")
     parser.add_argument("--seed-list", default=None, help="comma-separated training seeds instead of --seeds")
-    parser.add_argument("--reference", default="dpo",
-                        help="method entry the others are also compared with (default: dpo)")
+    parser.add_argument("--reference", default=None,
+                        help="method entry the others are also compared with (default: the study reference the installed "
+                             "methods declare; docs/study.md)")
     parser.add_argument("--study-id", default=None, help="resume (or name) this study")
     parser.add_argument("--report-only", action="store_true",
                         help="train nothing: compare the study's finished runs (needs --study-id)")
@@ -168,8 +169,12 @@ def _run_and_report(args: argparse.Namespace):
         from harness.experiments.study.executors import ExecutorSpec
 
         executor = ExecutorSpec(args.executor, args.executor_options, args.max_parallel)
+        if args.reference is None:  # resolved here, so config.yaml records the reference the study ran with
+            from harness.methods import default_reference
+
+            args.reference = default_reference()
         config = StudyConfig(methods=parse_methods(methods), seeds=_seeds(args), reference=args.reference,
-                             run=run_config_from_args(args, method="dpo", options={}), pair_draw=args.pair_draw,
+                             run=run_config_from_args(args, options={}), pair_draw=args.pair_draw,
                              budget=args.budget, steps=args.steps, lr_rule=args.lr_rule,
                              lr_grid=_grid(args.lr_grid), val_split=args.val_split, val_limit=args.val_limit)
         try:

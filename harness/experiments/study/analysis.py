@@ -31,7 +31,7 @@ import numpy as np
 from harness.core.errors import HarnessError
 from harness.core.io import read_json, write_json
 from harness.experiments.study.runner import BASE, Study
-from harness.stats import items as item_stats
+from harness.metrics import items as item_stats
 from harness.stats.multiplicity import NAMES as CORRECTION_NAMES
 from harness.stats.multiplicity import adjust
 from harness.stats.seeds import Arm, ArmComparison, arms, compare_arms
@@ -88,7 +88,7 @@ def run_statistics(run_id: str, tasks: list[str], store, cache_dir=None) -> dict
                     item_stats.check(name, stats, cell["value"], f"run {run_id}")
                 cell["stats"] = stats.stats
             except HarnessError as exc:
-                if name not in item_stats.UNSUPPORTED:
+                if not item_stats.unsupported(name):
                     raise
                 cell["unsupported"] = str(exc)
             out[task_name][name] = cell

@@ -25,7 +25,7 @@ from typing import Any
 
 from harness.core.errors import HarnessError
 from harness.core.io import read_json, write_json
-from harness.experiments.pipeline import RunConfig, check_config, config_dict
+from harness.experiments.pipeline import RunConfig, check_config, check_tasks, config_dict
 from harness.experiments.study.progress import show_postfix
 
 log = logging.getLogger(__name__)
@@ -116,7 +116,7 @@ class StudyConfig:
 
     methods: list[MethodEntry]
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
-    reference: str = "dpo"
+    reference: str | None = None  # None: the methods' declared default (harness.methods.default_reference)
     run: RunConfig = field(default_factory=RunConfig)  # method, options, train.seed (and pair_seed) set per run
     pair_draw: str = "per-seed"  # "per-seed": pair seed run.pair_seed + training seed; "shared": run.pair_seed
     budget: str = "steps"  # BUDGETS
@@ -129,6 +129,10 @@ class StudyConfig:
     def __post_init__(self) -> None:
         if isinstance(self.methods, str):
             self.methods = parse_methods(self.methods)
+        if self.reference is None:
+            from harness.methods import default_reference
+
+            self.reference = default_reference()
         if not self.seeds:
             raise HarnessError("a study needs at least one seed")
         if len(set(self.seeds)) != len(self.seeds):
@@ -222,7 +226,7 @@ def validate(config: StudyConfig) -> None:
         if not entry.is_base:
             check_config(config.run_config(entry, config.seeds[0]))
     if not any(not e.is_base for e in config.methods):
-        check_config(dataclasses.replace(config.run, method="dpo", options={}))  # tasks are still checked
+        check_tasks(config.run)  # a study of the base model alone: its tasks are still checked
     check_validation(config)
 
 

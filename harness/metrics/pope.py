@@ -30,7 +30,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from harness.metrics.base import Metric, MetricResult
+from harness.metrics.base import ItemForm, Metric, MetricResult
+from harness.metrics.registry import metric
 from harness.stats.intervals import bootstrap_interval, ratio_interval
 
 POPE_METRICS = ("pope_accuracy", "pope_precision", "pope_recall", "pope_f1", "pope_yes_ratio", "pope_yes_bias")
@@ -97,13 +98,14 @@ def _ratio_parts(name: str):
     }[name]
 
 
+@metric
 def _pope_metric(name: str, description: str) -> Metric:
     def compute(predictions: Sequence[object], references: Sequence[object], *, seed: int = 0,
                 n_boot: int = 1000) -> MetricResult:
         return score_pope(name, predictions, references, seed=seed, n_boot=n_boot)
 
     return Metric(name=name, higher_is_better=name != "pope_yes_bias", compute=compute, subset="closed",
-                  description=description)
+                  description=description, items=ItemForm("pope", pope_counts, lambda s: pope_aggregate(name, s)))
 
 
 pope_accuracy = _pope_metric("pope_accuracy", "POPE probes: share of present/absent-finding probes answered right.")
