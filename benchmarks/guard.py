@@ -140,19 +140,21 @@ def prediction_band(values: list[float], level: float = PREDICTION_LEVEL) -> flo
     return quantile(level, k - 1) * statistics.stdev(values) * math.sqrt(1 + 1 / k)
 
 
-def reference_entries(runs: list[dict[str, float]], machine: dict, date: str,
-                      loads: list[float] | None = None, provisional: bool = False) -> dict[str, dict]:
+def reference_entries(runs: list[dict[str, float]], machine: dict, date: str, loads: list[float] | None = None,
+                      provisional: bool = False, note: str = "") -> dict[str, dict]:
     """Reference entries for the ratios measured in every run (a ratio some run lacks is left out)."""
     names = set.intersection(*(set(run) for run in runs)) if runs else set()
     entries = {}
     for name in sorted(names):
-        values = [run[name] for run in runs]
+        values = [round(run[name], 4) for run in runs]  # as written, so the file's figures agree
         entry = {"value": round(statistics.fmean(values), 4), "band": round(prediction_band(values), 4),
-                 "runs": [round(v, 4) for v in values], "date": date, "machine": machine}
+                 "runs": values, "date": date, "machine": machine}
         if loads:
             entry["load_average_1min"] = [round(load, 2) for load in loads]
         if provisional:
             entry["provisional"] = True
+        if note:
+            entry["note"] = note
         entries[name] = entry
     return entries
 
@@ -239,6 +241,10 @@ def check(run_path: Path, reference_path: Path, allow_missing: bool = False) -> 
     machine = machine_info()
     print(f"\nspeed guard: {len(ratios)} ratios measured, {len(reference)} in the reference "
           f"(higher is better; flagged below reference - band)")
+    sources = sorted({(e.get("date", "?"), (e.get("machine") or {}).get("cpu", "?"),
+                       (e.get("machine") or {}).get("cores", "?")) for e in reference.values()})
+    for date, cpu, cores in sources:
+        print(f"reference measured {date} on {cpu}, {cores} cores")
     if slowdowns:
         slowed = ", ".join(f"{name} x{factor:g}" for name, factor in sorted(slowdowns.items()))
         print(f"{SLOWDOWN_ENV} slowed these paths on purpose: {slowed}")
@@ -278,7 +284,7 @@ def run_benchmarks(runs: int, pytest_args: list[str], workdir: Path) -> tuple[li
 
 
 def update(reference_path: Path, runs: int, pytest_args: list[str], from_files: list[Path],
-           provisional: bool) -> int:
+           provisional: bool = False, note: str = "") -> int:
     if os.environ.get(SLOWDOWN_ENV):
         raise HarnessError(f"{SLOWDOWN_ENV} is set: a reference is never measured with a slowdown injected")
     with tempfile.TemporaryDirectory(prefix="bench-guard-") as tmp:
@@ -291,7 +297,7 @@ def update(reference_path: Path, runs: int, pytest_args: list[str], from_files: 
             if slowdowns:
                 raise DataError(path, f"was measured with {SLOWDOWN_ENV} set", field="extra_info.guard.slowdown")
             collected.append(ratios)
-    entries = reference_entries(collected, machine_info(), dt.date.today().isoformat(), loads, provisional)
+    entries = reference_entries(collected, machine_info(), dt.date.today().isoformat(), loads, provisional, note)
     if not entries:
         raise HarnessError("no ratio was measured in every run; reference unchanged")
     for name in sorted(set().union(*collected) - set(entries)):
@@ -328,6 +334,7 @@ def main(argv: list[str] | None = None) -> int:
     upd.add_argument("--reference", type=Path, default=REFERENCE)
     upd.add_argument("--provisional", action="store_true",
                      help="mark the new entries provisional (measured on a loaded or unusual machine)")
+    upd.add_argument("--note", default="", help="a remark stored with the new entries (e.g. the load)")
     upd.add_argument("pytest_args", nargs="*", default=["benchmarks"],
                      help="what to run (after --; default: benchmarks); ratios not measured keep their entries")
     args = parser.parse_args(argv)
@@ -337,7 +344,7 @@ def main(argv: list[str] | None = None) -> int:
             return check(args.run, args.reference, args.allow_missing)
         if args.runs < 2 and not args.from_files:
             raise HarnessError("--runs must be at least 2: the band is the spread across runs")
-        return update(args.reference, args.runs, args.pytest_args, args.from_files, args.provisional)
+        return update(args.reference, args.runs, args.pytest_args, args.from_files, args.provisional, args.note)
     except HarnessError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
