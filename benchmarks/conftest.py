@@ -100,9 +100,13 @@ def speed_guard(benchmark) -> SpeedGuard:
     return SpeedGuard(benchmark)
 
 
-def pytest_report_header(config):
+def pytest_configure(config):
+    parse_slowdown(os.environ.get(SLOWDOWN_ENV, ""))  # a bad setting stops the run before any benchmark
+
+
+def pytest_terminal_summary(terminalreporter):
     factors = parse_slowdown(os.environ.get(SLOWDOWN_ENV, ""))
     if factors:
         slowed = ", ".join(f"{name} x{factor:g}" for name, factor in factors.items())
-        return f"{SLOWDOWN_ENV} is set: these paths are slowed on purpose: {slowed}"
-    return None
+        terminalreporter.write_line(f"{SLOWDOWN_ENV} is set: these paths are slowed on purpose: {slowed}",
+                                    yellow=True)
