@@ -108,30 +108,33 @@ def test_batched_matches_one_at_a_time(model, workload):
 
 
 @pytest.mark.benchmark(group="generation")
-def test_generation_batched(benchmark, model, workload, cpu_threads):
-    answers = benchmark.pedantic(_batched, args=(model, workload), rounds=ROUNDS, warmup_rounds=1,
+def test_generation_batched(benchmark, model, workload, cpu_threads, speed_guard):
+    timed = speed_guard.path("generation.batched", _batched, faster_than=["generation.one_at_a_time"])
+    answers = benchmark.pedantic(timed, args=(model, workload), rounds=ROUNDS, warmup_rounds=1,
                                  iterations=BATCHED_PASSES)
     assert answers == _one_at_a_time(model, workload)
     _info(benchmark, model, BATCH_SIZE, cpu_threads)
 
 
 @pytest.mark.benchmark(group="generation")
-def test_generation_one_at_a_time(benchmark, model, workload, cpu_threads):
-    answers = benchmark.pedantic(_one_at_a_time, args=(model, workload), rounds=ROUNDS, warmup_rounds=1)
+def test_generation_one_at_a_time(benchmark, model, workload, cpu_threads, speed_guard):
+    timed = speed_guard.path("generation.one_at_a_time", _one_at_a_time)
+    answers = benchmark.pedantic(timed, args=(model, workload), rounds=ROUNDS, warmup_rounds=1)
     assert answers == _batched(model, workload)
     _info(benchmark, model, 1, cpu_threads)
 
 
 @pytest.mark.benchmark(group="generation-paired")
-def test_generation_paired_speedup(benchmark, model, workload, cpu_threads):
+def test_generation_paired_speedup(benchmark, model, workload, cpu_threads, speed_guard):
     times: dict[str, list[float]] = {"batched": [], "one_at_a_time": []}
     answers: dict[str, list[str]] = {}
+    batched = speed_guard.slowable("generation.batched", _batched)
 
     def timed(name):
         start = time.perf_counter()
         if name == "batched":
             for _ in range(BATCHED_PASSES):
-                answers[name] = _batched(model, workload)
+                answers[name] = batched(model, workload)
             times[name].append((time.perf_counter() - start) / BATCHED_PASSES)
         else:
             answers[name] = _one_at_a_time(model, workload)
@@ -153,6 +156,8 @@ def test_generation_paired_speedup(benchmark, model, workload, cpu_threads):
         batched_s_median=round(statistics.median(times["batched"][1:]), 4),
         one_at_a_time_s_median=round(statistics.median(times["one_at_a_time"][1:]), 4),
     )
+    speed_guard.ratio("generation.paired.batched_vs_one_at_a_time", statistics.median(ratios))
+    speed_guard.ratio("generation.paired.batched_vs_one_at_a_time.worst_round", min(ratios))
 
 
 # --- the same comparison at LLaVA-1.5-7B size on a GPU (random weights: throughput needs no training) ---

@@ -153,24 +153,26 @@ ROUNDS = dict(rounds=5, warmup_rounds=1, iterations=1)
 
 
 @pytest.mark.benchmark(group="training-samples-per-second")
-def test_core(benchmark, setup):
+def test_core(benchmark, setup, speed_guard):
     make, train = _run_core(setup, [0], "core")
     benchmark.extra_info["samples"] = STEPS * BATCH
-    benchmark.pedantic(train, setup=make, **ROUNDS)
+    timed = speed_guard.path("training.core", train, faster_than=[
+        "training.stacked", "training.naive_minimal", "training.naive_release", "training.trl"])
+    benchmark.pedantic(timed, setup=make, **ROUNDS)
     _steady(benchmark)
 
 
 @pytest.mark.benchmark(group="training-samples-per-second")
-def test_core_without_prefix_sharing(benchmark, setup):
+def test_core_without_prefix_sharing(benchmark, setup, speed_guard):
     make, train = _run_core(setup, [0], "stacked", share_prefix=False)
     benchmark.extra_info["samples"] = STEPS * BATCH
-    benchmark.pedantic(train, setup=make, **ROUNDS)
+    benchmark.pedantic(speed_guard.path("training.stacked", train), setup=make, **ROUNDS)
     _steady(benchmark)
 
 
 @pytest.mark.benchmark(group="training-samples-per-second")
 @pytest.mark.parametrize("forward", ["release", "minimal"])
-def test_naive_two_forwards(benchmark, setup, monkeypatch, forward):
+def test_naive_two_forwards(benchmark, setup, monkeypatch, forward, speed_guard):
     from harness.training import loop, reference
 
     replacement = release_forward if forward == "release" else naive_forward
@@ -178,12 +180,12 @@ def test_naive_two_forwards(benchmark, setup, monkeypatch, forward):
     monkeypatch.setattr(reference, "sequence_logps", replacement)
     make, train = _run_core(setup, [0], f"naive-{forward}")
     benchmark.extra_info["samples"] = STEPS * BATCH
-    benchmark.pedantic(train, setup=make, **ROUNDS)
+    benchmark.pedantic(speed_guard.path(f"training.naive_{forward}", train), setup=make, **ROUNDS)
     _steady(benchmark)
 
 
 @pytest.mark.benchmark(group="training-samples-per-second")
-def test_trl_dpo_trainer(benchmark, setup):
+def test_trl_dpo_trainer(benchmark, setup, speed_guard):
     from datasets import Dataset
     from peft import LoraConfig
     from PIL import Image
@@ -228,7 +230,7 @@ def test_trl_dpo_trainer(benchmark, setup):
         STAMPS.append(stamp.stamps)
 
     benchmark.extra_info["samples"] = STEPS * BATCH
-    benchmark.pedantic(train, setup=make, **ROUNDS)
+    benchmark.pedantic(speed_guard.path("training.trl", train), setup=make, **ROUNDS)
     _steady(benchmark)
 
 
@@ -236,7 +238,7 @@ PAIRED_ROUNDS = 7
 
 
 @pytest.mark.benchmark(group="training-paired-speed-ups")
-def test_paired_speedups(benchmark, setup, monkeypatch):
+def test_paired_speedups(benchmark, setup, monkeypatch, speed_guard):
     """The core's speed-ups as paired ratios: each round runs core, naive[minimal] and naive[release] back to
     back on fresh models, so a machine that drifts faster or slower between the separate tests above moves
     all three alike. ``extra_info``: the median over rounds (the first round, a warm-up, left out) of
@@ -249,6 +251,7 @@ def test_paired_speedups(benchmark, setup, monkeypatch):
 
     original = loop.sequence_logps
     paths = {"core": original, "minimal": naive_forward, "release": release_forward}
+    guard_names = {"core": "training.core", "minimal": "training.naive_minimal", "release": "training.naive_release"}
     whole: dict[str, list[float]] = {name: [] for name in paths}
     steady: dict[str, list[float]] = {name: [] for name in paths}
     counter = [0]
@@ -260,7 +263,7 @@ def test_paired_speedups(benchmark, setup, monkeypatch):
             monkeypatch.setattr(loop, "sequence_logps", forward)
             monkeypatch.setattr(reference, "sequence_logps", forward)
             start = time.perf_counter()
-            train(*args)
+            speed_guard.slowable(guard_names[name], train)(*args)
             whole[name].append(time.perf_counter() - start)
             stamps = STAMPS.pop()
             steady[name].append((len(stamps) - 2) * BATCH / (stamps[-1] - stamps[1]))
@@ -273,3 +276,6 @@ def test_paired_speedups(benchmark, setup, monkeypatch):
         benchmark.extra_info[f"whole_run_speedup_vs_{name}_range"] = [round(min(ratios), 3), round(max(ratios), 3)]
         benchmark.extra_info[f"steady_speedup_vs_{name}"] = round(statistics.median(rates), 3)
         benchmark.extra_info[f"steady_speedup_vs_{name}_range"] = [round(min(rates), 3), round(max(rates), 3)]
+        speed_guard.ratio(f"training.paired.whole_core_vs_naive_{name}", statistics.median(ratios))
+        speed_guard.ratio(f"training.paired.whole_core_vs_naive_{name}.worst_round", min(ratios))
+        speed_guard.ratio(f"training.paired.steady_core_vs_naive_{name}", statistics.median(rates))
