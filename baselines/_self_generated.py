@@ -177,6 +177,41 @@ def pairs_and_counts(results: list[dict], counts: dict[str, int]) -> list[Any]:
     return pairs
 
 
+def build_counted_pairs(method: Method, context: PairContext, chunk_pairs: Any, *, counts: tuple[str, ...],
+                        unit: str, pairs_file: str, summary: str, options: dict[str, Any] | None = None) -> list[Any]:
+    """The pair builder of the baselines that sample, score and keep one pair per prompt.
+
+    Parses the method's builder options (unless given), runs ``chunk_pairs(model, chunk, seed, options)``
+    over the task's training samples in resumable chunks (``seed``: the chunk's sampling seed, the context's
+    seed times 1000 plus the chunk's index), pools the chunks' ``{"pairs": [...], "counts": {...}}``, logs
+    ``summary % (pairs, prompts, *counts in the order of counts)`` on the method module's logger, writes the
+    pairs to ``<output_dir>/<pairs_file>`` and returns them.
+    """
+    from harness.curation.preferences import write_pairs
+
+    options = parsed_options(method, context.options) if options is None else options
+    model = require_model(method.name, context)
+    samples = list(iter_samples(method.name, context))
+    results = run_chunks(method.name, context, samples, options,
+                         lambda chunk, index: chunk_pairs(model, chunk, context.seed * 1000 + index, options),
+                         unit=unit)
+    totals = dict.fromkeys(counts, 0)
+    pairs = pairs_and_counts(results, totals)
+    logging.getLogger(type(method).__module__).info(summary, len(pairs), len(samples), *totals.values())
+    write_pairs(Path(context.output_dir) / pairs_file, pairs)
+    return pairs
+
+
+def best_and_worst(candidates: list[str], scores: list) -> tuple[int, int] | None:
+    """Indices of the highest- and the lowest-scored candidate (the first of equals), or None when all
+    scores are equal or the two say the same words (no pair)."""
+    best = max(range(len(candidates)), key=lambda i: scores[i])
+    worst = min(range(len(candidates)), key=lambda i: scores[i])
+    if scores[best] == scores[worst] or same_text(candidates[best], candidates[worst]):
+        return None
+    return best, worst
+
+
 def sample_responses(model: Any, samples: list[Sample], *, k: int, max_new_tokens: int, temperature: float,
                      top_p: float, seed: int, greedy: bool = False) -> list[list[str]]:
     """``k`` answers per sample: sampled (seeded, so reruns agree), or one greedy answer when ``greedy``."""

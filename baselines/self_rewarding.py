@@ -27,28 +27,20 @@ Departures, and why:
 
 from __future__ import annotations
 
-import logging
 import re
 from dataclasses import dataclass
-from pathlib import Path
 
 from baselines._self_generated import (
     CandidateOptions,
-    iter_samples,
+    best_and_worst,
+    build_counted_pairs,
     mean_logps,
-    pairs_and_counts,
-    parsed_options,
-    require_model,
-    run_chunks,
-    same_text,
     sample_responses,
 )
 from baselines.dpo import DPO
 from harness.core.options import option_field
-from harness.curation.preferences import PreferencePair, write_pairs
+from harness.curation.preferences import PreferencePair
 from harness.methods.base import PairContext
-
-log = logging.getLogger(__name__)
 
 PAIRS_FILE = "self_rewarding_pairs.jsonl"
 
@@ -121,32 +113,24 @@ class SelfRewarding(DPO):
     builder_options = SelfRewardingOptions
 
     def build_pairs(self, context: PairContext) -> list[PreferencePair]:
-        options = parsed_options(self, context.options)
-        model = require_model(self.name, context)
-        samples = list(iter_samples(self.name, context))
-        counts = {"judge": 0, "logprob": 0, "tie": 0}
-        results = run_chunks(self.name, context, samples, options,
-                                      lambda chunk, b: self._chunk(model, chunk, b, context.seed, options), unit="prompt")
-        pairs = pairs_and_counts(results, counts)
-        log.info("self_rewarding: %d pairs from %d prompts (scored by the judge: %d, by the log-prob fallback: %d; "
-                 "no pair, all scores equal: %d)", len(pairs), len(samples), counts["judge"], counts["logprob"],
-                 counts["tie"])
-        write_pairs(Path(context.output_dir) / PAIRS_FILE, pairs)
-        return pairs
+        return build_counted_pairs(
+            self, context, self._chunk, counts=("judge", "logprob", "tie"), unit="prompt", pairs_file=PAIRS_FILE,
+            summary="self_rewarding: %d pairs from %d prompts (scored by the judge: %d, by the log-prob fallback: "
+                    "%d; no pair, all scores equal: %d)")
 
-    def _chunk(self, model, chunk, b: int, seed: int, options) -> dict:
+    def _chunk(self, model, chunk, seed: int, options) -> dict:
         """One chunk of prompts: sample, score, keep best vs worst; JSON for the journal."""
         answers = sample_responses(model, chunk, k=options["k"], max_new_tokens=options["max_new_tokens"],
-                                   temperature=options["temperature"], top_p=options["top_p"], seed=seed * 1000 + b)
+                                   temperature=options["temperature"], top_p=options["top_p"], seed=seed)
         scores, scored_by = self._score(model, chunk, answers, options)
         pairs, counts = [], {"judge": 0, "logprob": 0, "tie": 0}
         for sample, cands, values, how in zip(chunk, answers, scores, scored_by):
-            best = max(range(len(cands)), key=lambda i: values[i])
-            worst = min(range(len(cands)), key=lambda i: values[i])
-            if values[best] == values[worst] or same_text(cands[best], cands[worst]):
+            picked = best_and_worst(cands, values)
+            if picked is None:
                 counts["tie"] += 1
                 continue
             counts[how] += 1
+            best, worst = picked
             pairs.append(PreferencePair(
                 id=sample.id, image=sample.image_name, prompt=sample.prompt, chosen=cands[best],
                 rejected=cands[worst], kind="text", source=f"self-rewarding-M{options['iteration']}",

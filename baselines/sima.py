@@ -26,30 +26,22 @@ is always shown as A (SIMA's order); pairs whose two responses are the same text
 
 from __future__ import annotations
 
-import logging
 import re
 from dataclasses import dataclass
-from pathlib import Path
 
 from baselines._self_generated import (
     SamplingOptions,
+    build_counted_pairs,
     char_similarity,
     clinical_metrics,
-    iter_samples,
-    pairs_and_counts,
-    parsed_options,
-    require_model,
-    run_chunks,
     same_text,
     sample_responses,
     token_f1,
 )
 from baselines.dpo import DPO
 from harness.core.options import option_field
-from harness.curation.preferences import PreferencePair, write_pairs
+from harness.curation.preferences import PreferencePair
 from harness.methods.base import PairContext
-
-log = logging.getLogger(__name__)
 
 PAIRS_FILE = "sima_pairs.jsonl"
 
@@ -122,26 +114,19 @@ class SIMA(DPO):
     builder_options = SIMAOptions
 
     def build_pairs(self, context: PairContext) -> list[PreferencePair]:
-        options = parsed_options(self, context.options)
-        model = require_model(self.name, context)
-        samples = list(iter_samples(self.name, context))
-        counts = {"self": 0, "rules": 0, "same": 0}
-        results = run_chunks(self.name, context, samples, options,
-                                      lambda chunk, b: self._chunk(model, chunk, b, context.seed, options), unit="question")
-        pairs = pairs_and_counts(results, counts)
-        log.info("sima: %d pairs from %d questions (self-critic: %d, rule fallback: %d; no pair, responses "
-                 "identical or tied: %d)", len(pairs), len(samples), counts["self"], counts["rules"], counts["same"])
-        write_pairs(Path(context.output_dir) / PAIRS_FILE, pairs)
-        return pairs
+        return build_counted_pairs(
+            self, context, self._chunk, counts=("self", "rules", "same"), unit="question", pairs_file=PAIRS_FILE,
+            summary="sima: %d pairs from %d questions (self-critic: %d, rule fallback: %d; no pair, responses "
+                    "identical or tied: %d)")
 
-    def _chunk(self, model, chunk, b: int, seed: int, options) -> dict:
+    def _chunk(self, model, chunk, seed: int, options) -> dict:
         """One chunk: greedy vs sampled answer, judged by the self-critic (or the rules); JSON for the journal."""
         from harness.models.base import GenerationConfig
 
         gen = {"max_new_tokens": options["max_new_tokens"], "temperature": options["temperature"],
                "top_p": options["top_p"], "k": 1}
         greedy = sample_responses(model, chunk, greedy=True, seed=0, **gen)
-        sampled = sample_responses(model, chunk, seed=seed * 1000 + b, **gen)
+        sampled = sample_responses(model, chunk, seed=seed, **gen)
         verdicts: list[int | None] = [None] * len(chunk)
         if options["critic"] == "self":
             prompts = [CRITIC_PROMPT.format(question=s.question or s.prompt, answer=s.answer, a=g[0], b=r[0])

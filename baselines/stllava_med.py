@@ -25,28 +25,23 @@ reproduced: the questions are the task's training questions, the same ones every
 
 from __future__ import annotations
 
-import logging
 import re
 from dataclasses import dataclass
-from pathlib import Path
+from functools import partial
 
 from baselines._self_generated import (
     CandidateOptions,
-    iter_samples,
-    pairs_and_counts,
+    best_and_worst,
+    build_counted_pairs,
     parsed_options,
     reference_score,
-    require_model,
-    run_chunks,
     same_text,
     sample_responses,
 )
 from baselines.dpo import DPO
 from harness.core.options import option_field
-from harness.curation.preferences import PreferencePair, write_pairs
+from harness.curation.preferences import PreferencePair
 from harness.methods.base import PairContext
-
-log = logging.getLogger(__name__)
 
 PAIRS_FILE = "stllava_med_pairs.jsonl"
 
@@ -116,22 +111,16 @@ class STLLaVAMed(DPO):
             from harness.curation.judges import make_judge
 
             judge = make_judge(options["judge"])
-        model = require_model(self.name, context)
-        samples = list(iter_samples(self.name, context))
-        counts = {"judge": 0, "reference": 0, "tie": 0}
-        results = run_chunks(self.name, context, samples, options,
-                                      lambda chunk, b: self._chunk(model, judge, chunk, b, context.seed, options), unit="question")
-        pairs = pairs_and_counts(results, counts)
-        log.info("stllava_med: %d pairs from %d questions (picked by the judge: %d, by the reference scorer: %d; "
-                 "no pair, candidates indistinguishable: %d)", len(pairs), len(samples), counts["judge"],
-                 counts["reference"], counts["tie"])
-        write_pairs(Path(context.output_dir) / PAIRS_FILE, pairs)
-        return pairs
+        return build_counted_pairs(
+            self, context, partial(self._chunk, judge=judge), options=options, counts=("judge", "reference", "tie"),
+            unit="question", pairs_file=PAIRS_FILE,
+            summary="stllava_med: %d pairs from %d questions (picked by the judge: %d, by the reference scorer: "
+                    "%d; no pair, candidates indistinguishable: %d)")
 
-    def _chunk(self, model, judge, chunk, b: int, seed: int, options) -> dict:
+    def _chunk(self, model, chunk, seed: int, options, *, judge) -> dict:
         """One chunk of questions: sample, let the judge (or the reference scorer) pick; JSON for the journal."""
         answers = sample_responses(model, chunk, k=options["k"], max_new_tokens=options["max_new_tokens"],
-                                   temperature=options["temperature"], top_p=options["top_p"], seed=seed * 1000 + b)
+                                   temperature=options["temperature"], top_p=options["top_p"], seed=seed)
         pairs, counts = [], {"judge": 0, "reference": 0, "tie": 0}
         for sample, cands in zip(chunk, answers):
             picked, how = self._pick(judge, sample, cands, options["retries"])
@@ -158,8 +147,4 @@ class STLLaVAMed(DPO):
             if picked is not None and not same_text(cands[picked[0]], cands[picked[1]]):
                 return picked, "judge"
         scores = [reference_score(text, sample.answer, sample.answer_type) for text in cands]
-        best = max(range(len(cands)), key=lambda i: scores[i])
-        worst = min(range(len(cands)), key=lambda i: scores[i])
-        if scores[best] == scores[worst] or same_text(cands[best], cands[worst]):
-            return None, "reference"
-        return (best, worst), "reference"
+        return best_and_worst(cands, scores), "reference"

@@ -342,18 +342,13 @@ def _real_finding_edits(body: str, asserted: list) -> Iterator[tuple[str, str]]:
         match = re.search(pattern, body, re.IGNORECASE)
         if match:
             yield _replace(body, match, _match_case(match.group(1), table[match.group(1).lower()])), category
-    for group in _SIZE_SWAPS:
-        match = re.search(r"\b(" + "|".join(group) + r")\b", body, re.IGNORECASE)
-        if match:
-            for other in group:
-                if other != match.group(1).lower():
-                    yield _replace(body, match, _match_case(match.group(1), other)), "severity"
-    for group in REAL_KIND_SWAPS:
-        match = re.search(r"\b(" + "|".join(group) + r")\b", body, re.IGNORECASE)
-        if match:
-            for other in group:
-                if other != match.group(1).lower():
-                    yield _replace(body, match, _match_case(match.group(1), other)), "finding"
+    for groups, category in ((_SIZE_SWAPS, "severity"), (REAL_KIND_SWAPS, "finding")):
+        for group in groups:
+            match = re.search(r"\b(" + "|".join(group) + r")\b", body, re.IGNORECASE)
+            if match:
+                for other in group:
+                    if other != match.group(1).lower():
+                        yield _replace(body, match, _match_case(match.group(1), other)), category
     for match in _NUMBER.finditer(body):
         for other in _other_numbers(match.group(1), bare=False):
             yield _replace(body, match, other), "count"

@@ -633,8 +633,3 @@ def comparison_table(store, base_run_id: str, run_id: str, tasks: tuple[str, ...
                 if cell["ci_low"] is not None else f"{cell['value'] * scale:.1f}")
         table.append(row)
     return table
-
-
-def summary_json(outcome: RunOutcome) -> str:
-    return json.dumps({"run_id": outcome.run_id, "base_run_id": outcome.base_run_id, "pairs": outcome.pairs,
-                       "table": outcome.table}, indent=2)

@@ -16,13 +16,13 @@ invented one both count as wrong.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.core.errors import DataError
+from harness.core.io import read_jsonl_lines
 from harness.findings.labeler import NEGATIVE, OBSERVATIONS, POSITIVE, UNCERTAIN, label_report
 
 CLASSES = {POSITIVE: "positive", NEGATIVE: "negative", UNCERTAIN: "uncertain"}
@@ -54,24 +54,28 @@ class Validation:
         return out
 
 
-def read_validation_set(path: str | Path) -> list[dict]:
+def _read_labelled(path: str | Path, text: str, shape: str, classes: dict, check: Callable | None = None) -> list[dict]:
+    """The hand-labelled JSON Lines rows of ``path``: each an object with a ``text`` string and ``labels``
+    ``{observation: label in classes}`` (and whatever ``check(path, row, where)`` requires); else a
+    DataError naming the line."""
     path = Path(path)
     rows = []
-    for number, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DataError(path, f"not JSON ({exc.msg})", record=f"line {number}") from None
-        labels = row.get("labels")
-        if not isinstance(row.get("sentence"), str) or not isinstance(labels, dict):
-            raise DataError(path, "expected {sentence: str, labels: {observation: label}}", record=f"line {number}")
-        for obs, value in labels.items():
-            if obs not in SCORED or value not in CLASSES:
-                raise DataError(path, f"bad label {obs!r}: {value!r}", record=f"line {number}", field="labels")
+    for number, row in read_jsonl_lines(path):
+        where = f"line {number}"
+        if not isinstance(row, dict) or not isinstance(row.get(text), str) or not isinstance(row.get("labels"), dict):
+            raise DataError(path, f"expected {shape}", record=where)
+        if check is not None:
+            check(path, row, where)
+        for obs, value in row["labels"].items():
+            if obs not in SCORED or value not in classes:
+                raise DataError(path, f"bad label {obs!r}: {value!r}", record=where, field="labels")
         rows.append(row)
     return rows
+
+
+def read_validation_set(path: str | Path) -> list[dict]:
+    """Hand-labelled sentences: ``{"sentence", "labels": {obs: label}}``."""
+    return _read_labelled(path, "sentence", "{sentence: str, labels: {observation: label}}", CLASSES)
 
 
 def validate(rows: list[dict]) -> Validation:
@@ -124,28 +128,15 @@ PATHOLOGIES = tuple(o for o in SCORED if o != "Support Devices")
 MIN_POSITIVES = 5
 
 
+def _check_part(path: Path, row: dict, where: str) -> None:
+    if row.get("split") not in PARTS:
+        raise DataError(path, f"split must be one of {PARTS}, not {row.get('split')!r}", record=where, field="split")
+
+
 def read_report_set(path: str | Path) -> list[dict]:
     """Hand-labelled whole reports: ``{"id", "split": "tune" | "heldout", "report", "labels": {obs: label}}``."""
-    path = Path(path)
-    rows = []
-    for number, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DataError(path, f"not JSON ({exc.msg})", record=f"line {number}") from None
-        if not isinstance(row, dict) or not isinstance(row.get("report"), str) or not isinstance(row.get("labels"), dict):
-            raise DataError(path, "expected {id, split, report: str, labels: {observation: label}}",
-                            record=f"line {number}")
-        if row.get("split") not in PARTS:
-            raise DataError(path, f"split must be one of {PARTS}, not {row.get('split')!r}", record=f"line {number}",
-                            field="split")
-        for obs, value in row["labels"].items():
-            if obs not in SCORED or value not in REPORT_LABELS:
-                raise DataError(path, f"bad label {obs!r}: {value!r}", record=f"line {number}", field="labels")
-        rows.append(row)
-    return rows
+    return _read_labelled(path, "report", "{id, split, report: str, labels: {observation: label}}", REPORT_LABELS,
+                          _check_part)
 
 
 @dataclass

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from typing import NamedTuple
 
 _PUNCT = [";", "/", "[", "]", '"', "{", "}", "(", ")", "=", "+", "\\", "_", "-", ">", "<", "@", "`", ",", "?", "!"]
 _DIGIT_COMMA_DIGIT = re.compile(r"(\d)(,)(\d)")
@@ -79,8 +80,16 @@ def word_counts(text: str) -> Counter:
     return Counter(text.lower().split())
 
 
-def llava_med_f1(prediction: str, reference: str) -> tuple[float, float, float]:
-    """LLaVA-Med's ``calculate_f1score`` -> (f1, precision, recall) over already-normalized inputs.
+class PRF(NamedTuple):
+    """Precision, recall and F1 of a prediction against its reference, the one order every P/R/F helper returns."""
+
+    precision: float
+    recall: float
+    f1: float
+
+
+def llava_med_f1(prediction: str, reference: str) -> PRF:
+    """LLaVA-Med's ``calculate_f1score`` -> (precision, recall, f1) over already-normalized inputs.
 
     Upstream normalizes again inside (done here too: the rule is not idempotent in corner cases).
     TP counts the *prediction's* occurrences of shared words, FP the prediction's other words, FN the
@@ -89,12 +98,12 @@ def llava_med_f1(prediction: str, reference: str) -> tuple[float, float, float]:
     pred = word_counts(normalize(prediction))
     ref = word_counts(normalize(reference))
     if not pred or not ref:
-        return 0.0, 0.0, 0.0
+        return PRF(0.0, 0.0, 0.0)
     tp = sum(count for word, count in pred.items() if word in ref)
     fp = sum(count for word, count in pred.items() if word not in ref)
     fn = sum(count for word, count in ref.items() if word not in pred)
     if tp == 0:
-        return 0.0, 0.0, 0.0
+        return PRF(0.0, 0.0, 0.0)
     precision = tp / (tp + fp)
     recall = tp / (tp + fn)
-    return 2 * precision * recall / (precision + recall), precision, recall
+    return PRF(precision, recall, 2 * precision * recall / (precision + recall))

@@ -32,7 +32,7 @@ import numpy as np
 
 from harness.metrics.base import Metric, MetricResult, mean_result
 from harness.metrics.closed_reader import names_option, read_yes_no_answer
-from harness.metrics.llava_med_norm import llava_med_f1, normalize
+from harness.metrics.llava_med_norm import PRF, llava_med_f1, normalize
 from harness.metrics.registry import metric
 
 _YES_NO = ("yes", "no")
@@ -158,7 +158,7 @@ def _token_set(text: object) -> set[str]:
     return set(_words(text))
 
 
-def token_prf(prediction: object, reference: object) -> tuple[float, float, float]:
+def token_prf(prediction: object, reference: object) -> PRF:
     """(precision, recall, F1) over distinct normalized tokens; 0 for an empty side.
 
     recall = |pred ∩ ref| / |ref|, precision = |pred ∩ ref| / |pred| over word types, so repeating a word
@@ -166,42 +166,38 @@ def token_prf(prediction: object, reference: object) -> tuple[float, float, floa
     """
     pred, ref = _token_set(prediction), _token_set(reference)
     if not pred or not ref:
-        return 0.0, 0.0, 0.0
+        return PRF(0.0, 0.0, 0.0)
     shared = len(pred & ref)
     precision, recall = shared / len(pred), shared / len(ref)
     f1 = 2 * precision * recall / (precision + recall) if shared else 0.0
-    return precision, recall, f1
+    return PRF(precision, recall, f1)
 
 
-def open_recall_score(prediction: object, reference: object) -> float:
-    """Share of the reference's distinct tokens found in the prediction."""
-    return token_prf(prediction, reference)[1]
-
-
-def open_precision_score(prediction: object, reference: object) -> float:
-    return token_prf(prediction, reference)[0]
-
-
-def open_f1_score(prediction: object, reference: object) -> float:
-    return token_prf(prediction, reference)[2]
-
-
-def _legacy_f1(prediction: object, reference: object) -> tuple[float, float, float]:
-    # run_eval.py lowercases and normalizes, then calculate_f1score normalizes again (inside llava_med_f1).
+def _llava_med_prf(prediction: object, reference: object) -> PRF:
+    """LLaVA-Med's open scores of raw texts: ``run_eval.py`` lowercases and normalizes, then
+    ``calculate_f1score`` normalizes again (inside :func:`llava_med_f1`)."""
     return llava_med_f1(normalize(str(prediction).lower()), normalize(str(reference).lower()))
 
 
-def open_recall_llava_med_score(prediction: object, reference: object) -> float:
-    """LLaVA-Med ``calculate_f1score``'s recall: the prediction's repeats of a shared word all count."""
-    return _legacy_f1(prediction, reference)[2]
+def _prf_score(prf, field: str, name: str, doc: str | None = None):
+    """A per-sample score: the ``field`` of ``prf(prediction, reference)`` (a :class:`PRF`)."""
+    def score(prediction: object, reference: object) -> float:
+        return getattr(prf(prediction, reference), field)
+
+    score.__name__ = score.__qualname__ = name  # picklable by reference, like the def it stands for
+    score.__doc__ = doc
+    return score
 
 
-def open_precision_llava_med_score(prediction: object, reference: object) -> float:
-    return _legacy_f1(prediction, reference)[1]
-
-
-def open_f1_llava_med_score(prediction: object, reference: object) -> float:
-    return _legacy_f1(prediction, reference)[0]
+open_recall_score = _prf_score(token_prf, "recall", "open_recall_score",
+                               "Share of the reference's distinct tokens found in the prediction.")
+open_precision_score = _prf_score(token_prf, "precision", "open_precision_score")
+open_f1_score = _prf_score(token_prf, "f1", "open_f1_score")
+open_recall_llava_med_score = _prf_score(
+    _llava_med_prf, "recall", "open_recall_llava_med_score",
+    "LLaVA-Med ``calculate_f1score``'s recall: the prediction's repeats of a shared word all count.")
+open_precision_llava_med_score = _prf_score(_llava_med_prf, "precision", "open_precision_llava_med_score")
+open_f1_llava_med_score = _prf_score(_llava_med_prf, "f1", "open_f1_llava_med_score")
 
 
 def exact_match_score(prediction: object, reference: object) -> float:

@@ -115,8 +115,11 @@ def tokenizer_corpus(seed: int = 0, n_cases: int = 400) -> list[str]:
     return texts
 
 
-def build_tokenizer(texts: list[str], vocab_size: int):
-    """A byte-level BPE tokenizer (any input text tokenizes) that prepends ``<s>``."""
+def build_tokenizer(texts: list[str], vocab_size: int, *, special_tokens: tuple[str, ...] | list[str] = SPECIAL_TOKENS,
+                    image_token: str | None = IMAGE_TOKEN, prepend_bos: bool = True):
+    """A byte-level BPE tokenizer (any input text tokenizes) trained on ``texts``; by default the tiny
+    model's: it prepends ``<s>`` and names ``<image>`` its image token. ``special_tokens`` must include
+    ``<pad> <s> </s> <unk>`` (and ``image_token`` unless None)."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
 
@@ -125,17 +128,19 @@ def build_tokenizer(texts: list[str], vocab_size: int):
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,
-        special_tokens=list(SPECIAL_TOKENS),
+        special_tokens=list(special_tokens),
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
     tok.train_from_iterator(texts, trainer)
-    tok.post_processor = processors.TemplateProcessing(
-        single="<s> $A", pair="<s> $A <s> $B", special_tokens=[("<s>", tok.token_to_id("<s>"))]
-    )
+    if prepend_bos:
+        tok.post_processor = processors.TemplateProcessing(
+            single="<s> $A", pair="<s> $A <s> $B", special_tokens=[("<s>", tok.token_to_id("<s>"))]
+        )
+    extra = {"extra_special_tokens": {"image_token": image_token}} if image_token else {}
     return PreTrainedTokenizerFast(
         tokenizer_object=tok, bos_token="<s>", eos_token="</s>", pad_token="<pad>", unk_token="<unk>",
-        extra_special_tokens={"image_token": IMAGE_TOKEN}, model_max_length=2048,
+        model_max_length=2048, **extra,
     )
 
 

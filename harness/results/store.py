@@ -284,10 +284,6 @@ class ResultsStore:
         pin = self.pins().get(name_or_id)
         return pin["run_id"] if pin else self.get_run(name_or_id)["run_id"]
 
-    def delete_run(self, run_id: str) -> None:
-        with self._connection() as conn:
-            conn.execute("DELETE FROM runs WHERE run_id = ?", (run_id,))
-
     def runs(self, *, status: str | None = None, run_ids: Sequence[str] | None = None) -> list[dict[str, Any]]:
         query, params = "SELECT * FROM runs WHERE 1=1", []
         if status is not None:

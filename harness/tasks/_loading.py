@@ -170,15 +170,23 @@ def parse_options(task: str, cls: type, options: dict[str, Any]):
     return _parse_options(f"task '{task}'", cls, options)
 
 
+def record_list(path: Path, data: Any, *, listing: str = "a JSON list of records", record: str = "a JSON object",
+                kind: Any = None, where: Any = None) -> list[dict]:
+    """``data`` read from ``path``, checked to be a list of objects: else a DataError naming the file and the
+    record (``where(index)``, default the index). ``kind(value)`` names what was found instead (default: its
+    JSON type); ``listing`` and ``record`` name what was expected."""
+    kind = kind or (lambda value: f"a JSON {_json_type(value)}")
+    if not isinstance(data, list):
+        raise DataError(path, f"expected {listing}, found {kind(data)}")
+    for index, item in enumerate(data):
+        if not isinstance(item, dict):
+            raise DataError(path, f"expected {record}, found {kind(item)}", record=index if where is None else where(index))
+    return data
+
+
 def read_records(path: Path) -> list[dict]:
     """A JSON file holding a list of objects (the VQA-RAD and SLAKE layouts)."""
-    data = read_json(path)
-    if not isinstance(data, list):
-        raise DataError(path, f"expected a JSON list of records, found a JSON {_json_type(data)}")
-    for index, record in enumerate(data):
-        if not isinstance(record, dict):
-            raise DataError(path, f"expected a JSON object, found a JSON {_json_type(record)}", record=index)
-    return data
+    return record_list(path, read_json(path))
 
 
 def read_split_dict(path: Path, split_key: str, expected: Sequence[str], data: Any = None) -> list[dict]:
@@ -197,10 +205,7 @@ def read_split_dict(path: Path, split_key: str, expected: Sequence[str], data: A
     records = data[split_key]
     if not isinstance(records, list):
         raise DataError(path, f"split '{split_key}' must be a JSON list, found a JSON {_json_type(records)}")
-    for index, record in enumerate(records):
-        if not isinstance(record, dict):
-            raise DataError(path, f"expected a JSON object, found a JSON {_json_type(record)}", record=f"{split_key}[{index}]")
-    return records
+    return record_list(path, records, where=lambda index: f"{split_key}[{index}]")
 
 
 def get_field(path: Path, record: dict, name: str, where: object, *, kind: type | tuple[type, ...] = str) -> Any:

@@ -14,18 +14,23 @@ models). Shards are read with pyarrow rather than ``datasets``' parquet builder 
 under a key made of the file's path.
 
 ``write_snapshot`` writes a split in the same layout (used by ``scripts/make_hub_layout.py`` and the tests).
+A loader that reads either its original release or a snapshot (VQA-RAD, SLAKE, PathVQA) builds on
+``SourceOptions`` / ``source_option`` (its ``source`` option) and ``ReleaseOrSnapshot`` (picking the source,
+naming it for the data record, loading and counting).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from harness.core.errors import DataError, HarnessError
+from harness.tasks._loading import LoadOptions, SizesFromReport, option_field, parse_options, split_report
 
 if TYPE_CHECKING:
     import datasets
@@ -72,6 +77,86 @@ def parse_source(value: str, layouts: Sequence[str]) -> tuple[str, str | None]:
             raise ValueError(f"source={text!r}: expected {prefix}<owner>/<name>")
     choices = ", ".join(repr(c) for c in ("auto", *layouts, *HUB_SOURCES))
     raise ValueError(f"option source={text!r} is not one of {choices}")
+
+
+def source_option(release: str, layouts: str, repo: str) -> Any:
+    """The ``source`` option of a loader that reads an original release or a Hub snapshot: ``release`` names
+    what 'auto' looks for first, ``layouts`` describes the release's own layouts, ``repo`` the Hub copy."""
+    return option_field(
+        "auto",
+        f"'auto': {release} if present, else a Hub snapshot in data/; {layouts}; 'hub': a local snapshot of "
+        f"{repo} (data/*.parquet); 'hub:<repo>' or 'hf://<repo>': datasets.load_dataset(<repo>)",
+    )
+
+
+@dataclasses.dataclass
+class SourceOptions(LoadOptions):
+    """Options of a loader with a ``source`` option (``source_option``): parsed into ``kind`` and ``repo``."""
+
+    layouts: ClassVar[tuple[str, ...]] = ("original",)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.kind, self.repo = parse_source(self.source, self.layouts)
+
+
+class ReleaseOrSnapshot(SizesFromReport):
+    """Mixin of the loaders that read an original release or a Hub snapshot (local, or ``hub:<repo>``).
+
+    It picks the source (``_kind``: the ``source`` option, where 'auto' takes a local snapshot only when the
+    release is absent), names it for the data record (``data_source``), loads and counts (``size_report``).
+    A loader gives ``hub_splits``, ``hub_repo`` and its default ``release_layout``, and implements
+    ``_release_found(root, layout)`` (the layout's files are all there), ``_release_count(root, split,
+    layout, opts)`` (usable rows and ``BadRecords`` of one split), ``_load_release(root, split, layout,
+    opts)`` and ``_load_hub(split, data_dir, opts, kind)``."""
+
+    hub_splits: ClassVar[dict[str, str]] = {}
+    hub_repo: ClassVar[str] = ""
+    release_layout: ClassVar[str] = "original"
+    release_source: ClassVar[str] = "original:release"  # the data record's name of a release; {kind}: its layout
+
+    def _hub_filter(self, opts: Any) -> tuple[str, Any] | None:
+        return None
+
+    def _release_there(self, root: Path) -> bool:
+        """Whether 'auto' finds the release (so a snapshot beside it is not used)."""
+        return self._release_found(root, self.release_layout)
+
+    def _kind(self, root: Path | None, opts: Any) -> str:
+        """The source ``opts.source`` selects: a release layout, 'hub' (local snapshot) or 'remote'."""
+        if opts.kind != "auto":
+            return opts.kind
+        if root is not None and not self._release_there(root) and snapshot_files(root, self.hub_splits):
+            return "hub"
+        return self.release_layout
+
+    def data_source(self, data_dir: str | Path | None = None) -> str:
+        """Where the items come from, for the run's data record: ``original:<release>``,
+        ``hub-snapshot:<hub_repo>`` (a local snapshot) or ``hub:<repo>``."""
+        opts = parse_options(self.name, self.options_class, self.options)
+        kind = self._kind(self.data_dir(data_dir) if opts.kind != "remote" else None, opts)
+        return {"hub": f"hub-snapshot:{self.hub_repo}", "remote": f"hub:{opts.repo}"}.get(
+            kind, self.release_source.format(kind=kind))
+
+    def _load(self, split: str, data_dir: str | Path | None, **options: Any):
+        opts = parse_options(self.name, self.options_class, options)
+        kind = self._kind(None if opts.kind == "remote" else self.require_data_dir(data_dir), opts)
+        if kind in ("hub", "remote"):
+            return self._load_hub(split, data_dir, opts, kind)
+        return self._load_release(self.require_data_dir(data_dir), split, kind, opts)
+
+    def size_report(self, data_dir: str | Path | None = None, **options: Any) -> tuple[dict[str, int], dict[str, str]] | None:
+        """``(items per split, {split: "1 skipped: empty answer"})`` after the bad-record policy; None without data."""
+        opts = parse_options(self.name, self.options_class, {**self.options, **options})
+        root = self.data_dir(data_dir)
+        if root is None or opts.kind == "remote":
+            return None
+        kind = self._kind(root, opts)
+        if kind == "hub":
+            return size_report(root, self.splits, self.hub_splits, opts.strict, self._hub_filter(opts))
+        if not self._release_found(root, kind):
+            return None
+        return split_report([(split, *self._release_count(root, split, kind, opts)) for split in self.splits])
 
 
 # ------------------------------------------------------------------------------------------ local snapshots

@@ -26,7 +26,7 @@ import dataclasses
 import io
 import pickle
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from harness.core.errors import DataError
 from harness.tasks import _loading as L
@@ -46,20 +46,13 @@ CITATION = (
 
 
 @dataclasses.dataclass
-class PathVQAOptions(L.LoadOptions):
-    source: str = L.option_field(
-        "auto",
-        "'auto': the original release if present, else a Hub snapshot in data/; 'original': pvqa/qas/*/*_qa.pkl "
-        f"and pvqa/images/; 'hub': a local snapshot of {HUB_REPO} (data/*.parquet); 'hub:<repo>' or "
-        "'hf://<repo>': datasets.load_dataset(<repo>)",
-    )
+class PathVQAOptions(hub.SourceOptions):
+    layouts = LAYOUTS
+    source: str = hub.source_option("the original release", "'original': pvqa/qas/*/*_qa.pkl and pvqa/images/",
+                                    HUB_REPO)
     dedupe: bool = L.option_field(
         True, "drop repeated image-question-answer triplets within a split of the original release, as the Hub "
               "copy did (the official counts assume it)")
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        self.kind, self.repo = hub.parse_source(self.source, LAYOUTS)
 
 
 class _PlainUnpickler(pickle.Unpickler):
@@ -77,38 +70,26 @@ def read_pickle(path: Path) -> list[dict]:
         raise DataError(path, "file not found") from None
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError) as exc:
         raise DataError(path, f"not a plain pickled list of records ({' '.join(str(exc).split())[:120]})") from None
-    if not isinstance(data, list):
-        raise DataError(path, f"expected a pickled list of records, found {type(data).__name__}")
-    for index, record in enumerate(data):
-        if not isinstance(record, dict):
-            raise DataError(path, f"expected a record object, found {type(record).__name__}", record=index)
-    return data
+    return L.record_list(path, data, listing="a pickled list of records", record="a record object",
+                         kind=lambda value: type(value).__name__)
 
 
 @dataclasses.dataclass
-class PathVQATask(L.SizesFromReport, Task):
+class PathVQATask(hub.ReleaseOrSnapshot, Task):
     options_class: ClassVar[type] = PathVQAOptions
+    hub_splits = HUB_SPLITS
+    hub_repo = HUB_REPO
 
     @staticmethod
     def _release(root: Path) -> Path:
         return root / RELEASE_FOLDER if (root / RELEASE_FOLDER / "qas").is_dir() else root
 
-    def _kind(self, root: Path | None, opts: PathVQAOptions) -> str:
-        if opts.kind != "auto":
-            return opts.kind
-        if root is not None and not self._pickle(root, "test").is_file() and hub.snapshot_files(root, HUB_SPLITS):
-            return "hub"
-        return "original"
+    def _release_there(self, root: Path) -> bool:
+        return self._pickle(root, "test").is_file()
 
     def _pickle(self, root: Path, split: str) -> Path:
         name = RELEASE_SPLITS[split]
         return self._release(root) / "qas" / name / f"{name}_qa.pkl"
-
-    def data_source(self, data_dir: str | Path | None = None) -> str:
-        """``original:release``, ``hub-snapshot:flaviagiammarino/path-vqa`` or ``hub:<repo>`` (the data record's)."""
-        opts = L.parse_options(self.name, self.options_class, self.options)
-        kind = self._kind(self.data_dir(data_dir) if opts.kind != "remote" else None, opts)
-        return {"hub": f"hub-snapshot:{HUB_REPO}", "remote": f"hub:{opts.repo}"}.get(kind, "original:release")
 
     # --- the original release ---------------------------------------------------------------------------
 
@@ -126,7 +107,11 @@ class PathVQATask(L.SizesFromReport, Task):
             rows.append({"where": index, "image": image, "question": question, "answer": answer})
         return path, rows, bad
 
-    def _load_release(self, root: Path, split: str, opts: PathVQAOptions):
+    def _load_release(self, root: Path, split: str, kind: str, opts: PathVQAOptions):
+        if not self._pickle(root, split).is_file() and opts.kind == "auto":
+            raise DataError(root, f"no PathVQA data: expected pvqa/qas/{RELEASE_SPLITS[split]}/"
+                                  f"{RELEASE_SPLITS[split]}_qa.pkl (the release) or a Hub snapshot "
+                                  f"data/{HUB_SPLITS[split]}-*.parquet")
         path, rows, bad = self._release_rows(root, split, opts)
         if not rows:
             raise DataError(path, f"no usable records for split '{split}'")
@@ -178,32 +163,12 @@ class PathVQATask(L.SizesFromReport, Task):
 
     # --- the task contract ------------------------------------------------------------------------------
 
-    def _load(self, split: str, data_dir: str | Path | None, **options: Any):
-        opts = L.parse_options(self.name, self.options_class, options)
-        kind = self._kind(None if opts.kind == "remote" else self.require_data_dir(data_dir), opts)
-        if kind in ("hub", "remote"):
-            return self._load_hub(split, data_dir, opts, kind)
-        root = self.require_data_dir(data_dir)
-        if not self._pickle(root, split).is_file() and opts.kind == "auto":
-            raise DataError(root, f"no PathVQA data: expected pvqa/qas/{RELEASE_SPLITS[split]}/"
-                                  f"{RELEASE_SPLITS[split]}_qa.pkl (the release) or a Hub snapshot "
-                                  f"data/{HUB_SPLITS[split]}-*.parquet")
-        return self._load_release(root, split, opts)
+    def _release_found(self, root: Path, kind: str) -> bool:
+        return all(self._pickle(root, split).is_file() for split in self.splits)
 
-    def size_report(self, data_dir: str | Path | None = None, **options: Any) -> tuple[dict[str, int], dict[str, str]] | None:
-        opts = L.parse_options(self.name, self.options_class, {**self.options, **options})
-        root = self.data_dir(data_dir)
-        if root is None or opts.kind == "remote":
-            return None
-        counted = []
-        if self._kind(root, opts) == "hub":
-            return hub.size_report(root, self.splits, HUB_SPLITS, opts.strict)
-        if not all(self._pickle(root, split).is_file() for split in self.splits):
-            return None
-        for split in self.splits:
-            _, rows, bad = self._release_rows(root, split, opts)
-            counted.append((split, len(rows), bad))
-        return L.split_report(counted)
+    def _release_count(self, root: Path, split: str, kind: str, opts: PathVQAOptions) -> tuple[int, L.BadRecords]:
+        _, rows, bad = self._release_rows(root, split, opts)
+        return len(rows), bad
 
 
 TASK = PathVQATask(

@@ -63,20 +63,12 @@ CITATION = (
 
 
 @dataclasses.dataclass
-class SlakeOptions(L.LoadOptions):
+class SlakeOptions(hub.SourceOptions):
     language: str = L.option_field(
         "en", "question language: 'en' (as papers report), 'zh', or 'all'", ("en", "zh", "all")
     )
-    source: str = L.option_field(
-        "auto",
-        "'auto': the JSON release if present, else a Hub snapshot in data/; 'original': train.json / "
-        f"validate.json / test.json with imgs/; 'hub': a local snapshot of {HUB_REPO} (data/*.parquet); "
-        "'hub:<repo>' or 'hf://<repo>': datasets.load_dataset(<repo>)",
-    )
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        self.kind, self.repo = hub.parse_source(self.source, ("original",))
+    source: str = hub.source_option("the JSON release", "'original': train.json / validate.json / test.json with imgs/",
+                                    HUB_REPO)
 
 
 def _wanted(record: dict, language: str) -> bool:
@@ -108,8 +100,10 @@ def read_boxes(path: Path) -> str:
 
 
 @dataclasses.dataclass
-class SlakeTask(L.SizesFromReport, Task):
+class SlakeTask(hub.ReleaseOrSnapshot, Task):
     options_class: ClassVar[type] = SlakeOptions
+    hub_splits = HUB_SPLITS
+    hub_repo = HUB_REPO
 
     def _rows(self, path: Path, opts: SlakeOptions) -> tuple[list[dict[str, str]], L.BadRecords]:
         """The good records of one split file in the chosen language, and the bad ones counted (or raised)."""
@@ -127,20 +121,6 @@ class SlakeTask(L.SizesFromReport, Task):
             if not bad.failed:
                 rows.append(row)
         return rows, bad
-
-    def _kind(self, root: Path | None, opts: SlakeOptions) -> str:
-        if opts.kind != "auto":
-            return opts.kind
-        if root is not None and not all((root / f).is_file() for f in SPLIT_FILES.values()) \
-                and hub.snapshot_files(root, HUB_SPLITS):
-            return "hub"
-        return "original"
-
-    def data_source(self, data_dir: str | Path | None = None) -> str:
-        """``original:release``, ``hub-snapshot:mdwiratathya/SLAKE-vqa-english`` or ``hub:<repo>``."""
-        opts = L.parse_options(self.name, self.options_class, self.options)
-        kind = self._kind(self.data_dir(data_dir) if opts.kind != "remote" else None, opts)
-        return {"hub": f"hub-snapshot:{HUB_REPO}", "remote": f"hub:{opts.repo}"}.get(kind, "original:release")
 
     def _load_hub(self, split: str, data_dir: str | Path | None, opts: SlakeOptions, kind: str):
         if kind == "remote":
@@ -178,12 +158,7 @@ class SlakeTask(L.SizesFromReport, Task):
         bad.warn(self.name, split)
         return hub.build_kept(columns, table, kept, path, opts.check_images)
 
-    def _load(self, split: str, data_dir: str | Path | None, **options: Any):
-        opts = L.parse_options(self.name, self.options_class, options)
-        kind = self._kind(None if opts.kind == "remote" else self.require_data_dir(data_dir), opts)
-        if kind in ("hub", "remote"):
-            return self._load_hub(split, data_dir, opts, kind)
-        root = self.require_data_dir(data_dir)
+    def _load_release(self, root: Path, split: str, kind: str, opts: SlakeOptions):
         path = root / SPLIT_FILES[split]
         rows, bad = self._rows(path, opts)
         if not rows:
@@ -210,21 +185,15 @@ class SlakeTask(L.SizesFromReport, Task):
         L.check_image_files(images, opts.check_images, path, "img_name")
         return L.build_dataset(columns, image_columns=("image",), source=path)
 
-    def size_report(self, data_dir: str | Path | None = None, **options: Any) -> tuple[dict[str, int], dict[str, str]] | None:
-        """``(items per split, {split: "1 skipped: empty answer"})`` after the bad-record policy; None without data."""
-        opts = L.parse_options(self.name, self.options_class, {**self.options, **options})
-        root = self.data_dir(data_dir)
-        if opts.kind == "remote":
-            return None
-        if root is not None and self._kind(root, opts) == "hub":
-            return hub.size_report(root, self.splits, HUB_SPLITS, opts.strict, ("q_lang", opts.language))
-        if root is None or not all((root / f).is_file() for f in SPLIT_FILES.values()):
-            return None
-        counted = []
-        for split, name in SPLIT_FILES.items():
-            rows, bad = self._rows(root / name, opts)
-            counted.append((split, len(rows), bad))
-        return L.split_report(counted)
+    def _hub_filter(self, opts: SlakeOptions) -> tuple[str, Any]:
+        return "q_lang", opts.language
+
+    def _release_found(self, root: Path, kind: str) -> bool:
+        return all((root / f).is_file() for f in SPLIT_FILES.values())
+
+    def _release_count(self, root: Path, split: str, kind: str, opts: SlakeOptions) -> tuple[int, L.BadRecords]:
+        rows, bad = self._rows(root / SPLIT_FILES[split], opts)
+        return len(rows), bad
 
 
 TASK = SlakeTask(

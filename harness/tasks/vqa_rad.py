@@ -50,27 +50,25 @@ CITATION = (
 
 
 @dataclasses.dataclass
-class VQARADOptions(L.LoadOptions):
-    source: str = L.option_field(
-        "auto",
-        "'auto': the standard split if present, else a Hub snapshot in data/; 'split': testset.json / "
-        "trainset.json; 'osf': the original OSF file, split by phrase_type; 'hub': a local snapshot of "
-        f"{HUB_REPO} (data/*.parquet); 'hub:<repo>' or 'hf://<repo>': datasets.load_dataset(<repo>)",
-    )
+class VQARADOptions(hub.SourceOptions):
+    layouts = LAYOUTS
+    source: str = hub.source_option(
+        "the standard split", "'split': testset.json / trainset.json; 'osf': the original OSF file, split by "
+                              "phrase_type", HUB_REPO)
     annotations: str = L.option_field(
         "",
         "folder holding the original release (testset.json / trainset.json / the OSF file, images/) to recover a "
         "Hub snapshot's answer_type by matching; default: the task folder itself",
     )
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        self.kind, self.repo = hub.parse_source(self.source, LAYOUTS)
-
 
 @dataclasses.dataclass
-class VQARADTask(L.SizesFromReport, Task):
+class VQARADTask(hub.ReleaseOrSnapshot, Task):
     options_class: ClassVar[type] = VQARADOptions
+    hub_splits = HUB_SPLITS
+    hub_repo = HUB_REPO
+    release_layout = "split"  # 'split' (testset.json / trainset.json) or 'osf'
+    release_source = "original:{kind}"
 
     def _source_records(self, root: Path, split: str, source: str, bad: L.BadRecords | None = None
                         ) -> tuple[Path, list[tuple[int, dict]]]:
@@ -106,28 +104,7 @@ class VQARADTask(L.SizesFromReport, Task):
                 rows.append(row)
         return path, rows, bad
 
-    def _kind(self, root: Path | None, opts: VQARADOptions) -> str:
-        """The layout ``opts.source`` selects: 'split', 'osf', 'hub' (local snapshot) or 'remote'."""
-        if opts.kind != "auto":
-            return opts.kind
-        if root is not None and not all((root / f).is_file() for f in SPLIT_FILES.values()) \
-                and hub.snapshot_files(root, HUB_SPLITS):
-            return "hub"
-        return "split"
-
-    def data_source(self, data_dir: str | Path | None = None) -> str:
-        """Where the items come from, for the run's data record: ``original:split``, ``original:osf``,
-        ``hub-snapshot:flaviagiammarino/vqa-rad`` (a local snapshot) or ``hub:<repo>``."""
-        opts = L.parse_options(self.name, self.options_class, self.options)
-        kind = self._kind(self.data_dir(data_dir) if opts.kind != "remote" else None, opts)
-        return {"hub": f"hub-snapshot:{HUB_REPO}", "remote": f"hub:{opts.repo}"}.get(kind, f"original:{kind}")
-
-    def _load(self, split: str, data_dir: str | Path | None, **options: Any):
-        opts = L.parse_options(self.name, self.options_class, options)
-        kind = self._kind(None if opts.kind == "remote" else self.require_data_dir(data_dir), opts)
-        if kind in ("hub", "remote"):
-            return self._load_hub(split, data_dir, opts, kind)
-        root = self.require_data_dir(data_dir)
+    def _load_release(self, root: Path, split: str, kind: str, opts: VQARADOptions):
         if kind == "split" and not (root / SPLIT_FILES[split]).is_file() and opts.kind == "auto":
             raise DataError(root, f"no VQA-RAD data: expected {SPLIT_FILES[split]} (the standard split), "
                                   f"'{OSF_FILE}' (source=osf) or a Hub snapshot data/{split}-*.parquet")
@@ -150,23 +127,13 @@ class VQARADTask(L.SizesFromReport, Task):
         L.check_image_files(images, opts.check_images, path, "image_name")
         return L.build_dataset(columns, source=path)
 
-    def size_report(self, data_dir: str | Path | None = None, **options: Any) -> tuple[dict[str, int], dict[str, str]] | None:
-        opts = L.parse_options(self.name, self.options_class, {**self.options, **options})
-        root = self.data_dir(data_dir)
-        if root is None or opts.kind == "remote":
-            return None
-        kind = self._kind(root, opts)
-        if kind == "hub":
-            return hub.size_report(root, self.splits, HUB_SPLITS, opts.strict)
-        opts = dataclasses.replace(opts, source=kind)
+    def _release_found(self, root: Path, kind: str) -> bool:
         needed = [root / OSF_FILE] if kind == "osf" else [root / f for f in SPLIT_FILES.values()]
-        if not all(p.is_file() for p in needed):
-            return None
-        counted = []
-        for split in self.splits:
-            _, rows, bad = self._rows(root, split, opts)
-            counted.append((split, len(rows), bad))
-        return L.split_report(counted)
+        return all(p.is_file() for p in needed)
+
+    def _release_count(self, root: Path, split: str, kind: str, opts: VQARADOptions) -> tuple[int, L.BadRecords]:
+        _, rows, bad = self._rows(root, split, dataclasses.replace(opts, source=kind))
+        return len(rows), bad
 
     # --- Hub snapshots ----------------------------------------------------------------------------------
 

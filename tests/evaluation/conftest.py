@@ -3,8 +3,8 @@
 The toy task draws a bright square on the left or the right of a dark image; its questions ask where
 the square is, so a model that reads the image answers right and a blanked image takes that away.
 ``OracleModel`` answers by looking at the pixels (fast, deterministic: for the engine's logic);
-``tiny_hf_model`` is a real LLaVA-architecture model (the trained ``tiny_model_dir`` when the session has
-it, else a small random one) for the generation path itself.
+``tiny_hf_model`` is a real LLaVA-architecture model (the trained ``tiny_model_dir``) for the generation path
+itself.
 """
 
 from __future__ import annotations
@@ -122,59 +122,10 @@ def oracle():
     return OracleModel()
 
 
-def _random_tiny_llava(folder):
-    """A small random LLaVA (CLIP tower + Llama) with a locally trained BPE tokenizer, saved to ``folder``."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import (
-        CLIPImageProcessor,
-        CLIPVisionConfig,
-        LlamaConfig,
-        LlavaConfig,
-        LlavaForConditionalGeneration,
-        LlavaProcessor,
-        PreTrainedTokenizerFast,
-    )
-
-    texts = [r["question"] + " " + r["answer"] for r in _images_and_rows(30)] * 5
-    tok = Tokenizer(models.BPE(unk_token="<unk>"))
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    tok.train_from_iterator(texts, trainers.BpeTrainer(
-        vocab_size=300, special_tokens=["<pad>", "<unk>", "<s>", "</s>", "<image>"],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", unk_token="<unk>", bos_token="<s>",
-                                   eos_token="</s>", extra_special_tokens={"image_token": "<image>"})
-    template = ("{% for m in messages %}USER: {% for c in m['content'] %}{% if c['type']=='image' %}<image>\n"
-                "{% else %}{{ c['text'] }}{% endif %}{% endfor %}\n{% endfor %}"
-                "{% if add_generation_prompt %}ASSISTANT:{% endif %}")
-    processor = LlavaProcessor(
-        image_processor=CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}),
-        tokenizer=fast, patch_size=8, vision_feature_select_strategy="default", chat_template=template,
-        num_additional_image_tokens=1)
-    config = LlavaConfig(
-        vision_config=CLIPVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                                       num_attention_heads=2, image_size=32, patch_size=8),
-        text_config=LlamaConfig(vocab_size=len(fast), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                                num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=512,
-                                pad_token_id=fast.pad_token_id, bos_token_id=fast.bos_token_id,
-                                eos_token_id=fast.eos_token_id),
-        image_token_id=fast.convert_tokens_to_ids("<image>"), vision_feature_select_strategy="default",
-        vision_feature_layer=-1, projector_hidden_act="gelu")
-    import torch
-
-    torch.manual_seed(0)
-    LlavaForConditionalGeneration(config).save_pretrained(folder)
-    processor.save_pretrained(folder)
-    return folder
-
-
 @pytest.fixture(scope="session")
-def tiny_hf_dir(request, tmp_path_factory):
-    """The trained tiny model when the session provides it, else a random tiny LLaVA."""
-    try:
-        return request.getfixturevalue("tiny_model_dir")
-    except pytest.FixtureLookupError:
-        return _random_tiny_llava(tmp_path_factory.mktemp("tiny_llava"))
+def tiny_hf_dir(tiny_model_dir):
+    """The trained built-in ``tiny`` model's folder (``tiny_model_dir``)."""
+    return tiny_model_dir
 
 
 @pytest.fixture(scope="session")

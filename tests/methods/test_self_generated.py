@@ -142,6 +142,15 @@ def test_builders_need_the_model_and_reject_unknown_options(synth_items, tmp_pat
                                            options={"kk": "3"}))
 
 
+def test_best_and_worst_takes_the_first_of_equals_and_no_pair_from_a_tie():
+    from baselines._self_generated import best_and_worst
+
+    assert best_and_worst(["left lung", "right lung", "no lung"], [0.5, 0.9, 0.1]) == (1, 2)
+    assert best_and_worst(["a", "b", "c", "d"], [1.0, 2.0, 2.0, 1.0]) == (1, 0)  # the first max, the first min
+    assert best_and_worst(["a", "b"], [(1.0, 0.2), (1.0, 0.2)]) is None  # every score equal
+    assert best_and_worst(["The left lung.", "the LEFT lung"], [2.0, 1.0]) is None  # same words: no pair
+
+
 # ---- the judge and critic routes (replies scripted, so the parsed path is exercised) ---------------------
 
 def test_reply_parsers():
@@ -246,13 +255,15 @@ def test_interrupted_pair_building_resumes_to_the_same_pairs(name, options, tiny
     calls: list[int] = []
     killed: list[bool] = []
 
-    def dying(self, *args):
-        b = args[-3]  # (model, [judge,] chunk, b, seed, options)
+    ids = [str(record["id"]) for record in synth_items[0][1]]
+
+    def dying(self, model, chunk, *args, **kwargs):
+        b = ids.index(chunk[0].id) // options["batch_size"]  # the chunk's index, whatever else _chunk takes
         calls.append(b)
         if b == 1 and not killed:
             killed.append(True)
             raise RuntimeError("killed during chunk 1")
-        return real(self, *args)
+        return real(self, model, chunk, *args, **kwargs)
 
     monkeypatch.setattr(cls, "_chunk", dying)
     with pytest.raises(RuntimeError, match="killed during chunk 1"):

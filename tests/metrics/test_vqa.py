@@ -188,9 +188,18 @@ def test_read_yes_no(prediction, answer):
 
 def test_llava_med_f1_counts_by_hand():
     assert llava_med_f1("left lung", "the left lung") == (1.0, 1.0, 1.0)
-    f1, precision, recall = llava_med_f1("right lung", "left lung")
+    precision, recall, f1 = llava_med_f1("right lung", "left lung")
     assert (precision, recall) == (0.5, 0.5) and f1 == pytest.approx(0.5)
     assert llava_med_f1("", "lung") == (0.0, 0.0, 0.0)
+
+
+def test_both_prf_helpers_return_precision_recall_f1_in_that_order():
+    # "lung lung lung" vs "left lung": repeats count for LLaVA-Med (P 1, R 3/4), not for word types (P 1, R 1/2)
+    legacy, distinct = llava_med_f1("lung lung lung", "left lung"), token_prf("lung lung lung", "left lung")
+    assert (legacy.precision, legacy.recall, legacy.f1) == pytest.approx((1.0, 0.75, 1.5 / 1.75))
+    assert tuple(legacy) == (legacy.precision, legacy.recall, legacy.f1)
+    assert (distinct.precision, distinct.recall, distinct.f1) == pytest.approx((1.0, 0.5, 1 / 1.5))
+    assert tuple(distinct) == (distinct.precision, distinct.recall, distinct.f1)
 
 
 @pytest.mark.parametrize(

@@ -13,16 +13,13 @@ from harness.core.errors import HarnessError
 @pytest.fixture(scope="module")
 def tiny_causal_lm(tmp_path_factory) -> Path:
     import torch
-    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from harness.models.tiny import build_tokenizer
 
     corpus = ["SCORE: 0.5 CHOICE: 1 HALLUCINATION: there is a nodule in the left lung", "yes no AGREE"] * 20
-    tok = Tokenizer(models.BPE(unk_token="<unk>"))
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.train_from_iterator(corpus, trainers.BpeTrainer(vocab_size=300, special_tokens=["<pad>", "<unk>", "<s>", "</s>"],
-                                                        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", unk_token="<unk>", bos_token="<s>",
-                                   eos_token="</s>")
+    fast = build_tokenizer(corpus, 300, special_tokens=("<pad>", "<unk>", "<s>", "</s>"), image_token=None,
+                           prepend_bos=False)
     fast.chat_template = "{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}assistant:"
     torch.manual_seed(0)
     model = LlamaForCausalLM(LlamaConfig(vocab_size=len(fast), hidden_size=32, intermediate_size=64,

@@ -26,21 +26,14 @@ CORPUS = [
 
 
 def train_tokenizer(texts: list[str] | None = None, vocab_size: int = 320, specials: list[str] | None = None):
-    """A byte-level BPE trained on the given text, with every family's special tokens (or ``specials``)."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
+    """The tiny model's byte-level BPE (``harness.models.tiny.build_tokenizer``) trained on the given text, with
+    every family's special tokens (or ``specials``); no BOS post-processor and no image token of its own:
+    each family's processor adds its own."""
+    from harness.models.tiny import build_tokenizer
 
-    tok = Tokenizer(models.BPE(unk_token="<unk>"))
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size, special_tokens=specials or SPECIAL_TOKENS,
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False,
-    )
-    tok.train_from_iterator(texts or CORPUS, trainer=trainer)
-    return PreTrainedTokenizerFast(
-        tokenizer_object=tok, bos_token="<s>", eos_token="</s>", pad_token="<pad>", unk_token="<unk>",
-    )
+    return build_tokenizer(texts or CORPUS, vocab_size, special_tokens=specials or SPECIAL_TOKENS, image_token=None,
+                           prepend_bos=False)
+
 
 LLAVA_TEMPLATE = (
     "{% for m in messages %}{% if m['role'] == 'user' %}USER: "

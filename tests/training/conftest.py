@@ -10,17 +10,14 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 from helpers import make_pairs, save_images  # noqa: E402
-from tiny import build_tiny_llava  # noqa: E402
 
 
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("tiny_model")
-    try:
-        from harness.models.tiny import build_tiny_model
-    except ImportError:
-        return build_tiny_llava(out)
-    return build_tiny_model(out)
+    """An untrained built-in ``tiny`` model (``harness.models.tiny``)."""
+    from harness.models.tiny import build_tiny_model
+
+    return build_tiny_model(tmp_path_factory.mktemp("tiny_model"))
 
 
 @pytest.fixture(scope="session")
