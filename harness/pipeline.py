@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError
+from harness.experiments.timing import clock, stage
 from harness.io import read_json, write_json
 from harness.models.fingerprint import model_fingerprint
 from harness.options import option_field
@@ -124,6 +125,7 @@ class RunOutcome:
     pairs: int
     trained_model: Path | None
     pairs_dir: Path | None = None
+    timings: dict[str, Any] | None = None  # time per stage, all sessions (harness.experiments.timing)
 
 
 def resolve_base_model(spec: str) -> Path:
@@ -314,12 +316,27 @@ def run(config: RunConfig, *, run_id: str | None = None, allow_changed: bool = F
         store = store if store is not None else ResultsStore(config.store)
         run_dir = _runs_dir() / run_id
         try:
-            return _run(config, method_cls, loss_options, builder_options, run_id, run_dir, base_dir, store,
-                        resuming)
+            with clock() as run_clock:
+                outcome = _run(config, method_cls, loss_options, builder_options, run_id, run_dir, base_dir, store,
+                               resuming)
+            outcome.timings = write_run_timings(run_dir, run_clock)
+            return outcome
         except BaseException:
             if not resuming:
                 _remove_if_only_manifest(run_dir)
             raise
+
+
+def write_run_timings(run_dir: Path, run_clock) -> dict[str, Any]:
+    """The run's time per stage (``harness.experiments.timing``) in ``timings.json``, added to a resumed run's earlier
+    sessions; metadata beside the run, never part of its fingerprint or results."""
+    from harness.experiments.timing import add
+
+    path = run_dir / "timings.json"
+    saved = read_json(path) if path.is_file() else {}
+    timings = add(saved.get("total"), run_clock.as_dict())
+    write_json(path, {"total": timings, "sessions": [*saved.get("sessions", []), run_clock.as_dict()]})
+    return timings
 
 
 def _runs_dir() -> Path:
@@ -357,11 +374,13 @@ def _run(config: RunConfig, method_cls, loss_options, builder_options, run_id: s
     write_json(manifest, record)
     pairs = build_pairs(config, method, base_dir, pair_folder, builder_options)
 
-    trained = train(config, method, pairs, base_dir, run_dir)
+    with stage("training"):
+        trained = train(config, method, pairs, base_dir, run_dir)
     from harness.results.card import write_run_cards
 
     write_run_cards(run_dir)  # over PEFT's empty template at once; "evaluation pending" until it finishes
-    eval_trained(config, trained, run_id, run_dir, base_name, store, provenance, base_run_id=base_run_id)
+    with stage("evaluation"):
+        eval_trained(config, trained, run_id, run_dir, base_name, store, provenance, base_run_id=base_run_id)
     record["status"] = "finished"
     write_json(manifest, record)
     write_run_cards(run_dir)  # now with the results (harness.results.card)
@@ -424,12 +443,13 @@ def evaluate_base(config: RunConfig, base_dir: Path, base_name: str, store) -> s
     from harness.evaluation import evaluate
     from harness.models.hf import load_hf_model
 
-    model = load_hf_model(base_dir, device=config.device, name=base_name)
-    run_id = base_run_id_for(config, base_name)
-    log.info("evaluating the base model on %s (run %s)", ", ".join(config.tasks), run_id)
-    evaluate(model, list(config.tasks), split=config.eval_split, limit=config.eval_limit,
-             batch_size=config.eval_batch_size, data_dir=config.data_dir, store=store, seed=EVAL_SEED,
-             run_id=run_id, run_config={"role": "base", "signature": signature, "base_model": base_name})
+    with stage("base_evaluation"):
+        model = load_hf_model(base_dir, device=config.device, name=base_name)
+        run_id = base_run_id_for(config, base_name)
+        log.info("evaluating the base model on %s (run %s)", ", ".join(config.tasks), run_id)
+        evaluate(model, list(config.tasks), split=config.eval_split, limit=config.eval_limit,
+                 batch_size=config.eval_batch_size, data_dir=config.data_dir, store=store, seed=EVAL_SEED,
+                 run_id=run_id, run_config={"role": "base", "signature": signature, "base_model": base_name})
     return run_id
 
 
@@ -485,6 +505,12 @@ def build_pairs(config: RunConfig, method, base_dir: Path, folder: Path,
     A method without a pair builder gets the default text pairs (``config.text_pairs``); their
     ``manifest.json`` (beside ``pairs.jsonl``) gives, per task, the pairs' sources, their error-type mix next
     to the base's own greedy error distribution, and the denial rule (``harness.textpairs``)."""
+    with stage("pairs"):
+        return _build_pairs(config, method, base_dir, folder, options)
+
+
+def _build_pairs(config: RunConfig, method, base_dir: Path, folder: Path,
+                 options: dict[str, str]) -> list[PreferencePair]:
     path = folder / "pairs.jsonl"
     if path.exists():
         pairs = list(read_pairs(path))

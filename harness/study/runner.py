@@ -280,8 +280,43 @@ def run_study(config: StudyConfig, *, study_id: str | None = None, progress: boo
     study_id = study_id or new_study_id()
     if executor is not None:
         executor.check_installed()
+    from harness.experiments.timing import clock
+
     with study_lock(study_id), task_options(config.run.task_options):  # the validation sweep's loads too
-        return _run_study(config, study_id, progress, executor)
+        with clock() as study_clock:
+            study = _run_study(config, study_id, progress, executor)
+        write_study_timings(study, study_clock)
+        return study
+
+
+def study_run_ids(study: Study) -> list[tuple[str, str]]:
+    """``(label, run id)`` of every run the study started: the learning-rate sweep's, then the compared runs."""
+    runs = []
+    for label, chosen in (study.state.get("lr") or {}).items():
+        for key, tried in (chosen.get("tried") or {}).items():
+            if tried.get("run_id"):
+                runs.append((f"{label} lr {key} (sweep)", tried["run_id"]))
+    runs += [(f"{r['label']} seed {r['seed']}", r["run_id"]) for r in study.runs if r.get("run_id")]
+    return runs
+
+
+def write_study_timings(study: Study, study_clock) -> dict[str, Any]:
+    """``timings.json`` beside ``study.json``: this invocation's time per stage (added to earlier invocations')
+    and each run's (from ``runs/<id>/timings.json``, which a Ray or Slurm worker writes too). Metadata only."""
+    from harness.experiments.timing import add
+    from harness.paths import runs_dir
+
+    path = study.folder / "timings.json"
+    saved = read_json(path) if path.is_file() else {}
+    runs = {}
+    for label, run_id in study_run_ids(study):
+        run_file = runs_dir() / run_id / "timings.json"
+        if run_file.is_file():
+            runs[run_id] = {"label": label, **read_json(run_file)["total"]}
+    timings = {"total": add(saved.get("total"), study_clock.as_dict()),
+               "invocations": [*saved.get("invocations", []), study_clock.as_dict()], "runs": runs}
+    write_json(path, timings)
+    return timings
 
 
 def _run_study(config: StudyConfig, study_id: str, progress: bool, executor: Any = None) -> Study:

@@ -15,6 +15,7 @@ from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
+from harness.experiments.timing import stage
 from harness.methods.base import LogProbs
 from harness.training.batch import PreferenceBatch
 from harness.training.logps import sequence_logps, to_logprobs
@@ -44,7 +45,7 @@ class ModelReference:
         model.eval()  # no dropout in the reference
         context = self._adapters_disabled() if self.adapters_off else nullcontext()
         try:
-            with torch.no_grad(), context, self.autocast():
+            with stage("reference"), torch.no_grad(), context, self.autocast():
                 return sequence_logps(model, batch, pack=self.pack)
         finally:
             model.train(was_training)
