@@ -18,6 +18,7 @@ model, tasks, split, limit and data seed, so comparing methods costs one base ev
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -138,6 +139,9 @@ def resolve_base_model(spec: str) -> Path:
     from harness.models import MODELS
 
     if spec in MODELS and spec != "hf":
+        folder = _builtin_folder(spec, MODELS)
+        if folder is not None:
+            return folder
         from harness.models import load_model
 
         model = load_model(spec, device="cpu")
@@ -152,6 +156,21 @@ def resolve_base_model(spec: str) -> Path:
         raise HarnessError(f"harness run trains the base model, so it needs a local model folder or a built-in "
                            f"model name ({', '.join(n for n in MODELS.names() if n != 'hf')}), got '{spec}'")
     return candidate
+
+
+def _builtin_folder(spec: str, models: Any) -> Path | None:
+    """The folder of a built-in model (``tiny``, ``testbed``) built on first use, without loading its weights;
+    None for any other registry entry (a plugin's model is loaded to find its folder)."""
+    from harness import builtin_models
+
+    try:
+        entry = models.get(spec)
+    except Exception:  # a lazy entry that cannot be resolved: let load_model report it
+        return None
+    loaders = {"tiny": builtin_models.load_tiny, "testbed": builtin_models.load_testbed}
+    if loaders.get(spec) is not entry:
+        return None
+    return builtin_models.ensure_builtin(spec)
 
 
 def base_model_name(spec: str, base_dir: Path) -> str:
@@ -184,6 +203,15 @@ def split_options(method_cls, options: dict[str, str]) -> tuple[dict[str, str], 
     return loss, builder
 
 
+@functools.cache
+def _packages_distributions() -> dict[str, list[str]]:
+    """``importlib.metadata.packages_distributions()``, read once per process: it scans every installed
+    distribution's file list (seconds), and a study asks for it once per run."""
+    from importlib import metadata
+
+    return metadata.packages_distributions()
+
+
 def method_provenance(method_cls) -> dict[str, Any]:
     """The method's name, citation, defining module and version (of the distribution that ships it)."""
     from importlib import metadata
@@ -191,7 +219,7 @@ def method_provenance(method_cls) -> dict[str, Any]:
     module = method_cls.__module__
     top = module.split(".")[0]
     version = None
-    for dist in metadata.packages_distributions().get(top, []):
+    for dist in _packages_distributions().get(top, []):
         try:
             version = metadata.version(dist)
             break
@@ -375,7 +403,7 @@ def _run(config: RunConfig, method_cls, loss_options, builder_options, run_id: s
     pairs = build_pairs(config, method, base_dir, pair_folder, builder_options)
 
     with stage("training"):
-        trained = train(config, method, pairs, base_dir, run_dir)
+        trained = train(config, method, pairs, base_dir, run_dir, base_name=base_name)
     from harness.results.card import write_run_cards
 
     write_run_cards(run_dir)  # over PEFT's empty template at once; "evaluation pending" until it finishes
@@ -578,7 +606,12 @@ def prepare_pairs(config: RunConfig) -> tuple[Path, int]:
     return folder, len(pairs)
 
 
-def train(config: RunConfig, method, pairs: list[PreferencePair], base_dir: Path, run_dir: Path) -> Path:
+def train(config: RunConfig, method, pairs: list[PreferencePair], base_dir: Path, run_dir: Path,
+          base_name: str | None = None) -> Path:
+    """The run's trained model: its own finished one, else the model of an earlier run that trained exactly the
+    same (``harness.experiments.trained_cache``: base weights, pairs, method, result-shaping options), else
+    trained now (resuming from the last checkpoint)."""
+    from harness.experiments import trained_cache
     from harness.training import checkpoint as ckpt
     from harness.training import train_preference
 
@@ -587,13 +620,24 @@ def train(config: RunConfig, method, pairs: list[PreferencePair], base_dir: Path
     if (final / "config.json").exists():
         log.info("training: reusing the trained model in %s", final.relative_to(run_dir))
         return final
+    key = trained_cache.training_key(base_name or base_model_name(config.model, base_dir), method, pairs,
+                                     config.train.to_dict(), NOT_RESULT_SHAPING)
     resume = out.exists() and bool(ckpt.checkpoint_dirs(out))
+    source = None if resume else trained_cache.find(key)
+    if source is not None:
+        log.info("training: run %s trained exactly this (same base weights, pairs, method and training options): "
+                 "reusing its model", source.parent.name)
+        return trained_cache.copy_into(source, out, key, source.parent.name)
     from harness.models.hf import load_hf_model
+    from harness.training import refstore
 
     model = load_hf_model(base_dir, dtype=config.train.precision, device="cpu")  # accelerate places it
-    result = train_preference(model, method, pairs, None, out, config.train, resume=resume)
+    # the reference is these base weights: a study's runs on the same batches share its log-probs
+    with refstore.bind(weights=model_fingerprint(base_dir), precision=config.train.precision, lora=config.train.lora):
+        result = train_preference(model, method, pairs, None, out, config.train, resume=resume)
     if result.model_path is None:
         raise HarnessError("training saved no full model (merge_lora is off)")
+    trained_cache.remember(key, run_dir.name, out)
     return Path(result.model_path)
 
 

@@ -346,7 +346,11 @@ def _run_study(config: StudyConfig, study_id: str, progress: bool, executor: Any
         finally:
             coordinator.close()
         return study
-    planned = budget.plan(study, config, entries)  # equal steps and each entry's learning rate, before any run
+    from harness.training import refstore
+
+    # the sweep's rates of one entry train on the same batches: their reference log-probs are computed once
+    with refstore.sharing(study.folder / "reference-logps"):
+        planned = budget.plan(study, config, entries)  # equal steps and each entry's learning rate, before any run
     adopt_finished(study, config.run.store)  # runs a Ray or Slurm worker finished but no coordinator ingested
     todo = [r for r in study.runs if r["state"] != "done"]
     done = len(study.runs) - len(todo)

@@ -17,6 +17,7 @@ from typing import Any
 
 from harness.experiments.timing import stage
 from harness.methods.base import LogProbs
+from harness.training import refstore
 from harness.training.batch import PreferenceBatch
 from harness.training.logps import sequence_logps, to_logprobs
 
@@ -38,6 +39,10 @@ class ModelReference:
         self._adapter_layers: list[Any] | None = None
 
     def groups(self, batch: PreferenceBatch) -> dict[str, dict[str, Any]]:
+        with stage("reference"):  # read back when a study shares them (harness.training.refstore)
+            return refstore.lookup(self, batch, self._forward)
+
+    def _forward(self, batch: PreferenceBatch) -> dict[str, dict[str, Any]]:
         import torch
 
         model = self.model
@@ -45,7 +50,7 @@ class ModelReference:
         model.eval()  # no dropout in the reference
         context = self._adapters_disabled() if self.adapters_off else nullcontext()
         try:
-            with stage("reference"), torch.no_grad(), context, self.autocast():
+            with torch.no_grad(), context, self.autocast():
                 return sequence_logps(model, batch, pack=self.pack)
         finally:
             model.train(was_training)
