@@ -20,6 +20,11 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
+
+def _now() -> float:
+    return time.perf_counter()
+
+
 STAGES = ("pairs", "reference", "training", "evaluation", "base_evaluation", "other")
 STAGE_LABELS = {"pairs": "pair building", "reference": "reference log-probs", "training": "training",
                 "evaluation": "evaluation", "base_evaluation": "base evaluation", "other": "other"}
@@ -29,12 +34,12 @@ STAGE_LABELS = {"pairs": "pair building", "reference": "reference log-probs", "t
 class Clock:
     """The stage times collected while it was active (seconds) and its own wall time."""
 
-    started: float = field(default_factory=time.perf_counter)
+    started: float = field(default_factory=lambda: _now())
     seconds: dict[str, float] = field(default_factory=dict)
     wall: float | None = None  # set when its block ends
 
     def elapsed(self) -> float:
-        return self.wall if self.wall is not None else time.perf_counter() - self.started
+        return self.wall if self.wall is not None else _now() - self.started
 
     def split(self) -> dict[str, float]:
         """Seconds per stage (every name of STAGES), ``other`` being the wall time no stage claimed."""
@@ -58,7 +63,7 @@ def clock() -> Iterator[Clock]:
     try:
         yield active
     finally:
-        active.wall = time.perf_counter() - active.started
+        active.wall = _now() - active.started
         _clocks.reset(token)
 
 
@@ -70,12 +75,12 @@ def stage(name: str) -> Iterator[None]:
     if not _clocks.get():  # nobody is measuring: no bookkeeping at all
         yield
         return
-    frame = [name, time.perf_counter(), 0.0]
+    frame = [name, _now(), 0.0]
     token = _open.set((*_open.get(), frame))
     try:
         yield
     finally:
-        elapsed = time.perf_counter() - frame[1]
+        elapsed = _now() - frame[1]
         _open.reset(token)
         parents = _open.get()
         if parents:

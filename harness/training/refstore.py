@@ -110,7 +110,8 @@ def write_entry(path: Path, groups: dict[str, dict[str, Any]]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        torch.save({name: {k: v.detach().cpu() for k, v in values.items()} for name, values in groups.items()}, tmp)
+        torch.save({name: {k: v.detach().cpu() if isinstance(v, torch.Tensor) else v for k, v in values.items()}
+                    for name, values in groups.items()}, tmp)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
@@ -131,7 +132,8 @@ def lookup(reference: Any, batch: Any, compute: Callable[[Any], dict[str, dict[s
             log.warning("reference store: cannot read %s (%s); computing it again", path.name, exc)
         else:
             device = batch.chosen.input_ids.device
-            return {name: {k: v.to(device) for k, v in values.items()} for name, values in stored.items()}
+            return {name: {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in values.items()}
+                    for name, values in stored.items()}
     groups = compute(batch)
     write_entry(path, groups)
     return groups

@@ -77,12 +77,20 @@ def test_other_weights_or_other_pairs_miss(tiny_model, image_dir, tmp_path, monk
     assert len(calls) == 3
 
 
-def test_nothing_is_stored_outside_a_study(tiny_model, image_dir, tmp_path, monkeypatch):
-    calls = _counting(monkeypatch)
-    with refstore.bind(weights="w1", precision="fp32", lora=True):  # no sharing(): the plain forward
-        _train(tiny_model, image_dir, tmp_path / "a", max_steps=1)
-        _train(tiny_model, image_dir, tmp_path / "b", max_steps=1)
-    assert len(calls) == 2
+def test_nothing_is_stored_outside_a_study(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    calls = []
+
+    def compute(batch):
+        calls.append(1)
+        return {"chosen": {"sum": torch.tensor([-1.0])}}
+
+    with refstore.bind(weights="w1"):  # no sharing(): the plain forward every time
+        refstore.lookup(_Reference(), _batch([1, 2]), compute)
+        refstore.lookup(_Reference(), _batch([1, 2]), compute)
+    with refstore.sharing(tmp_path / "store"):  # no bound model: nothing to key the entry by
+        refstore.lookup(_Reference(), _batch([1, 2]), compute)
+    assert len(calls) == 3 and not list(tmp_path.rglob("*.pt"))
 
 
 def _batch(tokens) -> PreferenceBatch:
