@@ -22,9 +22,20 @@ STAGES = ("pairs", "reference", "training", "evaluation", "base_evaluation", "ot
 
 
 def _load(spec: str) -> tuple[Path, dict, dict]:
+    """``(home, study.json, timings)``; a study still running has no ``timings.json`` yet: its finished runs'
+    own timings, and no whole-study total."""
     home, _, study_id = spec.rpartition(":")
     folder = Path(home) / "studies" / study_id
-    return Path(home), json.loads((folder / "study.json").read_text()), json.loads((folder / "timings.json").read_text())
+    state = json.loads((folder / "study.json").read_text())
+    if (folder / "timings.json").is_file():
+        return Path(home), state, json.loads((folder / "timings.json").read_text())
+    runs = {}
+    for name, run_id in _runs(state).items():
+        path = Path(home) / "runs" / str(run_id) / "timings.json"
+        if name != "base" and path.is_file():
+            label = name + (" (sweep)" if " lr " in name else "")
+            runs[run_id] = {"label": label, **json.loads(path.read_text())["total"]}
+    return Path(home), state, {"runs": runs, "total": None}
 
 
 def _sum(records: list[dict]) -> dict:
@@ -38,9 +49,11 @@ def split(state: dict, timings: dict) -> dict[str, dict]:
     runs = timings.get("runs", {}).values()
     sweep = [r for r in runs if r["label"].endswith("(sweep)")]
     compared = [r for r in runs if not r["label"].endswith("(sweep)")]
-    whole = {"wall_s": round(timings["total"]["wall_s"], 1), "n": len(runs),
-             **{k: round(v, 1) for k, v in timings["total"]["stages_s"].items()}}
-    return {"sweep runs": _sum(sweep), "compared runs": _sum(compared), "whole study": whole}
+    result = {"sweep runs": _sum(sweep), "compared runs": _sum(compared)}
+    if timings.get("total"):
+        result["whole study"] = {"wall_s": round(timings["total"]["wall_s"], 1), "n": len(runs),
+                                 **{k: round(v, 1) for k, v in timings["total"]["stages_s"].items()}}
+    return result
 
 
 def _metrics(home: Path, run_id: str) -> dict:
@@ -54,7 +67,8 @@ def _runs(state: dict) -> dict[str, str]:
     runs = {f"{r['label']} seed {r['seed']}": r["run_id"] for r in state["runs"] if r["state"] == "done"}
     for label, chosen in (state.get("lr") or {}).items():
         for key, tried in (chosen.get("tried") or {}).items():
-            runs[f"{label} lr {key}"] = tried["run_id"]
+            if tried.get("score") is not None:  # finished and scored
+                runs[f"{label} lr {key}"] = tried["run_id"]
     runs["base"] = state["base_run_id"]
     return runs
 
@@ -63,7 +77,7 @@ def compare(a: tuple[Path, dict], b: tuple[Path, dict]) -> list[str]:
     """Every difference between the two studies' stored metrics and sweep scores ([] when identical)."""
     (home_a, state_a), (home_b, state_b) = a, b
     runs_a, runs_b = _runs(state_a), _runs(state_b)
-    problems = [f"{name}: only in one study" for name in sorted(set(runs_a) ^ set(runs_b))]
+    problems = []  # a run finished in one study only (one still running) is not compared
     compared = 0
     for name in sorted(set(runs_a) & set(runs_b)):
         metrics_a, metrics_b = _metrics(home_a, runs_a[name]), _metrics(home_b, runs_b[name])
@@ -73,9 +87,13 @@ def compare(a: tuple[Path, dict], b: tuple[Path, dict]) -> list[str]:
             compared += 1
             if metrics_a[key] != metrics_b[key]:
                 problems.append(f"{name} {key[0]}/{key[1]}: {metrics_a[key]} != {metrics_b[key]}")
-    for label in state_a.get("lr") or {}:
-        scores = [{k: t["score"] for k, t in s["lr"][label]["tried"].items()} for s in (state_a, state_b)]
-        if scores[0] != scores[1] or state_a["lr"][label].get("rate") != state_b["lr"][label].get("rate"):
+    for label in set(state_a.get("lr") or {}) & set(state_b.get("lr") or {}):
+        scores = [{k: t["score"] for k, t in s["lr"][label]["tried"].items() if t.get("score") is not None}
+                  for s in (state_a, state_b)]
+        common = scores[0].keys() & scores[1].keys()
+        if any(scores[0][k] != scores[1][k] for k in common) or \
+                ("rate" in state_a["lr"][label] and "rate" in state_b["lr"][label]
+                 and state_a["lr"][label]["rate"] != state_b["lr"][label]["rate"]):
             problems.append(f"{label}: sweep scores {scores[0]} != {scores[1]}")
     print(f"compared {compared} stored metric values (value and interval) over {len(set(runs_a) & set(runs_b))} "
           "runs, and every sweep score", file=sys.stderr)

@@ -608,9 +608,9 @@ def prepare_pairs(config: RunConfig) -> tuple[Path, int]:
 
 def train(config: RunConfig, method, pairs: list[PreferencePair], base_dir: Path, run_dir: Path,
           base_name: str | None = None) -> Path:
-    """The run's trained model: its own finished one, else the model of an earlier run that trained exactly the
-    same (``harness.experiments.trained_cache``: base weights, pairs, method, result-shaping options), else
-    trained now (resuming from the last checkpoint)."""
+    """The run's trained model: its own finished one, else (inside a study) the model of an earlier run that
+    trained exactly the same (``harness.experiments.trained_cache``: base weights, pairs, method, result-shaping
+    options), else trained now (resuming from the last checkpoint)."""
     from harness.experiments import trained_cache
     from harness.training import checkpoint as ckpt
     from harness.training import train_preference
@@ -620,10 +620,12 @@ def train(config: RunConfig, method, pairs: list[PreferencePair], base_dir: Path
     if (final / "config.json").exists():
         log.info("training: reusing the trained model in %s", final.relative_to(run_dir))
         return final
-    key = trained_cache.training_key(base_name or base_model_name(config.model, base_dir), method, pairs,
-                                     config.train.to_dict(), NOT_RESULT_SHAPING)
+    key = None
+    if trained_cache.active():  # inside a study
+        key = trained_cache.training_key(base_name or base_model_name(config.model, base_dir), method, pairs,
+                                         config.train.to_dict(), NOT_RESULT_SHAPING)
     resume = out.exists() and bool(ckpt.checkpoint_dirs(out))
-    source = None if resume else trained_cache.find(key)
+    source = None if resume or key is None else trained_cache.find(key)
     if source is not None:
         log.info("training: run %s trained exactly this (same base weights, pairs, method and training options): "
                  "reusing its model", source.parent.name)
@@ -637,7 +639,8 @@ def train(config: RunConfig, method, pairs: list[PreferencePair], base_dir: Path
         result = train_preference(model, method, pairs, None, out, config.train, resume=resume)
     if result.model_path is None:
         raise HarnessError("training saved no full model (merge_lora is off)")
-    trained_cache.remember(key, run_dir.name, out)
+    if key is not None:
+        trained_cache.remember(key, run_dir.name, out)
     return Path(result.model_path)
 
 

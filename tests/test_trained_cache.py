@@ -123,9 +123,12 @@ def test_pipeline_trains_once_for_identical_content(tmp_path, monkeypatch):
         config = RunConfig(method="dpo", model="tiny", train={"max_steps": 4, "lr": 1e-4, **train})
         return pipeline.train(config, _DPO(), pairs, tmp_path, tmp_path / "runs" / run_id, base_name="tiny@abc123")
 
-    first = run("sweep-lr-1e-4")
-    run("sweep-lr-2e-4", lr=2e-4)
-    reused = run("seed-0", save_every=5)  # the same training as the first sweep run
-    assert trained == [1e-4, 2e-4]
+    run("plain-run")  # outside a study: trains, records nothing
+    assert not (tmp_path / "trained").exists()
+    with trained_cache.reusing():
+        first = run("sweep-lr-1e-4")
+        run("sweep-lr-2e-4", lr=2e-4)
+        reused = run("seed-0", save_every=5)  # the same training as the first sweep run
+    assert trained == [1e-4, 1e-4, 2e-4]
     assert (reused / "config.json").read_text() == (first / "config.json").read_text()
     assert "sweep-lr-1e-4" in (reused.parent / "reused_from.json").read_text()

@@ -12,7 +12,8 @@ its weights' fingerprint, never a path or a run's name) with the versions of the
 ``$HARNESS_HOME/trained/<key>.json`` names the run that trained it; the run's ``train/train_key.json`` must
 hold the same key and its model must be complete (``config.json``), or the entry is ignored. The copy is made
 of hard links where the filesystem allows (the files are only ever replaced, never written in place) and is
-swapped into place whole (``harness.io.atomic_dir``).
+swapped into place whole (``harness.io.atomic_dir``). It is used inside ``reusing()`` only, which ``harness
+study`` opens around its runs: a plain ``harness run`` trains every time.
 """
 
 from __future__ import annotations
@@ -22,10 +23,15 @@ import json
 import logging
 import os
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
 from harness.io import read_json, write_json
+
+_active: ContextVar[bool] = ContextVar("harness_trained_cache", default=False)
 
 log = logging.getLogger(__name__)
 KEY_FILE = "train_key.json"
@@ -71,6 +77,21 @@ def training_key(base_name: str, method: Any, pairs: list[Any], train: dict[str,
            "train": {k: v for k, v in sorted(train.items()) if f"train.{k}" not in ignored},
            "harness": harness.__version__, "packages": versions}
     return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:32]
+
+
+@contextmanager
+def reusing() -> Iterator[None]:
+    """Record every training finished in this block and reuse one whose key matches (``harness study`` opens it;
+    a plain ``harness run`` always trains)."""
+    token = _active.set(True)
+    try:
+        yield
+    finally:
+        _active.reset(token)
+
+
+def active() -> bool:
+    return _active.get()
 
 
 def _index(key: str) -> Path:

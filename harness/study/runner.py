@@ -280,9 +280,12 @@ def run_study(config: StudyConfig, *, study_id: str | None = None, progress: boo
     study_id = study_id or new_study_id()
     if executor is not None:
         executor.check_installed()
+    from harness.experiments import trained_cache
     from harness.experiments.timing import clock
 
-    with study_lock(study_id), task_options(config.run.task_options):  # the validation sweep's loads too
+    # a run that trains exactly what an earlier run of the study trained (the first seed's run is the sweep's
+    # run at the chosen rate) copies its model
+    with study_lock(study_id), task_options(config.run.task_options), trained_cache.reusing():
         with clock() as study_clock:
             study = _run_study(config, study_id, progress, executor)
         write_study_timings(study, study_clock)
