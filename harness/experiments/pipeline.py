@@ -18,6 +18,7 @@ model, tasks, split, limit and data seed, so comparing methods costs one base ev
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -37,6 +38,7 @@ from harness.curation.textpairs import (
     default_text_pairs,
     mix_summary,
 )
+from harness.experiments.timing import clock, stage
 from harness.models.fingerprint import model_fingerprint
 from harness.training.config import TrainConfig
 
@@ -124,6 +126,7 @@ class RunOutcome:
     pairs: int
     trained_model: Path | None
     pairs_dir: Path | None = None
+    timings: dict[str, Any] | None = None  # time per stage, all sessions (harness.experiments.timing)
 
 
 def resolve_base_model(spec: str) -> Path:
@@ -136,6 +139,9 @@ def resolve_base_model(spec: str) -> Path:
     from harness.models import MODELS
 
     if spec in MODELS and spec != "hf":
+        folder = _builtin_folder(spec, MODELS)
+        if folder is not None:
+            return folder
         from harness.models import load_model
 
         model = load_model(spec, device="cpu")
@@ -150,6 +156,21 @@ def resolve_base_model(spec: str) -> Path:
         raise HarnessError(f"harness run trains the base model, so it needs a local model folder or a built-in "
                            f"model name ({', '.join(n for n in MODELS.names() if n != 'hf')}), got '{spec}'")
     return candidate
+
+
+def _builtin_folder(spec: str, models: Any) -> Path | None:
+    """The folder of a built-in model (``tiny``, ``testbed``) built on first use, without loading its weights;
+    None for any other registry entry (a plugin's model is loaded to find its folder)."""
+    from harness import builtin_models
+
+    try:
+        entry = models.get(spec)
+    except Exception:  # a lazy entry that cannot be resolved: let load_model report it
+        return None
+    loaders = {"tiny": builtin_models.load_tiny, "testbed": builtin_models.load_testbed}
+    if loaders.get(spec) is not entry:
+        return None
+    return builtin_models.ensure_builtin(spec)
 
 
 def base_model_name(spec: str, base_dir: Path) -> str:
@@ -182,6 +203,15 @@ def split_options(method_cls, options: dict[str, str]) -> tuple[dict[str, str], 
     return loss, builder
 
 
+@functools.cache
+def _packages_distributions() -> dict[str, list[str]]:
+    """``importlib.metadata.packages_distributions()``, read once per process: it scans every installed
+    distribution's file list (seconds), and a study asks for it once per run."""
+    from importlib import metadata
+
+    return metadata.packages_distributions()
+
+
 def method_provenance(method_cls) -> dict[str, Any]:
     """The method's name, citation, defining module and version (of the distribution that ships it)."""
     from importlib import metadata
@@ -189,7 +219,7 @@ def method_provenance(method_cls) -> dict[str, Any]:
     module = method_cls.__module__
     top = module.split(".")[0]
     version = None
-    for dist in metadata.packages_distributions().get(top, []):
+    for dist in _packages_distributions().get(top, []):
         try:
             version = metadata.version(dist)
             break
@@ -321,12 +351,27 @@ def run(config: RunConfig, *, run_id: str | None = None, allow_changed: bool = F
         store = store if store is not None else ResultsStore(config.store)
         run_dir = _runs_dir() / run_id
         try:
-            return _run(config, method_cls, loss_options, builder_options, run_id, run_dir, base_dir, store,
-                        resuming)
+            with clock() as run_clock:
+                outcome = _run(config, method_cls, loss_options, builder_options, run_id, run_dir, base_dir, store,
+                               resuming)
+            outcome.timings = write_run_timings(run_dir, run_clock)
+            return outcome
         except BaseException:
             if not resuming:
                 _remove_if_only_manifest(run_dir)
             raise
+
+
+def write_run_timings(run_dir: Path, run_clock) -> dict[str, Any]:
+    """The run's time per stage (``harness.experiments.timing``) in ``timings.json``, added to a resumed run's earlier
+    sessions; metadata beside the run, never part of its fingerprint or results."""
+    from harness.experiments.timing import add
+
+    path = run_dir / "timings.json"
+    saved = read_json(path) if path.is_file() else {}
+    timings = add(saved.get("total"), run_clock.as_dict())
+    write_json(path, {"total": timings, "sessions": [*saved.get("sessions", []), run_clock.as_dict()]})
+    return timings
 
 
 def _runs_dir() -> Path:
@@ -364,11 +409,13 @@ def _run(config: RunConfig, method_cls, loss_options, builder_options, run_id: s
     write_json(manifest, record)
     pairs = build_pairs(config, method, base_dir, pair_folder, builder_options)
 
-    trained = train(config, method, pairs, base_dir, run_dir)
+    with stage("training"):
+        trained = train(config, method, pairs, base_dir, run_dir, base_name=base_name)
     from harness.results.card import write_run_cards
 
     write_run_cards(run_dir)  # over PEFT's empty template at once; "evaluation pending" until it finishes
-    eval_trained(config, trained, run_id, run_dir, base_name, store, provenance, base_run_id=base_run_id)
+    with stage("evaluation"):
+        eval_trained(config, trained, run_id, run_dir, base_name, store, provenance, base_run_id=base_run_id)
     record["status"] = "finished"
     write_json(manifest, record)
     write_run_cards(run_dir)  # now with the results (harness.results.card)
@@ -431,12 +478,13 @@ def evaluate_base(config: RunConfig, base_dir: Path, base_name: str, store) -> s
     from harness.evaluation import evaluate
     from harness.models.hf import load_hf_model
 
-    model = load_hf_model(base_dir, device=config.device, name=base_name)
-    run_id = base_run_id_for(config, base_name)
-    log.info("evaluating the base model on %s (run %s)", ", ".join(config.tasks), run_id)
-    evaluate(model, list(config.tasks), split=config.eval_split, limit=config.eval_limit,
-             batch_size=config.eval_batch_size, data_dir=config.data_dir, store=store, seed=EVAL_SEED,
-             run_id=run_id, run_config={"role": "base", "signature": signature, "base_model": base_name})
+    with stage("base_evaluation"):
+        model = load_hf_model(base_dir, device=config.device, name=base_name)
+        run_id = base_run_id_for(config, base_name)
+        log.info("evaluating the base model on %s (run %s)", ", ".join(config.tasks), run_id)
+        evaluate(model, list(config.tasks), split=config.eval_split, limit=config.eval_limit,
+                 batch_size=config.eval_batch_size, data_dir=config.data_dir, store=store, seed=EVAL_SEED,
+                 run_id=run_id, run_config={"role": "base", "signature": signature, "base_model": base_name})
     return run_id
 
 
@@ -492,6 +540,12 @@ def build_pairs(config: RunConfig, method, base_dir: Path, folder: Path,
     A method without a pair builder gets the default text pairs (``config.text_pairs``); their
     ``manifest.json`` (beside ``pairs.jsonl``) gives, per task, the pairs' sources, their error-type mix next
     to the base's own greedy error distribution, and the denial rule (``harness.curation.textpairs``)."""
+    with stage("pairs"):
+        return _build_pairs(config, method, base_dir, folder, options)
+
+
+def _build_pairs(config: RunConfig, method, base_dir: Path, folder: Path,
+                 options: dict[str, str]) -> list[PreferencePair]:
     path = folder / "pairs.jsonl"
     if path.exists():
         pairs = list(read_pairs(path))
@@ -559,7 +613,12 @@ def prepare_pairs(config: RunConfig) -> tuple[Path, int]:
     return folder, len(pairs)
 
 
-def train(config: RunConfig, method, pairs: list[PreferencePair], base_dir: Path, run_dir: Path) -> Path:
+def train(config: RunConfig, method, pairs: list[PreferencePair], base_dir: Path, run_dir: Path,
+          base_name: str | None = None) -> Path:
+    """The run's trained model: its own finished one, else (inside a study) the model of an earlier run that
+    trained exactly the same (``harness.experiments.trained_cache``: base weights, pairs, method, result-shaping
+    options), else trained now (resuming from the last checkpoint)."""
+    from harness.experiments import trained_cache
     from harness.training import checkpoint as ckpt
     from harness.training import train_preference
 
@@ -568,13 +627,27 @@ def train(config: RunConfig, method, pairs: list[PreferencePair], base_dir: Path
     if (final / "config.json").exists():
         log.info("training: reusing the trained model in %s", final.relative_to(run_dir))
         return final
+    key = None
+    if trained_cache.active():  # inside a study
+        key = trained_cache.training_key(base_name or base_model_name(config.model, base_dir), method, pairs,
+                                         config.train.to_dict(), NOT_RESULT_SHAPING)
     resume = out.exists() and bool(ckpt.checkpoint_dirs(out))
+    source = None if resume or key is None else trained_cache.find(key)
+    if source is not None:
+        log.info("training: run %s trained exactly this (same base weights, pairs, method and training options): "
+                 "reusing its model", source.parent.name)
+        return trained_cache.copy_into(source, out, key, source.parent.name)
     from harness.models.hf import load_hf_model
+    from harness.training import refstore
 
     model = load_hf_model(base_dir, dtype=config.train.precision, device="cpu")  # accelerate places it
-    result = train_preference(model, method, pairs, None, out, config.train, resume=resume)
+    # the reference is these base weights: a study's runs on the same batches share its log-probs
+    with refstore.bind(weights=model_fingerprint(base_dir), precision=config.train.precision, lora=config.train.lora):
+        result = train_preference(model, method, pairs, None, out, config.train, resume=resume)
     if result.model_path is None:
         raise HarnessError("training saved no full model (merge_lora is off)")
+    if key is not None:
+        trained_cache.remember(key, run_dir.name, out)
     return Path(result.model_path)
 
 

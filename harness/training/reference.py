@@ -15,7 +15,9 @@ from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
+from harness.experiments.timing import stage
 from harness.methods.base import LogProbs
+from harness.training import refstore
 from harness.training.batch import PreferenceBatch
 from harness.training.logps import sequence_logps, to_logprobs
 
@@ -37,6 +39,10 @@ class ModelReference:
         self._adapter_layers: list[Any] | None = None
 
     def groups(self, batch: PreferenceBatch) -> dict[str, dict[str, Any]]:
+        with stage("reference"):  # read back when a study shares them (harness.training.refstore)
+            return refstore.lookup(self, batch, self._forward)
+
+    def _forward(self, batch: PreferenceBatch) -> dict[str, dict[str, Any]]:
         import torch
 
         model = self.model

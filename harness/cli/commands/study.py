@@ -24,6 +24,7 @@ as printed, over test items and training seeds, with Holm's correction over the 
 from __future__ import annotations
 
 import argparse
+import sys
 
 EPILOG = __doc__.split("Examples::", 1)[1]
 
@@ -127,9 +128,11 @@ def handle(args: argparse.Namespace) -> int:
         study, result = _run_and_report(args)
     if args.format == "json":
         print_json(result["records"])
+        _print_timings(study, sys.stderr)
         return 0
     if args.format == "md":
         print(result["files"]["md"].read_text(), end="")
+        _print_timings(study, sys.stdout)
         return 0
     from harness.cli.common import format_table
 
@@ -144,7 +147,25 @@ def handle(args: argparse.Namespace) -> int:
           f"over test items and training seeds, (adj.): {correction}; 'item-level only': significant only with the "
           "seeds taken as given; MDE: alpha 0.05 two-sided, power 0.8, vs base (docs/study.md)")
     print(f"written: {result['files']['md']}, {result['files']['json'].name}, {result['files']['svg'].name}")
+    _print_timings(study, sys.stdout)
     return 0
+
+
+def _print_timings(study, stream) -> None:
+    """Where the time went: each run's stages and the whole study's (this and earlier invocations), from
+    ``timings.json`` (absent after --report-only on a study run by an older harness)."""
+    from harness.cli.common import format_table
+    from harness.core.io import read_json
+    from harness.experiments.timing import split_table
+
+    path = study.folder / "timings.json"
+    if not path.is_file():
+        return
+    timings = read_json(path)
+    rows = [(record["label"], record) for record in timings.get("runs", {}).values()]
+    rows.append(("study (all invocations)", timings["total"]))
+    print(f"\ntime per stage, seconds (share of the row's wall time); {path.name}:", file=stream)
+    print(format_table(split_table(rows)), file=stream)
 
 
 def _run_and_report(args: argparse.Namespace):

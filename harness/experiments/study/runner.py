@@ -284,8 +284,46 @@ def run_study(config: StudyConfig, *, study_id: str | None = None, progress: boo
     study_id = study_id or new_study_id()
     if executor is not None:
         executor.check_installed()
-    with study_lock(study_id), task_options(config.run.task_options):  # the validation sweep's loads too
-        return _run_study(config, study_id, progress, executor)
+    from harness.experiments import trained_cache
+    from harness.experiments.timing import clock
+
+    # a run that trains exactly what an earlier run of the study trained (the first seed's run is the sweep's
+    # run at the chosen rate) copies its model
+    with study_lock(study_id), task_options(config.run.task_options), trained_cache.reusing():
+        with clock() as study_clock:
+            study = _run_study(config, study_id, progress, executor)
+        write_study_timings(study, study_clock)
+        return study
+
+
+def study_run_ids(study: Study) -> list[tuple[str, str]]:
+    """``(label, run id)`` of every run the study started: the learning-rate sweep's, then the compared runs."""
+    runs = []
+    for label, chosen in (study.state.get("lr") or {}).items():
+        for key, tried in (chosen.get("tried") or {}).items():
+            if tried.get("run_id"):
+                runs.append((f"{label} lr {key} (sweep)", tried["run_id"]))
+    runs += [(f"{r['label']} seed {r['seed']}", r["run_id"]) for r in study.runs if r.get("run_id")]
+    return runs
+
+
+def write_study_timings(study: Study, study_clock) -> dict[str, Any]:
+    """``timings.json`` beside ``study.json``: this invocation's time per stage (added to earlier invocations')
+    and each run's (from ``runs/<id>/timings.json``, which a Ray or Slurm worker writes too). Metadata only."""
+    from harness.core.paths import runs_dir
+    from harness.experiments.timing import add
+
+    path = study.folder / "timings.json"
+    saved = read_json(path) if path.is_file() else {}
+    runs = {}
+    for label, run_id in study_run_ids(study):
+        run_file = runs_dir() / run_id / "timings.json"
+        if run_file.is_file():
+            runs[run_id] = {"label": label, **read_json(run_file)["total"]}
+    timings = {"total": add(saved.get("total"), study_clock.as_dict()),
+               "invocations": [*saved.get("invocations", []), study_clock.as_dict()], "runs": runs}
+    write_json(path, timings)
+    return timings
 
 
 def _run_study(config: StudyConfig, study_id: str, progress: bool, executor: Any = None) -> Study:
@@ -315,7 +353,11 @@ def _run_study(config: StudyConfig, study_id: str, progress: bool, executor: Any
         finally:
             coordinator.close()
         return study
-    planned = budget.plan(study, config, entries)  # equal steps and each entry's learning rate, before any run
+    from harness.training import refstore
+
+    # the sweep's rates of one entry train on the same batches: their reference log-probs are computed once
+    with refstore.sharing(study.folder / "reference-logps"):
+        planned = budget.plan(study, config, entries)  # equal steps and each entry's learning rate, before any run
     adopt_finished(study, config.run.store)  # runs a Ray or Slurm worker finished but no coordinator ingested
     todo = [r for r in study.runs if r["state"] != "done"]
     done = len(study.runs) - len(todo)
