@@ -30,6 +30,7 @@ from typing import Any
 from harness.core.errors import HarnessError
 from harness.core.io import read_json, write_json
 from harness.core.options import option_field
+from harness.core.timing import clock, stage
 from harness.curation.preferences import PreferencePair, read_pairs, write_pairs
 from harness.curation.textpairs import (
     DEFAULT_TEXT_PAIRS,
@@ -38,7 +39,6 @@ from harness.curation.textpairs import (
     default_text_pairs,
     mix_summary,
 )
-from harness.experiments.timing import clock, stage
 from harness.models.fingerprint import model_fingerprint
 from harness.training.config import TrainConfig
 
@@ -126,7 +126,7 @@ class RunOutcome:
     pairs: int
     trained_model: Path | None
     pairs_dir: Path | None = None
-    timings: dict[str, Any] | None = None  # time per stage, all sessions (harness.experiments.timing)
+    timings: dict[str, Any] | None = None  # time per stage, all sessions (harness.core.timing)
 
 
 def resolve_base_model(spec: str) -> Path:
@@ -363,9 +363,9 @@ def run(config: RunConfig, *, run_id: str | None = None, allow_changed: bool = F
 
 
 def write_run_timings(run_dir: Path, run_clock) -> dict[str, Any]:
-    """The run's time per stage (``harness.experiments.timing``) in ``timings.json``, added to a resumed run's earlier
+    """The run's time per stage (``harness.core.timing``) in ``timings.json``, added to a resumed run's earlier
     sessions; metadata beside the run, never part of its fingerprint or results."""
-    from harness.experiments.timing import add
+    from harness.core.timing import add
 
     path = run_dir / "timings.json"
     saved = read_json(path) if path.is_file() else {}

@@ -15,7 +15,7 @@ from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
-from harness.experiments.timing import stage
+from harness.core.timing import stage
 from harness.methods.base import LogProbs
 from harness.training import refstore
 from harness.training.batch import PreferenceBatch

@@ -156,7 +156,7 @@ def _print_timings(study, stream) -> None:
     ``timings.json`` (absent after --report-only on a study run by an older harness)."""
     from harness.cli.common import format_table
     from harness.core.io import read_json
-    from harness.experiments.timing import split_table
+    from harness.core.timing import split_table
 
     path = study.folder / "timings.json"
     if not path.is_file():

@@ -284,8 +284,8 @@ def run_study(config: StudyConfig, *, study_id: str | None = None, progress: boo
     study_id = study_id or new_study_id()
     if executor is not None:
         executor.check_installed()
+    from harness.core.timing import clock
     from harness.experiments import trained_cache
-    from harness.experiments.timing import clock
 
     # a run that trains exactly what an earlier run of the study trained (the first seed's run is the sweep's
     # run at the chosen rate) copies its model
@@ -311,7 +311,7 @@ def write_study_timings(study: Study, study_clock) -> dict[str, Any]:
     """``timings.json`` beside ``study.json``: this invocation's time per stage (added to earlier invocations')
     and each run's (from ``runs/<id>/timings.json``, which a Ray or Slurm worker writes too). Metadata only."""
     from harness.core.paths import runs_dir
-    from harness.experiments.timing import add
+    from harness.core.timing import add
 
     path = study.folder / "timings.json"
     saved = read_json(path) if path.is_file() else {}
