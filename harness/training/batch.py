@@ -4,10 +4,10 @@ Rows of every group are right-padded to ONE common length so that the policy (an
 single concatenated forward over ``[chosen; rejected; extra...]``. Each side keeps its own pixel tensors:
 a visual pair's rejected image (``PreferencePair.rejected_image``) differs from the chosen one.
 
-Per-token weights (token-level methods, FiSAO): a pair whose ``extra`` holds ``chosen_token_weights`` /
-``rejected_token_weights`` (one float per response token, in the encoder's token order) gets them in
-``Rows.token_weights``, aligned with the response positions; every other position, and every row of a pair
-without them, has weight 1. A response cut by ``max_length`` keeps the weights of its kept tokens.
+Per-token weights (token-level methods): the weights a method's ``token_weights`` hook gives a pair (one
+float per response token, in the encoder's token order; ``harness.methods.base.Method.token_weights``) land
+in ``Rows.token_weights``, aligned with the response positions; every other position, and every row of a
+pair without them, has weight 1. A response cut by ``max_length`` keeps the weights of its kept tokens.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.errors import DataError
+from harness.errors import DataError, HarnessError
 from harness.preferences import PreferencePair
 from harness.training.encoding import EncodedRow, RowEncoder
 
@@ -83,8 +83,10 @@ class PairDataset:
 
     def __init__(self, pairs: list[PreferencePair], image_root: Path | None, encoder: RowEncoder,
                  with_rejected: bool, extra_rows: tuple[str, ...] = (), corrupt_image: Any = None,
-                 seed: int = 0):
+                 seed: int = 0, token_weights: Any = None):
         self.pairs = pairs
+        # method hook: pair -> {"chosen"/"rejected": per-token weights} or None (Method.token_weights)
+        self.token_weights = token_weights
         # method hook for extra rows of pairs without a distinct rejected image (Method.corrupt_image)
         self.corrupt_image = corrupt_image
         self.seed = seed
@@ -95,6 +97,11 @@ class PairDataset:
 
     def __len__(self) -> int:
         return len(self.pairs)
+
+    @property
+    def row_names(self) -> list[str]:
+        """The row groups of every batch, in forward order."""
+        return ["chosen", *(["rejected"] if self.with_rejected else []), *self.extra_rows]
 
     def image_path(self, pair: PreferencePair, which: str) -> Path:
         name = pair.rejected_image if which == "rejected" and pair.rejected_image else pair.image
@@ -133,9 +140,12 @@ class PairDataset:
             images["corrupted"] = self.corrupt_image(images["chosen"], seed=seed)
         texts = {"chosen": pair.chosen, "rejected": pair.rejected}
         item: dict[str, Any] = {"id": pair.id, "weight": pair.weight}
-        token_weights = {side: pair.extra[f"{side}_token_weights"] for side in ("chosen", "rejected")
-                         if f"{side}_token_weights" in pair.extra}
+        token_weights = self.token_weights(pair) if self.token_weights is not None else None
         if token_weights:
+            unknown = set(token_weights) - {"chosen", "rejected"}
+            if unknown:
+                raise HarnessError(f"pair {pair.id}: the method's token weights name side(s) "
+                                   f"{', '.join(sorted(unknown))}; the sides are chosen and rejected")
             item["token_weights"] = token_weights
         # each distinct image is encoded once with the prompt; rows showing the chosen image share its prefix
         rows = [("chosen", "chosen", "chosen")]
