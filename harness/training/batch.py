@@ -12,7 +12,9 @@ pair without them, has weight 1. A response cut by ``max_length`` keeps the weig
 
 from __future__ import annotations
 
+import hashlib
 import zlib
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,10 @@ from typing import Any
 from harness.errors import DataError, HarnessError
 from harness.preferences import PreferencePair
 from harness.training.encoding import EncodedRow, RowEncoder
+
+# bytes of encoded prompts (image tensors included) a dataset keeps for pairs that show the same image and
+# prompt again (another pair of the same question, a later epoch); the least recently used go first
+PROMPT_MEMO_BYTES = 512 * 2**20
 
 # extra rows a method may request (``Method.extra_rows``): name -> (which text, which image)
 EXTRA_ROWS = {
@@ -94,6 +100,8 @@ class PairDataset:
         self.encoder = encoder
         self.with_rejected = with_rejected
         self.extra_rows = extra_rows
+        self._prompts: OrderedDict[tuple, Any] = OrderedDict()  # content key -> EncodedPrompt
+        self._prompt_bytes = 0
 
     def __len__(self) -> int:
         return len(self.pairs)
@@ -163,12 +171,39 @@ class PairDataset:
         shared = []
         for name, text, image in rows:
             if image not in prompts:
-                prompts[image] = self.encoder.encode_prompt(images[image], pair.prompt)
+                prompts[image] = self.encoded_prompt(images[image], pair.prompt)
             item[name] = self.encoder.append(prompts[image], texts[text], row_id=pair.id)
             if name != "chosen" and image == "chosen":
                 shared.append(name)
         item["shared"] = shared
         return item
+
+
+    def encoded_prompt(self, image: Any, prompt: str) -> Any:
+        """``encoder.encode_prompt(image, prompt)``, once per distinct image content and prompt: the
+        processor call (image preprocessing included) is most of a pair's encoding, and pairs often repeat
+        an image and a question (a text and a visual pair of one question, every epoch after the first).
+        Kept up to ``PROMPT_MEMO_BYTES``; an image that is not a PIL image is encoded every time."""
+        if not hasattr(image, "tobytes"):
+            return self.encoder.encode_prompt(image, prompt)
+        key = (prompt, image.mode, image.size, hashlib.sha1(image.tobytes()).digest())
+        encoded = self._prompts.get(key)
+        if encoded is not None:
+            self._prompts.move_to_end(key)
+            return encoded
+        encoded = self.encoder.encode_prompt(image, prompt)
+        size = _nbytes(encoded)
+        if size <= PROMPT_MEMO_BYTES:
+            self._prompts[key] = encoded
+            self._prompt_bytes += size
+            while self._prompt_bytes > PROMPT_MEMO_BYTES:
+                self._prompt_bytes -= _nbytes(self._prompts.popitem(last=False)[1])
+        return encoded
+
+
+def _nbytes(encoded: Any) -> int:
+    tensors = [encoded.input_ids, *encoded.images.values(), *encoded.sequence.values()]
+    return sum(t.numel() * t.element_size() for t in tensors if hasattr(t, "element_size"))
 
 
 class Collator:

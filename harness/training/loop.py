@@ -138,6 +138,9 @@ class Run:
     steps: int
     output_dir: Path
     last_good: Path | None = None  # the last checkpoint written or resumed from
+    # the weights that get gradients (after ``accelerator.prepare``: under FSDP2 its sharded ones), which
+    # clipping walks instead of every weight of the model
+    trainable: list[Any] = field(default_factory=list)
 
     def loader(self, batches: Any) -> Any:
         """A data loader over the given micro-batch index lists."""
@@ -184,7 +187,8 @@ def setup_run(model: Any, method: Method, pairs: list[PreferencePair], image_roo
         import copy
 
         frozen = copy.deepcopy(accelerator.unwrap_model(model)).requires_grad_(False).eval()
-    optimizer = build_optimizer(model, vlm.family, config)
+    # the multi-tensor update in one process (sharded weights keep torch's default)
+    optimizer = build_optimizer(model, vlm.family, config, foreach=True if accelerator.num_processes == 1 else None)
     steps = total_steps(len(dataset), config, accelerator.num_processes)
     scheduler = build_scheduler(optimizer, config, steps)
     pack = config.share_prefix and can_pack(vlm.model, vlm.family)
@@ -201,7 +205,7 @@ def setup_run(model: Any, method: Method, pairs: list[PreferencePair], image_roo
             with accelerator.autocast():
                 pack = packing_matches(model, sample.to(accelerator.device))
     run = Run(method, config, vlm, accelerator, model, optimizer, scheduler, None, dataset, collate, pack,
-              steps, output_dir)
+              steps, output_dir, trainable=[p for p in model.parameters() if p.requires_grad])
     if not method.reference_free:
         run.reference = ModelReference(frozen if frozen is not None else model, adapters_off=frozen is None,
                                        autocast=accelerator.autocast, pack=pack)
@@ -241,7 +245,7 @@ def train_step(run: Run, batches: Any, step: int) -> dict[str, float]:
         _accumulate(sums, value, out, policy, accelerator.gather, paired=method.paired)
     grad_norm = None
     if run.config.max_grad_norm > 0:
-        grad_norm = accelerator.clip_grad_norm_(model.parameters(), run.config.max_grad_norm)
+        grad_norm = accelerator.clip_grad_norm_(run.trainable, run.config.max_grad_norm)
     run.optimizer.step()
     run.scheduler.step()
     run.optimizer.zero_grad(set_to_none=True)
@@ -283,6 +287,30 @@ def _start_records(run: Run, pairs: int) -> None:
             trackers.remember(accelerator, config.report_to, config.run_name, run.output_dir)
 
 
+class Prefetch:
+    """Iterates ``batches`` one batch ahead on a background thread: the next micro-batch's data path
+    (images, processor, padding) runs while the current step computes. Errors of the data path (a bad
+    image: ``DataError``) are raised where the batch is asked for, as without it."""
+
+    def __init__(self, batches: Any):
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._batches = batches
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="harness-data")
+        self._next = self._pool.submit(next, batches)
+
+    def __iter__(self) -> Prefetch:
+        return self
+
+    def __next__(self) -> Any:
+        batch = self._next.result()
+        self._next = self._pool.submit(next, self._batches)
+        return batch
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
 def train_preference(model: Any, method: Method, pairs: list[PreferencePair],
                      image_root: Path | None, output_dir: str | Path, config: TrainConfig | None = None,
                      *, resume: bool = False) -> TrainResult:
@@ -305,24 +333,31 @@ def train_preference(model: Any, method: Method, pairs: list[PreferencePair],
     stream = micro_batches(len(run.dataset), config, accelerator.num_processes, accelerator.process_index,
                            start_step * ga, steps * ga)
     batches = iter(run.loader(stream))
+    if config.num_workers == 0:  # worker processes prefetch already
+        batches = Prefetch(batches)
     progress = tqdm(total=steps, initial=start_step, desc=f"train {method.name}",
                     disable=not accelerator.is_main_process)
-    for step in range(start_step, steps):
-        metrics = train_step(run, batches, step)
-        history.append(metrics)
-        # refresh=False: the update redraws, at most once per mininterval (30 s in a log, harness.cli)
-        progress.set_postfix(loss=f"{metrics['loss']:.4f}", acc=f"{metrics.get('rewards/accuracies', 0):.2f}",
-                             refresh=False)
-        progress.update(1)
-        if logs_step(step + 1, steps, config.log_every) and accelerator.is_main_process:
-            log.info("step %d/%d %s", step + 1, steps,
-                     " ".join(f"{k}={v:.4g}" for k, v in metrics.items() if k != "step"))
-            if config.report_to != "none":
-                accelerator.log({f"train/{k}": v for k, v in metrics.items() if k != "step"}, step=step + 1)
-        if config.save_every and (step + 1) % config.save_every == 0 and step + 1 < steps:
-            run.last_good = ckpt.save_checkpoint(output_dir, step + 1, accelerator=accelerator, model=run.model,
-                                                 optimizer=run.optimizer, scheduler=run.scheduler,
-                                                 state={"history": history}, keep=config.save_total_limit)
+    try:
+        for step in range(start_step, steps):
+            metrics = train_step(run, batches, step)
+            history.append(metrics)
+            # refresh=False: the update redraws, at most once per mininterval (30 s in a log, harness.cli)
+            progress.set_postfix(loss=f"{metrics['loss']:.4f}",
+                                 acc=f"{metrics.get('rewards/accuracies', 0):.2f}", refresh=False)
+            progress.update(1)
+            if logs_step(step + 1, steps, config.log_every) and accelerator.is_main_process:
+                log.info("step %d/%d %s", step + 1, steps,
+                         " ".join(f"{k}={v:.4g}" for k, v in metrics.items() if k != "step"))
+                if config.report_to != "none":
+                    accelerator.log({f"train/{k}": v for k, v in metrics.items() if k != "step"}, step=step + 1)
+            if config.save_every and (step + 1) % config.save_every == 0 and step + 1 < steps:
+                run.last_good = ckpt.save_checkpoint(output_dir, step + 1, accelerator=accelerator,
+                                                     model=run.model, optimizer=run.optimizer,
+                                                     scheduler=run.scheduler, state={"history": history},
+                                                     keep=config.save_total_limit)
+    finally:
+        if isinstance(batches, Prefetch):
+            batches.close()
     progress.close()
     if config.report_to != "none":
         accelerator.end_training()
