@@ -202,7 +202,8 @@ class PairDataset:
 
 
 def _nbytes(encoded: Any) -> int:
-    tensors = [encoded.input_ids, *encoded.images.values(), *encoded.sequence.values()]
+    tensors = [getattr(encoded, "input_ids", None), *getattr(encoded, "images", {}).values(),
+               *getattr(encoded, "sequence", {}).values()]
     return sum(t.numel() * t.element_size() for t in tensors if hasattr(t, "element_size"))
 
 
