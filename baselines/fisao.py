@@ -16,8 +16,9 @@ Pair building here:
    acting as FiSAO's baseline score):
    chosen  w_t = clip(1 + alpha * z_t, weight_min, weight_max)   (well-grounded tokens pulled up harder)
    rejected w_t = clip(1 - alpha * z_t, weight_min, weight_max)  (poorly grounded tokens pushed down harder)
-   stored in ``PreferencePair.extra["chosen_token_weights" / "rejected_token_weights"]``; the training
-   core carries them through the batch (``harness.training.batch``) into ``LogProbs.extra``.
+   stored in ``PreferencePair.extra["chosen_token_weights" / "rejected_token_weights"]``; ``FiSAO.token_weights``
+   hands them to the training core (the method contract's per-token weights), which carries them through the
+   batch into ``LogProbs.chosen_token_weights`` / ``rejected_token_weights``.
 
 Loss: DPO with token-weighted log-ratios,
 
@@ -63,6 +64,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PAIRS_FILE = "fisao_pairs.jsonl"
+# where a FiSAO pair keeps its token weights (``PreferencePair.extra``), per side
+WEIGHT_KEYS = {"chosen": "chosen_token_weights", "rejected": "rejected_token_weights"}
 
 
 @dataclass
@@ -126,11 +129,17 @@ class FiSAO(DPO):
                                f"(the reference cache keeps sequence sums only: train without --ref-cache)")
         beta = self.hparams["beta"]
         chosen = weighted_ratio(policy.chosen_token_logps, reference.chosen_token_logps,
-                                policy.extra.get("chosen_token_weights"))
+                                policy.chosen_token_weights)
         rejected = weighted_ratio(policy.rejected_token_logps, reference.rejected_token_logps,
-                                  policy.extra.get("rejected_token_weights"))
+                                  policy.rejected_token_weights)
         losses = -F.logsigmoid(beta * (chosen - rejected))
         return LossOutput(losses, beta * chosen.detach(), beta * rejected.detach())
+
+    def token_weights(self, pair: PreferencePair) -> dict[str, list[float]] | None:
+        """The pair's token weights, as ``build_pairs`` stores them in ``extra`` (``WEIGHT_KEYS``); None for a
+        pair without them (it trains as plain DPO)."""
+        given = {side: pair.extra[key] for side, key in WEIGHT_KEYS.items() if key in pair.extra}
+        return given or None
 
     def build_pairs(self, context: PairContext) -> list[PreferencePair]:
         import statistics
@@ -155,8 +164,8 @@ class FiSAO(DPO):
         pairs = [PreferencePair(
             id=sample.id, image=sample.image_name, prompt=sample.prompt, chosen=chosen, rejected=rejected,
             kind="text", source="fisao-vision-verifier",
-            extra={"chosen_token_weights": token_weights(cs, mean, std, sign=1.0, **clip),
-                   "rejected_token_weights": token_weights(rs, mean, std, sign=-1.0, **clip),
+            extra={WEIGHT_KEYS["chosen"]: token_weights(cs, mean, std, sign=1.0, **clip),
+                   WEIGHT_KEYS["rejected"]: token_weights(rs, mean, std, sign=-1.0, **clip),
                    "chosen_grounding": sum(cs) / len(cs), "rejected_grounding": sum(rs) / len(rs)})
             for sample, chosen, rejected, cs, rs in picked]
         log.info("fisao: %d pairs from %d questions (%d without distinct samples); token scores mean %.4f std %.4f",

@@ -38,9 +38,9 @@ from harness.core.errors import HarnessError
 from harness.models.tiny import TinyConfig
 
 if TYPE_CHECKING:
+    from harness.methods.sft import SFTRecord
     from harness.models.hf import HFVisionLanguageModel
     from harness.training.config import TrainConfig
-    from harness.training.sft import SFTRecord
 
 log = logging.getLogger(__name__)
 
@@ -112,9 +112,9 @@ def sft_records(config: TinyConfig) -> list[SFTRecord]:
     With ``mismatch_share`` > 0 that share of records (drawn with the config's seed) keeps its image but
     takes the text of another, random case of the mix: its question and answer, or its report.
     """
+    from harness.methods.sft import SFTRecord
     from harness.tasks.base import DEFAULT_REPORT_INSTRUCTION
     from harness.tasks.synth import SYNTH_REPORT, SYNTH_VQA
-    from harness.training.sft import SFTRecord
 
     if not 0.0 <= config.mismatch_share < 1.0:
         raise HarnessError(f"built-in model: mismatch_share must be in [0, 1), got {config.mismatch_share}")
@@ -136,9 +136,9 @@ def prior_records(config: TinyConfig) -> list[SFTRecord]:
     true VQA answers, and reports of which a ``deny_share`` of the lesion films' (drawn with the seed, more
     often for small lesions: ``denied_reports``) are the normal report: the text prior, learned from data,
     never written into an output."""
+    from harness.methods.sft import SFTRecord
     from harness.tasks.base import DEFAULT_REPORT_INSTRUCTION
     from harness.tasks.synth import SYNTH_REPORT, SYNTH_VQA, write_report
-    from harness.training.sft import SFTRecord
 
     if not 0.0 <= config.deny_share <= 1.0:
         raise HarnessError(f"built-in model: deny_share must be in [0, 1], got {config.deny_share}")
@@ -237,9 +237,9 @@ def ensure_builtin(name: str, *, force: bool = False, config: TinyConfig | None 
     an interrupted build leaves nothing that a later call would mistake for a finished model.
     """
     from harness.core.io import write_json
+    from harness.methods import sft
     from harness.models.hf import load_hf_model
     from harness.models.tiny import build_tiny_model
-    from harness.training import sft
 
     _check_name(name)
     config = config or DEFAULT_CONFIGS[name]()

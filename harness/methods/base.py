@@ -13,6 +13,7 @@ a suggestion; a value outside its range, or a float that is NaN or infinite, is 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -44,8 +45,12 @@ class LogProbs:
       mDPO's image-conditional term). A pair with no distinct rejected image (a text pair) uses
       ``Method.corrupt_image(chosen image, seed=...)`` instead.
 
-    Pairs of kind ``"sft"`` have no rejected response: the ``rejected_*`` fields may then be empty and a
-    method whose ``pair_kinds`` is ``("sft",)`` reads the chosen fields only.
+    A method with ``paired = False`` (an SFT-style objective) gets batches without rejected rows: its
+    ``rejected_*`` fields are zeros of the batch's shape, and it reads the chosen fields only.
+
+    ``chosen_token_weights`` / ``rejected_token_weights`` (the shape of ``chosen_token_logps``, 1 outside the
+    response) are the per-token weights a method supplies through ``Method.token_weights``; None when no
+    pair of the batch has any for that side.
     """
 
     chosen_logps: torch.Tensor
@@ -57,6 +62,8 @@ class LogProbs:
     chosen_token_logps: torch.Tensor | None = None
     rejected_token_logps: torch.Tensor | None = None
     extra: dict[str, torch.Tensor] = field(default_factory=dict)
+    chosen_token_weights: torch.Tensor | None = None
+    rejected_token_weights: torch.Tensor | None = None
 
 
 @dataclass
@@ -94,7 +101,11 @@ class Method:
     # beta scales a log-ratio or a reward in every method that has one: positive and finite
     hparam_ranges: ClassVar[dict[str, Range]] = {"beta": Range(gt=0)}
     # which pair kinds the method trains on: "text" (same image), "visual" (noised rejected image), "sft"
+    # (chosen only); the core asks ``trains_on``, which reads this
     pair_kinds: ClassVar[tuple[str, ...]] = ("text",)
+    # whether the loss compares a chosen with a rejected response. False: an SFT-style objective on the
+    # chosen response alone; the core then builds no rejected rows (``LogProbs``' rejected fields are zeros)
+    paired: ClassVar[bool] = True
     reference_free: ClassVar[bool] = False
     defaults: ClassVar[dict[str, Any]] = {"beta": 0.1}
     # extra forward rows the method needs, e.g. ("chosen_on_rejected_image",) for mDPO
@@ -123,6 +134,22 @@ class Method:
 
     def loss(self, policy: LogProbs, reference: LogProbs | None, weights: torch.Tensor) -> LossOutput:
         raise NotImplementedError
+
+    def trains_on(self, pair: Any) -> bool:
+        """Whether the training core trains on ``pair`` (the others are skipped with a warning): by default,
+        a pair whose ``kind`` is one of ``pair_kinds``."""
+        return pair.kind in self.pair_kinds
+
+    def token_weights(self, pair: Any) -> dict[str, Sequence[float]] | None:
+        """Optional per-token weights of ``pair``'s responses, for a loss that weighs tokens.
+
+        ``{"chosen": [...], "rejected": [...]}`` (either side may be left out), one float per response token
+        in the training core's encoding order (``harness.training.encoding``; end-of-turn tokens included);
+        a response cut by ``max_length`` keeps the weights of its kept tokens. The core carries them into
+        ``LogProbs.chosen_token_weights`` / ``rejected_token_weights``; a side without weights weighs every
+        token 1. Default: None (no per-token weights).
+        """
+        return None
 
     def build_pairs(self, context: Any) -> Any:
         """Optional: build this method's preference pairs (see ``harness.methods.PairContext``)."""

@@ -1,7 +1,8 @@
 """The shared preference-optimization core: one loop, methods as losses.
 
-``train_preference`` trains any ``Method`` on preference pairs; ``train_sft`` runs the same loop with a
-supervised loss. Importing this package does not import torch.
+``train_preference`` trains any ``Method`` on preference pairs; what a method needs from the loop (a
+rejected side or not, extra rows, per-token weights) it declares through the method contract
+(``harness.methods.base``). Importing this package does not import torch.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from typing import Any
 
 from harness.training.config import TrainConfig
 
-__all__ = ["SFTRecord", "TrainConfig", "TrainResult", "train_preference", "train_sft"]
+__all__ = ["TrainConfig", "TrainResult", "train_preference"]
 
 
 def __getattr__(name: str) -> Any:
@@ -18,8 +19,4 @@ def __getattr__(name: str) -> Any:
         from harness.training import loop
 
         return getattr(loop, name)
-    if name in ("train_sft", "SFTRecord"):
-        from harness.training import sft
-
-        return getattr(sft, name)
     raise AttributeError(name)

@@ -4,22 +4,28 @@ Rows of every group are right-padded to ONE common length so that the policy (an
 single concatenated forward over ``[chosen; rejected; extra...]``. Each side keeps its own pixel tensors:
 a visual pair's rejected image (``PreferencePair.rejected_image``) differs from the chosen one.
 
-Per-token weights (token-level methods, FiSAO): a pair whose ``extra`` holds ``chosen_token_weights`` /
-``rejected_token_weights`` (one float per response token, in the encoder's token order) gets them in
-``Rows.token_weights``, aligned with the response positions; every other position, and every row of a pair
-without them, has weight 1. A response cut by ``max_length`` keeps the weights of its kept tokens.
+Per-token weights (token-level methods): the weights a method's ``token_weights`` hook gives a pair (one
+float per response token, in the encoder's token order; ``harness.methods.base.Method.token_weights``) land
+in ``Rows.token_weights``, aligned with the response positions; every other position, and every row of a
+pair without them, has weight 1. A response cut by ``max_length`` keeps the weights of its kept tokens.
 """
 
 from __future__ import annotations
 
+import hashlib
 import zlib
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.core.errors import DataError
+from harness.core.errors import DataError, HarnessError
 from harness.curation.preferences import PreferencePair
 from harness.training.encoding import EncodedRow, RowEncoder
+
+# bytes of encoded prompts (image tensors included) a dataset keeps for pairs that show the same image and
+# prompt again (another pair of the same question, a later epoch); the least recently used go first
+PROMPT_MEMO_BYTES = 512 * 2**20
 
 # extra rows a method may request (``Method.extra_rows``): name -> (which text, which image)
 EXTRA_ROWS = {
@@ -83,8 +89,10 @@ class PairDataset:
 
     def __init__(self, pairs: list[PreferencePair], image_root: Path | None, encoder: RowEncoder,
                  with_rejected: bool, extra_rows: tuple[str, ...] = (), corrupt_image: Any = None,
-                 seed: int = 0):
+                 seed: int = 0, token_weights: Any = None):
         self.pairs = pairs
+        # method hook: pair -> {"chosen"/"rejected": per-token weights} or None (Method.token_weights)
+        self.token_weights = token_weights
         # method hook for extra rows of pairs without a distinct rejected image (Method.corrupt_image)
         self.corrupt_image = corrupt_image
         self.seed = seed
@@ -92,9 +100,16 @@ class PairDataset:
         self.encoder = encoder
         self.with_rejected = with_rejected
         self.extra_rows = extra_rows
+        self._prompts: OrderedDict[tuple, Any] = OrderedDict()  # content key -> EncodedPrompt
+        self._prompt_bytes = 0
 
     def __len__(self) -> int:
         return len(self.pairs)
+
+    @property
+    def row_names(self) -> list[str]:
+        """The row groups of every batch, in forward order."""
+        return ["chosen", *(["rejected"] if self.with_rejected else []), *self.extra_rows]
 
     def image_path(self, pair: PreferencePair, which: str) -> Path:
         name = pair.rejected_image if which == "rejected" and pair.rejected_image else pair.image
@@ -133,9 +148,12 @@ class PairDataset:
             images["corrupted"] = self.corrupt_image(images["chosen"], seed=seed)
         texts = {"chosen": pair.chosen, "rejected": pair.rejected}
         item: dict[str, Any] = {"id": pair.id, "weight": pair.weight}
-        token_weights = {side: pair.extra[f"{side}_token_weights"] for side in ("chosen", "rejected")
-                         if f"{side}_token_weights" in pair.extra}
+        token_weights = self.token_weights(pair) if self.token_weights is not None else None
         if token_weights:
+            unknown = set(token_weights) - {"chosen", "rejected"}
+            if unknown:
+                raise HarnessError(f"pair {pair.id}: the method's token weights name side(s) "
+                                   f"{', '.join(sorted(unknown))}; the sides are chosen and rejected")
             item["token_weights"] = token_weights
         # each distinct image is encoded once with the prompt; rows showing the chosen image share its prefix
         rows = [("chosen", "chosen", "chosen")]
@@ -153,12 +171,40 @@ class PairDataset:
         shared = []
         for name, text, image in rows:
             if image not in prompts:
-                prompts[image] = self.encoder.encode_prompt(images[image], pair.prompt)
+                prompts[image] = self.encoded_prompt(images[image], pair.prompt)
             item[name] = self.encoder.append(prompts[image], texts[text], row_id=pair.id)
             if name != "chosen" and image == "chosen":
                 shared.append(name)
         item["shared"] = shared
         return item
+
+
+    def encoded_prompt(self, image: Any, prompt: str) -> Any:
+        """``encoder.encode_prompt(image, prompt)``, once per distinct image content and prompt: the
+        processor call (image preprocessing included) is most of a pair's encoding, and pairs often repeat
+        an image and a question (a text and a visual pair of one question, every epoch after the first).
+        Kept up to ``PROMPT_MEMO_BYTES``; an image that is not a PIL image is encoded every time."""
+        if not hasattr(image, "tobytes"):
+            return self.encoder.encode_prompt(image, prompt)
+        key = (prompt, image.mode, image.size, hashlib.sha1(image.tobytes()).digest())
+        encoded = self._prompts.get(key)
+        if encoded is not None:
+            self._prompts.move_to_end(key)
+            return encoded
+        encoded = self.encoder.encode_prompt(image, prompt)
+        size = _nbytes(encoded)
+        if size <= PROMPT_MEMO_BYTES:
+            self._prompts[key] = encoded
+            self._prompt_bytes += size
+            while self._prompt_bytes > PROMPT_MEMO_BYTES:
+                self._prompt_bytes -= _nbytes(self._prompts.popitem(last=False)[1])
+        return encoded
+
+
+def _nbytes(encoded: Any) -> int:
+    tensors = [getattr(encoded, "input_ids", None), *getattr(encoded, "images", {}).values(),
+               *getattr(encoded, "sequence", {}).values()]
+    return sum(t.numel() * t.element_size() for t in tensors if hasattr(t, "element_size"))
 
 
 class Collator:

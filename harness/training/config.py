@@ -21,7 +21,7 @@ PRECISIONS = ("fp32", "bf16")
 
 @dataclass
 class TrainConfig:
-    """Options of the shared training core (SFT and every preference method)."""
+    """Options of the shared training core (every method, supervised and preference alike)."""
 
     lr: float = option_field(5e-6, "peak learning rate of the trained weights (LoRA adapters or the full model)")
     epochs: float = option_field(1.0, "passes over the pairs; ignored when max_steps > 0")

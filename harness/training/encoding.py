@@ -20,6 +20,8 @@ from harness.core.errors import HarnessError
 TEXT_KEYS = ("input_ids", "attention_mask", "labels")
 # sequence-aligned extras and the value their response tokens take (PaliGemma marks the suffix with 1)
 SEQUENCE_FILL = {"token_type_ids": 1, "mm_token_type_ids": 0}
+# response token lists a RowEncoder keeps (a few MB); the memory starts over when full
+MAX_REMEMBERED = 100_000
 
 
 @dataclass
@@ -55,6 +57,8 @@ class RowEncoder:
         self.format_prompt = format_prompt
         self.max_length = max_length
         self.tokenizer = getattr(processor, "tokenizer", processor)
+        # (templated prompt, prompt, response) -> the response's token ids (chat template + tokenizer)
+        self._responses: dict[tuple[str, str, str], list[int]] = {}
 
     def response_text(self, prompt_text: str, prompt: str, response: str) -> str:
         """What the chat template writes after the prompt for an assistant turn carrying ``response``."""
@@ -92,16 +96,28 @@ class RowEncoder:
                 images[key] = value
         return EncodedPrompt(prompt, prompt_text, prompt_ids, images, sequence)
 
+    def response_ids(self, encoded: EncodedPrompt, response: str) -> list[int]:
+        """The token ids ``append`` puts after ``encoded`` for ``response`` (end-of-sequence included),
+        computed once per prompt and response text (``MAX_REMEMBERED`` of them)."""
+        key = (encoded.text, encoded.prompt, response)
+        ids = self._responses.get(key)
+        if ids is None:
+            suffix = self.response_text(encoded.text, encoded.prompt, response)
+            ids = self.tokenizer(suffix, add_special_tokens=False)["input_ids"]
+            eos = self.tokenizer.eos_token_id
+            if eos is not None and eos not in ids:
+                ids = [*ids, eos]
+            if len(self._responses) >= MAX_REMEMBERED:
+                self._responses.clear()
+            self._responses[key] = ids
+        return ids
+
     def append(self, encoded: EncodedPrompt, response: str, *, row_id: str = "") -> EncodedRow:
         """``encoded`` followed by ``response`` (and end-of-sequence), cut to ``max_length``."""
         import torch
 
         prompt_ids = encoded.input_ids
-        suffix = self.response_text(encoded.text, encoded.prompt, response)
-        response_ids = self.tokenizer(suffix, add_special_tokens=False)["input_ids"]
-        eos = self.tokenizer.eos_token_id
-        if eos is not None and eos not in response_ids:
-            response_ids = [*response_ids, eos]
+        response_ids = self.response_ids(encoded, response)
         room = self.max_length - len(prompt_ids)
         if room < 1:
             raise HarnessError(

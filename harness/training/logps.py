@@ -269,10 +269,10 @@ def packed_forward(model: Any, batch: PreferenceBatch) -> dict[str, dict[str, An
 def to_logprobs(groups: dict[str, dict[str, Any]]) -> LogProbs:
     """Pack the groups into the methods' ``LogProbs``.
 
-    Without rejected rows (SFT) the ``rejected_*`` fields are zeros of the batch's shape. Extra rows appear
-    in ``extra`` as ``<row>`` (summed), ``<row>_mean`` and ``<row>_tokens``. Per-token weights of the chosen
-    and rejected rows, when the pairs carry them, appear as ``chosen_token_weights`` / ``rejected_token_weights``
-    (the shape of ``chosen_token_logps``).
+    Without rejected rows (a method that is not ``paired``) the ``rejected_*`` fields are zeros of the batch's
+    shape. Extra rows appear in ``extra`` as ``<row>`` (summed), ``<row>_mean`` and ``<row>_tokens``. Per-token
+    weights of the chosen and rejected rows, when the method gives any (``Method.token_weights``), are
+    ``chosen_token_weights`` / ``rejected_token_weights`` (the shape of ``chosen_token_logps``).
     """
     import torch
 
@@ -287,13 +287,11 @@ def to_logprobs(groups: dict[str, dict[str, Any]]) -> LogProbs:
         extra[name] = values["sum"]
         extra[f"{name}_mean"] = values["mean"]
         extra[f"{name}_tokens"] = values["tokens"]
-    for name, values in (("chosen", chosen), ("rejected", rejected)):
-        if "token_weights" in values:
-            extra[f"{name}_token_weights"] = values["token_weights"]
     return LogProbs(
         chosen_logps=chosen["sum"], rejected_logps=rejected["sum"],
         chosen_mean_logps=chosen["mean"], rejected_mean_logps=rejected["mean"],
         chosen_tokens=chosen["tokens"], rejected_tokens=rejected["tokens"],
         chosen_token_logps=chosen.get("token_logps"), rejected_token_logps=rejected.get("token_logps"),
-        extra=extra,
+        extra=extra, chosen_token_weights=chosen.get("token_weights"),
+        rejected_token_weights=groups["rejected"].get("token_weights") if "rejected" in groups else None,
     )

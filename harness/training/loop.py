@@ -1,11 +1,11 @@
-"""The one training loop shared by SFT and every preference method.
+"""The one training loop shared by every method, preference and supervised alike.
 
 Per micro-batch: reference log-probs (frozen base, adapters off, or the disk cache), ONE policy forward
 over chosen + rejected (+ extra) rows (stacked, or packed so a shared image + prompt prefix runs once:
 ``harness.training.logps``), ``method.loss(policy, reference, weights)`` giving
 per-sample losses, and the batch loss
 
-    loss = mean_i (w_i * loss_i)          (w_i = PreferencePair.weight, MMedPO's weighted_score)
+    loss = mean_i (w_i * loss_i)          (w_i = PreferencePair.weight: a curated pair's relevance weight, else 1)
 
 divided by ``grad_accum``. Under DDP, FSDP2 and DeepSpeed (``harness.training.distributed``) the gradients
 are averaged over processes, so one optimizer step minimizes the mean of ``w_i * loss_i`` over all
@@ -62,15 +62,13 @@ def _check_model(model: Any) -> Any:
 
 
 def _select_pairs(method: Method, pairs: list[PreferencePair]) -> list[PreferencePair]:
-    kinds = method.pair_kinds
-    if "sft" in kinds:
-        return list(pairs)
-    chosen = [p for p in pairs if p.kind in kinds]
+    """The pairs the method trains on (``Method.trains_on``); the others are skipped with a warning."""
+    chosen = [p for p in pairs if method.trains_on(p)]
     if len(chosen) < len(pairs):
         log.warning("method '%s' trains on %s pairs: %d of %d pairs of other kinds skipped",
-                    method.name, "/".join(kinds), len(pairs) - len(chosen), len(pairs))
+                    method.name, "/".join(method.pair_kinds), len(pairs) - len(chosen), len(pairs))
     if not chosen:
-        raise HarnessError(f"no pairs of kind {'/'.join(kinds)} for method '{method.name}'")
+        raise HarnessError(f"no pairs of kind {'/'.join(method.pair_kinds)} for method '{method.name}'")
     ids = [p.id for p in chosen]
     if len(set(ids)) != len(ids):
         raise HarnessError("pair ids must be unique (they key the reference cache and the data order)")
@@ -122,19 +120,50 @@ def total_steps(n: int, config: TrainConfig, world: int) -> int:
     return max(1, math.ceil(config.epochs * micro_batches_per_epoch(n, config, world) / config.grad_accum))
 
 
-def train_preference(model: Any, method: Method, pairs: list[PreferencePair],
-                     image_root: Path | None, output_dir: str | Path, config: TrainConfig | None = None,
-                     *, resume: bool = False) -> TrainResult:
-    """Train ``method`` on ``pairs``; see the module docstring for the exact loss."""
-    import torch
-    from accelerate.utils import set_seed
-    from tqdm.auto import tqdm
+@dataclass
+class Run:
+    """One training run after set-up: what ``train_step`` needs, and what the loop around it reports."""
 
-    config = config or TrainConfig()
-    output_dir = Path(output_dir)
-    image_root = Path(image_root) if image_root is not None else None
+    method: Method
+    config: TrainConfig
+    vlm: Any
+    accelerator: Any
+    model: Any
+    optimizer: Any
+    scheduler: Any
+    reference: Any  # None (reference-free), ModelReference or CachedReference
+    dataset: PairDataset
+    collate: Collator
+    pack: bool
+    steps: int
+    output_dir: Path
+    last_good: Path | None = None  # the last checkpoint written or resumed from
+    # the weights that get gradients (after ``accelerator.prepare``: under FSDP2 its sharded ones), which
+    # clipping walks instead of every weight of the model
+    trainable: list[Any] = field(default_factory=list)
+
+    def loader(self, batches: Any) -> Any:
+        """A data loader over the given micro-batch index lists."""
+        import torch
+
+        return torch.utils.data.DataLoader(self.dataset, batch_sampler=list(batches), collate_fn=self.collate,
+                                           num_workers=self.config.num_workers,
+                                           # its own generator: iterating must not move the global RNG
+                                           # (dropout), or a resumed run would diverge
+                                           generator=torch.Generator().manual_seed(self.config.seed))
+
+    @property
+    def per_epoch(self) -> int:
+        return micro_batches_per_epoch(len(self.dataset), self.config, self.accelerator.num_processes)
+
+
+def setup_run(model: Any, method: Method, pairs: list[PreferencePair], image_root: Path | None,
+              output_dir: Path, config: TrainConfig) -> Run:
+    """Pairs, data, the model to train, its optimizer and schedule, and the reference (built, or read from
+    the cache): everything before the first step. The order is fixed: it fixes what the seeded RNG draws."""
+    from accelerate.utils import set_seed
+
     pairs = _select_pairs(method, pairs)
-    sft = "sft" in method.pair_kinds
     accelerator = make_accelerator(
         mixed_precision="bf16" if config.precision == "bf16" else "no",
         log_with=None if config.report_to == "none" else config.report_to,
@@ -144,8 +173,9 @@ def train_preference(model: Any, method: Method, pairs: list[PreferencePair],
     set_seed(config.seed)
     vlm = _check_model(model)
     encoder = RowEncoder(vlm.processor, vlm.format_prompt, config.max_length)
-    dataset = PairDataset(pairs, image_root, encoder, with_rejected=not sft, extra_rows=tuple(method.extra_rows),
-                          corrupt_image=method.corrupt_image, seed=config.seed)
+    dataset = PairDataset(pairs, image_root, encoder, with_rejected=method.paired,
+                          extra_rows=tuple(method.extra_rows), corrupt_image=method.corrupt_image,
+                          seed=config.seed, token_weights=method.token_weights)
     dataset.check_images(str(image_root or "pairs"))
     pad = vlm.tokenizer.pad_token_id if vlm.tokenizer.pad_token_id is not None else vlm.tokenizer.eos_token_id
     collate = Collator(pad)
@@ -157,7 +187,8 @@ def train_preference(model: Any, method: Method, pairs: list[PreferencePair],
         import copy
 
         frozen = copy.deepcopy(accelerator.unwrap_model(model)).requires_grad_(False).eval()
-    optimizer = build_optimizer(model, vlm.family, config)
+    # the multi-tensor update in one process (sharded weights keep torch's default)
+    optimizer = build_optimizer(model, vlm.family, config, foreach=True if accelerator.num_processes == 1 else None)
     steps = total_steps(len(dataset), config, accelerator.num_processes)
     scheduler = build_scheduler(optimizer, config, steps)
     pack = config.share_prefix and can_pack(vlm.model, vlm.family)
@@ -173,106 +204,166 @@ def train_preference(model: Any, method: Method, pairs: list[PreferencePair],
         if sample is not None:
             with accelerator.autocast():
                 pack = packing_matches(model, sample.to(accelerator.device))
-
-    def loader(batches):
-        return torch.utils.data.DataLoader(dataset, batch_sampler=list(batches), collate_fn=collate,
-                                           num_workers=config.num_workers,
-                                           # its own generator: iterating must not move the global RNG
-                                           # (dropout), or a resumed run would diverge
-                                           generator=torch.Generator().manual_seed(config.seed))
-
-    reference = None
+    run = Run(method, config, vlm, accelerator, model, optimizer, scheduler, None, dataset, collate, pack,
+              steps, output_dir, trainable=[p for p in model.parameters() if p.requires_grad])
     if not method.reference_free:
-        reference = ModelReference(frozen if frozen is not None else model, adapters_off=frozen is None,
-                                   autocast=accelerator.autocast, pack=pack)
+        run.reference = ModelReference(frozen if frozen is not None else model, adapters_off=frozen is None,
+                                       autocast=accelerator.autocast, pack=pack)
         if config.ref_cache:
             key = cache_key(_weights_id(vlm), base_config, pairs,
                             {"max_length": config.max_length, "precision": config.precision,
-                             "rows": [g for g in ("chosen", "rejected") if g != "rejected" or not sft]
-                             + list(method.extra_rows)})
+                             "rows": dataset.row_names})
             ordered = [list(range(i, min(i + config.batch_size, len(dataset))))
                        for i in range(0, len(dataset), config.batch_size)]
-            reference = load_or_build_cache(Path(config.ref_cache) / f"ref-{key}.pt", reference,
-                                            loader(ordered), accelerator)
+            run.reference = load_or_build_cache(Path(config.ref_cache) / f"ref-{key}.pt", run.reference,
+                                                run.loader(ordered), accelerator)
+    return run
 
-    start_step, history = 0, []
-    last_good = ckpt.latest_checkpoint(output_dir) if resume else None
-    if resume and last_good is None:
+
+def train_step(run: Run, batches: Any, step: int) -> dict[str, float]:
+    """One optimizer step (0-based ``step``) over ``grad_accum`` micro-batches drawn from ``batches``: per
+    micro-batch the reference and ONE policy forward, ``method.loss`` and backward; then clipping, the
+    optimizer and the schedule. Returns the step's metrics (means over its micro-batches)."""
+    accelerator, model, method = run.accelerator, run.model, run.method
+    ga = run.config.grad_accum
+    sums: dict[str, float] = {}
+    for micro in range(ga):
+        batch = next(batches).to(accelerator.device)
+        sync = micro == ga - 1
+        with accelerator.no_sync(model) if not sync else nullcontext():
+            with accelerator.autocast():
+                ref = run.reference(batch) if run.reference is not None else None
+                policy = to_logprobs(sequence_logps(model, batch, pack=run.pack))
+                out = method.loss(policy, ref, batch.weights)
+                loss = (batch.weights * out.losses).mean()
+            value = float(accelerator.gather(loss.detach().reshape(1)).float().mean())
+            if not math.isfinite(value):
+                where = run.last_good.name if run.last_good is not None else "none (no checkpoint was saved yet)"
+                raise HarnessError(f"training stopped: the loss is {value} at step {step + 1} "
+                                   f"(micro-batch {micro + 1}); last good checkpoint: {where}")
+            accelerator.backward(loss / ga)
+        _accumulate(sums, value, out, policy, accelerator.gather, paired=method.paired)
+    grad_norm = None
+    if run.config.max_grad_norm > 0:
+        grad_norm = accelerator.clip_grad_norm_(run.trainable, run.config.max_grad_norm)
+    run.optimizer.step()
+    run.scheduler.step()
+    run.optimizer.zero_grad(set_to_none=True)
+    metrics = {k: v / ga for k, v in sums.items()} | {"learning_rate": run.scheduler.get_last_lr()[0]}
+    if grad_norm is not None:  # the norm before clipping, as TRL logs it; DeepSpeed may not report one
+        # under FSDP2 the norm may be a DTensor: its full value, the same on every process
+        metrics["grad_norm"] = float(grad_norm.full_tensor() if hasattr(grad_norm, "full_tensor") else grad_norm)
+    return metrics | {"epoch": (step + 1) * ga / run.per_epoch, "step": step + 1}
+
+
+def _resume(run: Run, resume: bool) -> tuple[int, list[dict[str, float]]]:
+    """The step to start from and the history so far: from the last checkpoint under ``--resume``."""
+    output_dir = run.output_dir
+    run.last_good = ckpt.latest_checkpoint(output_dir) if resume else None
+    if resume and run.last_good is None:
         log.warning("--resume: no checkpoint in %s, starting from step 0", output_dir)
-    if last_good is not None:
-        state = ckpt.load_checkpoint(last_good, accelerator=accelerator, model=model, optimizer=optimizer,
-                                     scheduler=scheduler)
+    if run.last_good is not None:
+        state = ckpt.load_checkpoint(run.last_good, accelerator=run.accelerator, model=run.model,
+                                     optimizer=run.optimizer, scheduler=run.scheduler)
         start_step, history = int(state["step"]), list(state.get("history", []))
-        log.info("resumed from %s (step %d of %d)", last_good.name, start_step, steps)
-    elif not resume and ckpt.checkpoint_dirs(output_dir):
+        log.info("resumed from %s (step %d of %d)", run.last_good.name, start_step, run.steps)
+        return start_step, history
+    if not resume and ckpt.checkpoint_dirs(output_dir):
         raise HarnessError(f"{output_dir} already holds checkpoints: pass --resume to continue, or a new --output-dir")
-    if accelerator.is_main_process:
-        write_json(output_dir / "train_config.json",
-                   {"method": method.name, "hparams": method.hparams, "config": config.to_dict(),
-                    "pairs": len(pairs), "total_steps": steps})
-    if config.report_to != "none":  # a resumed training reopens the tracker run it started (tracker.json)
-        accelerator.init_trackers(config.run_name, config={**config.to_dict(), "method": method.name},
-                                  init_kwargs=trackers.init_kwargs(config.report_to, output_dir))
-        if accelerator.is_main_process:
-            trackers.remember(accelerator, config.report_to, config.run_name, output_dir)
+    return 0, []
 
-    model.train()
+
+def _start_records(run: Run, pairs: int) -> None:
+    """``train_config.json`` and the tracker run (a resumed training reopens the one it started)."""
+    config, accelerator, method = run.config, run.accelerator, run.method
+    if accelerator.is_main_process:
+        write_json(run.output_dir / "train_config.json",
+                   {"method": method.name, "hparams": method.hparams, "config": config.to_dict(),
+                    "pairs": pairs, "total_steps": run.steps})
+    if config.report_to != "none":
+        accelerator.init_trackers(config.run_name, config={**config.to_dict(), "method": method.name},
+                                  init_kwargs=trackers.init_kwargs(config.report_to, run.output_dir))
+        if accelerator.is_main_process:
+            trackers.remember(accelerator, config.report_to, config.run_name, run.output_dir)
+
+
+class Prefetch:
+    """Iterates ``batches`` one batch ahead on a background thread: the next micro-batch's data path
+    (images, processor, padding) runs while the current step computes. Errors of the data path (a bad
+    image: ``DataError``) are raised where the batch is asked for, as without it."""
+
+    def __init__(self, batches: Any):
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._batches = batches
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="harness-data")
+        self._next = self._pool.submit(next, batches)
+
+    def __iter__(self) -> Prefetch:
+        return self
+
+    def __next__(self) -> Any:
+        batch = self._next.result()
+        self._next = self._pool.submit(next, self._batches)
+        return batch
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def train_preference(model: Any, method: Method, pairs: list[PreferencePair],
+                     image_root: Path | None, output_dir: str | Path, config: TrainConfig | None = None,
+                     *, resume: bool = False) -> TrainResult:
+    """Train ``method`` on ``pairs``; see the module docstring for the exact loss.
+
+    Set-up (``setup_run``), resume, then ``train_step`` once per optimizer step, with the step lines,
+    trackers and checkpoints around it; the final checkpoint and model at the end."""
+    from tqdm.auto import tqdm
+
+    config = config or TrainConfig()
+    output_dir = Path(output_dir)
+    image_root = Path(image_root) if image_root is not None else None
+    run = setup_run(model, method, pairs, image_root, output_dir, config)
+    accelerator, steps = run.accelerator, run.steps
+    start_step, history = _resume(run, resume)
+    _start_records(run, len(run.dataset))
+
+    run.model.train()
     ga = config.grad_accum
-    stream = micro_batches(len(dataset), config, accelerator.num_processes, accelerator.process_index,
+    stream = micro_batches(len(run.dataset), config, accelerator.num_processes, accelerator.process_index,
                            start_step * ga, steps * ga)
-    batches = iter(loader(stream))
+    batches = iter(run.loader(stream))
+    if config.num_workers == 0:  # worker processes prefetch already
+        batches = Prefetch(batches)
     progress = tqdm(total=steps, initial=start_step, desc=f"train {method.name}",
                     disable=not accelerator.is_main_process)
-    per_epoch = micro_batches_per_epoch(len(dataset), config, accelerator.num_processes)
-    for step in range(start_step, steps):
-        sums: dict[str, float] = {}
-        for micro in range(ga):
-            batch = next(batches).to(accelerator.device)
-            sync = micro == ga - 1
-            with accelerator.no_sync(model) if not sync else nullcontext():
-                with accelerator.autocast():
-                    ref = reference(batch) if reference is not None else None
-                    policy = to_logprobs(sequence_logps(model, batch, pack=pack))
-                    out = method.loss(policy, ref, batch.weights)
-                    loss = (batch.weights * out.losses).mean()
-                value = float(accelerator.gather(loss.detach().reshape(1)).float().mean())
-                if not math.isfinite(value):
-                    where = last_good.name if last_good is not None else "none (no checkpoint was saved yet)"
-                    raise HarnessError(f"training stopped: the loss is {value} at step {step + 1} "
-                                       f"(micro-batch {micro + 1}); last good checkpoint: {where}")
-                accelerator.backward(loss / ga)
-            _accumulate(sums, value, out, policy, accelerator.gather, paired=not sft)
-        grad_norm = None
-        if config.max_grad_norm > 0:
-            grad_norm = accelerator.clip_grad_norm_(model.parameters(), config.max_grad_norm)
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
-        metrics = {k: v / ga for k, v in sums.items()} | {"learning_rate": scheduler.get_last_lr()[0]}
-        if grad_norm is not None:  # the norm before clipping, as TRL logs it; DeepSpeed may not report one
-            # under FSDP2 the norm may be a DTensor: its full value, the same on every process
-            metrics["grad_norm"] = float(grad_norm.full_tensor() if hasattr(grad_norm, "full_tensor") else grad_norm)
-        metrics |= {"epoch": (step + 1) * ga / per_epoch, "step": step + 1}
-        history.append(metrics)
-        # refresh=False: the update redraws, at most once per mininterval (30 s in a log, harness.cli)
-        progress.set_postfix(loss=f"{metrics['loss']:.4f}", acc=f"{metrics.get('rewards/accuracies', 0):.2f}",
-                             refresh=False)
-        progress.update(1)
-        if logs_step(step + 1, steps, config.log_every) and accelerator.is_main_process:
-            log.info("step %d/%d %s", step + 1, steps,
-                     " ".join(f"{k}={v:.4g}" for k, v in metrics.items() if k != "step"))
-            if config.report_to != "none":
-                accelerator.log({f"train/{k}": v for k, v in metrics.items() if k != "step"}, step=step + 1)
-        if config.save_every and (step + 1) % config.save_every == 0 and step + 1 < steps:
-            last_good = ckpt.save_checkpoint(output_dir, step + 1, accelerator=accelerator, model=model,
-                                             optimizer=optimizer, scheduler=scheduler,
-                                             state={"history": history}, keep=config.save_total_limit)
+    try:
+        for step in range(start_step, steps):
+            metrics = train_step(run, batches, step)
+            history.append(metrics)
+            # refresh=False: the update redraws, at most once per mininterval (30 s in a log, harness.cli)
+            progress.set_postfix(loss=f"{metrics['loss']:.4f}",
+                                 acc=f"{metrics.get('rewards/accuracies', 0):.2f}", refresh=False)
+            progress.update(1)
+            if logs_step(step + 1, steps, config.log_every) and accelerator.is_main_process:
+                log.info("step %d/%d %s", step + 1, steps,
+                         " ".join(f"{k}={v:.4g}" for k, v in metrics.items() if k != "step"))
+                if config.report_to != "none":
+                    accelerator.log({f"train/{k}": v for k, v in metrics.items() if k != "step"}, step=step + 1)
+            if config.save_every and (step + 1) % config.save_every == 0 and step + 1 < steps:
+                run.last_good = ckpt.save_checkpoint(output_dir, step + 1, accelerator=accelerator,
+                                                     model=run.model, optimizer=run.optimizer,
+                                                     scheduler=run.scheduler, state={"history": history},
+                                                     keep=config.save_total_limit)
+    finally:
+        if isinstance(batches, Prefetch):
+            batches.close()
     progress.close()
     if config.report_to != "none":
         accelerator.end_training()
-    ckpt.save_checkpoint(output_dir, steps, accelerator=accelerator, model=model, optimizer=optimizer,
-                         scheduler=scheduler, state={"history": history}, keep=config.save_total_limit)
-    model_path, adapter_path = save_final(output_dir, accelerator, model, vlm, config)
+    ckpt.save_checkpoint(output_dir, steps, accelerator=accelerator, model=run.model, optimizer=run.optimizer,
+                         scheduler=run.scheduler, state={"history": history}, keep=config.save_total_limit)
+    model_path, adapter_path = save_final(output_dir, accelerator, run.model, run.vlm, config)
     if accelerator.is_main_process:
         write_jsonl(output_dir / "metrics.jsonl", history)
     return TrainResult(output_dir, model_path, adapter_path, history)
@@ -283,7 +374,7 @@ def _accumulate(sums: dict[str, float], loss: float, out: Any, policy: Any, gath
     process holds the same number of pairs, so a mean of per-process means is the mean over all pairs).
 
     The names are TRL's (docs/training.md, "Trackers"); ``logps/*`` are the policy's summed
-    response log-probabilities, ``logps/rejected`` only when the rows have a rejected side (not SFT)."""
+    response log-probabilities, ``logps/rejected`` only when the rows have a rejected side (``paired``)."""
     chosen, rejected = gather(out.chosen_rewards.detach().float()), gather(out.rejected_rewards.detach().float())
     values = {
         "loss": loss,

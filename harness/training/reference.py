@@ -20,6 +20,7 @@ from harness.methods.base import LogProbs
 from harness.training import refstore
 from harness.training.batch import PreferenceBatch
 from harness.training.logps import sequence_logps, to_logprobs
+from harness.training.modes import evaluating
 
 log = logging.getLogger(__name__)
 CACHED_FIELDS = ("sum", "mean", "tokens")
@@ -45,15 +46,10 @@ class ModelReference:
     def _forward(self, batch: PreferenceBatch) -> dict[str, dict[str, Any]]:
         import torch
 
-        model = self.model
-        was_training = model.training
-        model.eval()  # no dropout in the reference
         context = self._adapters_disabled() if self.adapters_off else nullcontext()
-        try:
-            with torch.no_grad(), context, self.autocast():
-                return sequence_logps(model, batch, pack=self.pack)
-        finally:
-            model.train(was_training)
+        # evaluating: no dropout in the reference (eval mode, the model's own mode restored after)
+        with torch.no_grad(), evaluating(self.model), context, self.autocast():
+            return sequence_logps(self.model, batch, pack=self.pack)
 
     @contextmanager
     def _adapters_disabled(self):

@@ -51,7 +51,10 @@ def prepare_model(model: Any, family: Any, config: TrainConfig) -> Any:
     return model
 
 
-def build_optimizer(model: Any, family: Any, config: TrainConfig):
+def build_optimizer(model: Any, family: Any, config: TrainConfig, *, foreach: bool | None = None):
+    """AdamW over the trainable weights (the projector's at ``projector_lr``). ``foreach``: torch's
+    multi-tensor update (its default on GPUs; on CPUs one Python loop per weight otherwise, and the same
+    numbers either way)."""
     import torch
 
     main, projector = [], []
@@ -62,7 +65,7 @@ def build_optimizer(model: Any, family: Any, config: TrainConfig):
     if projector:
         groups.append({"params": projector, "lr": config.projector_lr or config.lr})
     groups = [g for g in groups if g["params"]]
-    return torch.optim.AdamW(groups, weight_decay=config.weight_decay)
+    return torch.optim.AdamW(groups, weight_decay=config.weight_decay, foreach=foreach)
 
 
 def build_scheduler(optimizer: Any, config: TrainConfig, total_steps: int):

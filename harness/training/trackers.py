@@ -6,7 +6,7 @@ A tracker is accelerate's (``accelerate.tracking``); the harness adds three thin
   without wandb fails at once with one line instead of training with nothing tracked;
 * training scalars carry TRL's names (``train/loss``, ``train/rewards/accuracies``, ``train/rewards/margins``,
   ``train/learning_rate``, ``train/grad_norm``, ``train/epoch``...; the loop's ``_accumulate``), so a dashboard
-  built for TRL's ``DPOTrainer`` reads a harness run unchanged;
+  built for TRL's preference trainers reads a harness run unchanged;
 * the evaluation that ends ``harness run`` is logged to the same tracker run as ``eval/<task>/<metric>``
   with ``.../ci_low`` and ``.../ci_high`` (``log_evaluation``), at the last training step.
 

@@ -57,7 +57,7 @@ def test_built_in_methods_register_through_the_entry_points_of_pyproject():
         assert fresh.origin(name) == "medpo-harness", name
         assert fresh.get(name).name == name, f"entry point '{name}' -> {target} has another name"
     # one SFT: the registered method is the loss harness sft and the tiny model's training use
-    from harness.training import sft
+    from harness.methods import sft
 
     assert sft.SFT is METHODS.get("sft") and "arXiv:2203.02155" in sft.SFT.citation
     # the harness itself names no method: the old hard-coded table is gone
