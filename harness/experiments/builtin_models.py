@@ -38,7 +38,7 @@ from harness.core.errors import HarnessError
 from harness.models.tiny import TinyConfig
 
 if TYPE_CHECKING:
-    from harness.methods.sft import SFTRecord
+    from harness.experiments.sft import SFTRecord
     from harness.models.hf import HFVisionLanguageModel
     from harness.training.config import TrainConfig
 
@@ -112,7 +112,7 @@ def sft_records(config: TinyConfig) -> list[SFTRecord]:
     With ``mismatch_share`` > 0 that share of records (drawn with the config's seed) keeps its image but
     takes the text of another, random case of the mix: its question and answer, or its report.
     """
-    from harness.methods.sft import SFTRecord
+    from harness.experiments.sft import SFTRecord
     from harness.tasks.base import DEFAULT_REPORT_INSTRUCTION
     from harness.tasks.synth import SYNTH_REPORT, SYNTH_VQA
 
@@ -136,7 +136,7 @@ def prior_records(config: TinyConfig) -> list[SFTRecord]:
     true VQA answers, and reports of which a ``deny_share`` of the lesion films' (drawn with the seed, more
     often for small lesions: ``denied_reports``) are the normal report: the text prior, learned from data,
     never written into an output."""
-    from harness.methods.sft import SFTRecord
+    from harness.experiments.sft import SFTRecord
     from harness.tasks.base import DEFAULT_REPORT_INSTRUCTION
     from harness.tasks.synth import SYNTH_REPORT, SYNTH_VQA, write_report
 
@@ -237,7 +237,7 @@ def ensure_builtin(name: str, *, force: bool = False, config: TinyConfig | None 
     an interrupted build leaves nothing that a later call would mistake for a finished model.
     """
     from harness.core.io import write_json
-    from harness.methods import sft
+    from harness.experiments import sft
     from harness.models.hf import load_hf_model
     from harness.models.tiny import build_tiny_model
 

@@ -2,17 +2,14 @@
 
 The one definition of SFT in the harness: the registered ``sft`` method (``harness train --method sft``),
 ``harness sft`` and the tiny model's training all use this class, through the shared training core
-(``train_sft`` below calls ``harness.training.train_preference``). The paper's protocol trains every
+(``harness.experiments.sft.train_sft`` calls ``harness.training.train_preference`` with it). The paper's protocol trains every
 preference method from an SFT model.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from harness.curation.preferences import PreferencePair
 from harness.methods.base import LogProbs, LossOutput, Method
 
 if TYPE_CHECKING:
@@ -49,30 +46,3 @@ class SFT(Method):
         losses = -policy.chosen_mean_logps
         rewards = policy.chosen_mean_logps.detach()
         return LossOutput(losses, rewards, rewards.new_zeros(rewards.shape))
-
-
-@dataclass
-class SFTRecord:
-    """One supervised example; ``image`` is a file path (absolute, or relative to ``image_root``)."""
-
-    image: str
-    prompt: str
-    response: str
-
-
-def records_to_pairs(records: list[SFTRecord]) -> list[PreferencePair]:
-    return [PreferencePair(id=str(i), image=r.image, prompt=r.prompt, chosen=r.response, rejected="",
-                           kind="sft", source="sft") for i, r in enumerate(records)]
-
-
-def train_sft(model: Any, records: list[SFTRecord], output_dir: Path, config: Any = None,
-              *, image_root: Path | None = None, resume: bool = False) -> Path:
-    """Fine-tune on ``records`` through the shared core (``config``: a ``harness.training.TrainConfig``);
-    returns the saved full-model folder (LoRA merged), loadable by ``load_hf_model``."""
-    from harness.training.loop import train_preference
-
-    result = train_preference(model, SFT(), records_to_pairs(records), image_root, output_dir, config,
-                              resume=resume)
-    if result.model_path is None:
-        return Path(output_dir) / "model"
-    return result.model_path

@@ -113,7 +113,7 @@ def test_both_names_are_registered_lazily():
 def test_reduced_testbed_builds_once_in_two_stages_and_sees_16_image_tokens(tmp_path, monkeypatch):
     from PIL import Image
 
-    import harness.methods.sft as sft
+    import harness.experiments.sft as sft
     from harness.core.io import read_json
 
     monkeypatch.setenv("HARNESS_HOME", str(tmp_path))

@@ -74,7 +74,7 @@ def test_synthetic_words_are_single_tokens(untrained):
 
 
 def test_interrupted_build_leaves_no_folder(tmp_path, monkeypatch):
-    import harness.methods.sft as sft
+    import harness.experiments.sft as sft
 
     monkeypatch.setenv("HARNESS_HOME", str(tmp_path))
 
@@ -91,7 +91,7 @@ def test_interrupted_build_leaves_no_folder(tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_ensure_tiny_is_cached(tiny_model_dir, monkeypatch):
-    import harness.methods.sft as sft
+    import harness.experiments.sft as sft
 
     assert tiny_model_dir == tiny_dir() and (tiny_model_dir / "tiny.json").is_file()
     weights = tiny_model_dir / "model.safetensors"

@@ -52,7 +52,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def read_records(path: Path):
     from harness.core.io import read_jsonl
-    from harness.methods.sft import SFTRecord
+    from harness.experiments.sft import SFTRecord
 
     records = []
     for index, row in enumerate(read_jsonl(path)):
@@ -68,7 +68,7 @@ def task_records(names: str, data_dir: str | None, image_dir: Path, limit: int |
     import datasets
 
     from harness.core.images import to_rgb
-    from harness.methods.sft import SFTRecord
+    from harness.experiments.sft import SFTRecord
     from harness.tasks import get_task
 
     records = []
@@ -90,7 +90,7 @@ def task_records(names: str, data_dir: str | None, image_dir: Path, limit: int |
 
 
 def handle(args: argparse.Namespace) -> int:
-    from harness.methods.sft import train_sft
+    from harness.experiments.sft import train_sft
 
     config = config_from_args(args)
     if args.limit is not None and args.limit < 1:
@@ -113,7 +113,7 @@ def handle(args: argparse.Namespace) -> int:
         model = load_checked_model(args.model, config.precision)
         path = train_sft(model, records, output, config, image_root=args.image_root, resume=args.resume)
     if int(os.environ.get("RANK", "0")) == 0:  # the main process writes the cards
-        from harness.methods.sft import SFT, records_to_pairs
+        from harness.experiments.sft import SFT, records_to_pairs
         from harness.results.card import base_identity, write_training_cards
 
         write_training_cards(output, method=SFT(), pairs=records_to_pairs(records), base_spec=args.model,
