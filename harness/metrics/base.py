@@ -96,3 +96,22 @@ def mean_result(name: str, per_sample: Sequence[float], *, higher_is_better: boo
     low, high = mean_interval(scores, seed=seed, n_boot=n_boot)
     return MetricResult(name=name, value=value, ci_low=low, ci_high=high, n=int(scores.size),
                         higher_is_better=higher_is_better, per_sample=[float(s) for s in scores])
+
+
+def counted_results(names: Sequence[str], counts: Any, *, aggregate: Callable[[str, Any], Any],
+                    bounds: Callable[..., tuple[float, float]], per_item: Callable[[str, Any], Any],
+                    lower_is_better: Sequence[str] = (), seed: int = 0, n_boot: int = 1000,
+                    ) -> dict[str, MetricResult]:
+    """Results for metrics scored from per-item counts computed once (an ``(n, ...)`` array): each value is
+    ``aggregate(name, summed counts)`` (NaN with no items), its interval ``bounds(name, counts, seed=,
+    n_boot=)``, its per-sample scores ``per_item(name, counts)``."""
+    n = len(counts)
+    results = {}
+    for name in dict.fromkeys(names):
+        value = float(aggregate(name, counts.sum(axis=0))) if n else float("nan")
+        low, high = bounds(name, counts, seed=seed, n_boot=n_boot)
+        results[name] = MetricResult(
+            name=name, value=value, ci_low=low, ci_high=high, n=n, higher_is_better=name not in lower_is_better,
+            per_sample=[float(x) for x in per_item(name, counts)] if n else [],
+        )
+    return results

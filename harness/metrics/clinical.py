@@ -25,7 +25,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from harness.findings.labeler import LABELER_VERSION, OBSERVATIONS, POSITIVE, UNCERTAIN, label_report
-from harness.metrics.base import ItemForm, Metric, MetricResult
+from harness.metrics.base import ItemForm, Metric, MetricResult, counted_results
 from harness.metrics.registry import metric
 from harness.stats.intervals import bootstrap_interval, ratio_interval
 
@@ -126,20 +126,8 @@ def score_clinical(
     unknown = [n for n in names if n not in CLINICAL_METRICS]
     if unknown:
         raise ValueError(f"not clinical metrics: {unknown}")
-    counts = clinical_counts(predictions, references)
-    results = {}
-    for name in dict.fromkeys(names):
-        if len(counts) == 0:
-            value = float("nan")
-        else:
-            value = float(_aggregate(name, counts.sum(axis=0)))
-        low, high = _bounds(name, counts, seed=seed, n_boot=n_boot)
-        results[name] = MetricResult(
-            name=name, value=value, ci_low=low, ci_high=high, n=len(counts),
-            higher_is_better=name != "hallucination_rate",
-            per_sample=[float(x) for x in _per_report(name, counts)] if len(counts) else [],
-        )
-    return results
+    return counted_results(names, clinical_counts(predictions, references), aggregate=_aggregate, bounds=_bounds,
+                           per_item=_per_report, lower_is_better=("hallucination_rate",), seed=seed, n_boot=n_boot)
 
 
 def _claimed(sums: np.ndarray) -> float:

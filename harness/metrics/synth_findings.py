@@ -32,7 +32,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from harness.findings.synthetic import match_counts, read_report
-from harness.metrics.base import ItemForm, Metric, MetricResult
+from harness.metrics.base import ItemForm, Metric, MetricResult, counted_results
 from harness.metrics.registry import metric
 from harness.stats.intervals import mean_interval, ratio_interval
 
@@ -117,16 +117,9 @@ def score_findings(
     if unknown:
         raise ValueError(f"not synthetic finding metrics: {unknown}")
     counts = finding_counts(predictions, references)
-    n = len(counts)
-    results = {}
-    for name in dict.fromkeys(names):
-        value = float(_aggregate(name, counts.sum(axis=0), n)) if n else float("nan")
-        low, high = _bounds(name, counts, seed=seed, n_boot=n_boot)
-        results[name] = MetricResult(
-            name=name, value=value, ci_low=low, ci_high=high, n=n, higher_is_better=name != "false_finding_rate",
-            per_sample=[float(x) for x in _per_report(name, counts)],
-        )
-    return results
+    return counted_results(names, counts, aggregate=lambda name, sums: _aggregate(name, sums, len(counts)),
+                           bounds=_bounds, per_item=_per_report, lower_is_better=("false_finding_rate",),
+                           seed=seed, n_boot=n_boot)
 
 
 @metric
