@@ -257,3 +257,16 @@ class MMedPOHelper:
 '''
     assert methods_named(code, methods) == {"dpo", "simpo", "self_rewarding", "mmedpo"}
     assert methods_named('"""DPO, SimPO."""\nx = "the dpo loss"\n# dpo\nadopt = 1\n', methods) == set()
+
+
+def test_every_package_says_what_it_is_in_one_line():
+    """Each package's docstring opens with a one-line summary (a sentence of its own, then a blank line)."""
+    bad = []
+    for init in sorted(REPO.glob("*/**/__init__.py")):
+        if init.parts[len(REPO.parts)] not in ("harness", "baselines", "mmedpo", "leaderboard"):
+            continue
+        doc = ast.get_docstring(ast.parse(init.read_text(encoding="utf-8")))
+        lines = (doc or "").splitlines()
+        if not lines or not lines[0].rstrip().endswith((".", ")")) or (len(lines) > 1 and lines[1].strip()):
+            bad.append(str(init.relative_to(REPO)))
+    assert not bad, f"packages without a one-line summary docstring: {bad}"

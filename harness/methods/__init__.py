@@ -1,6 +1,8 @@
-"""Method registry: built-in methods and plugins alike are entries of the ``harness.methods`` entry-point
-group (the built-ins are declared in the harness's own ``pyproject.toml``), read lazily, so listing names
-imports no method module and no torch."""
+"""The method contract and its registry: every preference-optimization method, built-in or plugin.
+
+Built-in methods and plugins alike are entries of the ``harness.methods`` entry-point group (the built-ins are
+declared in the harness's own ``pyproject.toml``), read lazily, so listing names imports no method module and
+no torch."""
 
 from __future__ import annotations
 

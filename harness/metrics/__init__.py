@@ -1,4 +1,6 @@
-"""Metric registry. Entries are lazy ``module:attr`` strings; see ``harness.metrics.base`` for the contract."""
+"""The metrics the field reports, with intervals; each registers with ``@metric`` where it is defined.
+
+See ``harness.metrics.base`` for the contract and ``harness.metrics.registry`` for the registry."""
 
 from __future__ import annotations
 

@@ -1,5 +1,7 @@
-"""The tasks: the registry (``harness.tasks.registry``, lazy entries, so that listing tasks imports neither torch
-nor the loaders' dependencies) and ``get_task``, which applies the active ``--task-option`` values."""
+"""The tasks: loaders of the real dataset layouts (release and Hub) and of the synthetic suite.
+
+The registry (``harness.tasks.registry``) holds lazy entries, so that listing tasks imports neither torch nor
+the loaders' dependencies; ``get_task`` applies the active ``--task-option`` values."""
 
 from __future__ import annotations
 
