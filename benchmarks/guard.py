@@ -265,6 +265,12 @@ def check(run_path: Path, reference_path: Path, allow_missing: bool = False) -> 
     return 0
 
 
+def benchmark_env() -> dict[str, str]:
+    """The environment of a benchmark run: this one, less the variables of an enclosing pytest-xdist worker
+    (pytest-benchmark disables itself when it sees them, which ``--benchmark-only`` refuses)."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_XDIST")}
+
+
 def run_benchmarks(runs: int, pytest_args: list[str], workdir: Path) -> tuple[list[Path], list[float]]:
     """Run the benchmarks ``runs`` times, each into its own JSON file; also the 1-minute load before each."""
     paths, loads = [], []
@@ -275,7 +281,7 @@ def run_benchmarks(runs: int, pytest_args: list[str], workdir: Path) -> tuple[li
                    f"--benchmark-json={out}"]
         start = time.perf_counter()
         log.info("run %d/%d (load average %.2f) ...", i + 1, runs, loads[-1])
-        done = subprocess.run(command, cwd=REPO, check=False)
+        done = subprocess.run(command, cwd=REPO, env=benchmark_env(), check=False)
         log.info("run %d/%d took %.0f s", i + 1, runs, time.perf_counter() - start)
         if done.returncode != 0:
             raise HarnessError(f"benchmark run {i + 1} failed (pytest exit {done.returncode}); reference unchanged")

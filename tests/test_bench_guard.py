@@ -247,7 +247,7 @@ def test_a_real_benchmark_run_with_a_slowed_path_is_flagged_and_its_unslowed_twi
     (tmp_path / "test_selftest.py").write_text(SELFTEST)
     (tmp_path / "pytest.ini").write_text("[pytest]\n")
     out = tmp_path / "run.json"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+    env = {**guard.benchmark_env(), "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
            guard.SLOWDOWN_ENV: "selftest.twin=10", "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}  # a faster start
     done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "pytest_benchmark.plugin", "-p", "benchmarks.conftest",
                            "-p", "no:cacheprovider", "--benchmark-only", f"--benchmark-json={out}", "test_selftest.py"],

@@ -90,8 +90,9 @@ def test_every_built_in_metric_registers_where_it_is_defined():
         source = (REPO / Path(*module.split("."))).with_suffix(".py").read_text()
         assert "@metric\n" in source or "metric(Metric(" in source, module
     assert "register_lazy" not in (REPO / "harness/metrics/registry.py").read_text()  # no list of strings
-    names = METRICS.names()
-    assert len(names) == 34 and {"bleu_4", "pope_f1", "finding_f1", "chexpert_f1_macro", "open_f1"} <= set(names)
+    names = METRICS.names()  # other tests in this process may have registered more: the exact count of
+    # built-ins (34) is checked in a fresh process below
+    assert {"bleu_4", "pope_f1", "finding_f1", "chexpert_f1_macro", "open_f1"} <= set(names)
     for name in names:
         metric = get_metric(name)
         assert metric.name == name and metric.compute is not None

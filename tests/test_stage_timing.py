@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.experiments import timing
+from harness.core import timing
 
 
 class _FakeTime:

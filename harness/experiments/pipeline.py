@@ -161,7 +161,7 @@ def resolve_base_model(spec: str) -> Path:
 def _builtin_folder(spec: str, models: Any) -> Path | None:
     """The folder of a built-in model (``tiny``, ``testbed``) built on first use, without loading its weights;
     None for any other registry entry (a plugin's model is loaded to find its folder)."""
-    from harness import builtin_models
+    from harness.experiments import builtin_models
 
     try:
         entry = models.get(spec)

@@ -220,7 +220,8 @@ def _driver_classpath(java: str, jar: Path) -> str | None:
     """The folder holding the compiled threaded driver, compiled on first use; None when it cannot be built."""
     from harness.core.paths import harness_home
 
-    final = harness_home() / "java" / f"meteor-threads-{_driver_key(jar)}"
+    # absolute: the JVM runs in the jar's folder, so a relative HARNESS_HOME would miss the driver
+    final = Path(os.path.abspath(harness_home() / "java" / f"meteor-threads-{_driver_key(jar)}"))
     if (final / f"{_DRIVER_CLASS}.class").is_file():
         return str(final)
     javac = _javac(java)

@@ -142,6 +142,24 @@ def test_meteor_without_javac_or_with_one_thread_runs_the_jar_as_pycocoevalcap(j
     assert MeteorJVM(threads=4).command()[1:4] == ["-jar", "-Xmx2G", "meteor-1.5.jar"]
 
 
+def test_the_threaded_driver_is_found_from_the_jars_folder_under_a_relative_harness_home(java, monkeypatch,
+                                                                                         tmp_path):
+    """The JVM runs in the jar's folder: a relative HARNESS_HOME (a CI workspace) must still give it the
+    driver's absolute folder, or METEOR dies at start."""
+    import os
+
+    from harness.metrics import coco_java
+
+    if coco_java._javac(coco_java.java_path()) is None:
+        pytest.skip("javac not found: METEOR runs the jar on one thread, no driver to find")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HARNESS_HOME", "relative-home")
+    command = MeteorJVM(threads=2).command()
+    classpath = command[command.index("-cp") + 1].split(os.pathsep)
+    assert classpath[0] == "meteor-1.5.jar" and os.path.isabs(classpath[1])
+    assert (tmp_path / "relative-home" / "java").is_dir()
+
+
 @pytest.fixture(scope="session")
 def meteor_run(iu_pairs, java):
     """One JVM: the hand example first, then 150 tokenized IU-Xray pairs."""
