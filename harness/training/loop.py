@@ -138,8 +138,9 @@ class Run:
     steps: int
     output_dir: Path
     last_good: Path | None = None  # the last checkpoint written or resumed from
-    # the weights that get gradients (after ``accelerator.prepare``: under FSDP2 its sharded ones), which
-    # clipping walks instead of every weight of the model
+    # the weights that get gradients, which clipping walks instead of every weight of the model; empty (all
+    # weights) when sharded: accelerate's FSDP2 clipping needs the model's own parameters to reduce the norm
+    # over the shards (a clean-clone run of tests/training/test_sharded.py saw a different grad_norm)
     trainable: list[Any] = field(default_factory=list)
 
     def loader(self, batches: Any) -> Any:
@@ -205,7 +206,8 @@ def setup_run(model: Any, method: Method, pairs: list[PreferencePair], image_roo
             with accelerator.autocast():
                 pack = packing_matches(model, sample.to(accelerator.device))
     run = Run(method, config, vlm, accelerator, model, optimizer, scheduler, None, dataset, collate, pack,
-              steps, output_dir, trainable=[p for p in model.parameters() if p.requires_grad])
+              steps, output_dir,
+              trainable=[p for p in model.parameters() if p.requires_grad] if accelerator.num_processes == 1 else [])
     if not method.reference_free:
         run.reference = ModelReference(frozen if frozen is not None else model, adapters_off=frozen is None,
                                        autocast=accelerator.autocast, pack=pack)
@@ -245,7 +247,7 @@ def train_step(run: Run, batches: Any, step: int) -> dict[str, float]:
         _accumulate(sums, value, out, policy, accelerator.gather, paired=method.paired)
     grad_norm = None
     if run.config.max_grad_norm > 0:
-        grad_norm = accelerator.clip_grad_norm_(run.trainable, run.config.max_grad_norm)
+        grad_norm = accelerator.clip_grad_norm_(run.trainable or run.model.parameters(), run.config.max_grad_norm)
     run.optimizer.step()
     run.scheduler.step()
     run.optimizer.zero_grad(set_to_none=True)
