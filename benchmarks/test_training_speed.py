@@ -1,6 +1,6 @@
 """Training samples/second: the shared core vs TRL's DPOTrainer vs naive two-forward paths.
 
-Same tiny LLaVA (the training tests' builder), same 64 text pairs (same image for both sides), batch size
+Same tiny LLaVA (``harness.models.tiny``'s recipe), same 64 text pairs (same image for both sides), batch size
 4, fp32, LoRA r=8 on the language model, sigmoid DPO, 16 optimizer steps, one CPU thread. Each timed call is
 a whole training run (setup that builds a fresh model is outside the timing; the core's timed call also
 writes its final checkpoint and adapter, TRL's does not save). Five paths:
@@ -36,7 +36,6 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "training"))
 
 from helpers import LocalDPO, make_pairs, save_images  # noqa: E402
-from tiny import build_tiny_llava  # noqa: E402
 
 STEPS, BATCH, PAIRS = 16, 4, 64
 LORA_TARGET = r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)$"
@@ -48,7 +47,11 @@ def setup(tmp_path_factory):
 
     torch.set_num_threads(1)
     root = tmp_path_factory.mktemp("train_bench")
-    model = build_tiny_llava(root / "model")
+    from harness.models.tiny import TinyConfig, build_tiny_model
+
+    # the one tiny recipe, at the size the training tests' own builder had (vision 32 wide, 1 layer, 2 heads)
+    model = build_tiny_model(root / "model", config=TinyConfig(vision_hidden=32, vision_layers=1, heads=2,
+                                                               vocab_size=400))
     (root / "images").mkdir()
     save_images(root / "images")
     return root, model, make_pairs(PAIRS)
