@@ -6,7 +6,7 @@ compares every stored metric of runs with the same (entry, seed), and of the swe
 (entry, rate), value for value, and the validation scores that chose each entry's rate: the check that a speed
 change left the results bit-identical.
 
-    python benchmarks/study_split.py /tmp/home-before:before /tmp/home-after:after
+    python benchmarks/study_split.py home-before:before home-after:after
 """
 
 from __future__ import annotations
