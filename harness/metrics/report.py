@@ -2,9 +2,9 @@
 
 The pipeline is the coco-caption one: PTB-tokenize (lowercase, punctuation tokens removed), then score
 each prediction against its one reference. :func:`score_reports` shares all work across the metrics
-asked for: the METEOR JVM starts first (it spends seconds loading its paraphrase table) while ONE
-tokenizer run handles predictions and references together; METEOR then scores in its own process while
-BLEU, ROUGE-L and CIDEr are computed in Python from n-gram counts built once per text.
+asked for: the METEOR JVM starts first (start-up and its indexes) while ONE tokenizer run handles
+predictions and references together; METEOR then scores in its own process (``harness.metrics.coco_java``)
+while BLEU, ROUGE-L and CIDEr are computed in Python from n-gram counts built once per text.
 
 Confidence intervals (seeded percentile bootstrap over reports, see ``harness.stats.intervals``):
 
@@ -110,7 +110,7 @@ def score_reports(
         return {k: MetricResult(k, nan, nan, nan, 0, True, []) for k in wanted}
 
     started = time.perf_counter()
-    meteor = MeteorJVM().start() if "meteor" in wanted else None
+    meteor = MeteorJVM(segments=n).start() if "meteor" in wanted else None
     try:
         tokens = ptb_tokenize([str(p) for p in predictions] + [str(r) for r in references])
         hyps, refs = tokens[:n], tokens[n:]
