@@ -77,10 +77,15 @@ class PreferenceBatch:
                 rows.token_weights.to(device) if rows.token_weights is not None else None,
             )
 
+        import torch
+
+        # the packed layout is device-free; the rest of the cache (attention masks) holds for its device only
+        same = self.chosen.input_ids.device == torch.device(device)
         return PreferenceBatch(
             self.ids, self.weights.to(device), move(self.chosen),
             move(self.rejected) if self.rejected is not None else None,
             {k: move(v) for k, v in self.extra.items()}, dict(self.shared), self.pad_token_id,
+            cache={k: v for k, v in self.cache.items() if same or k == "packed"},
         )
 
 

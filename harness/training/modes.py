@@ -50,10 +50,12 @@ def evaluating(model: Any):
         finally:
             model.train(was_training)
         return
+    # the flag straight into each module's __dict__, where Module.__init__ put it: Module.__setattr__ would
+    # first look the name up among the parameters, buffers and submodules (~2 us a module)
     for module in modules:
-        module.training = False
+        module.__dict__["training"] = False
     try:
         yield
     finally:
         for module in modules:
-            module.training = was_training
+            module.__dict__["training"] = was_training

@@ -37,7 +37,7 @@ class ModelReference:
         self.adapters_off = adapters_off
         self.autocast = autocast or nullcontext
         self.pack = pack
-        self._adapter_layers: list[Any] | None = None
+        self._adapter_layers: tuple[list[Any], list[Any]] | None = None
 
     def groups(self, batch: PreferenceBatch) -> dict[str, dict[str, Any]]:
         with stage("reference"):  # read back when a study shares them (harness.training.refstore)
@@ -55,22 +55,30 @@ class ModelReference:
     def _adapters_disabled(self):
         """peft's ``disable_adapter()`` for LoRA, without its per-call model walk and status report.
 
-        The adapter layers (and ``modules_to_save`` wrappers) are found once; each step only flips them
-        with their own ``enable_adapters``, which is what peft's context manager calls on every one.
+        The adapter layers (and ``modules_to_save`` wrappers) are found once; each step only flips them.
+        peft's context manager calls ``enable_adapters`` on every one, which sets the flag the forward reads
+        (``_disable_adapters``) and also turns the adapters' ``requires_grad`` off and back on; under the
+        reference's ``no_grad`` only the flag matters, so layers whose ``enable_adapters`` is peft's own get
+        the flag alone (most of the switch's cost was the ``requires_grad`` walk), the others their method.
         """
         peft_model = _unwrap(self.model)
         if self._adapter_layers is None:
             self._adapter_layers = _adapter_layers(peft_model)
-        if not self._adapter_layers:  # not a LoRA-style peft model: peft's own context
+        if not any(self._adapter_layers):  # not a LoRA-style peft model: peft's own context
             with peft_model.disable_adapter():
                 yield
             return
-        for layer in self._adapter_layers:
+        flags, others = self._adapter_layers
+        for layer in flags:
+            layer._disable_adapters = True
+        for layer in others:
             layer.enable_adapters(False)
         try:
             yield
         finally:
-            for layer in self._adapter_layers:
+            for layer in flags:
+                layer._disable_adapters = False
+            for layer in others:
                 layer.enable_adapters(True)
 
     def __call__(self, batch: PreferenceBatch) -> LogProbs:
@@ -99,8 +107,10 @@ def _unwrap(model: Any) -> Any:
     return getattr(model, "module", model)
 
 
-def _adapter_layers(peft_model: Any) -> list[Any]:
-    """The modules peft's ``disable_adapter`` toggles, for LoRA-style adapters; [] for anything else."""
+def _adapter_layers(peft_model: Any) -> tuple[list[Any], list[Any]]:
+    """The modules peft's ``disable_adapter`` toggles, for LoRA-style adapters, as (layers whose switch is
+    peft's ``BaseTunerLayer.enable_adapters``: the flag alone is flipped, the other modules); ([], []) for
+    anything else."""
     try:
         from peft.tuners.tuners_utils import BaseTunerLayer
         from peft.utils.other import AuxiliaryTrainingWrapper
@@ -108,8 +118,12 @@ def _adapter_layers(peft_model: Any) -> list[Any]:
         return []
     config = getattr(peft_model, "peft_config", {}).get(getattr(peft_model, "active_adapter", None))
     if config is None or config.is_prompt_learning or config.is_adaption_prompt:
-        return []
-    return [m for m in peft_model.modules() if isinstance(m, (BaseTunerLayer, AuxiliaryTrainingWrapper))]
+        return [], []
+    layers = [m for m in peft_model.modules() if isinstance(m, (BaseTunerLayer, AuxiliaryTrainingWrapper))]
+    flags = [m for m in layers if type(m).enable_adapters is BaseTunerLayer.enable_adapters
+             and isinstance(getattr(m, "_disable_adapters", None), bool)]
+    flipped = {id(m) for m in flags}
+    return flags, [m for m in layers if id(m) not in flipped]
 
 
 def cache_key(model_id: str, model_config: dict, pairs: list, encoding: dict) -> str:

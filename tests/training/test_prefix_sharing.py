@@ -5,6 +5,7 @@ adapter switch gives what peft's ``disable_adapter`` gives."""
 from __future__ import annotations
 
 import dataclasses
+import gc
 
 import pytest
 import torch
@@ -148,6 +149,7 @@ def test_training_with_and_without_sharing_gives_the_same_run(tiny_model, image_
         runs.append([step["loss"] for step in result.history])
     assert runs[0] == pytest.approx(runs[1], rel=1e-5, abs=1e-6)
     assert runs[0][0] != runs[0][-1]  # the weights moved
+    assert gc.get_freeze_count() == 0  # the loop's gc.freeze() is undone when training ends
 
 
 @pytest.mark.parametrize("train_projector", [False, True])
@@ -202,3 +204,45 @@ def test_packing_is_checked_once_against_stacked_rows(tiny_model, image_dir, tmp
                                dataclasses.replace(config, share_prefix=False))
     assert [h["loss"] for h in broken.history] == [h["loss"] for h in stacked.history]
     assert [h["loss"] for h in honest.history] == pytest.approx([h["loss"] for h in stacked.history], rel=1e-5)
+
+
+def test_packing_verdict_is_kept_for_the_next_process_and_keyed_by_the_stack(vlm, image_dir, monkeypatch):
+    """A fresh process (an empty per-process table) on the same libraries, architecture and code reads the
+    verdict the last check wrote instead of running both forwards; a replaced compared function is another
+    stack, checked again."""
+    from harness.training import logps
+
+    batch = _batch(vlm, image_dir, _mixed_pairs())
+    forwards = []
+    hook = vlm.model.register_forward_pre_hook(lambda *a: forwards.append(1))
+    try:
+        monkeypatch.setattr(logps, "_PACKING_CHECKED", {})
+        assert logps.packing_matches(vlm.model, batch)
+        assert logps._verdict_path(vlm.model.config, next(iter(logps._PACKING_CHECKED))).is_file()
+
+        forwards.clear()
+        monkeypatch.setattr(logps, "_PACKING_CHECKED", {})
+        assert logps.packing_matches(vlm.model, lambda: pytest.fail("the sample is built only for a check"))
+        assert forwards == []  # read back, not re-run
+
+        real = logps.packed_forward
+        monkeypatch.setattr(logps, "packed_forward", lambda model, b: real(model, b))
+        monkeypatch.setattr(logps, "_PACKING_CHECKED", {})
+        assert logps.packing_matches(vlm.model, lambda: batch)
+        assert len(forwards) == 2  # stacked and packed ran again
+    finally:
+        hook.remove()
+
+
+def test_prepared_layout_is_the_layout_and_survives_the_move_to_the_device(vlm, image_dir):
+    from harness.training.logps import prepare_packing
+
+    batch = _batch(vlm, image_dir, _mixed_pairs())
+    prepare_packing(batch, torch.float32, "cpu")
+    expected = pack_layout(batch)
+    moved = batch.to("cpu")
+    layout = moved.cache["packed"]
+    assert torch.equal(layout.input_ids, expected.input_ids) and torch.equal(layout.segment, expected.segment)
+    assert ("mask", torch.float32) in moved.cache  # the same device: the mask holds too
+    torch.testing.assert_close(packed_forward(vlm.model, moved)["rejected"]["sum"],
+                               concatenated_forward(vlm.model, batch)["rejected"]["sum"])
