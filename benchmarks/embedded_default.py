@@ -10,6 +10,7 @@ and the targets are minutes (docs/benchmarks.md, "The embedded default").
     python benchmarks/embedded_default.py              # demo, then the study (about 4 + 25 minutes on 2 cores)
     python benchmarks/embedded_default.py --demo-only
     python benchmarks/embedded_default.py --study-only
+    python benchmarks/embedded_default.py --study-only --keep DIR   # keep DIR/study (its timings.json)
 """
 
 from __future__ import annotations
@@ -44,10 +45,11 @@ def host_seconds(rounds: int = 3) -> float:
     return round(sorted(times)[len(times) // 2], 3)
 
 
-def timed(args: list[str]) -> dict:
+def timed(args: list[str], keep: Path | None = None) -> dict:
     harness = Path(sys.executable).with_name("harness")
     host = host_seconds()
-    with tempfile.TemporaryDirectory(prefix="harness-bench-") as home:
+    with tempfile.TemporaryDirectory(prefix="harness-bench-") as scratch:
+        home = str(keep / args[0]) if keep is not None else scratch
         env = {**os.environ, "HARNESS_HOME": home, "TQDM_DISABLE": "1"}
         start = time.perf_counter()
         done = subprocess.run([str(harness), *args], env=env, capture_output=True, text=True)
@@ -63,9 +65,16 @@ def main() -> None:
     only = parser.add_mutually_exclusive_group()
     only.add_argument("--demo-only", action="store_true", help="time only `harness run --method mmedpo`")
     only.add_argument("--study-only", action="store_true", help="time only the study")
+    parser.add_argument("--keep", type=Path, metavar="DIR",
+                        help="run in DIR/run and DIR/study (new folders) and keep them, e.g. for "
+                             "benchmarks/study_split.py DIR/study:<study id>")
     args = parser.parse_args()
+    if args.keep is not None:
+        for name in ("run", "study"):
+            if (args.keep / name).exists():
+                parser.error(f"{args.keep / name} exists: --keep needs new folders (each command starts empty)")
     for command in [DEMO] if args.demo_only else [STUDY] if args.study_only else [DEMO, STUDY]:
-        print(json.dumps(timed(command)), flush=True)
+        print(json.dumps(timed(command, args.keep)), flush=True)
 
 
 if __name__ == "__main__":
