@@ -7,7 +7,7 @@ command with its wall time. Shared CPU hosts change speed from hour to hour, so 
 to compare wall times measured at different times (docs/benchmarks.md). It is a script rather than a pytest-benchmark test: one sample takes minutes
 and the targets are minutes (docs/benchmarks.md, "The embedded default").
 
-    python benchmarks/embedded_default.py              # demo, then the study (about 4 + 25 minutes on 2 cores)
+    python benchmarks/embedded_default.py              # demo, then the study (about 4 + 17 minutes on 2 idle cores)
     python benchmarks/embedded_default.py --demo-only
     python benchmarks/embedded_default.py --study-only
     python benchmarks/embedded_default.py --study-only --keep DIR   # keep DIR/study (its timings.json)
