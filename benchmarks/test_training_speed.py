@@ -39,8 +39,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "training
 from helpers import LocalDPO, make_pairs, save_images  # noqa: E402
 
 STEPS, BATCH, PAIRS = 16, 4, 64
-# the naive paths' config changes (keyed by "is a naive path"): they do not pack
-NAIVE = {True: {"share_prefix": False}}
+# the naive paths' config changes: they do not pack
+NAIVE = {"share_prefix": False}
 LORA_TARGET = r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)$"
 
 
@@ -184,7 +184,7 @@ def test_naive_two_forwards(benchmark, setup, monkeypatch, forward, speed_guard)
     replacement = release_forward if forward == "release" else naive_forward
     monkeypatch.setattr(loop, "sequence_logps", replacement)
     monkeypatch.setattr(reference, "sequence_logps", replacement)
-    make, train = _run_core(setup, [0], f"naive-{forward}", share_prefix=False)
+    make, train = _run_core(setup, [0], f"naive-{forward}", **NAIVE)
     benchmark.extra_info["samples"] = STEPS * BATCH
     benchmark.pedantic(speed_guard.path(f"training.naive_{forward}", train), setup=make, **ROUNDS)
     _steady(benchmark)
@@ -264,7 +264,7 @@ def test_paired_speedups(benchmark, setup, monkeypatch, speed_guard):
 
     def one_round():
         for name, forward in paths.items():
-            make, train = _run_core(setup, counter, f"paired-{name}", **NAIVE.get(name != "core", {}))
+            make, train = _run_core(setup, counter, f"paired-{name}", **({} if name == "core" else NAIVE))
             args, _ = make()
             monkeypatch.setattr(loop, "sequence_logps", forward)
             monkeypatch.setattr(reference, "sequence_logps", forward)

@@ -91,7 +91,8 @@ def packing_matches(model: Any, batch: PreferenceBatch | Callable[[], Preference
     key = (str(getattr(config, "model_type", type(model).__name__)),
            str(getattr(config, "_attn_implementation", "")), str(dtype))
     if key not in _PACKING_CHECKED:
-        stored = _stored_verdict(config, key)
+        verdict = _verdict_path(config, key)
+        stored = _stored_verdict(verdict)
         if stored is not None:
             _PACKING_CHECKED[key] = stored
             return stored
@@ -111,7 +112,7 @@ def packing_matches(model: Any, batch: PreferenceBatch | Callable[[], Preference
                     for g in stacked)
         tolerance = PACKING_TOLERANCE["float32" if dtype == torch.float32 else "other"]
         _PACKING_CHECKED[key] = worst <= tolerance
-        _store_verdict(config, key, worst <= tolerance, worst)
+        _store_verdict(verdict, key, worst <= tolerance, worst)
         if worst > tolerance:
             log.warning("prefix sharing off: packed rows differ from stacked rows by up to %.3g nats per token "
                         "(tolerance %g) on a %s model; this transformers version may treat 4-D attention masks "
@@ -126,7 +127,7 @@ def _module_source() -> str:
     return hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
 
 
-def _verdict_path(config: Any, key: tuple[str, str, str]) -> Any:
+def _verdict_path(config: Any, key: tuple[str, str, str]) -> Path:
     import hashlib
     import json
 
@@ -149,20 +150,18 @@ def _verdict_path(config: Any, key: tuple[str, str, str]) -> Any:
     return harness_home() / "cache" / "packing" / f"{digest}.json"
 
 
-def _stored_verdict(config: Any, key: tuple[str, str, str]) -> bool | None:
+def _stored_verdict(path: Path) -> bool | None:
     import json
 
-    path = _verdict_path(config, key)
     try:
         return bool(json.loads(path.read_text())["packs"])
     except (OSError, ValueError, KeyError, TypeError):
         return None  # absent or unreadable: check again
 
 
-def _store_verdict(config: Any, key: tuple[str, str, str], packs: bool, worst: float) -> None:
+def _store_verdict(path: Path, key: tuple[str, str, str], packs: bool, worst: float) -> None:
     from harness.core.io import write_json
 
-    path = _verdict_path(config, key)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         write_json(path, {"packs": packs, "worst_nats_per_token": worst, "model_type": key[0],
